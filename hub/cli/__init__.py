@@ -1,0 +1,1 @@
+"""The ``mappa-hub`` command line for operators."""

@@ -1,0 +1,320 @@
+"""``mappa-hub``: exit 0 on success, 1 on a failed check, 2 on bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from hub.config import Config, load_config
+from hub.errors import Conflict, HubError, InvalidInput, NotFound
+from hub.model.cases import MappaCategory, MappaLevel
+from hub.model.directory import AgencyType, Jurisdiction, Role
+from hub.services.cases import NewCase
+from hub.wiring import Hub, initialise
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Command = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        help="directory for the SQLite database and keys (default $MAPPA_HUB_DATA_DIR or ./var)",
+    )
+    common.add_argument("--database-url", help="e.g. postgresql://user@host/db (default: SQLite)")
+    common.add_argument(
+        "--insecure-cookies",
+        action="store_true",
+        help="serve the session cookie without Secure (plain HTTP beyond localhost; never in production)",
+    )
+    p = argparse.ArgumentParser(prog="mappa-hub", description="MAPPA Hub operator commands")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", parents=[common], help="create the data directory, KEK and database")
+    s = sub.add_parser("serve", parents=[common], help="run the web inbox")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    d = sub.add_parser("demo", parents=[common], help="seeded demo on SQLite")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8080)
+
+    area = sub.add_parser("area", help="MAPPA areas").add_subparsers(dest="action", required=True)
+    a = area.add_parser("add", parents=[common])
+    a.add_argument("code")
+    a.add_argument("name")
+    a.add_argument(
+        "--jurisdiction", choices=[j.value for j in Jurisdiction], default="england-and-wales"
+    )
+    area.add_parser("list", parents=[common])
+
+    agency = sub.add_parser("agency", help="agencies").add_subparsers(dest="action", required=True)
+    a = agency.add_parser("add", parents=[common])
+    a.add_argument("code")
+    a.add_argument("name")
+    a.add_argument("--type", required=True, choices=[t.value for t in AgencyType])
+    a.add_argument("--area", required=True, help="area code")
+    agency.add_parser("list", parents=[common])
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    u = user.add_parser("add", parents=[common])
+    u.add_argument("username")
+    u.add_argument("--agency", required=True, help="agency code")
+    u.add_argument("--role", required=True, choices=[r.value for r in Role])
+    u.add_argument("--name", default="", help="display name")
+    u.add_argument("--password-file", type=Path, help="read the initial password from this file")
+    user.add_parser("list", parents=[common])
+
+    case = sub.add_parser("case", help="cases").add_subparsers(dest="action", required=True)
+    c = case.add_parser("add", parents=[common])
+    c.add_argument("--family-name", required=True)
+    c.add_argument("--given-names", required=True)
+    c.add_argument("--category", type=int, choices=[1, 2, 3], required=True)
+    c.add_argument("--level", type=int, choices=[1, 2, 3], required=True)
+    c.add_argument("--lead", required=True, help="lead agency code")
+    c.add_argument("--dob", type=date.fromisoformat, help="date of birth, YYYY-MM-DD")
+    c.add_argument("--visor")
+    c.add_argument("--pnc")
+    c.add_argument("--crn", help="nDelius case reference number")
+    c.add_argument("--reference", help="case reference (default: AREA-YEAR-NNNN)")
+    case.add_parser("list", parents=[common])
+    c = case.add_parser("show", parents=[common])
+    c.add_argument("reference")
+
+    keys = sub.add_parser("keys", help="agency keys").add_subparsers(dest="action", required=True)
+    keys.add_parser("list", parents=[common])
+    k = keys.add_parser("rotate", parents=[common])
+    group = k.add_mutually_exclusive_group(required=True)
+    group.add_argument("--agency", help="agency code")
+    group.add_argument("--all", action="store_true", help="every agency")
+
+    ledger = sub.add_parser("ledger", help="the log").add_subparsers(dest="action", required=True)
+    ledger.add_parser("verify", parents=[common])
+    return p
+
+
+async def _with_hub(config: Config, body: Callable[[Hub], Awaitable[int]]) -> int:
+    hub = await Hub.open(config)
+    try:
+        return await body(hub)
+    finally:
+        await hub.close()
+
+
+async def cmd_init(args: argparse.Namespace, config: Config) -> int:
+    created = await initialise(config)
+    print(f"database ready at {_redact(config.database_url)}")
+    if created:
+        print(
+            f"new key-encryption key written to {config.kek_path}: back it up apart from the database"
+        )
+    return EXIT_OK
+
+
+async def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from hub.cli.serve import run_server
+
+    hub = await Hub.open(config)
+    await run_server(hub, args.host, args.port)
+    return EXIT_OK
+
+
+async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from hub.cli.demo import run_demo
+
+    return await run_demo(config, args.host, args.port)
+
+
+async def cmd_area(args: argparse.Namespace, config: Config) -> int:
+    async def body(hub: Hub) -> int:
+        if args.action == "add":
+            area = await hub.directory.add_area(
+                args.code, args.name, Jurisdiction(args.jurisdiction)
+            )
+            print(f"added area {area.code}")
+        else:
+            for a in await hub.directory.areas():
+                print(f"{a.code}\t{a.name}\t{a.jurisdiction.value}")
+        return EXIT_OK
+
+    return await _with_hub(config, body)
+
+
+async def cmd_agency(args: argparse.Namespace, config: Config) -> int:
+    async def body(hub: Hub) -> int:
+        if args.action == "add":
+            agency = await hub.directory.add_agency(
+                args.code, args.name, AgencyType(args.type), args.area.upper()
+            )
+            print(f"added agency {agency.code} with fresh encryption and signing keys")
+        else:
+            areas = {a.id: a.code for a in await hub.directory.areas()}
+            for a in await hub.directory.agencies():
+                print(f"{a.code}\t{areas[a.area_id]}\t{a.type.value}\t{a.kind.value}\t{a.name}")
+        return EXIT_OK
+
+    return await _with_hub(config, body)
+
+
+def _read_password(path: Path | None) -> str:
+    if path is not None:
+        return path.read_text(encoding="utf-8").strip()
+    if not sys.stdin.isatty():
+        raise InvalidInput("give --password-file when not at a terminal")
+    first = getpass.getpass("Initial password: ")
+    if getpass.getpass("Again: ") != first:
+        raise InvalidInput("the passwords differ")
+    return first
+
+
+async def cmd_user(args: argparse.Namespace, config: Config) -> int:
+    async def body(hub: Hub) -> int:
+        if args.action == "add":
+            password = _read_password(args.password_file)
+            enrolment = await hub.directory.add_user(
+                args.username, args.name, args.agency.upper(), Role(args.role), password
+            )
+            print(f"added user {enrolment.user.username}")
+            print("TOTP enrolment (show once, to the user only):")
+            print(f"  {enrolment.totp_uri}")
+        else:
+            agencies = {a.id: a.code for a in await hub.directory.agencies()}
+            for u in await hub.directory.users():
+                print(f"{u.username}\t{agencies[u.agency_id]}\t{u.role.value}\t{u.display_name}")
+        return EXIT_OK
+
+    return await _with_hub(config, body)
+
+
+async def cmd_case(args: argparse.Namespace, config: Config) -> int:
+    async def body(hub: Hub) -> int:
+        agencies = {a.id: a.code for a in await hub.directory.agencies()}
+        if args.action == "add":
+            case = await hub.cases.add(
+                None,
+                NewCase(
+                    family_name=args.family_name,
+                    given_names=args.given_names,
+                    category=MappaCategory(args.category),
+                    level=MappaLevel(args.level),
+                    lead_agency_code=args.lead.upper(),
+                    date_of_birth=args.dob,
+                    visor_ref=args.visor,
+                    pnc_ref=args.pnc,
+                    ndelius_crn=args.crn,
+                    reference=args.reference,
+                ),
+            )
+            print(f"added case {case.reference}")
+        elif args.action == "list":
+            for c in await hub.cases.visible_to(None):
+                print(
+                    f"{c.reference}\tcat {c.category.value}\tlevel {c.level.value}\t"
+                    f"lead {agencies[c.lead_agency_id]}\t{c.display_name}"
+                )
+        else:
+            c = await hub.cases.get(None, args.reference)
+            for label, value in [
+                ("reference", c.reference),
+                ("name", c.display_name),
+                ("date of birth", c.date_of_birth or ""),
+                ("ViSOR", c.visor_ref or ""),
+                ("PNC", c.pnc_ref or ""),
+                ("nDelius CRN", c.ndelius_crn or ""),
+                ("category", c.category.value),
+                ("level", c.level.value),
+                ("lead agency", agencies[c.lead_agency_id]),
+            ]:
+                print(f"{label:14} {value}")
+        return EXIT_OK
+
+    return await _with_hub(config, body)
+
+
+async def cmd_keys(args: argparse.Namespace, config: Config) -> int:
+    async def body(hub: Hub) -> int:
+        agencies = await hub.directory.agencies()
+        if args.action == "rotate":
+            chosen = (
+                agencies if args.all else [a for a in agencies if a.code == args.agency.upper()]
+            )
+            if not chosen:
+                raise NotFound(f"unknown agency {args.agency}")
+            for agency in chosen:
+                active = await hub.keyring.issue(agency.id)
+                print(f"{agency.code}: new keys {active.encryption.key_id} {active.signing.key_id}")
+            print("older keys are retired, not deleted: earlier packets stay readable")
+        else:
+            from hub.store import keys as key_store
+
+            codes = {a.id: a.code for a in agencies}
+            async with hub.db.read() as conn:
+                for k in await key_store.all_keys(conn):
+                    state = "active" if k.active else f"retired {k.retired_at:%Y-%m-%d}"
+                    print(f"{codes[k.agency_id]}\t{k.purpose}\t{k.key_id}\t{state}")
+        return EXIT_OK
+
+    return await _with_hub(config, body)
+
+
+async def cmd_ledger(args: argparse.Namespace, config: Config) -> int:
+    from hub.services import ledger
+
+    async def body(hub: Hub) -> int:
+        count = await ledger.verify(hub.db)
+        print(f"ledger verified: {count} entries, chain intact")
+        return EXIT_OK
+
+    return await _with_hub(config, body)
+
+
+COMMANDS: dict[str, Command] = {
+    "init": cmd_init,
+    "serve": cmd_serve,
+    "demo": cmd_demo,
+    "area": cmd_area,
+    "agency": cmd_agency,
+    "user": cmd_user,
+    "case": cmd_case,
+    "keys": cmd_keys,
+    "ledger": cmd_ledger,
+}
+
+
+def _redact(url: str) -> str:
+    """Hide any password in a database URL before printing it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("MAPPA_HUB_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        config = load_config(
+            args.data_dir, args.database_url, cookie_secure=not args.insecure_cookies
+        )
+        return asyncio.run(COMMANDS[args.command](args, config))
+    except (InvalidInput, NotFound, Conflict) as exc:
+        print(f"mappa-hub: {exc.public_message}", file=sys.stderr)
+        return EXIT_USAGE
+    except HubError as exc:
+        print(f"mappa-hub: {exc.public_message}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED

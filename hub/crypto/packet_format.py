@@ -1,0 +1,317 @@
+"""Packet format v1: a signed cleartext header and content encrypted once.
+
+See ``PACKET_FORMAT.md`` beside this file for the byte-level description that an independent
+implementation follows. In short:
+
+- content parts (``manifest``, ``body``, ``attachment-N``) are each encrypted with
+  XChaCha20-Poly1305-IETF under one fresh 32-byte content key; a part is ``nonce(24) || ciphertext``
+  and its AAD is ``"mappa-hub/packet/v1/<packet_id>/<part name>"``;
+- the header (canonical JSON) lists each part's SHA-256, and is signed with the sending agency's
+  Ed25519 key: the signature covers every ciphertext byte;
+- the content key is sealed (``crypto_box_seal``) to the X25519 key of each recipient agency and of
+  the sender's agency. Destroying those wrapped keys makes the packet unreadable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.bindings as sodium
+import nacl.exceptions
+import nacl.public
+import nacl.signing
+import nacl.utils
+
+from hub.crypto.canonical import canonical_json
+from hub.crypto.errors import CryptoFailure
+from hub.crypto.secrets import SecretBytes, constant_time_equals, sha256_hex
+
+FORMAT_NAME = "mappa-hub/packet"
+FORMAT_VERSION = 1
+AEAD_NAME = "xchacha20poly1305-ietf"
+WRAP_NAME = "x25519-sealedbox"
+SIGNATURE_NAME = "ed25519"
+CONTENT_KEY_BYTES = 32
+_NONCE = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+
+MANIFEST = "manifest"
+BODY = "body"
+
+
+def attachment_part(index: int) -> str:
+    return f"attachment-{index}"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An agency the content key is wrapped for."""
+
+    agency: str
+    key_id: str
+    public: bytes
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    agency: str
+    key_id: str
+    sealed: bytes
+
+
+@dataclass(frozen=True)
+class PlainAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class PlainContent:
+    subject: str
+    body: str
+    attachments: tuple[PlainAttachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    part: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    subject: str
+    attachments: tuple[ManifestEntry, ...]
+
+
+@dataclass(frozen=True)
+class SealedPacket:
+    header_bytes: bytes
+    signature: bytes
+    signer_key_id: str
+    wrapped_keys: tuple[WrappedKey, ...]
+    parts: Mapping[str, bytes]
+
+    def to_envelope(self) -> bytes:
+        """The portable form: what an agency system or an independent implementation receives."""
+        doc = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "header": _b64(self.header_bytes),
+            "signature": _b64(self.signature),
+            "signer": self.signer_key_id,
+            "keys": [
+                {"agency": w.agency, "key_id": w.key_id, "sealed": _b64(w.sealed)}
+                for w in self.wrapped_keys
+            ],
+            "parts": {name: _b64(blob) for name, blob in sorted(self.parts.items())},
+        }
+        return canonical_json(doc)
+
+    @classmethod
+    def from_envelope(cls, data: bytes) -> SealedPacket:
+        try:
+            doc = json.loads(data)
+            if doc.get("format") != FORMAT_NAME or doc.get("version") != FORMAT_VERSION:
+                raise CryptoFailure("unknown packet format or version")
+            return cls(
+                header_bytes=_unb64(doc["header"]),
+                signature=_unb64(doc["signature"]),
+                signer_key_id=str(doc["signer"]),
+                wrapped_keys=tuple(
+                    WrappedKey(str(k["agency"]), str(k["key_id"]), _unb64(k["sealed"]))
+                    for k in doc["keys"]
+                ),
+                parts={str(n): _unb64(b) for n, b in doc["parts"].items()},
+            )
+        except CryptoFailure:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CryptoFailure("malformed packet envelope") from exc
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("bad base64") from exc
+
+
+def _part_aad(packet_id: str, part: str) -> bytes:
+    return f"{FORMAT_NAME}/v{FORMAT_VERSION}/{packet_id}/{part}".encode()
+
+
+def _encrypt_part(key: bytes, packet_id: str, part: str, plaintext: bytes) -> bytes:
+    nonce = nacl.utils.random(_NONCE)
+    ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        plaintext, _part_aad(packet_id, part), nonce, key
+    )
+    return nonce + ct
+
+
+def seal(
+    header_fields: Mapping[str, Any],
+    content: PlainContent,
+    recipients: Iterable[Recipient],
+    signing_key: SecretBytes,
+    signer_key_id: str,
+) -> SealedPacket:
+    """Encrypt ``content`` once, wrap its key for each recipient, sign the header.
+
+    ``header_fields`` must include ``packet_id``; this function adds the format fields and the
+    digest of every part, so the signature covers the ciphertext.
+    """
+    packet_id = str(header_fields["packet_id"])
+    key = nacl.utils.random(CONTENT_KEY_BYTES)
+    parts: dict[str, bytes] = {}
+    entries: list[dict[str, Any]] = []
+    for i, att in enumerate(content.attachments):
+        name = attachment_part(i)
+        parts[name] = _encrypt_part(key, packet_id, name, att.data)
+        entries.append(
+            {
+                "part": name,
+                "filename": att.filename,
+                "content_type": att.content_type,
+                "size": len(att.data),
+                "sha256": sha256_hex(att.data),
+            }
+        )
+    manifest = canonical_json({"subject": content.subject, "attachments": entries})
+    parts[MANIFEST] = _encrypt_part(key, packet_id, MANIFEST, manifest)
+    parts[BODY] = _encrypt_part(key, packet_id, BODY, content.body.encode("utf-8"))
+
+    header = dict(header_fields)
+    header.update(
+        {
+            "format": FORMAT_NAME,
+            "v": FORMAT_VERSION,
+            "aead": AEAD_NAME,
+            "wrap": WRAP_NAME,
+            "parts": {name: sha256_hex(blob) for name, blob in parts.items()},
+        }
+    )
+    header_bytes = canonical_json(header)
+    signature = nacl.signing.SigningKey(signing_key.reveal()).sign(header_bytes).signature
+    wrapped = tuple(
+        WrappedKey(
+            r.agency, r.key_id, nacl.public.SealedBox(nacl.public.PublicKey(r.public)).encrypt(key)
+        )
+        for r in _unique(recipients)
+    )
+    return SealedPacket(header_bytes, signature, signer_key_id, wrapped, parts)
+
+
+def _unique(recipients: Iterable[Recipient]) -> list[Recipient]:
+    seen: dict[str, Recipient] = {}
+    for r in recipients:
+        seen.setdefault(r.agency, r)
+    return list(seen.values())
+
+
+def verify_header(packet: SealedPacket, signer_public: bytes) -> dict[str, Any]:
+    """Check the signature and every part digest; return the header. Raises ``CryptoFailure``."""
+    try:
+        nacl.signing.VerifyKey(signer_public).verify(packet.header_bytes, packet.signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError) as exc:
+        raise CryptoFailure("header signature does not verify") from exc
+    try:
+        header = json.loads(packet.header_bytes)
+    except ValueError as exc:  # signed garbage: the signer made it, still refuse it
+        raise CryptoFailure("header is not JSON") from exc
+    if header.get("format") != FORMAT_NAME or header.get("v") != FORMAT_VERSION:
+        raise CryptoFailure("unknown header version")
+    declared = header.get("parts")
+    if not isinstance(declared, dict) or set(declared) != set(packet.parts):
+        raise CryptoFailure("parts differ from the signed header")
+    for name, blob in packet.parts.items():
+        if not constant_time_equals(sha256_hex(blob), str(declared[name])):
+            raise CryptoFailure(f"part {name} does not match its signed digest")
+    return dict(header)
+
+
+def unwrap_content_key(
+    packet: SealedPacket,
+    agency: str,
+    private_key_for: Callable[[str], SecretBytes | None],
+) -> SecretBytes:
+    """Open the content key wrapped for ``agency`` with that agency's X25519 private key."""
+    for wrapped in packet.wrapped_keys:
+        if wrapped.agency != agency:
+            continue
+        private = private_key_for(wrapped.key_id)
+        if private is None:
+            raise CryptoFailure("no private key for the wrapped content key")
+        try:
+            box = nacl.public.SealedBox(nacl.public.PrivateKey(private.reveal()))
+            key = box.decrypt(wrapped.sealed)
+        except (nacl.exceptions.CryptoError, ValueError) as exc:
+            raise CryptoFailure("content key does not unwrap") from exc
+        if len(key) != CONTENT_KEY_BYTES:
+            raise CryptoFailure("content key has the wrong length")
+        return SecretBytes(key)
+    raise CryptoFailure("no content key wrapped for this agency")
+
+
+def decrypt_part(
+    packet: SealedPacket, packet_id: str, content_key: SecretBytes, part: str
+) -> bytes:
+    blob = packet.parts.get(part)
+    if blob is None or len(blob) < _NONCE + 16:
+        raise CryptoFailure(f"part {part} is missing or truncated")
+    try:
+        return bytes(
+            sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                blob[_NONCE:], _part_aad(packet_id, part), blob[:_NONCE], content_key.reveal()
+            )
+        )
+    except nacl.exceptions.CryptoError as exc:
+        raise CryptoFailure(f"part {part} does not decrypt") from exc
+
+
+def decrypt_manifest(packet: SealedPacket, packet_id: str, content_key: SecretBytes) -> Manifest:
+    raw = decrypt_part(packet, packet_id, content_key, MANIFEST)
+    try:
+        doc = json.loads(raw)
+        return Manifest(
+            subject=str(doc["subject"]),
+            attachments=tuple(
+                ManifestEntry(
+                    part=str(a["part"]),
+                    filename=str(a["filename"]),
+                    content_type=str(a["content_type"]),
+                    size=int(a["size"]),
+                    sha256=str(a["sha256"]),
+                )
+                for a in doc["attachments"]
+            ),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CryptoFailure("manifest is malformed") from exc
+
+
+def decrypt_attachment(
+    packet: SealedPacket, packet_id: str, content_key: SecretBytes, entry: ManifestEntry
+) -> bytes:
+    data = decrypt_part(packet, packet_id, content_key, entry.part)
+    if not constant_time_equals(sha256_hex(data), entry.sha256):
+        raise CryptoFailure("attachment does not match its manifest digest")
+    return data
+
+
+def rewrap_for(packet: SealedPacket, content_key: SecretBytes, recipient: Recipient) -> WrappedKey:
+    """Wrap an already-open content key for one more key (used by key rotation tooling)."""
+    box = nacl.public.SealedBox(nacl.public.PublicKey(recipient.public))
+    return WrappedKey(recipient.agency, recipient.key_id, box.encrypt(content_key.reveal()))

@@ -1,0 +1,162 @@
+"""The demo world: two neighbouring MAPPA areas drawn from the inspection reports.
+
+Everything here is fictional: the people, the cases and the references.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from hub.model.cases import MappaCategory, MappaLevel
+from hub.model.directory import AgencyType, Jurisdiction, Role
+from hub.model.packets import AttachmentIn, Draft
+from hub.services.actor import Actor
+from hub.services.cases import NewCase
+from hub.wiring import Hub
+
+AREAS = [
+    ("DBY", "Derbyshire", Jurisdiction.ENGLAND_AND_WALES),
+    ("NTS", "Nottinghamshire", Jurisdiction.ENGLAND_AND_WALES),
+]
+
+AGENCIES = [
+    ("DBY-POLICE", "Derbyshire Constabulary", AgencyType.POLICE, "DBY"),
+    ("DBY-PROBATION", "Probation Service - Derbyshire", AgencyType.PROBATION, "DBY"),
+    ("DBY-HMP-SUDBURY", "HMP Sudbury", AgencyType.PRISON, "DBY"),
+    (
+        "DBY-CSC",
+        "Derbyshire County Council Children's Services",
+        AgencyType.CHILDRENS_SOCIAL_CARE,
+        "DBY",
+    ),
+    ("DBY-HOUSING", "Derby City Council Housing Options", AgencyType.HOUSING, "DBY"),
+    ("DBY-MH", "Derbyshire Healthcare NHS Foundation Trust", AgencyType.MENTAL_HEALTH, "DBY"),
+    ("DBY-YOT", "Derby Youth Offending Service", AgencyType.YOUTH_OFFENDING, "DBY"),
+    ("NTS-POLICE", "Nottinghamshire Police", AgencyType.POLICE, "NTS"),
+    ("NTS-PROBATION", "Probation Service - Nottinghamshire", AgencyType.PROBATION, "NTS"),
+    ("NTS-HMP-WHATTON", "HMP Whatton", AgencyType.PRISON, "NTS"),
+    (
+        "NTS-CSC",
+        "Nottinghamshire County Council Children's Social Care",
+        AgencyType.CHILDRENS_SOCIAL_CARE,
+        "NTS",
+    ),
+    ("NTS-HOUSING", "Nottingham City Homes", AgencyType.HOUSING, "NTS"),
+    ("NTS-MH", "Nottinghamshire Healthcare NHS Foundation Trust", AgencyType.MENTAL_HEALTH, "NTS"),
+    ("NTS-YOT", "Nottingham City Youth Justice Service", AgencyType.YOUTH_OFFENDING, "NTS"),
+]
+
+USERS = [
+    ("dby.coordinator", "Priya Shah (MAPPA Coordinator)", "DBY-POLICE", Role.COORDINATOR),
+    ("dby.police", "DS Mark Ellis", "DBY-POLICE", Role.PRACTITIONER),
+    ("dby.probation", "Helen Carter (Offender Manager)", "DBY-PROBATION", Role.PRACTITIONER),
+    ("dby.prison", "Tom Reid (Offender Management Unit)", "DBY-HMP-SUDBURY", Role.PRACTITIONER),
+    ("dby.housing", "Aisha Khan (Housing Options)", "DBY-HOUSING", Role.PRACTITIONER),
+    ("dby.csc", "Gareth Lloyd (Children's Services)", "DBY-CSC", Role.PRACTITIONER),
+    ("dby.mh", "Dr Ruth Adeyemi (Forensic CMHT)", "DBY-MH", Role.PRACTITIONER),
+    ("dby.auditor", "SMB Audit Officer", "DBY-POLICE", Role.AUDITOR),
+    ("dby.admin", "Derbyshire Police Systems Admin", "DBY-POLICE", Role.AGENCY_ADMIN),
+    ("nts.coordinator", "James Okoro (MAPPA Coordinator)", "NTS-PROBATION", Role.COORDINATOR),
+    ("nts.police", "DC Laura Finch", "NTS-POLICE", Role.PRACTITIONER),
+    ("nts.probation", "Sam Whitworth (Offender Manager)", "NTS-PROBATION", Role.PRACTITIONER),
+    ("nts.housing", "Owen Price (Nottingham City Homes)", "NTS-HOUSING", Role.PRACTITIONER),
+    ("nts.yot", "Beth Marsh (Youth Justice Service)", "NTS-YOT", Role.PRACTITIONER),
+]
+
+CASES = [
+    NewCase("Harlow", "Dean Anthony", MappaCategory.REGISTERED_SEX_OFFENDER, MappaLevel.MULTI_AGENCY,
+            "DBY-PROBATION", date(1979, 3, 14), "VR-DBY-10231", "79/112233X", "D482913"),
+    NewCase("Pritchard", "Kelly Ann", MappaCategory.VIOLENT_OR_OTHER_SEXUAL, MappaLevel.CRITICAL_FEW,
+            "DBY-POLICE", date(1988, 11, 2), "VR-DBY-10877", "88/445566K", "D771204"),
+    NewCase("Moss", "Callum", MappaCategory.OTHER_DANGEROUS, MappaLevel.MULTI_AGENCY,
+            "DBY-POLICE", date(1995, 6, 30), "VR-DBY-11402", "95/998877M", None),
+    NewCase("Varga", "Istvan", MappaCategory.REGISTERED_SEX_OFFENDER, MappaLevel.ORDINARY,
+            "DBY-POLICE", date(1966, 1, 21), "VR-DBY-09315", "66/121212V", None),
+    NewCase("Booth", "Jason Lee", MappaCategory.VIOLENT_OR_OTHER_SEXUAL, MappaLevel.MULTI_AGENCY,
+            "NTS-PROBATION", date(1984, 9, 9), "VR-NTS-20514", "84/334455B", "N118822"),
+    NewCase("Quinn", "Ryan", MappaCategory.VIOLENT_OR_OTHER_SEXUAL, MappaLevel.ORDINARY,
+            "NTS-YOT", date(2008, 4, 17), "VR-NTS-21007", None, None),
+    NewCase("Adebayo", "Michael", MappaCategory.OTHER_DANGEROUS, MappaLevel.CRITICAL_FEW,
+            "NTS-POLICE", date(1972, 12, 5), "VR-NTS-19980", "72/667788A", "N209311"),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    display_name: str
+    agency: str
+    role: str
+    password: str
+    totp_uri: str
+
+
+async def seed(hub: Hub) -> list[DemoLogin]:
+    """Create the demo world in an empty database; return the logins (shown once)."""
+    for code, name, jurisdiction in AREAS:
+        await hub.directory.add_area(code, name, jurisdiction)
+    for code, name, type_, area in AGENCIES:
+        await hub.directory.add_agency(code, name, type_, area)
+    logins = []
+    for username, name, agency, role in USERS:
+        password = "-".join(secrets.token_hex(3) for _ in range(4))
+        enrolment = await hub.directory.add_user(username, name, agency, role, password)
+        logins.append(DemoLogin(username, name, agency, role.value, password, enrolment.totp_uri))
+    for new in CASES:
+        await hub.cases.add(None, new)
+    await _seed_packets(hub)
+    return logins
+
+
+async def _actor(hub: Hub, username: str) -> Actor:
+    users = {u.username: u for u in await hub.directory.users()}
+    user = users[username]
+    return Actor(user, await hub.directory.agency(user.agency_id))
+
+
+async def _seed_packets(hub: Hub) -> None:
+    agencies = {a.code: a for a in await hub.directory.agencies()}
+    cases = {c.family_name: c for c in await hub.cases.visible_to(None)}
+    police = await _actor(hub, "dby.police")
+    await hub.packets.send(
+        police,
+        Draft(
+            case_id=cases["Harlow"].id,
+            recipient_agency_ids=(agencies["DBY-HOUSING"].id, agencies["DBY-PROBATION"].id),
+            subject="Proposed address - suitability check before release",
+            body=(
+                "Release on licence is planned for next month. The proposed address is within "
+                "300 metres of a primary school. Please confirm whether Housing Options can offer "
+                "an alternative before the level 2 meeting on Thursday.\n\n"
+                "Risk summary: high risk of serious harm to children (OASys); RM2000 high."
+            ),
+            purpose="risk-management",
+            lawful_basis="cja2003-s325",
+            attachments=(
+                AttachmentIn(
+                    "licence-conditions.txt",
+                    "text/plain",
+                    b"1. Reside at approved premises.\n2. No unsupervised contact with under-18s.\n"
+                    b"3. Exclusion zone as defined on the attached map.\n",
+                ),
+            ),
+        ),
+    )
+    probation = await _actor(hub, "dby.probation")
+    await hub.packets.send(
+        probation,
+        Draft(
+            case_id=cases["Pritchard"].id,
+            recipient_agency_ids=(agencies["DBY-POLICE"].id, agencies["DBY-MH"].id),
+            subject="Risk escalated after missed appointments",
+            body=(
+                "Two missed appointments this week and reports of renewed contact with the victim's "
+                "family. OASys risk of serious harm reviewed to very high. Requesting an urgent "
+                "level 3 review."
+            ),
+            purpose="victim-safety",
+            lawful_basis="cja2003-s325",
+        ),
+    )

@@ -1,0 +1,190 @@
+"""Ledger entries: what DPA 2018 s62 requires of a log, encoded canonically and hash-chained.
+
+Each entry's bytes are canonical JSON holding its sequence number and the previous entry's hash;
+its hash is the RFC 6962 leaf hash ``SHA-256(0x00 || bytes)``, so the same values later become the
+leaves of the Merkle tree. The columns beside the bytes exist for queries; verification checks that
+they agree with the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from hub.crypto.canonical import canonical_json
+from hub.errors import IntegrityFailure
+
+ENTRY_VERSION = 1
+GENESIS_HASH = "0" * 64
+
+
+class Action(StrEnum):
+    """The kinds of processing DPA 2018 s62(1) requires logs for."""
+
+    COLLECTION = "collection"
+    ALTERATION = "alteration"
+    CONSULTATION = "consultation"
+    DISCLOSURE = "disclosure"
+    COMBINATION = "combination"
+    ERASURE = "erasure"
+
+
+class Event(StrEnum):
+    """What happened, more precisely than the s62 category."""
+
+    PACKET_SENT = "packet-sent"
+    PACKET_OPENED = "packet-opened"
+    ATTACHMENT_OPENED = "attachment-opened"
+    CASE_CREATED = "case-created"
+    KEYS_ROTATED = "keys-rotated"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One thing to log, before it has a place in the chain."""
+
+    action: Action
+    event: Event
+    recorded_at: datetime
+    actor_user_id: int | None
+    actor_agency_id: int | None
+    purpose: str
+    lawful_basis: str
+    case_id: int | None = None
+    packet_id: str | None = None
+    recipients: tuple[int, ...] = ()
+    content_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    prev_hash: str
+    entry_bytes: bytes
+    entry_hash: str
+    record: Record
+
+    def columns(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "seq": self.seq,
+            "recorded_at": r.recorded_at,
+            "action": r.action.value,
+            "event": r.event.value,
+            "actor_user_id": r.actor_user_id,
+            "actor_agency_id": r.actor_agency_id,
+            "case_id": r.case_id,
+            "packet_id": r.packet_id,
+            "recipients": ",".join(str(a) for a in r.recipients),
+            "purpose": r.purpose,
+            "lawful_basis": r.lawful_basis,
+            "content_digest": r.content_digest,
+            "entry": self.entry_bytes,
+            "prev_hash": self.prev_hash,
+            "entry_hash": self.entry_hash,
+        }
+
+
+def leaf_hash(entry_bytes: bytes) -> str:
+    return hashlib.sha256(b"\x00" + entry_bytes).hexdigest()
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode(seq: int, prev_hash: str, record: Record) -> bytes:
+    return canonical_json(
+        {
+            "v": ENTRY_VERSION,
+            "seq": seq,
+            "prev": prev_hash,
+            "at": _iso(record.recorded_at),
+            "action": record.action.value,
+            "event": record.event.value,
+            "actor_user": record.actor_user_id,
+            "actor_agency": record.actor_agency_id,
+            "case": record.case_id,
+            "packet": record.packet_id,
+            "recipients": list(record.recipients),
+            "purpose": record.purpose,
+            "lawful_basis": record.lawful_basis,
+            "content_digest": record.content_digest,
+        }
+    )
+
+
+def chain(seq: int, prev_hash: str, record: Record) -> Entry:
+    data = encode(seq, prev_hash, record)
+    return Entry(seq, prev_hash, data, leaf_hash(data), record)
+
+
+class LedgerBroken(IntegrityFailure):
+    """The stored log does not verify; ``seq`` names the first bad entry."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"ledger entry {seq} does not verify: {reason}", seq=seq)
+        self.seq = seq
+        self.reason = reason
+
+
+def _record_from_bytes(data: bytes) -> dict[str, Any]:
+    doc = json.loads(data)
+    if not isinstance(doc, dict) or doc.get("v") != ENTRY_VERSION:
+        raise ValueError("unknown entry version")
+    return doc
+
+
+def verify_rows(rows: Iterable[Mapping[Any, Any]], head_seq: int, head_hash: str) -> int:
+    """Recompute the chain over rows in ``seq`` order; return how many entries were checked.
+
+    Detects edited bytes, edited columns, deleted, inserted and reordered rows, and a head that
+    does not match the newest entry. Raises ``LedgerBroken`` naming the first bad entry.
+    """
+    expected_seq, prev = 1, GENESIS_HASH
+    for row in rows:
+        seq = int(row["seq"])
+        if seq != expected_seq:
+            raise LedgerBroken(expected_seq, f"missing or out of order (found {seq})")
+        data = bytes(row["entry"])
+        if leaf_hash(data) != row["entry_hash"]:
+            raise LedgerBroken(seq, "entry bytes do not match the stored hash")
+        if row["prev_hash"] != prev:
+            raise LedgerBroken(seq, "does not link to the previous entry")
+        try:
+            doc = _record_from_bytes(data)
+        except ValueError:
+            raise LedgerBroken(seq, "entry bytes are not a valid entry") from None
+        if doc["seq"] != seq or doc["prev"] != prev:
+            raise LedgerBroken(seq, "entry bytes disagree with their position")
+        if not _columns_agree(doc, row):
+            raise LedgerBroken(seq, "columns disagree with the entry bytes")
+        prev = str(row["entry_hash"])
+        expected_seq += 1
+    if expected_seq - 1 != head_seq or prev != head_hash:
+        raise LedgerBroken(expected_seq, "the ledger head does not match the newest entry")
+    return expected_seq - 1
+
+
+def _columns_agree(doc: Mapping[str, Any], row: Mapping[Any, Any]) -> bool:
+    recipients = ",".join(str(a) for a in doc["recipients"])
+    recorded = row["recorded_at"]
+    return bool(
+        doc["action"] == row["action"]
+        and doc["event"] == row["event"]
+        and doc["actor_user"] == row["actor_user_id"]
+        and doc["actor_agency"] == row["actor_agency_id"]
+        and doc["case"] == row["case_id"]
+        and doc["packet"] == row["packet_id"]
+        and recipients == row["recipients"]
+        and doc["purpose"] == row["purpose"]
+        and doc["lawful_basis"] == row["lawful_basis"]
+        and doc["content_digest"] == row["content_digest"]
+        and isinstance(recorded, datetime)
+        and _iso(recorded) == doc["at"]
+    )

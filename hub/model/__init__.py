@@ -1,0 +1,1 @@
+"""Plain, frozen domain objects shared by every layer. No I/O here."""

@@ -1,0 +1,104 @@
+"""Packets: a signed cleartext header plus encrypted content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class PacketType(StrEnum):
+    NOTE = "note"
+    REQUEST = "request-for-information"
+    RESPONSE = "response"
+    REFERRAL = "referral"
+    MINUTES = "minutes"
+    RISK_CHANGE = "risk-change"
+    DISCLOSURE_PROPOSAL = "disclosure-proposal"
+    DISCLOSURE_DECISION = "disclosure-decision"
+    CASE_TRANSFER = "case-transfer"
+
+
+class Classification(StrEnum):
+    """Government Security Classifications: MAPPA material is OFFICIAL-SENSITIVE."""
+
+    OFFICIAL = "OFFICIAL"
+    OFFICIAL_SENSITIVE = "OFFICIAL-SENSITIVE"
+
+
+@dataclass(frozen=True)
+class AttachmentIn:
+    """An attachment as it arrives from a user, before sealing."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a user asks to send; validated and sealed by ``services.packets``."""
+
+    case_id: int
+    recipient_agency_ids: tuple[int, ...]
+    subject: str
+    body: str
+    purpose: str
+    lawful_basis: str
+    packet_type: PacketType = PacketType.NOTE
+    data_categories: tuple[str, ...] = ()
+    classification: Classification = Classification.OFFICIAL_SENSITIVE
+    attachments: tuple[AttachmentIn, ...] = ()
+
+
+@dataclass(frozen=True)
+class PacketHeader:
+    """The signed cleartext header. Routing needs only this."""
+
+    version: int
+    packet_id: str
+    packet_type: PacketType
+    case_reference: str
+    sender_user: str
+    sender_agency: str
+    recipients: tuple[str, ...]
+    purpose: str
+    lawful_basis: str
+    data_categories: tuple[str, ...]
+    classification: Classification
+    created_at: datetime
+    parts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttachmentMeta:
+    index: int
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PacketSummary:
+    """One row of an inbox or outbox listing."""
+
+    id: str
+    packet_type: PacketType
+    case_id: int
+    case_reference: str
+    sender_agency_id: int
+    sender_user_id: int
+    recipient_agency_ids: tuple[int, ...]
+    purpose: str
+    created_at: datetime
+    subject: str
+    attachment_count: int
+    read_by_my_agency: bool = False
+
+
+@dataclass(frozen=True)
+class OpenedPacket:
+    summary: PacketSummary
+    header: PacketHeader
+    body: str
+    attachments: tuple[AttachmentMeta, ...]

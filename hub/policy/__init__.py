@@ -1,0 +1,1 @@
+"""Policy: which shares are lawful. Files under policies/ are parsed at start-up into frozen objects."""

@@ -1,0 +1,1 @@
+"""Services: the rules. Each function authorises its actor, then calls crypto, ledger and store."""

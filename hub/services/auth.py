@@ -1,0 +1,201 @@
+"""Sign-in: password (argon2id), then TOTP (pyotp, each code once), lockout, server-side sessions.
+
+Session stages: ``anonymous`` (a CSRF token for the login form), ``totp`` (password accepted,
+waiting for a code, short-lived) and ``active``. The cookie value changes at every stage change, so
+a token seen before login is worthless after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from hub.clock import Clock
+from hub.config import SessionPolicy
+from hub.crypto import totp
+from hub.crypto.passwords import PasswordHasher
+from hub.crypto.secrets import random_token, token_digest
+from hub.errors import NotAuthenticated
+from hub.services.actor import Actor
+from hub.services.directory import totp_context
+from hub.services.keyring import KeyRing
+from hub.store import directory as directory_store
+from hub.store import sessions as store
+from hub.store.database import Database
+from hub.store.sessions import SessionRow
+
+LOGIN_FAILED = (
+    "Sign-in failed. Check your username, password and code; after repeated failures the account "
+    "is locked for a while."
+)
+# Refresh last-seen at most this often, so that reading pages does not write on every request.
+_TOUCH_EVERY_SECONDS = 30
+
+
+class Stage(StrEnum):
+    ANONYMOUS = "anonymous"
+    TOTP = "totp"
+    ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str  # the cookie value; only ever held in memory
+    row: SessionRow
+
+    @property
+    def stage(self) -> Stage:
+        return Stage(self.row.stage)
+
+    @property
+    def csrf_token(self) -> str:
+        return self.row.csrf_token
+
+
+class SessionExpired(NotAuthenticated):
+    code = "session_expired"
+
+
+class AuthService:
+    def __init__(
+        self,
+        db: Database,
+        keyring: KeyRing,
+        hasher: PasswordHasher,
+        clock: Clock,
+        policy: SessionPolicy,
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._hasher = hasher
+        self._clock = clock
+        self._policy = policy
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def _new_session(self, user_id: int | None, stage: Stage) -> Session:
+        now = self._clock.now()
+        lifetime = (
+            self._policy.idle_timeout if stage is Stage.ACTIVE else self._policy.pending_timeout
+        )
+        token = random_token()
+        row = SessionRow(
+            token_hash=token_digest(token),
+            user_id=user_id,
+            stage=stage.value,
+            csrf_token=random_token(),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+        )
+        async with self._db.write() as conn:
+            await store.insert_session(conn, row)
+        return Session(token, row)
+
+    async def anonymous_session(self) -> Session:
+        return await self._new_session(None, Stage.ANONYMOUS)
+
+    async def session(self, token: str | None) -> Session | None:
+        """The live session for a cookie value, or None. Raises ``SessionExpired`` if it lapsed."""
+        if not token or len(token) > 128:
+            return None
+        digest = token_digest(token)
+        async with self._db.read() as conn:
+            row = await store.session_by_hash(conn, digest)
+        if row is None:
+            return None
+        now = self._clock.now()
+        if now >= row.expires_at:
+            async with self._db.write() as conn:
+                await store.delete_session(conn, digest)
+            if row.stage == Stage.ACTIVE:
+                raise SessionExpired("Your session has expired. Please sign in again.")
+            return None
+        if (
+            row.stage == Stage.ACTIVE
+            and (now - row.last_seen_at).total_seconds() > _TOUCH_EVERY_SECONDS
+        ):
+            expires = min(
+                row.created_at + self._policy.absolute_timeout, now + self._policy.idle_timeout
+            )
+            async with self._db.write() as conn:
+                await store.touch(conn, digest, now, expires)
+            row = SessionRow(**{**row.__dict__, "last_seen_at": now, "expires_at": expires})
+        return Session(token, row)
+
+    async def actor(self, session: Session) -> Actor:
+        if session.stage is not Stage.ACTIVE or session.row.user_id is None:
+            raise NotAuthenticated("Please sign in.")
+        async with self._db.read() as conn:
+            user = await directory_store.user_by_id(conn, session.row.user_id)
+            agency = await directory_store.agency_by_id(conn, user.agency_id) if user else None
+        if user is None or agency is None or not user.active:
+            raise NotAuthenticated("Please sign in.")
+        return Actor(user, agency)
+
+    async def end(self, session: Session) -> None:
+        async with self._db.write() as conn:
+            await store.delete_session(conn, session.row.token_hash)
+
+    # -- signing in ---------------------------------------------------------------------------
+
+    def _locked(self, locked_until: datetime | None, now: datetime) -> bool:
+        return locked_until is not None and now < locked_until
+
+    async def _record_failure(self, user_id: int, failures: int) -> None:
+        values: dict[str, object] = {"failed_logins": failures + 1}
+        if failures + 1 >= self._policy.max_failed_logins:
+            values.update(failed_logins=0, locked_until=self._clock.now() + self._policy.lockout)
+        async with self._db.write() as conn:
+            await directory_store.update_user(conn, user_id, **values)
+
+    async def password_step(self, session: Session, username: str, password: str) -> Session:
+        """Check the password; on success replace the session with a TOTP-pending one."""
+        if session.stage is not Stage.ANONYMOUS:
+            raise NotAuthenticated(LOGIN_FAILED)
+        async with self._db.read() as conn:
+            row = await directory_store.credentials_by_username(conn, username.strip()[:64])
+        now = self._clock.now()
+        ok = self._hasher.verify(row["password_hash"] if row else None, password)
+        if row is None or not row["active"]:
+            raise NotAuthenticated(LOGIN_FAILED)
+        if self._locked(row["locked_until"], now):
+            raise NotAuthenticated(LOGIN_FAILED, reason="locked")
+        if not ok:
+            await self._record_failure(row["id"], row["failed_logins"])
+            raise NotAuthenticated(LOGIN_FAILED, reason="password")
+        if self._hasher.needs_rehash(row["password_hash"]):
+            async with self._db.write() as conn:
+                await directory_store.update_user(
+                    conn, row["id"], password_hash=self._hasher.hash(password)
+                )
+        await self.end(session)
+        return await self._new_session(row["id"], Stage.TOTP)
+
+    async def totp_step(self, session: Session, code: str) -> Session:
+        """Check the TOTP code (each code once); on success the session becomes active."""
+        if session.stage is not Stage.TOTP or session.row.user_id is None:
+            raise NotAuthenticated(LOGIN_FAILED)
+        async with self._db.read() as conn:
+            row = await directory_store.credentials_by_id(conn, session.row.user_id)
+        now = self._clock.now()
+        if row is None or not row["active"] or self._locked(row["locked_until"], now):
+            await self.end(session)
+            raise NotAuthenticated(LOGIN_FAILED, reason="locked")
+        secret = self._keyring.unwrap_secret(
+            row["totp_secret_wrapped"], totp_context(row["username"])
+        )
+        step = totp.matching_step(secret.reveal().decode(), code[:16], now)
+        if step is None or step <= row["totp_last_step"]:
+            await self._record_failure(row["id"], row["failed_logins"])
+            raise NotAuthenticated(
+                LOGIN_FAILED, reason="totp replay" if step is not None else "totp"
+            )
+        async with self._db.write() as conn:
+            claimed = await directory_store.claim_totp_step(conn, row["id"], step)
+        if not claimed:
+            await self._record_failure(row["id"], row["failed_logins"])
+            raise NotAuthenticated(LOGIN_FAILED, reason="totp replay")
+        await self.end(session)
+        return await self._new_session(row["id"], Stage.ACTIVE)

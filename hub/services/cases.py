@@ -1,0 +1,116 @@
+"""MAPPA cases: create (a 'collection' on the log), list and show, limited to the actor's area."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import Clock
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.ledger.entries import Action, Event, Record
+from hub.model.cases import Case, MappaCategory, MappaLevel
+from hub.model.directory import Role
+from hub.services import ledger
+from hub.services.actor import Actor
+from hub.store import cases as store
+from hub.store import directory as directory_store
+from hub.store.database import Database
+
+_REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9/-]{2,31}$")
+
+
+@dataclass(frozen=True)
+class NewCase:
+    family_name: str
+    given_names: str
+    category: MappaCategory
+    level: MappaLevel
+    lead_agency_code: str
+    date_of_birth: date | None = None
+    visor_ref: str | None = None
+    pnc_ref: str | None = None
+    ndelius_crn: str | None = None
+    reference: str | None = None
+
+
+class CaseService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, actor: Actor | None, new: NewCase) -> Case:
+        """Open a case. ``actor`` None means the operator at the command line."""
+        if actor is not None and not actor.has_role(Role.COORDINATOR):
+            raise Forbidden("Only a MAPPA coordinator can open a case.")
+        family, given = new.family_name.strip(), new.given_names.strip()
+        if not family or not given:
+            raise InvalidInput("A case needs a family name and given names.", field="family_name")
+        now = self._clock.now()
+        try:
+            async with self._db.write() as conn:
+                lead = await directory_store.agency_by_code(conn, new.lead_agency_code)
+                if lead is None:
+                    raise NotFound(f"unknown agency {new.lead_agency_code}")
+                if actor is not None and actor.agency.area_id != lead.area_id:
+                    raise Forbidden("A coordinator can only open cases in their own area.")
+                area_id = lead.area_id
+                reference = new.reference or await self._next_reference(conn, area_id, now.year)
+                if not _REFERENCE.match(reference):
+                    raise InvalidInput("Case references are 3-32 of A-Z, 0-9, '/' or '-'.")
+                case = await store.add_case(
+                    conn,
+                    reference=reference,
+                    family_name=family,
+                    given_names=given,
+                    date_of_birth=new.date_of_birth,
+                    visor_ref=new.visor_ref,
+                    pnc_ref=new.pnc_ref,
+                    ndelius_crn=new.ndelius_crn,
+                    category=new.category,
+                    level=new.level,
+                    lead_agency_id=lead.id,
+                    area_id=area_id,
+                    created_at=now,
+                )
+                await ledger.append(
+                    conn,
+                    Record(
+                        action=Action.COLLECTION,
+                        event=Event.CASE_CREATED,
+                        recorded_at=now,
+                        actor_user_id=actor.user.id if actor else None,
+                        actor_agency_id=actor.agency.id if actor else None,
+                        case_id=case.id,
+                        purpose="risk-management",
+                        lawful_basis="cja2003-s325",
+                    ),
+                )
+        except IntegrityError:
+            raise Conflict(f"case reference {new.reference} is already in use") from None
+        return case
+
+    async def _next_reference(self, conn: AsyncConnection, area_id: int, year: int) -> str:
+        areas = {a.id: a for a in await directory_store.list_areas(conn)}
+        count = await store.count_cases_in_area(conn, area_id)
+        return f"{areas[area_id].code}-{year}-{count + 1:04d}"
+
+    async def visible_to(self, actor: Actor | None) -> list[Case]:
+        async with self._db.read() as conn:
+            return await store.list_cases(conn, None if actor is None else actor.agency.area_id)
+
+    async def get(self, actor: Actor | None, reference_or_id: str | int) -> Case:
+        async with self._db.read() as conn:
+            if isinstance(reference_or_id, int):
+                case = await store.case_by_id(conn, reference_or_id)
+            else:
+                case = await store.case_by_reference(conn, reference_or_id)
+        if case is None:
+            raise NotFound("No such case.")
+        if actor is not None and case.area_id != actor.agency.area_id:
+            # Same answer as a missing case: do not confirm a case exists in another area.
+            raise NotFound("No such case.")
+        return case

@@ -1,0 +1,135 @@
+"""Areas, agencies and users: the hub's directory."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from hub.clock import Clock
+from hub.crypto import totp
+from hub.crypto.passwords import PasswordHasher
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.model.directory import Agency, AgencyType, Area, Jurisdiction, Role, User
+from hub.services.keyring import KeyRing
+from hub.store import directory as store
+from hub.store.database import Database
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+
+
+def totp_context(username: str) -> str:
+    return f"totp/{username}"
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What a new user needs to sign in: shown once, never stored in clear."""
+
+    user: User
+    totp_uri: str
+
+
+class DirectoryService:
+    def __init__(
+        self, db: Database, keyring: KeyRing, hasher: PasswordHasher, clock: Clock
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._hasher = hasher
+        self._clock = clock
+
+    async def add_area(self, code: str, name: str, jurisdiction: Jurisdiction) -> Area:
+        code = _check_code(code)
+        async with self._db.write() as conn:
+            if await store.area_by_code(conn, code):
+                raise Conflict(f"area {code} already exists")
+            return await store.add_area(conn, code, name.strip(), jurisdiction)
+
+    async def add_agency(self, code: str, name: str, type_: AgencyType, area_code: str) -> Agency:
+        code = _check_code(code)
+        async with self._db.write() as conn:
+            area = await store.area_by_code(conn, area_code)
+            if area is None:
+                raise NotFound(f"unknown area {area_code}")
+            if await store.agency_by_code(conn, code):
+                raise Conflict(f"agency {code} already exists")
+            agency = await store.add_agency(conn, code, name.strip(), type_, area.id)
+        await self._keyring.issue(agency.id)
+        return agency
+
+    async def add_user(
+        self,
+        username: str,
+        display_name: str,
+        agency_code: str,
+        role: Role,
+        password: str,
+    ) -> Enrolment:
+        if not _USERNAME.match(username):
+            raise InvalidInput(
+                "usernames are 3-64 lower-case letters, digits, '.', '_' or '-'", field="username"
+            )
+        try:
+            password_hash = self._hasher.hash(password)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="password") from None
+        secret = totp.new_secret()
+        wrapped = self._keyring.wrap_secret(secret.encode(), totp_context(username))
+        try:
+            async with self._db.write() as conn:
+                agency = await store.agency_by_code(conn, agency_code)
+                if agency is None:
+                    raise NotFound(f"unknown agency {agency_code}")
+                user = await store.add_user(
+                    conn,
+                    username=username,
+                    display_name=display_name.strip() or username,
+                    agency_id=agency.id,
+                    role=role,
+                    password_hash=password_hash,
+                    totp_secret_wrapped=wrapped,
+                    created_at=self._clock.now(),
+                )
+        except IntegrityError:
+            raise Conflict(f"user {username} already exists") from None
+        return Enrolment(user, totp.provisioning_uri(secret, username))
+
+    async def totp_uri(self, username: str) -> str:
+        """Re-display a user's enrolment URI (operator action, e.g. the demo's login sheet)."""
+        async with self._db.read() as conn:
+            row = await store.credentials_by_username(conn, username)
+        if row is None:
+            raise NotFound(f"unknown user {username}")
+        secret = self._keyring.unwrap_secret(row["totp_secret_wrapped"], totp_context(username))
+        return totp.provisioning_uri(secret.reveal().decode(), username)
+
+    async def areas(self) -> list[Area]:
+        async with self._db.read() as conn:
+            return await store.list_areas(conn)
+
+    async def agencies(self) -> list[Agency]:
+        async with self._db.read() as conn:
+            return await store.list_agencies(conn)
+
+    async def users(self) -> list[User]:
+        async with self._db.read() as conn:
+            return await store.list_users(conn)
+
+    async def agency(self, agency_id: int) -> Agency:
+        async with self._db.read() as conn:
+            found = await store.agency_by_id(conn, agency_id)
+        if found is None:
+            raise NotFound("unknown agency")
+        return found
+
+
+def _check_code(code: str) -> str:
+    code = code.strip().upper()
+    if not _CODE.match(code):
+        raise InvalidInput(
+            "codes are 2-32 upper-case letters, digits or '-', e.g. DBY-POLICE", field="code"
+        )
+    return code

@@ -1,0 +1,97 @@
+"""Agency keys in memory: public keys, and private keys unwrapped on first use under the KEK."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.clock import Clock
+from hub.crypto.agency_keys import KeyPurpose, generate_key_pair, unwrap_private
+from hub.crypto.kek import KeyEncryptionKey
+from hub.crypto.secrets import SecretBytes
+from hub.errors import ConfigError
+from hub.store import keys as key_store
+from hub.store.database import Database
+from hub.store.keys import StoredKey
+
+
+@dataclass(frozen=True)
+class ActiveKeys:
+    encryption: StoredKey
+    signing: StoredKey
+
+
+class KeyRing:
+    def __init__(self, db: Database, kek: KeyEncryptionKey, clock: Clock) -> None:
+        self._db = db
+        self._kek = kek
+        self._clock = clock
+        self._by_id: dict[str, StoredKey] = {}
+        self._private: dict[str, SecretBytes] = {}
+
+    def __repr__(self) -> str:
+        return f"<KeyRing keys={len(self._by_id)}>"
+
+    async def reload(self) -> None:
+        async with self._db.read() as conn:
+            found = await key_store.all_keys(conn)
+        self._by_id = {k.key_id: k for k in found}
+
+    async def key(self, key_id: str) -> StoredKey | None:
+        if key_id not in self._by_id:
+            await self.reload()  # another process may have rotated keys
+        return self._by_id.get(key_id)
+
+    async def active(self, agency_id: int) -> ActiveKeys:
+        found = self._active(agency_id)
+        if found is None:
+            await self.reload()
+            found = self._active(agency_id)
+        if found is None:
+            raise ConfigError(f"agency {agency_id} has no active keys; run 'mappa-hub keys rotate'")
+        return found
+
+    def _active(self, agency_id: int) -> ActiveKeys | None:
+        enc = sig = None
+        for k in self._by_id.values():
+            if k.agency_id == agency_id and k.active:
+                if k.purpose == KeyPurpose.ENCRYPTION.value:
+                    enc = k
+                elif k.purpose == KeyPurpose.SIGNING.value:
+                    sig = k
+        return ActiveKeys(enc, sig) if enc and sig else None
+
+    def private(self, stored: StoredKey) -> SecretBytes:
+        cached = self._private.get(stored.key_id)
+        if cached is None:
+            cached = unwrap_private(self._kek, stored.key_id, stored.wrapped_private)
+            self._private[stored.key_id] = cached
+        return cached
+
+    async def issue(self, agency_id: int) -> ActiveKeys:
+        """Generate fresh key pairs for an agency, retiring (not deleting) the current ones.
+
+        Retired private keys stay, so every packet sealed before the rotation stays readable.
+        """
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            for purpose in (KeyPurpose.ENCRYPTION, KeyPurpose.SIGNING):
+                await key_store.retire_active(conn, agency_id, purpose.value, now)
+                pair = generate_key_pair(purpose, self._kek)
+                await key_store.add_key(
+                    conn,
+                    key_id=pair.key_id,
+                    agency_id=agency_id,
+                    purpose=purpose.value,
+                    public_key=pair.public,
+                    wrapped_private=pair.wrapped_private,
+                    kek_id=self._kek.kek_id,
+                    created_at=now,
+                )
+        await self.reload()
+        return await self.active(agency_id)
+
+    def wrap_secret(self, secret: bytes, context: str) -> bytes:
+        return self._kek.wrap(secret, context)
+
+    def unwrap_secret(self, blob: bytes, context: str) -> SecretBytes:
+        return self._kek.unwrap(blob, context)

@@ -1,0 +1,444 @@
+"""Sending, listing and opening packets. Every send and every open is on the log."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import Clock
+from hub.config import Limits
+from hub.crypto import packet_format as fmt
+from hub.crypto.errors import CryptoFailure
+from hub.crypto.secrets import SecretBytes, sha256_hex
+from hub.errors import Forbidden, InvalidInput, NotFound, TooLarge
+from hub.ledger.entries import Action, Event, Record
+from hub.model.directory import Agency, AgencyKind, Role
+from hub.model.packets import (
+    AttachmentMeta,
+    Classification,
+    Draft,
+    OpenedPacket,
+    PacketHeader,
+    PacketSummary,
+    PacketType,
+)
+from hub.policy.catalogue import Catalogue
+from hub.services import ledger
+from hub.services.actor import Actor
+from hub.services.keyring import KeyRing
+from hub.store import cases as case_store
+from hub.store import directory as directory_store
+from hub.store import packets as store
+from hub.store.database import Database
+from hub.store.packets import PacketRow, StoredWrappedKey
+
+MAX_RECIPIENTS = 50
+_SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
+_READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN)
+UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    meta: AttachmentMeta
+    data: bytes
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def clean_filename(name: str) -> str:
+    """A display-safe file name: no directories, no control characters, bounded length."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip().lstrip(".")
+    return (base or "attachment")[:200]
+
+
+def _clean_line(text: str, field: str, max_chars: int) -> str:
+    text = text.strip()
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InvalidInput(f"The {field} cannot contain control characters.", field=field)
+    if not text:
+        raise InvalidInput(f"The {field} is required.", field=field)
+    if len(text) > max_chars:
+        raise InvalidInput(f"The {field} is longer than {max_chars} characters.", field=field)
+    return text
+
+
+class PacketService:
+    def __init__(
+        self,
+        db: Database,
+        keyring: KeyRing,
+        catalogue: Catalogue,
+        clock: Clock,
+        limits: Limits,
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._catalogue = catalogue
+        self._clock = clock
+        self._limits = limits
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _validate(self, draft: Draft) -> tuple[str, str]:
+        subject = _clean_line(draft.subject, "subject", self._limits.max_subject_chars)
+        if len(draft.body) > self._limits.max_body_chars:
+            raise TooLarge(f"The message is longer than {self._limits.max_body_chars} characters.")
+        if not draft.body.strip():
+            raise InvalidInput("The message body is required.", field="body")
+        if not draft.recipient_agency_ids:
+            raise InvalidInput("Choose at least one recipient agency.", field="recipients")
+        if len(set(draft.recipient_agency_ids)) > MAX_RECIPIENTS:
+            raise InvalidInput(f"At most {MAX_RECIPIENTS} recipient agencies.", field="recipients")
+        if draft.purpose not in self._catalogue.purposes:
+            raise InvalidInput("Choose a purpose from the list.", field="purpose")
+        if draft.lawful_basis not in self._catalogue.lawful_bases:
+            raise InvalidInput("Choose a lawful basis from the list.", field="lawful_basis")
+        if len(draft.attachments) > self._limits.max_attachments:
+            raise TooLarge(f"At most {self._limits.max_attachments} attachments.")
+        for att in draft.attachments:
+            if len(att.data) > self._limits.max_attachment_bytes:
+                mib = self._limits.max_attachment_bytes // (1024 * 1024)
+                raise TooLarge(
+                    f"Attachment {clean_filename(att.filename)} is larger than {mib} MiB."
+                )
+        return subject, draft.body
+
+    async def send(self, actor: Actor, draft: Draft) -> PacketSummary:
+        if not actor.has_role(*_SENDER_ROLES):
+            raise Forbidden("Your role cannot send packets.")
+        subject, body = self._validate(draft)
+        recipient_ids = tuple(sorted(set(draft.recipient_agency_ids)))
+        if actor.agency.id in recipient_ids:
+            raise InvalidInput("Your own agency already holds what you send.", field="recipients")
+
+        async with self._db.read() as conn:
+            case = await case_store.case_by_id(conn, draft.case_id)
+            if case is None or case.area_id != actor.agency.area_id:
+                raise InvalidInput("Unknown case.", field="case", code="unknown_case")
+            recipients = await directory_store.agencies_by_ids(conn, recipient_ids)
+        if len(recipients) != len(recipient_ids):
+            raise InvalidInput(
+                "One or more recipient agencies do not exist.",
+                field="recipients",
+                code="unknown_agency",
+            )
+        for agency in recipients.values():
+            if agency.kind is AgencyKind.THIRD_PARTY:
+                raise Forbidden(
+                    f"{agency.name} is outside MAPPA: disclosure to a third party needs a "
+                    "disclosure proposal approved by a coordinator."
+                )
+
+        now = self._clock.now()
+        packet_id = str(uuid.uuid4())
+        sender_keys = await self._keyring.active(actor.agency.id)
+        wrap_for = [actor.agency, *recipients.values()]
+        targets = []
+        for agency in wrap_for:
+            enc = (await self._keyring.active(agency.id)).encryption
+            targets.append(fmt.Recipient(agency.code, enc.key_id, enc.public_key))
+        header_fields: dict[str, Any] = {
+            "packet_id": packet_id,
+            "type": draft.packet_type.value,
+            "case": case.reference,
+            "sender_user": actor.user.username,
+            "sender_agency": actor.agency.code,
+            "recipients": sorted(a.code for a in recipients.values()),
+            "purpose": draft.purpose,
+            "lawful_basis": draft.lawful_basis,
+            "data_categories": sorted(draft.data_categories),
+            "classification": draft.classification.value,
+            "created_at": _iso(now),
+        }
+        content = fmt.PlainContent(
+            subject=subject,
+            body=body,
+            attachments=tuple(
+                fmt.PlainAttachment(clean_filename(a.filename), a.content_type[:100], a.data)
+                for a in draft.attachments
+            ),
+        )
+        sealed = fmt.seal(
+            header_fields,
+            content,
+            targets,
+            self._keyring.private(sender_keys.signing),
+            sender_keys.signing.key_id,
+        )
+        codes = {a.code: a.id for a in wrap_for}
+        row = PacketRow(
+            id=packet_id,
+            packet_type=draft.packet_type.value,
+            case_id=case.id,
+            sender_agency_id=actor.agency.id,
+            sender_user_id=actor.user.id,
+            purpose=draft.purpose,
+            lawful_basis=draft.lawful_basis,
+            created_at=now,
+            header=sealed.header_bytes,
+            signature=sealed.signature,
+            signer_key_id=sealed.signer_key_id,
+            recipient_agency_ids=recipient_ids,
+        )
+        async with self._db.write() as conn:
+            await store.insert_packet(
+                conn,
+                row=row,
+                wrapped_keys=[
+                    StoredWrappedKey(codes[w.agency], w.key_id, w.sealed)
+                    for w in sealed.wrapped_keys
+                ],
+                parts=sealed.parts,
+            )
+            await ledger.append(
+                conn,
+                Record(
+                    action=Action.DISCLOSURE,
+                    event=Event.PACKET_SENT,
+                    recorded_at=now,
+                    actor_user_id=actor.user.id,
+                    actor_agency_id=actor.agency.id,
+                    case_id=case.id,
+                    packet_id=packet_id,
+                    recipients=recipient_ids,
+                    purpose=draft.purpose,
+                    lawful_basis=draft.lawful_basis,
+                    content_digest=sha256_hex(sealed.header_bytes),
+                ),
+            )
+        return PacketSummary(
+            id=packet_id,
+            packet_type=draft.packet_type,
+            case_id=case.id,
+            case_reference=case.reference,
+            sender_agency_id=actor.agency.id,
+            sender_user_id=actor.user.id,
+            recipient_agency_ids=recipient_ids,
+            purpose=draft.purpose,
+            created_at=now,
+            subject=subject,
+            attachment_count=len(draft.attachments),
+        )
+
+    # -- listing ---------------------------------------------------------------------------
+
+    async def inbox(
+        self, actor: Actor, limit: int = 50, before: datetime | None = None
+    ) -> list[PacketSummary]:
+        self._require_reader(actor)
+        async with self._db.read() as conn:
+            rows = await store.inbox(conn, actor.agency.id, min(limit, 200), before)
+            return await self._summaries(conn, actor, rows)
+
+    async def outbox(
+        self, actor: Actor, limit: int = 50, before: datetime | None = None
+    ) -> list[PacketSummary]:
+        self._require_reader(actor)
+        async with self._db.read() as conn:
+            rows = await store.outbox(conn, actor.agency.id, min(limit, 200), before)
+            return await self._summaries(conn, actor, rows)
+
+    async def _summaries(
+        self, conn: AsyncConnection, actor: Actor, rows: Sequence[PacketRow]
+    ) -> list[PacketSummary]:
+        ids = [r.id for r in rows]
+        keys = await store.wrapped_keys_for(conn, ids, actor.agency.id)
+        manifests = await store.manifests(conn, ids)
+        case_refs = {}
+        for case_id in {r.case_id for r in rows}:
+            case = await case_store.case_by_id(conn, case_id)
+            case_refs[case_id] = case.reference if case else "?"
+        out = []
+        for r in rows:
+            subject, count = UNREADABLE_SUBJECT, 0
+            packet = fmt.SealedPacket(
+                r.header,
+                r.signature,
+                r.signer_key_id,
+                tuple(
+                    fmt.WrappedKey(actor.agency.code, w.key_id, w.sealed)
+                    for w in keys.get(r.id, [])
+                ),
+                {fmt.MANIFEST: manifests.get(r.id, b"")},
+            )
+            try:
+                content_key = await self._content_key(actor.agency, packet)
+                manifest = fmt.decrypt_manifest(packet, r.id, content_key)
+                subject, count = manifest.subject, len(manifest.attachments)
+            except CryptoFailure:
+                pass  # shown as unreadable; opening it reports the failure properly
+            out.append(self._summary(r, case_refs[r.case_id], subject, count))
+        return out
+
+    @staticmethod
+    def _summary(r: PacketRow, case_reference: str, subject: str, count: int) -> PacketSummary:
+        return PacketSummary(
+            id=r.id,
+            packet_type=PacketType(r.packet_type),
+            case_id=r.case_id,
+            case_reference=case_reference,
+            sender_agency_id=r.sender_agency_id,
+            sender_user_id=r.sender_user_id or 0,
+            recipient_agency_ids=r.recipient_agency_ids,
+            purpose=r.purpose,
+            created_at=r.created_at,
+            subject=subject,
+            attachment_count=count,
+        )
+
+    async def _content_key(self, agency: Agency, sealed: fmt.SealedPacket) -> SecretBytes:
+        """Unwrap the content key with the agency's private key (current or retired)."""
+        privates: dict[str, SecretBytes] = {}
+        for wrapped in sealed.wrapped_keys:
+            if wrapped.agency != agency.code:
+                continue
+            stored = await self._keyring.key(wrapped.key_id)
+            if stored is not None and stored.agency_id == agency.id:
+                privates[wrapped.key_id] = self._keyring.private(stored)
+        return fmt.unwrap_content_key(sealed, agency.code, privates.get)
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _require_reader(self, actor: Actor) -> None:
+        if not actor.has_role(*_READER_ROLES):
+            raise Forbidden("Your role does not allow reading packet content.")
+
+    async def _load_checked(
+        self, conn: AsyncConnection, actor: Actor, packet_id: str
+    ) -> tuple[PacketRow, fmt.SealedPacket, dict[str, Any]]:
+        """Load a packet the actor may read and verify it; raise before anything is decrypted."""
+        self._require_reader(actor)
+        row = await store.packet_by_id(conn, packet_id)
+        if row is None:
+            raise NotFound("No such packet.")
+        if (
+            actor.agency.id != row.sender_agency_id
+            and actor.agency.id not in row.recipient_agency_ids
+        ):
+            raise Forbidden("This packet was not sent to your agency, so you cannot open it.")
+        wrapped = await store.wrapped_keys(conn, packet_id)
+        parts = await store.parts(conn, packet_id)
+        agencies = await directory_store.agencies_by_ids(
+            conn, [row.sender_agency_id, *row.recipient_agency_ids, *(w.agency_id for w in wrapped)]
+        )
+        case = await case_store.case_by_id(conn, row.case_id)
+        sealed = fmt.SealedPacket(
+            row.header,
+            row.signature,
+            row.signer_key_id,
+            tuple(fmt.WrappedKey(agencies[w.agency_id].code, w.key_id, w.sealed) for w in wrapped),
+            parts,
+        )
+        signer = await self._keyring.key(row.signer_key_id)
+        if (
+            signer is None
+            or signer.agency_id != row.sender_agency_id
+            or signer.purpose != "ed25519"
+        ):
+            raise CryptoFailure("signer key is unknown or not the sender agency's")
+        header = fmt.verify_header(sealed, signer.public_key)
+        expected = {
+            "packet_id": row.id,
+            "sender_agency": agencies[row.sender_agency_id].code,
+            "recipients": sorted(agencies[a].code for a in row.recipient_agency_ids),
+            "case": case.reference if case else None,
+            "type": row.packet_type,
+            "purpose": row.purpose,
+            "lawful_basis": row.lawful_basis,
+        }
+        for name, value in expected.items():
+            if header.get(name) != value:
+                raise CryptoFailure(f"stored column {name} disagrees with the signed header")
+        return row, sealed, header
+
+    async def open(self, actor: Actor, packet_id: str) -> OpenedPacket:
+        async with self._db.read() as conn:
+            row, sealed, header = await self._load_checked(conn, actor, packet_id)
+            case = await case_store.case_by_id(conn, row.case_id)
+        content_key = await self._content_key(actor.agency, sealed)
+        manifest = fmt.decrypt_manifest(sealed, row.id, content_key)
+        body = fmt.decrypt_part(sealed, row.id, content_key, fmt.BODY).decode("utf-8")
+        await self._log_consultation(actor, row, Event.PACKET_OPENED, sealed.header_bytes)
+        summary = self._summary(
+            row, case.reference if case else "?", manifest.subject, len(manifest.attachments)
+        )
+        return OpenedPacket(
+            summary=summary,
+            header=_header(header),
+            body=body,
+            attachments=tuple(
+                AttachmentMeta(i, a.filename, a.content_type, a.size)
+                for i, a in enumerate(manifest.attachments)
+            ),
+        )
+
+    async def attachment(self, actor: Actor, packet_id: str, index: int) -> Attachment:
+        async with self._db.read() as conn:
+            row, sealed, _ = await self._load_checked(conn, actor, packet_id)
+        content_key = await self._content_key(actor.agency, sealed)
+        manifest = fmt.decrypt_manifest(sealed, row.id, content_key)
+        if not 0 <= index < len(manifest.attachments):
+            raise NotFound("No such attachment.")
+        entry = manifest.attachments[index]
+        data = fmt.decrypt_attachment(sealed, row.id, content_key, entry)
+        await self._log_consultation(actor, row, Event.ATTACHMENT_OPENED, sealed.header_bytes)
+        return Attachment(
+            AttachmentMeta(index, entry.filename, entry.content_type, entry.size), data
+        )
+
+    async def _log_consultation(
+        self, actor: Actor, row: PacketRow, event: Event, header_bytes: bytes
+    ) -> None:
+        """Commit the consultation entry before any content leaves the service."""
+        async with self._db.write() as conn:
+            await ledger.append(
+                conn,
+                Record(
+                    action=Action.CONSULTATION,
+                    event=event,
+                    recorded_at=self._clock.now(),
+                    actor_user_id=actor.user.id,
+                    actor_agency_id=actor.agency.id,
+                    case_id=row.case_id,
+                    packet_id=row.id,
+                    recipients=(actor.agency.id,),
+                    purpose=row.purpose,
+                    lawful_basis=row.lawful_basis,
+                    content_digest=sha256_hex(header_bytes),
+                ),
+            )
+
+    async def sealed_envelope(self, actor: Actor, packet_id: str) -> bytes:
+        """The packet in its portable form (format v1), for the actor's own agency to open."""
+        async with self._db.read() as conn:
+            _, sealed, _ = await self._load_checked(conn, actor, packet_id)
+        return sealed.to_envelope()
+
+
+def _header(doc: dict[str, Any]) -> PacketHeader:
+    created = datetime.strptime(doc["created_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return PacketHeader(
+        version=int(doc["v"]),
+        packet_id=str(doc["packet_id"]),
+        packet_type=PacketType(doc["type"]),
+        case_reference=str(doc["case"]),
+        sender_user=str(doc["sender_user"]),
+        sender_agency=str(doc["sender_agency"]),
+        recipients=tuple(doc["recipients"]),
+        purpose=str(doc["purpose"]),
+        lawful_basis=str(doc["lawful_basis"]),
+        data_categories=tuple(doc["data_categories"]),
+        classification=Classification(doc["classification"]),
+        created_at=created,
+        parts=dict(doc["parts"]),
+    )

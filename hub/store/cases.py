@@ -1,0 +1,90 @@
+"""MAPPA cases."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.model.cases import Case, MappaCategory, MappaLevel
+from hub.store.schema import cases
+
+
+def _case(row: RowMapping) -> Case:
+    return Case(
+        id=row["id"],
+        reference=row["reference"],
+        family_name=row["family_name"],
+        given_names=row["given_names"],
+        date_of_birth=row["date_of_birth"],
+        visor_ref=row["visor_ref"],
+        pnc_ref=row["pnc_ref"],
+        ndelius_crn=row["ndelius_crn"],
+        category=MappaCategory(row["category"]),
+        level=MappaLevel(row["level"]),
+        lead_agency_id=row["lead_agency_id"],
+        area_id=row["area_id"],
+        created_at=row["created_at"],
+    )
+
+
+async def add_case(
+    conn: AsyncConnection,
+    *,
+    reference: str,
+    family_name: str,
+    given_names: str,
+    date_of_birth: date | None,
+    visor_ref: str | None,
+    pnc_ref: str | None,
+    ndelius_crn: str | None,
+    category: MappaCategory,
+    level: MappaLevel,
+    lead_agency_id: int,
+    area_id: int,
+    created_at: datetime,
+) -> Case:
+    result = await conn.execute(
+        insert(cases)
+        .values(
+            reference=reference,
+            family_name=family_name,
+            given_names=given_names,
+            date_of_birth=date_of_birth,
+            visor_ref=visor_ref,
+            pnc_ref=pnc_ref,
+            ndelius_crn=ndelius_crn,
+            category=int(category),
+            level=int(level),
+            lead_agency_id=lead_agency_id,
+            area_id=area_id,
+            created_at=created_at,
+        )
+        .returning(cases)
+    )
+    return _case(result.mappings().one())
+
+
+async def case_by_id(conn: AsyncConnection, case_id: int) -> Case | None:
+    row = (await conn.execute(select(cases).where(cases.c.id == case_id))).mappings().first()
+    return _case(row) if row else None
+
+
+async def case_by_reference(conn: AsyncConnection, reference: str) -> Case | None:
+    stmt = select(cases).where(cases.c.reference == reference)
+    row = (await conn.execute(stmt)).mappings().first()
+    return _case(row) if row else None
+
+
+async def list_cases(conn: AsyncConnection, area_id: int | None = None) -> list[Case]:
+    stmt = select(cases).order_by(cases.c.reference)
+    if area_id is not None:
+        stmt = stmt.where(cases.c.area_id == area_id)
+    return [_case(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def count_cases_in_area(conn: AsyncConnection, area_id: int) -> int:
+    stmt = select(func.count()).select_from(cases).where(cases.c.area_id == area_id)
+    return int((await conn.execute(stmt)).scalar_one())

@@ -1,0 +1,157 @@
+"""Areas, agencies and users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.model.directory import Agency, AgencyType, Area, Jurisdiction, Role, User
+from hub.store.schema import agencies, areas, users
+
+
+def _area(row: RowMapping) -> Area:
+    return Area(row["id"], row["code"], row["name"], Jurisdiction(row["jurisdiction"]))
+
+
+def _agency(row: RowMapping) -> Agency:
+    return Agency(row["id"], row["code"], row["name"], AgencyType(row["type"]), row["area_id"])
+
+
+def _user(row: RowMapping) -> User:
+    return User(
+        row["id"],
+        row["username"],
+        row["display_name"],
+        row["agency_id"],
+        Role(row["role"]),
+        bool(row["active"]),
+    )
+
+
+async def add_area(conn: AsyncConnection, code: str, name: str, jurisdiction: Jurisdiction) -> Area:
+    result = await conn.execute(
+        insert(areas).values(code=code, name=name, jurisdiction=jurisdiction.value).returning(areas)
+    )
+    return _area(result.mappings().one())
+
+
+async def list_areas(conn: AsyncConnection) -> list[Area]:
+    result = await conn.execute(select(areas).order_by(areas.c.code))
+    return [_area(r) for r in result.mappings()]
+
+
+async def area_by_code(conn: AsyncConnection, code: str) -> Area | None:
+    row = (await conn.execute(select(areas).where(areas.c.code == code))).mappings().first()
+    return _area(row) if row else None
+
+
+async def add_agency(
+    conn: AsyncConnection, code: str, name: str, type_: AgencyType, area_id: int
+) -> Agency:
+    result = await conn.execute(
+        insert(agencies)
+        .values(code=code, name=name, type=type_.value, area_id=area_id)
+        .returning(agencies)
+    )
+    return _agency(result.mappings().one())
+
+
+async def list_agencies(conn: AsyncConnection) -> list[Agency]:
+    result = await conn.execute(select(agencies).order_by(agencies.c.area_id, agencies.c.name))
+    return [_agency(r) for r in result.mappings()]
+
+
+async def agencies_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Agency]:
+    if not ids:
+        return {}
+    result = await conn.execute(select(agencies).where(agencies.c.id.in_(list(ids))))
+    return {r["id"]: _agency(r) for r in result.mappings()}
+
+
+async def agency_by_id(conn: AsyncConnection, agency_id: int) -> Agency | None:
+    row = (
+        (await conn.execute(select(agencies).where(agencies.c.id == agency_id))).mappings().first()
+    )
+    return _agency(row) if row else None
+
+
+async def agency_by_code(conn: AsyncConnection, code: str) -> Agency | None:
+    row = (await conn.execute(select(agencies).where(agencies.c.code == code))).mappings().first()
+    return _agency(row) if row else None
+
+
+async def add_user(
+    conn: AsyncConnection,
+    *,
+    username: str,
+    display_name: str,
+    agency_id: int,
+    role: Role,
+    password_hash: str,
+    totp_secret_wrapped: bytes,
+    created_at: datetime,
+) -> User:
+    result = await conn.execute(
+        insert(users)
+        .values(
+            username=username,
+            display_name=display_name,
+            agency_id=agency_id,
+            role=role.value,
+            password_hash=password_hash,
+            totp_secret_wrapped=totp_secret_wrapped,
+            totp_last_step=0,
+            failed_logins=0,
+            active=True,
+            created_at=created_at,
+        )
+        .returning(users)
+    )
+    return _user(result.mappings().one())
+
+
+async def list_users(conn: AsyncConnection) -> list[User]:
+    result = await conn.execute(select(users).order_by(users.c.agency_id, users.c.username))
+    return [_user(r) for r in result.mappings()]
+
+
+async def user_by_id(conn: AsyncConnection, user_id: int) -> User | None:
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+    return _user(row) if row else None
+
+
+async def users_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, User]:
+    if not ids:
+        return {}
+    result = await conn.execute(select(users).where(users.c.id.in_(list(ids))))
+    return {r["id"]: _user(r) for r in result.mappings()}
+
+
+async def credentials_by_username(conn: AsyncConnection, username: str) -> RowMapping | None:
+    """The user row including secrets; only the auth service calls this."""
+    return (
+        (await conn.execute(select(users).where(users.c.username == username))).mappings().first()
+    )
+
+
+async def credentials_by_id(conn: AsyncConnection, user_id: int) -> RowMapping | None:
+    return (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+
+
+async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def claim_totp_step(conn: AsyncConnection, user_id: int, step: int) -> bool:
+    """Record ``step`` as used, only if it is newer than the last: a code works once, even in a race."""
+    result = await conn.execute(
+        update(users)
+        .where(users.c.id == user_id, users.c.totp_last_step < step)
+        .values(totp_last_step=step, failed_logins=0, locked_until=None)
+    )
+    return bool(result.rowcount == 1)

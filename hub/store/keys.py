@@ -1,0 +1,79 @@
+"""Agency key pairs (public halves in clear, private halves wrapped under the KEK)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.schema import agency_keys
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    key_id: str
+    agency_id: int
+    purpose: str
+    public_key: bytes
+    wrapped_private: bytes
+    kek_id: str
+    created_at: datetime
+    retired_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.retired_at is None
+
+
+async def add_key(
+    conn: AsyncConnection,
+    *,
+    key_id: str,
+    agency_id: int,
+    purpose: str,
+    public_key: bytes,
+    wrapped_private: bytes,
+    kek_id: str,
+    created_at: datetime,
+) -> None:
+    await conn.execute(
+        insert(agency_keys).values(
+            key_id=key_id,
+            agency_id=agency_id,
+            purpose=purpose,
+            public_key=public_key,
+            wrapped_private=wrapped_private,
+            kek_id=kek_id,
+            created_at=created_at,
+        )
+    )
+
+
+async def retire_active(
+    conn: AsyncConnection, agency_id: int, purpose: str, when: datetime
+) -> None:
+    await conn.execute(
+        update(agency_keys)
+        .where(
+            agency_keys.c.agency_id == agency_id,
+            agency_keys.c.purpose == purpose,
+            agency_keys.c.retired_at.is_(None),
+        )
+        .values(retired_at=when)
+    )
+
+
+async def all_keys(conn: AsyncConnection) -> list[StoredKey]:
+    result = await conn.execute(select(agency_keys).order_by(agency_keys.c.created_at))
+    return [StoredKey(**dict(r)) for r in result.mappings()]
+
+
+async def keys_for_agency(conn: AsyncConnection, agency_id: int) -> list[StoredKey]:
+    result = await conn.execute(
+        select(agency_keys)
+        .where(agency_keys.c.agency_id == agency_id)
+        .order_by(agency_keys.c.created_at)
+    )
+    return [StoredKey(**dict(r)) for r in result.mappings()]

@@ -1,0 +1,213 @@
+"""Sealed packets: header rows, recipients, wrapped content keys and encrypted parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.schema import packet_keys, packet_parts, packet_recipients, packets
+
+
+@dataclass(frozen=True)
+class PacketRow:
+    id: str
+    packet_type: str
+    case_id: int
+    sender_agency_id: int
+    sender_user_id: int | None
+    purpose: str
+    lawful_basis: str
+    created_at: datetime
+    header: bytes
+    signature: bytes
+    signer_key_id: str
+    recipient_agency_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StoredWrappedKey:
+    agency_id: int
+    key_id: str
+    sealed: bytes
+
+
+async def insert_packet(
+    conn: AsyncConnection,
+    *,
+    row: PacketRow,
+    wrapped_keys: Sequence[StoredWrappedKey],
+    parts: Mapping[str, bytes],
+) -> None:
+    await conn.execute(
+        insert(packets).values(
+            id=row.id,
+            packet_type=row.packet_type,
+            case_id=row.case_id,
+            sender_agency_id=row.sender_agency_id,
+            sender_user_id=row.sender_user_id,
+            purpose=row.purpose,
+            lawful_basis=row.lawful_basis,
+            created_at=row.created_at,
+            header=row.header,
+            signature=row.signature,
+            signer_key_id=row.signer_key_id,
+        )
+    )
+    await conn.execute(
+        insert(packet_recipients),
+        [
+            {"packet_id": row.id, "agency_id": a, "created_at": row.created_at}
+            for a in row.recipient_agency_ids
+        ],
+    )
+    await conn.execute(
+        insert(packet_keys),
+        [
+            {"packet_id": row.id, "agency_id": k.agency_id, "key_id": k.key_id, "sealed": k.sealed}
+            for k in wrapped_keys
+        ],
+    )
+    await conn.execute(
+        insert(packet_parts),
+        [{"packet_id": row.id, "name": n, "data": d} for n, d in parts.items()],
+    )
+
+
+async def _recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    if not ids:
+        return {}
+    stmt = (
+        select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
+        .where(packet_recipients.c.packet_id.in_(list(ids)))
+        .order_by(packet_recipients.c.agency_id)
+    )
+    found: dict[str, list[int]] = {}
+    for pid, aid in (await conn.execute(stmt)).all():
+        found.setdefault(pid, []).append(aid)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _row(r: RowMapping, recipients: tuple[int, ...]) -> PacketRow:
+    return PacketRow(
+        id=r["id"],
+        packet_type=r["packet_type"],
+        case_id=r["case_id"],
+        sender_agency_id=r["sender_agency_id"],
+        sender_user_id=r["sender_user_id"],
+        purpose=r["purpose"],
+        lawful_basis=r["lawful_basis"],
+        created_at=r["created_at"],
+        header=bytes(r["header"]),
+        signature=bytes(r["signature"]),
+        signer_key_id=r["signer_key_id"],
+        recipient_agency_ids=recipients,
+    )
+
+
+async def _rows(conn: AsyncConnection, result_rows: Sequence[RowMapping]) -> list[PacketRow]:
+    recips = await _recipients(conn, [r["id"] for r in result_rows])
+    return [_row(r, recips.get(r["id"], ())) for r in result_rows]
+
+
+async def inbox(
+    conn: AsyncConnection, agency_id: int, limit: int, before: datetime | None = None
+) -> list[PacketRow]:
+    """Packets addressed to an agency, newest first (served by ix_packet_recipients_inbox)."""
+    stmt = (
+        select(packets)
+        .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
+        .where(packet_recipients.c.agency_id == agency_id)
+        .order_by(packet_recipients.c.created_at.desc(), packets.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(packet_recipients.c.created_at < before)
+    return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+
+
+async def outbox(
+    conn: AsyncConnection, agency_id: int, limit: int, before: datetime | None = None
+) -> list[PacketRow]:
+    stmt = (
+        select(packets)
+        .where(packets.c.sender_agency_id == agency_id)
+        .order_by(packets.c.created_at.desc(), packets.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(packets.c.created_at < before)
+    return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+
+
+async def packet_by_id(conn: AsyncConnection, packet_id: str) -> PacketRow | None:
+    row = (await conn.execute(select(packets).where(packets.c.id == packet_id))).mappings().first()
+    if row is None:
+        return None
+    return (await _rows(conn, [row]))[0]
+
+
+async def wrapped_keys(conn: AsyncConnection, packet_id: str) -> list[StoredWrappedKey]:
+    stmt = select(packet_keys).where(packet_keys.c.packet_id == packet_id)
+    return [
+        StoredWrappedKey(r["agency_id"], r["key_id"], bytes(r["sealed"]))
+        for r in (await conn.execute(stmt)).mappings()
+    ]
+
+
+async def wrapped_keys_for(
+    conn: AsyncConnection, packet_ids: Sequence[str], agency_id: int
+) -> dict[str, list[StoredWrappedKey]]:
+    if not packet_ids:
+        return {}
+    stmt = select(packet_keys).where(
+        packet_keys.c.packet_id.in_(list(packet_ids)), packet_keys.c.agency_id == agency_id
+    )
+    found: dict[str, list[StoredWrappedKey]] = {}
+    for r in (await conn.execute(stmt)).mappings():
+        found.setdefault(r["packet_id"], []).append(
+            StoredWrappedKey(r["agency_id"], r["key_id"], bytes(r["sealed"]))
+        )
+    return found
+
+
+async def add_wrapped_key(conn: AsyncConnection, packet_id: str, key: StoredWrappedKey) -> None:
+    await conn.execute(
+        insert(packet_keys).values(
+            packet_id=packet_id, agency_id=key.agency_id, key_id=key.key_id, sealed=key.sealed
+        )
+    )
+
+
+async def parts(
+    conn: AsyncConnection, packet_id: str, names: Sequence[str] | None = None
+) -> dict[str, bytes]:
+    stmt = select(packet_parts.c.name, packet_parts.c.data).where(
+        packet_parts.c.packet_id == packet_id
+    )
+    if names is not None:
+        stmt = stmt.where(packet_parts.c.name.in_(list(names)))
+    return {n: bytes(d) for n, d in (await conn.execute(stmt)).all()}
+
+
+async def manifests(conn: AsyncConnection, packet_ids: Sequence[str]) -> dict[str, bytes]:
+    if not packet_ids:
+        return {}
+    stmt = select(packet_parts.c.packet_id, packet_parts.c.data).where(
+        packet_parts.c.packet_id.in_(list(packet_ids)), packet_parts.c.name == "manifest"
+    )
+    return {pid: bytes(d) for pid, d in (await conn.execute(stmt)).all()}
+
+
+async def part_digests(conn: AsyncConnection, packet_id: str) -> list[str]:
+    stmt = select(packet_parts.c.name).where(packet_parts.c.packet_id == packet_id)
+    return [n for (n,) in (await conn.execute(stmt)).all()]
+
+
+async def delete_wrapped_keys(conn: AsyncConnection, packet_id: str) -> int:
+    result = await conn.execute(delete(packet_keys).where(packet_keys.c.packet_id == packet_id))
+    return int(result.rowcount)

@@ -1,0 +1,208 @@
+"""Table definitions (SQLAlchemy Core). Migrations in ``migrations/versions`` create the same."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from hub.store.types import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+areas = Table(
+    "areas",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(16), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("jurisdiction", String(32), nullable=False),
+)
+
+agencies = Table(
+    "agencies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    # The TOTP seed is a secret: wrapped under the key-encryption key like agency private keys.
+    Column("totp_secret_wrapped", LargeBinary, nullable=False),
+    Column("totp_last_step", BigInteger, nullable=False, default=0),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+agency_keys = Table(
+    "agency_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("wrapped_private", LargeBinary, nullable=False),
+    Column("kek_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True),
+    Index("ix_agency_keys_agency_purpose", "agency_id", "purpose"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reference", String(32), nullable=False, unique=True),
+    Column("family_name", String(100), nullable=False),
+    Column("given_names", String(200), nullable=False),
+    Column("date_of_birth", Date, nullable=True),
+    Column("visor_ref", String(32), nullable=True),
+    Column("pnc_ref", String(32), nullable=True),
+    Column("ndelius_crn", String(32), nullable=True),
+    Column("category", Integer, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("lead_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+packets = Table(
+    "packets",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("packet_type", String(40), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("sender_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("sender_user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("purpose", String(64), nullable=False),
+    Column("lawful_basis", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The signed header exactly as signed, and its signature.
+    Column("header", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("signer_key_id", String(64), nullable=False),
+    Index("ix_packets_sender_created", "sender_agency_id", "created_at"),
+    Index("ix_packets_case_created", "case_id", "created_at"),
+)
+
+packet_recipients = Table(
+    "packet_recipients",
+    metadata,
+    Column("packet_id", String(36), ForeignKey("packets.id"), primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), primary_key=True),
+    # Copied from the packet so that an inbox page is one index range scan.
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_packet_recipients_inbox", "agency_id", "created_at"),
+)
+
+packet_keys = Table(
+    "packet_keys",
+    metadata,
+    Column("packet_id", String(36), ForeignKey("packets.id"), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+)
+
+packet_parts = Table(
+    "packet_parts",
+    metadata,
+    Column("packet_id", String(36), ForeignKey("packets.id"), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# The log of every share and every read. Hash-chained now; the Merkle tree and signed checkpoints
+# of the full ledger grow over the same rows (entry_hash is an RFC 6962 leaf hash).
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("actor_user_id", Integer, nullable=True),
+    Column("actor_agency_id", Integer, nullable=True),
+    Column("case_id", Integer, nullable=True),
+    Column("packet_id", String(36), nullable=True),
+    Column("recipients", Text, nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("lawful_basis", String(64), nullable=False),
+    Column("content_digest", String(64), nullable=True),
+    Column("entry", LargeBinary, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Index("ix_ledger_entries_case", "case_id", "seq"),
+    Index("ix_ledger_entries_packet", "packet_id", "seq"),
+    Index("ix_ledger_entries_actor", "actor_user_id", "seq"),
+)
+
+# One row: the sequence number and hash of the newest entry. Locking it serialises appenders, which
+# keeps the sequence gapless across processes (SQLite BEGIN IMMEDIATE, PostgreSQL FOR UPDATE).
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("stage", String(16), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_expires", "expires_at"),
+)
+
+__all__ = [
+    "agencies",
+    "agency_keys",
+    "areas",
+    "cases",
+    "ledger_entries",
+    "ledger_head",
+    "metadata",
+    "packet_keys",
+    "packet_parts",
+    "packet_recipients",
+    "packets",
+    "users",
+    "web_sessions",
+]

@@ -1,0 +1,1 @@
+"""The web edge: server-rendered inbox. Authenticates, validates, calls one service, renders."""

@@ -1,0 +1,39 @@
+"""The aiohttp application: the middleware stack in one visible place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.web import inbox, login
+from hub.web.errors import error_middleware
+from hub.web.keys import COOKIE_NAME, HUB, TEMPLATES
+from hub.web.render import make_environment
+from hub.web.security import csrf_middleware, security_headers_middleware
+from hub.web.sessions import session_middleware
+from hub.wiring import Hub
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def build_app(hub: Hub) -> web.Application:
+    secure = hub.config.cookie_secure
+    app = web.Application(
+        # Order matters: errors outermost so that every failure is rendered (with headers).
+        middlewares=[
+            security_headers_middleware(hsts=secure),
+            error_middleware,
+            session_middleware,
+            csrf_middleware,
+        ],
+        client_max_size=hub.config.limits.max_request_bytes,
+    )
+    app[HUB] = hub
+    app[TEMPLATES] = make_environment()
+    # __Host- binds the cookie to this exact origin (needs Secure, Path=/ and no Domain).
+    app[COOKIE_NAME] = "__Host-mappa-session" if secure else "mappa-session"
+    app.add_routes(login.routes)
+    app.add_routes(inbox.routes)
+    app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
+    return app

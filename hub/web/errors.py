@@ -1,0 +1,70 @@
+"""One place that turns errors into responses: HTML pages for the inbox, RFC 9457 for the API.
+
+Public messages only; the private context goes to the log with a correlation id, never a traceback
+to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from hub.errors import HubError, NotAuthenticated
+from hub.web.render import render
+
+log = logging.getLogger("hub.web")
+
+_HTTP_MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing here.",
+    405: "That method is not allowed here.",
+    413: "What you sent is too large.",
+}
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> web.Response:
+    body = {
+        "type": f"urn:mappa-hub:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extra)
+    return web.json_response(body, status=status, content_type="application/problem+json")
+
+
+def _respond(request: web.Request, status: int, code: str, message: str) -> web.StreamResponse:
+    if _wants_json(request):
+        return problem(status, code, code.replace("_", " "), message)
+    return render(request, "error.html", status=status, message=message, status_code=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except NotAuthenticated as exc:
+        if _wants_json(request):
+            return _respond(request, exc.status, exc.code, exc.public_message)
+        raise web.HTTPSeeOther("/login") from None
+    except HubError as exc:
+        log.info("refused %s %s: %s %s", request.method, request.path, exc.code, exc.context)
+        return _respond(request, exc.status, exc.code, exc.public_message)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.status not in _HTTP_MESSAGES:
+            raise
+        return _respond(request, exc.status, f"http_{exc.status}", _HTTP_MESSAGES[exc.status])
+    except Exception:
+        correlation = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s on %s %s", correlation, request.method, request.path)
+        message = f"Something went wrong on our side. Reference: {correlation}."
+        return _respond(request, 500, "internal_error", message)

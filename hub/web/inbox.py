@@ -1,0 +1,167 @@
+"""Inbox, outbox, reading a packet, its attachments, and composing a new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from hub.errors import HubError, InvalidInput, TooLarge
+from hub.model.packets import AttachmentIn, Draft, PacketSummary
+from hub.services.actor import Actor
+from hub.web.keys import ACTOR, HUB
+from hub.web.render import render
+
+routes = web.RouteTableDef()
+
+
+def _actor(request: web.Request) -> Actor:
+    actor: Actor = request[ACTOR]
+    return actor
+
+
+async def _agency_names(request: web.Request) -> dict[int, str]:
+    return {a.id: a.name for a in await request.app[HUB].directory.agencies()}
+
+
+async def _listing(request: web.Request, box: str, rows: list[PacketSummary]) -> web.Response:
+    return render(request, "listing.html", box=box, rows=rows, names=await _agency_names(request))
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/inbox")
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/inbox")
+async def inbox(request: web.Request) -> web.StreamResponse:
+    rows = await request.app[HUB].packets.inbox(_actor(request))
+    return await _listing(request, "inbox", rows)
+
+
+@routes.get("/outbox")
+async def outbox(request: web.Request) -> web.StreamResponse:
+    rows = await request.app[HUB].packets.outbox(_actor(request))
+    return await _listing(request, "outbox", rows)
+
+
+@routes.get("/packets/{packet_id}")
+async def read_packet(request: web.Request) -> web.StreamResponse:
+    opened = await request.app[HUB].packets.open(_actor(request), request.match_info["packet_id"])
+    hub = request.app[HUB]
+    return render(
+        request,
+        "packet.html",
+        packet=opened,
+        names=await _agency_names(request),
+        purpose=hub.catalogue.purposes.get(opened.summary.purpose),
+        basis=hub.catalogue.lawful_bases.get(opened.header.lawful_basis),
+    )
+
+
+@routes.get("/packets/{packet_id}/attachments/{index:\\d{1,3}}")
+async def download_attachment(request: web.Request) -> web.StreamResponse:
+    att = await request.app[HUB].packets.attachment(
+        _actor(request), request.match_info["packet_id"], int(request.match_info["index"])
+    )
+    # Always a download, never rendered inline: an uploaded HTML file must not run on our origin.
+    safe_name = att.meta.filename.replace('"', "").encode("ascii", "replace").decode()
+    return web.Response(
+        body=att.data,
+        content_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+async def _compose_context(request: web.Request) -> dict[str, Any]:
+    hub = request.app[HUB]
+    actor = _actor(request)
+    agencies = [
+        a
+        for a in await hub.directory.agencies()
+        if a.id != actor.agency.id and a.kind.value != "third-party"
+    ]
+    areas = {a.id: a.name for a in await hub.directory.areas()}
+    return {
+        "cases": await hub.cases.visible_to(actor),
+        "agencies": agencies,
+        "areas": areas,
+        "purposes": hub.catalogue.purposes,
+        "bases": hub.catalogue.lawful_bases,
+    }
+
+
+@routes.get("/compose")
+async def compose_form(request: web.Request) -> web.StreamResponse:
+    context = await _compose_context(request)
+    return render(request, "compose.html", error="", form={}, chosen=set(), **context)
+
+
+def _form_text(form: MultiDictProxy[Any], name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _draft(form: MultiDictProxy[Any]) -> Draft:
+    try:
+        case_id = int(_form_text(form, "case"))
+    except ValueError:
+        raise InvalidInput("Choose a case.", field="case") from None
+    try:
+        recipients = tuple(int(v) for v in form.getall("recipients", []) if isinstance(v, str))
+    except ValueError:
+        raise InvalidInput("Unknown recipient.", field="recipients") from None
+    attachments = []
+    for item in form.getall("attachments", []):
+        if isinstance(item, web.FileField) and item.filename:
+            attachments.append(
+                AttachmentIn(
+                    item.filename, item.content_type or "application/octet-stream", item.file.read()
+                )
+            )
+    return Draft(
+        case_id=case_id,
+        recipient_agency_ids=recipients,
+        subject=_form_text(form, "subject"),
+        body=_form_text(form, "body"),
+        purpose=_form_text(form, "purpose"),
+        lawful_basis=_form_text(form, "lawful_basis"),
+        attachments=tuple(attachments),
+    )
+
+
+@routes.post("/compose")
+async def compose_submit(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    form = await request.post()
+    try:
+        draft = _draft(form)
+        sent = await hub.packets.send(_actor(request), draft)
+    except HubError as exc:
+        if not isinstance(exc, InvalidInput | TooLarge) and exc.status != 403:
+            raise
+        # Show the form again with what the user typed, so nothing is lost.
+        context = await _compose_context(request)
+        kept = {
+            k: _form_text(form, k) for k in ("case", "subject", "body", "purpose", "lawful_basis")
+        }
+        chosen = {v for v in form.getall("recipients", []) if isinstance(v, str)}
+        return render(
+            request,
+            "compose.html",
+            status=exc.status,
+            error=exc.public_message,
+            form=kept,
+            chosen=chosen,
+            **context,
+        )
+    raise web.HTTPSeeOther(f"/packets/{sent.id}?sent=1")
