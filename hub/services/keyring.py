@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from hub.clock import Clock
 from hub.crypto.agency_keys import KeyPurpose, generate_key_pair, unwrap_private
@@ -12,6 +13,10 @@ from hub.errors import ConfigError
 from hub.store import keys as key_store
 from hub.store.database import Database
 from hub.store.keys import StoredKey
+
+# How long a gateway may go on sealing to a key that another process has just retired (the
+# retired key still opens everything sealed to it, so this bounds staleness, not safety).
+REFRESH = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class KeyRing:
         self._clock = clock
         self._by_id: dict[str, StoredKey] = {}
         self._private: dict[str, SecretBytes] = {}
+        self._loaded_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"<KeyRing keys={len(self._by_id)}>"
@@ -35,6 +41,7 @@ class KeyRing:
         async with self._db.read() as conn:
             found = await key_store.all_keys(conn)
         self._by_id = {k.key_id: k for k in found}
+        self._loaded_at = self._clock.now()
 
     async def key(self, key_id: str) -> StoredKey | None:
         if key_id not in self._by_id:
@@ -42,6 +49,9 @@ class KeyRing:
         return self._by_id.get(key_id)
 
     async def active(self, agency_id: int) -> ActiveKeys:
+        """The agency's current keys. Another gateway's rotation is seen within ``REFRESH``."""
+        if self._loaded_at is None or self._clock.now() - self._loaded_at > REFRESH:
+            await self.reload()
         found = self._active(agency_id)
         if found is None:
             await self.reload()

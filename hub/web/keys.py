@@ -13,11 +13,12 @@ HUB = web.AppKey("hub", Hub)
 TEMPLATES = web.AppKey("templates", Environment)
 COOKIE_NAME = web.AppKey("cookie_name", str)
 
-# Request-scoped values (set by the session middleware).
-SESSION = "mappa.session"
-ACTOR = "mappa.actor"
-NEW_COOKIE = "mappa.new_cookie"
-NOTICE = "mappa.notice"
+# Request-scoped values (set by the session middleware). RequestKey, not str: aiohttp 3.14 warns on
+# plain string keys, and under ``filterwarnings=error`` that warning is a 500.
+SESSION = web.RequestKey("mappa.session", Session)
+ACTOR = web.RequestKey("mappa.actor", Actor)
+NEW_COOKIE = web.RequestKey("mappa.new_cookie", str)
+NOTICE = web.RequestKey("mappa.notice", str)
 
 __all__ = [
     "ACTOR",

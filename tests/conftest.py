@@ -1,0 +1,120 @@
+"""Shared fixtures: a real database (SQLite file, or a fresh PostgreSQL database), a hub on it,
+the demo world, and a clock that tests move by hand."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.clock import ManualClock
+from hub.config import Config, PasswordHashing, load_config
+from hub.demo import DemoLogin, seed
+from hub.services.actor import Actor
+from hub.wiring import Hub, initialise
+
+PG_ADMIN_URL = os.environ.get("MAPPA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# Fast key derivation for tests only (the product default is RFC 9106's 64 MiB, t=3).
+FAST_PASSWORDS = PasswordHashing(time_cost=1, memory_cost_kib=1024, parallelism=1)
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+async def _pg_database() -> tuple[str, str]:
+    """Create an empty database on the test server; return (url, name) or skip with the reason."""
+    import asyncpg
+
+    name = f"mappa_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}", name
+
+
+async def _drop_pg_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each test that asks for this runs twice: on a real SQLite file and on real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'hub.sqlite3'}"
+        return
+    url, name = await _pg_database()
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(name)
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'data' / 'hub.sqlite3'}"
+
+
+class TickingClock(ManualClock):
+    """A manual clock that also moves one millisecond each time it is read, so that events
+    recorded one after another have distinct, ordered times (as on a real clock)."""
+
+    def now(self) -> datetime:
+        self.advance(timedelta(milliseconds=1))
+        return super().now()
+
+
+@pytest.fixture
+def clock() -> TickingClock:
+    return TickingClock(START)
+
+
+def make_config(data_dir: Path, database_url: str) -> Config:
+    return load_config(data_dir, database_url, passwords=FAST_PASSWORDS)
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    return make_config(tmp_path / "data", database_url)
+
+
+@pytest.fixture
+async def hub(config: Config, clock: ManualClock) -> AsyncIterator[Hub]:
+    await initialise(config)
+    opened = await Hub.open(config, clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def logins(hub: Hub) -> dict[str, DemoLogin]:
+    """The demo world (two areas, 14 agencies, 14 users, 7 cases, 2 packets)."""
+    return {login.username: login for login in await seed(hub)}
+
+
+async def actor_for(hub: Hub, username: str) -> Actor:
+    user = next(u for u in await hub.directory.users() if u.username == username)
+    return Actor(user, await hub.directory.agency(user.agency_id))
+
+
+async def agency_id(hub: Hub, code: str) -> int:
+    return next(a.id for a in await hub.directory.agencies() if a.code == code)
+
+
+async def case_id(hub: Hub, family_name: str) -> int:
+    return next(c.id for c in await hub.cases.visible_to(None) if c.family_name == family_name)

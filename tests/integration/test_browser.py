@@ -1,0 +1,164 @@
+"""End to end in real Chromium against `mappa-hub demo` run as a real process: sign in with a
+password and a TOTP code, compose a packet with an attachment, sign out, and read it as a user of
+the recipient agency."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+
+CHROMIUM = os.environ.get("MAPPA_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _need_chromium() -> None:
+    if shutil.which(CHROMIUM) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is required on CI but {CHROMIUM} is missing")
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install -y chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, list[str]]]]:
+    _need_chromium()
+    port = _free_port()
+    data_dir = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "demo", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        banner = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            banner.append(line)
+            if line.startswith("Ctrl-C stops the demo"):
+                break
+        text = "".join(banner)
+        assert f"http://127.0.0.1:{port}/" in text, text
+        logins = {
+            fields[0]: fields
+            for fields in (
+                line.split("\t") for line in (data_dir / "demo-logins.txt").read_text().splitlines()
+            )
+        }
+        yield f"http://127.0.0.1:{port}", logins
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _sign_in(page: object, base: str, login: list[str]) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.goto(f"{base}/inbox")
+    expect(page).to_have_url(f"{base}/login")
+    page.fill("#username", login[0])
+    page.fill("#password", login[1])
+    page.click("#signin")
+    expect(page).to_have_url(f"{base}/login/totp")
+    page.fill("#code", pyotp.parse_uri(login[4].strip()).now())
+    page.click("#verify")
+    expect(page).to_have_url(f"{base}/inbox")
+
+
+def test_compose_and_read_in_chromium(
+    demo: tuple[str, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, logins = demo
+    attachment = tmp_path / "risk-plan.txt"
+    attachment.write_text("Exclusion zone: 500 m around Example Primary School.\n")
+    subject = "<script>alert(1)</script> New address for <b>Harlow</b>"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            console_errors: list[str] = []
+            page.on(
+                "console", lambda m: console_errors.append(m.text) if m.type == "error" else None
+            )
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            _sign_in(page, base, logins["dby.police"])
+            expect(page.locator("#who")).to_contain_text("Derbyshire Constabulary")
+            page.click("#compose-link")
+            page.select_option(
+                "#case", label=page.locator("#case option", has_text="HARLOW").inner_text()
+            )
+            page.check("input[name=recipients][data-code=DBY-HOUSING]")
+            page.select_option("#purpose", "risk-management")
+            page.select_option("#lawful_basis", "cja2003-s325")
+            page.fill("#subject", subject)
+            page.fill("#body", "Moving to <i>12 Example Road</i> on Monday.\nPlease review.")
+            page.set_input_files("#attachments", str(attachment))
+            page.click("#send")
+            expect(page.locator("#subject")).to_have_text(subject)
+            expect(page.locator("#to")).to_contain_text("Derby City Council Housing Options")
+            packet_url = page.url.split("?", 1)[0]
+            page.click("#logout")
+            expect(page).to_have_url(f"{base}/login")
+
+            # A user of another agency is refused, with a clear message.
+            _sign_in(page, base, logins["dby.csc"])
+            page.goto(packet_url)
+            expect(page.locator("#error-message")).to_contain_text("not sent to your agency")
+            page.click("#logout")
+
+            _sign_in(page, base, logins["dby.housing"])
+            row = page.locator("#inbox a.subject", has_text="New address for")
+            expect(row).to_have_text(subject)  # shown as text, not markup
+            row.click()
+            expect(page.locator("#body")).to_contain_text("Moving to <i>12 Example Road</i>")
+            expect(page.locator("#from")).to_contain_text("Derbyshire Constabulary (dby.police)")
+            with page.expect_download() as download_info:
+                page.click("#attachments a")
+            download = download_info.value
+            assert download.suggested_filename == "risk-plan.txt"
+            saved = tmp_path / "downloaded.txt"
+            download.save_as(saved)
+            assert saved.read_text() == attachment.read_text()
+            page.screenshot(path=str(tmp_path / "read.png"), full_page=True)
+
+            assert dialogs == []  # no script ran
+            assert page.locator("b", has_text="Harlow").count() == 0
+            assert not [e for e in console_errors if "Content Security Policy" in e]
+        finally:
+            browser.close()

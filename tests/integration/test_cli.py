@@ -1,0 +1,161 @@
+"""The operator command line, run as a real process against a real SQLite data directory:
+exit 0 on success, 1 on a failed check, 2 on bad usage, with a message on stderr."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "var"
+    result = run(d, "init")
+    assert result.returncode == 0, result.stderr
+    assert "new key-encryption key" in result.stdout
+    return d
+
+
+def test_directory_cases_keys_and_ledger(data_dir: Path, tmp_path: Path) -> None:
+    assert run(data_dir, "area", "add", "DBY", "Derbyshire").returncode == 0
+    r = run(
+        data_dir,
+        "agency",
+        "add",
+        "DBY-POLICE",
+        "Derbyshire Constabulary",
+        "--type",
+        "police",
+        "--area",
+        "DBY",
+    )
+    assert r.returncode == 0, r.stderr
+    assert (
+        run(
+            data_dir, "agency", "add", "DBY-HSG", "Housing", "--type", "housing", "--area", "DBY"
+        ).returncode
+        == 0
+    )
+    listing = run(data_dir, "agency", "list").stdout
+    assert "DBY-POLICE\tDBY\tpolice\tresponsible-authority" in listing
+    assert "DBY-HSG\tDBY\thousing\tduty-to-cooperate" in listing
+
+    password = tmp_path / "pw"
+    password.write_text("a long enough password\n")
+    r = run(
+        data_dir,
+        "user",
+        "add",
+        "ds.ellis",
+        "--agency",
+        "DBY-POLICE",
+        "--role",
+        "practitioner",
+        "--name",
+        "DS Ellis",
+        "--password-file",
+        str(password),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "otpauth://totp/MAPPA%20Hub:ds.ellis?secret=" in r.stdout
+
+    r = run(
+        data_dir,
+        "case",
+        "add",
+        "--family-name",
+        "Harlow",
+        "--given-names",
+        "Dean",
+        "--category",
+        "1",
+        "--level",
+        "2",
+        "--lead",
+        "DBY-POLICE",
+        "--dob",
+        "1979-03-14",
+        "--visor",
+        "VR-1",
+    )
+    assert r.returncode == 0, r.stderr
+    reference = r.stdout.split()[-1]
+    assert reference.startswith("DBY-")
+    assert reference in run(data_dir, "case", "list").stdout
+    shown = run(data_dir, "case", "show", reference).stdout
+    assert "HARLOW, Dean" in shown and "1979-03-14" in shown
+
+    keys_before = run(data_dir, "keys", "list").stdout
+    assert keys_before.count("active") == 4
+    r = run(data_dir, "keys", "rotate", "--agency", "DBY-HSG")
+    assert r.returncode == 0, r.stderr
+    keys_after = run(data_dir, "keys", "list").stdout
+    assert keys_after.count("active") == 4 and keys_after.count("retired") == 2
+
+    r = run(data_dir, "ledger", "verify")
+    assert r.returncode == 0, r.stderr
+    assert "1 entries" in r.stdout  # the case creation
+
+
+def test_bad_usage_exits_2(data_dir: Path) -> None:
+    r = run(data_dir, "agency", "add", "X-1", "Nowhere", "--type", "police", "--area", "ZZZ")
+    assert r.returncode == 2
+    assert "unknown area ZZZ" in r.stderr
+    r = run(data_dir, "agency", "add", "DBY", "x", "--type", "not-a-type", "--area", "DBY")
+    assert r.returncode == 2
+    assert "invalid choice" in r.stderr
+    assert run(data_dir, "case", "show", "NOPE-1").returncode == 2
+    assert run(data_dir, "no-such-command").returncode == 2
+
+
+def test_ledger_verify_fails_on_tampering(data_dir: Path) -> None:
+    assert run(data_dir, "area", "add", "DBY", "Derbyshire").returncode == 0
+    assert (
+        run(
+            data_dir, "agency", "add", "DBY-POLICE", "Police", "--type", "police", "--area", "DBY"
+        ).returncode
+        == 0
+    )
+    for name in ("One", "Two", "Three"):
+        r = run(
+            data_dir,
+            "case",
+            "add",
+            "--family-name",
+            name,
+            "--given-names",
+            "A",
+            "--category",
+            "2",
+            "--level",
+            "1",
+            "--lead",
+            "DBY-POLICE",
+        )
+        assert r.returncode == 0, r.stderr
+    assert run(data_dir, "ledger", "verify").returncode == 0
+    with sqlite3.connect(data_dir / "hub.sqlite3") as db:
+        db.execute("UPDATE ledger_entries SET purpose = 'crime-prevention' WHERE seq = 2")
+    r = run(data_dir, "ledger", "verify")
+    assert r.returncode == 1
+    assert "ledger entry 2 does not verify" in r.stderr
+
+
+def test_unmigrated_database_refused(tmp_path: Path) -> None:
+    r = run(tmp_path / "fresh", "case", "list")
+    assert r.returncode == 1
+    assert "mappa-hub init" in r.stderr

@@ -1,0 +1,124 @@
+"""Sending, listing and opening packets through the services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.errors import Forbidden
+from hub.ledger.entries import Action, Event
+from hub.model.packets import AttachmentIn, Draft
+from hub.services import ledger
+from hub.store import ledger as ledger_store
+from hub.wiring import Hub
+from tests.conftest import actor_for, agency_id, case_id
+
+
+async def _draft(hub: Hub, *recipients: str, body: str = "Body text", **kw: object) -> Draft:
+    return Draft(
+        case_id=await case_id(hub, "Harlow"),
+        recipient_agency_ids=tuple([await agency_id(hub, r) for r in recipients]),
+        subject=str(kw.pop("subject", "Address check")),
+        body=body,
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_send_reaches_recipient_and_is_logged(hub: Hub, logins: object) -> None:
+    police = await actor_for(hub, "dby.police")
+    housing = await actor_for(hub, "dby.housing")
+    draft = await _draft(
+        hub,
+        "DBY-HOUSING",
+        body="Please check 12 Example Road.",
+        attachments=(AttachmentIn("plan.txt", "text/plain", b"risk management plan"),),
+    )
+    sent = await hub.packets.send(police, draft)
+
+    inbox = await hub.packets.inbox(housing)
+    assert inbox[0].id == sent.id
+    assert inbox[0].subject == "Address check"
+    assert inbox[0].attachment_count == 1
+    outbox = await hub.packets.outbox(police)
+    assert outbox[0].id == sent.id
+
+    opened = await hub.packets.open(housing, sent.id)
+    assert opened.body == "Please check 12 Example Road."
+    assert opened.header.sender_agency == "DBY-POLICE"
+    assert opened.header.recipients == ("DBY-HOUSING",)
+    att = await hub.packets.attachment(housing, sent.id, 0)
+    assert att.data == b"risk management plan"
+
+    async with hub.db.read() as conn:
+        entries = await ledger_store.entries_for_packet(conn, sent.id)
+    assert [(e["action"], e["event"]) for e in entries] == [
+        (Action.DISCLOSURE, Event.PACKET_SENT),
+        (Action.CONSULTATION, Event.PACKET_OPENED),
+        (Action.CONSULTATION, Event.ATTACHMENT_OPENED),
+    ]
+    sent_entry = entries[0]
+    assert sent_entry["actor_user_id"] == police.user.id
+    assert sent_entry["actor_agency_id"] == police.agency.id
+    assert sent_entry["recipients"] == str(housing.agency.id)
+    assert sent_entry["purpose"] == "risk-management"
+    assert entries[1]["actor_user_id"] == housing.user.id
+    assert await ledger.verify(hub.db) >= 3
+
+
+async def test_sender_agency_can_reopen_its_own_packet(hub: Hub, logins: object) -> None:
+    police = await actor_for(hub, "dby.police")
+    coordinator = await actor_for(hub, "dby.coordinator")  # same agency, another user
+    sent = await hub.packets.send(police, await _draft(hub, "DBY-HOUSING"))
+    assert (await hub.packets.open(coordinator, sent.id)).body == "Body text"
+
+
+async def test_other_agency_is_refused_and_nothing_logged(hub: Hub, logins: object) -> None:
+    police = await actor_for(hub, "dby.police")
+    csc = await actor_for(hub, "dby.csc")
+    sent = await hub.packets.send(police, await _draft(hub, "DBY-HOUSING"))
+    async with hub.db.read() as conn:
+        before, _ = await ledger_store.head(conn)
+    with pytest.raises(Forbidden, match="not sent to your agency"):
+        await hub.packets.open(csc, sent.id)
+    with pytest.raises(Forbidden):
+        await hub.packets.attachment(csc, sent.id, 0)
+    async with hub.db.read() as conn:
+        after, _ = await ledger_store.head(conn)
+    assert after == before
+    assert sent.id not in [p.id for p in await hub.packets.inbox(csc)]
+
+
+async def test_auditor_cannot_read_content(hub: Hub, logins: object) -> None:
+    police = await actor_for(hub, "dby.police")
+    auditor = await actor_for(hub, "dby.auditor")  # same agency as the sender
+    sent = await hub.packets.send(police, await _draft(hub, "DBY-HOUSING"))
+    with pytest.raises(Forbidden):
+        await hub.packets.open(auditor, sent.id)
+    with pytest.raises(Forbidden):
+        await hub.packets.send(auditor, await _draft(hub, "DBY-HOUSING"))
+
+
+async def test_one_packet_to_many_agencies(hub: Hub, logins: object) -> None:
+    police = await actor_for(hub, "dby.police")
+    sent = await hub.packets.send(
+        police, await _draft(hub, "DBY-HOUSING", "DBY-PROBATION", "DBY-MH", "NTS-POLICE")
+    )
+    for username in ("dby.housing", "dby.probation", "dby.mh", "nts.police"):
+        reader = await actor_for(hub, username)
+        assert (await hub.packets.open(reader, sent.id)).body == "Body text"
+
+
+async def test_ledger_is_gapless_under_concurrent_senders(hub: Hub, logins: object) -> None:
+    import asyncio
+
+    police = await actor_for(hub, "dby.police")
+    probation = await actor_for(hub, "dby.probation")
+    drafts = [await _draft(hub, "DBY-HOUSING", body=f"n{i}") for i in range(20)]
+    await asyncio.gather(
+        *(hub.packets.send(police if i % 2 else probation, d) for i, d in enumerate(drafts))
+    )
+    async with hub.db.read() as conn:
+        seqs = [int(r["seq"]) async for r in ledger_store.stream_entries(conn)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert await ledger.verify(hub.db) == len(seqs)

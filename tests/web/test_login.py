@@ -1,0 +1,126 @@
+"""Signing in through the browser: password, then a single-use TOTP code, with lockout."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.web.conftest import COOKIE, LOGIN_FAILED, Client, Web, csrf_from, fetch, session_cookie
+
+
+def _set_cookie(headers: list[str]) -> tuple[str, set[str]]:
+    """The session cookie's value and its lower-cased attributes from Set-Cookie headers."""
+    ours = [h for h in headers if h.startswith(f"{COOKIE}=")]
+    assert len(ours) == 1, headers
+    first, *attrs = (part.strip() for part in ours[0].split(";"))
+    return first.split("=", 1)[1], {a.lower() for a in attrs}
+
+
+def _assert_cookie_flags(attrs: set[str]) -> None:
+    assert {"httponly", "secure", "samesite=strict", "path=/"} <= attrs
+    assert not any(a.startswith("domain") for a in attrs)  # __Host- forbids a Domain
+
+
+async def test_full_login_reaches_inbox_with_a_fresh_strict_cookie_at_each_stage(web: Web) -> None:
+    client = web.client
+    async with client.get("/login") as resp:
+        assert resp.status == 200
+        anonymous, attrs = _set_cookie(resp.headers.getall("Set-Cookie"))
+        csrf = csrf_from(await resp.text())
+    _assert_cookie_flags(attrs)
+    assert session_cookie(client) == anonymous
+
+    form = {"_csrf": csrf, "username": "dby.housing", "password": web.logins["dby.housing"].password}
+    async with client.post("/login", data=form, allow_redirects=False) as resp:
+        assert (resp.status, resp.headers["Location"]) == (303, "/login/totp")
+        pending, attrs = _set_cookie(resp.headers.getall("Set-Cookie"))
+    _assert_cookie_flags(attrs)
+
+    status, _, html = await fetch(client, "/login/totp")
+    assert status == 200
+    form = {"_csrf": csrf_from(html), "code": web.totp_code("dby.housing")}
+    async with client.post("/login/totp", data=form, allow_redirects=False) as resp:
+        assert (resp.status, resp.headers["Location"]) == (303, "/inbox")
+        active, attrs = _set_cookie(resp.headers.getall("Set-Cookie"))
+    _assert_cookie_flags(attrs)
+
+    assert len({anonymous, pending, active}) == 3
+    assert session_cookie(client) == active
+    status, _, html = await fetch(client, "/inbox")
+    assert status == 200
+    assert "Proposed address - suitability check before release" in html
+    assert "Aisha Khan (Housing Options)" in html
+    # Signed in, the login page sends the user on to the inbox.
+    assert (await fetch(client, "/login"))[:2] == (303, "/inbox")
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_generic_refusal(web: Web) -> None:
+    wrong = await web.password_step(web.client, "dby.housing", password="not-the-password")
+    unknown = await web.password_step(web.client, "no.such.user", password="whatever")
+    for status, location, html in (wrong, unknown):
+        assert (status, location) == (401, "")
+        assert LOGIN_FAILED in html
+        assert 'role="alert"' in html
+    # Nothing in either page says which of the two was wrong.
+    assert "unknown" not in wrong[2].lower()
+    assert "unknown" not in unknown[2].lower()
+    assert (await fetch(web.client, "/inbox"))[:2] == (303, "/login")
+
+
+async def test_wrong_totp_code_is_refused_and_the_right_one_still_works(web: Web) -> None:
+    status, location, _ = await web.password_step(web.client, "dby.housing")
+    assert (status, location) == (303, "/login/totp")
+    valid = {web.totp_code("dby.housing", timedelta(seconds=s)) for s in (-30, 0, 30)}
+    wrong = next(f"{n:06d}" for n in range(1000000) if f"{n:06d}" not in valid)
+
+    status, location, html = await web.totp_step(web.client, wrong)
+    assert (status, location) == (401, "")
+    assert LOGIN_FAILED in html
+    assert (await fetch(web.client, "/inbox"))[:2] == (303, "/login")
+
+    status, location, _ = await web.totp_step(web.client, web.totp_code("dby.housing"))
+    assert (status, location) == (303, "/inbox")
+
+
+async def test_a_totp_code_works_only_once(web: Web) -> None:
+    await web.login("dby.housing")
+    await web.logout()
+    status, location, _ = await web.password_step(web.client, "dby.housing")
+    assert (status, location) == (303, "/login/totp")
+
+    # Same 30-second step: the code already used is refused.
+    status, _, html = await web.totp_step(web.client, web.totp_code("dby.housing"))
+    assert status == 401
+    assert LOGIN_FAILED in html
+    assert (await fetch(web.client, "/inbox"))[:2] == (303, "/login")
+
+    # The next step's code is accepted.
+    web.clock.advance(timedelta(seconds=30))
+    status, location, _ = await web.totp_step(web.client, web.totp_code("dby.housing"))
+    assert (status, location) == (303, "/inbox")
+
+
+async def test_five_failed_passwords_lock_the_account_for_fifteen_minutes(web: Web) -> None:
+    for _ in range(5):
+        status, _, html = await web.password_step(web.client, "dby.housing", password="wrong")
+        assert status == 401
+        assert LOGIN_FAILED in html
+
+    # Locked: even the right password is refused, with the same message.
+    status, location, html = await web.password_step(web.client, "dby.housing")
+    assert (status, location) == (401, "")
+    assert LOGIN_FAILED in html
+
+    web.clock.advance(timedelta(minutes=14))
+    assert (await web.password_step(web.client, "dby.housing"))[0] == 401
+
+    web.clock.advance(timedelta(minutes=2))
+    await web.login("dby.housing")
+    assert (await fetch(web.client, "/inbox"))[0] == 200
+
+
+async def test_lockout_of_one_user_does_not_affect_another(web: Web) -> None:
+    for _ in range(5):
+        assert (await web.password_step(web.client, "dby.housing", password="wrong"))[0] == 401
+    other: Client = await web.new_client()
+    await web.login("dby.police", other)
+    assert (await fetch(other, "/inbox"))[0] == 200
