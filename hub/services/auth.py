@@ -7,6 +7,7 @@ a token seen before login is worthless after it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +25,8 @@ from hub.store import directory as directory_store
 from hub.store import sessions as store
 from hub.store.database import Database
 from hub.store.sessions import SessionRow
+
+log = logging.getLogger("hub.auth")
 
 LOGIN_FAILED = (
     "Sign-in failed. Check your username, password and code; after repeated failures the account "
@@ -145,7 +148,10 @@ class AuthService:
 
     async def _record_failure(self, user_id: int, failures: int) -> None:
         values: dict[str, object] = {"failed_logins": failures + 1}
+        # For security monitoring: the user id only, never the password or the code.
+        log.warning("sign-in failure user_id=%s failures=%s", user_id, failures + 1)
         if failures + 1 >= self._policy.max_failed_logins:
+            log.warning("account locked user_id=%s for %s", user_id, self._policy.lockout)
             values.update(failed_logins=0, locked_until=self._clock.now() + self._policy.lockout)
         async with self._db.write() as conn:
             await directory_store.update_user(conn, user_id, **values)

@@ -61,6 +61,14 @@ def clean_filename(name: str) -> str:
     return (base or "attachment")[:200]
 
 
+def _size(nbytes: int) -> str:
+    if nbytes >= 1024 * 1024 and nbytes % (1024 * 1024) == 0:
+        return f"{nbytes // (1024 * 1024)} MiB"
+    if nbytes >= 1024:
+        return f"{nbytes / 1024:.0f} KiB"
+    return f"{nbytes} bytes"
+
+
 def _clean_line(text: str, field: str, max_chars: int) -> str:
     text = text.strip()
     if any(unicodedata.category(c) == "Cc" for c in text):
@@ -107,15 +115,18 @@ class PacketService:
             raise TooLarge(f"At most {self._limits.max_attachments} attachments.")
         for att in draft.attachments:
             if len(att.data) > self._limits.max_attachment_bytes:
-                mib = self._limits.max_attachment_bytes // (1024 * 1024)
                 raise TooLarge(
-                    f"Attachment {clean_filename(att.filename)} is larger than {mib} MiB."
+                    f"Attachment {clean_filename(att.filename)} is larger than the limit of "
+                    f"{_size(self._limits.max_attachment_bytes)}."
                 )
         return subject, draft.body
 
-    async def send(self, actor: Actor, draft: Draft) -> PacketSummary:
+    def require_sender(self, actor: Actor) -> None:
         if not actor.has_role(*_SENDER_ROLES):
             raise Forbidden("Your role cannot send packets.")
+
+    async def send(self, actor: Actor, draft: Draft) -> PacketSummary:
+        self.require_sender(actor)
         subject, body = self._validate(draft)
         recipient_ids = tuple(sorted(set(draft.recipient_agency_ids)))
         if actor.agency.id in recipient_ids:

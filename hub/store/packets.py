@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -175,14 +175,6 @@ async def wrapped_keys_for(
     return found
 
 
-async def add_wrapped_key(conn: AsyncConnection, packet_id: str, key: StoredWrappedKey) -> None:
-    await conn.execute(
-        insert(packet_keys).values(
-            packet_id=packet_id, agency_id=key.agency_id, key_id=key.key_id, sealed=key.sealed
-        )
-    )
-
-
 async def parts(
     conn: AsyncConnection, packet_id: str, names: Sequence[str] | None = None
 ) -> dict[str, bytes]:
@@ -201,13 +193,3 @@ async def manifests(conn: AsyncConnection, packet_ids: Sequence[str]) -> dict[st
         packet_parts.c.packet_id.in_(list(packet_ids)), packet_parts.c.name == "manifest"
     )
     return {pid: bytes(d) for pid, d in (await conn.execute(stmt)).all()}
-
-
-async def part_digests(conn: AsyncConnection, packet_id: str) -> list[str]:
-    stmt = select(packet_parts.c.name).where(packet_parts.c.packet_id == packet_id)
-    return [n for (n,) in (await conn.execute(stmt)).all()]
-
-
-async def delete_wrapped_keys(conn: AsyncConnection, packet_id: str) -> int:
-    result = await conn.execute(delete(packet_keys).where(packet_keys.c.packet_id == packet_id))
-    return int(result.rowcount)

@@ -8,6 +8,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from hub.errors import HubError, InvalidInput, TooLarge
+from hub.model.directory import AgencyKind
 from hub.model.packets import AttachmentIn, Draft, PacketSummary
 from hub.services.actor import Actor
 from hub.web.keys import ACTOR, HUB
@@ -85,10 +86,11 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
 async def _compose_context(request: web.Request) -> dict[str, Any]:
     hub = request.app[HUB]
     actor = _actor(request)
+    hub.packets.require_sender(actor)
     agencies = [
         a
         for a in await hub.directory.agencies()
-        if a.id != actor.agency.id and a.kind.value != "third-party"
+        if a.id != actor.agency.id and a.kind is not AgencyKind.THIRD_PARTY
     ]
     areas = {a.id: a.name for a in await hub.directory.areas()}
     return {

@@ -17,17 +17,3 @@ COOKIE_NAME = web.AppKey("cookie_name", str)
 # plain string keys, and under ``filterwarnings=error`` that warning is a 500.
 SESSION = web.RequestKey("mappa.session", Session)
 ACTOR = web.RequestKey("mappa.actor", Actor)
-NEW_COOKIE = web.RequestKey("mappa.new_cookie", str)
-NOTICE = web.RequestKey("mappa.notice", str)
-
-__all__ = [
-    "ACTOR",
-    "COOKIE_NAME",
-    "HUB",
-    "NEW_COOKIE",
-    "NOTICE",
-    "SESSION",
-    "TEMPLATES",
-    "Actor",
-    "Session",
-]

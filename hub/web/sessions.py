@@ -27,10 +27,16 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         session = await hub.auth.session(token)
     except SessionExpired:
         session, expired = None, True
+    if session is not None and session.stage is Stage.ACTIVE:
+        try:
+            request[ACTOR] = await hub.auth.actor(session)
+        except NotAuthenticated:
+            # The user was deactivated mid-session: end it here, or even /login would redirect
+            # to itself for as long as the session lived.
+            await hub.auth.end(session)
+            session = None
     if session is not None:
         request[SESSION] = session
-        if session.stage is Stage.ACTIVE:
-            request[ACTOR] = await hub.auth.actor(session)
     if ACTOR not in request and not is_public(request.path):
         if request.path.startswith("/api/"):
             raise NotAuthenticated("Sign in first.")

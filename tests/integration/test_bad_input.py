@@ -57,7 +57,7 @@ async def _draft(hub: Hub, **changes: object) -> Draft:
                 )
             },
             TooLarge,
-            "larger than 10 MiB",
+            "larger than the limit of 10 MiB",
         ),
         (
             {"attachments": tuple(AttachmentIn(f"{i}.txt", "text/plain", b"x") for i in range(11))},

@@ -8,6 +8,7 @@ secure, so the ``__Host-`` (Secure) session cookie travels over plain http as it
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -56,6 +57,36 @@ async def post(client: Client, path: str, data: object, **kwargs: object) -> tup
     """POST without following redirects: (status, Location header or "", body text)."""
     async with client.post(path, data=data, allow_redirects=False, **kwargs) as resp:  # type: ignore[arg-type]
         return resp.status, resp.headers.get("Location", ""), await resp.text()
+
+
+def compose_form(
+    csrf: str | None,
+    *,
+    case: object,
+    recipients: list[object],
+    purpose: str = "risk-management",
+    lawful_basis: str = "cja2003-s325",
+    subject: str = "Address check before release",
+    body: str = "Please confirm whether the proposed address is suitable.",
+    attachments: list[tuple[str, bytes]] | None = None,
+) -> aiohttp.FormData:
+    """The compose form as a browser sends it (multipart/form-data); ``csrf=None`` leaves it out."""
+    form = aiohttp.FormData(default_to_multipart=True)
+    if csrf is not None:
+        form.add_field("_csrf", csrf)
+    form.add_field("case", str(case))
+    for recipient in recipients:
+        form.add_field("recipients", str(recipient))
+    form.add_field("purpose", purpose)
+    form.add_field("lawful_basis", lawful_basis)
+    form.add_field("subject", subject)
+    form.add_field("body", body)
+    for filename, data in attachments or []:
+        # A file object, as a browser streams it (raw bytes over 1 MiB make aiohttp warn).
+        form.add_field(
+            "attachments", io.BytesIO(data), filename=filename, content_type="text/plain"
+        )
+    return form
 
 
 def session_cookie(client: Client) -> str | None:
@@ -128,6 +159,11 @@ class Web:
         assert status == 200
         status, location, _ = await post(client, "/logout", {"_csrf": csrf_from(html)})
         assert (status, location) == (303, "/login")
+
+    async def compose_csrf(self, client: Client | None = None) -> str:
+        status, _, html = await fetch(client or self.client, "/compose")
+        assert status == 200
+        return csrf_from(html)
 
     async def packet_count(self) -> int:
         async with self.hub.db.read() as conn:

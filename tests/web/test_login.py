@@ -29,7 +29,11 @@ async def test_full_login_reaches_inbox_with_a_fresh_strict_cookie_at_each_stage
     _assert_cookie_flags(attrs)
     assert session_cookie(client) == anonymous
 
-    form = {"_csrf": csrf, "username": "dby.housing", "password": web.logins["dby.housing"].password}
+    form = {
+        "_csrf": csrf,
+        "username": "dby.housing",
+        "password": web.logins["dby.housing"].password,
+    }
     async with client.post("/login", data=form, allow_redirects=False) as resp:
         assert (resp.status, resp.headers["Location"]) == (303, "/login/totp")
         pending, attrs = _set_cookie(resp.headers.getall("Set-Cookie"))
@@ -124,3 +128,20 @@ async def test_lockout_of_one_user_does_not_affect_another(web: Web) -> None:
     other: Client = await web.new_client()
     await web.login("dby.police", other)
     assert (await fetch(other, "/inbox"))[0] == 200
+
+
+async def test_five_wrong_codes_lock_the_account_and_end_the_pending_session(web: Web) -> None:
+    assert (await web.password_step(web.client, "dby.housing"))[0] == 303
+    valid = {web.totp_code("dby.housing", timedelta(seconds=s)) for s in (-30, 0, 30)}
+    wrong = [f"{n:06d}" for n in range(10) if f"{n:06d}" not in valid][:5]
+    for code in wrong:
+        status, _, html = await web.totp_step(web.client, code)
+        assert status == 401
+        assert LOGIN_FAILED in html
+
+    # Locked now: the right code is refused and the half-signed-in session is gone.
+    status, location, _ = await web.totp_step(web.client, web.totp_code("dby.housing"))
+    assert (status, location) == (303, "/login")
+    assert session_cookie(web.client) is None
+    assert (await fetch(web.client, "/login/totp"))[:2] == (303, "/login")
+    assert (await web.password_step(web.client, "dby.housing"))[0] == 401
