@@ -120,7 +120,7 @@ class SealedPacket:
     def from_envelope(cls, data: bytes) -> SealedPacket:
         try:
             doc = json.loads(data)
-            if doc.get("format") != FORMAT_NAME or doc.get("version") != FORMAT_VERSION:
+            if doc.get("format") != FORMAT_NAME or not _is_version(doc.get("version")):
                 raise CryptoFailure("unknown packet format or version")
             return cls(
                 header_bytes=_unb64(doc["header"]),
@@ -134,8 +134,13 @@ class SealedPacket:
             )
         except CryptoFailure:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise CryptoFailure("malformed packet envelope") from exc
+
+
+def _is_version(value: Any) -> bool:
+    """Exactly the JSON integer 1: not ``true`` and not ``1.0``, which Python would call equal."""
+    return type(value) is int and value == FORMAT_VERSION
 
 
 def _b64(data: bytes) -> str:
@@ -229,9 +234,13 @@ def verify_header(packet: SealedPacket, signer_public: bytes) -> dict[str, Any]:
         raise CryptoFailure("header signature does not verify") from exc
     try:
         header = json.loads(packet.header_bytes)
-    except ValueError as exc:  # signed garbage: the signer made it, still refuse it
+    except (ValueError, RecursionError) as exc:  # signed garbage from the signer: still refuse it
         raise CryptoFailure("header is not JSON") from exc
-    if header.get("format") != FORMAT_NAME or header.get("v") != FORMAT_VERSION:
+    if (
+        not isinstance(header, dict)
+        or header.get("format") != FORMAT_NAME
+        or not _is_version(header.get("v"))
+    ):
         raise CryptoFailure("unknown header version")
     declared = header.get("parts")
     if not isinstance(declared, dict) or set(declared) != set(packet.parts):
@@ -306,9 +315,16 @@ def decrypt_attachment(
     packet: SealedPacket, packet_id: str, content_key: SecretBytes, entry: ManifestEntry
 ) -> bytes:
     data = decrypt_part(packet, packet_id, content_key, entry.part)
-    if not constant_time_equals(sha256_hex(data), entry.sha256):
-        raise CryptoFailure("attachment does not match its manifest digest")
+    if len(data) != entry.size or not constant_time_equals(sha256_hex(data), entry.sha256):
+        raise CryptoFailure("attachment does not match its manifest")
     return data
+
+
+def decrypt_body(packet: SealedPacket, packet_id: str, content_key: SecretBytes) -> str:
+    try:
+        return decrypt_part(packet, packet_id, content_key, BODY).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CryptoFailure("body is not UTF-8") from exc
 
 
 def rewrap_for(packet: SealedPacket, content_key: SecretBytes, recipient: Recipient) -> WrappedKey:

@@ -133,10 +133,33 @@ class LedgerBroken(IntegrityFailure):
         self.reason = reason
 
 
+# The keys ``encode`` writes: an entry with any other set is refused rather than half-read.
+_FIELDS = frozenset(
+    {
+        "v",
+        "seq",
+        "prev",
+        "at",
+        "action",
+        "event",
+        "actor_user",
+        "actor_agency",
+        "case",
+        "packet",
+        "recipients",
+        "purpose",
+        "lawful_basis",
+        "content_digest",
+    }
+)
+
+
 def _record_from_bytes(data: bytes) -> dict[str, Any]:
     doc = json.loads(data)
     if not isinstance(doc, dict) or doc.get("v") != ENTRY_VERSION:
         raise ValueError("unknown entry version")
+    if set(doc) != _FIELDS or not isinstance(doc["recipients"], list):
+        raise ValueError("entry does not have the fields of its version")
     return doc
 
 
@@ -158,7 +181,7 @@ def verify_rows(rows: Iterable[Mapping[Any, Any]], head_seq: int, head_hash: str
             raise LedgerBroken(seq, "does not link to the previous entry")
         try:
             doc = _record_from_bytes(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise LedgerBroken(seq, "entry bytes are not a valid entry") from None
         if doc["seq"] != seq or doc["prev"] != prev:
             raise LedgerBroken(seq, "entry bytes disagree with their position")
@@ -166,9 +189,12 @@ def verify_rows(rows: Iterable[Mapping[Any, Any]], head_seq: int, head_hash: str
             raise LedgerBroken(seq, "columns disagree with the entry bytes")
         prev = str(row["entry_hash"])
         expected_seq += 1
-    if expected_seq - 1 != head_seq or prev != head_hash:
-        raise LedgerBroken(expected_seq, "the ledger head does not match the newest entry")
-    return expected_seq - 1
+    checked = expected_seq - 1
+    if checked != head_seq:  # rows missing before the head, or rows the head does not cover
+        raise LedgerBroken(min(checked, head_seq) + 1, "the ledger head does not match the rows")
+    if prev != head_hash:
+        raise LedgerBroken(max(checked, 1), "the newest entry does not match the ledger head")
+    return checked
 
 
 def _columns_agree(doc: Mapping[str, Any], row: Mapping[Any, Any]) -> bool:

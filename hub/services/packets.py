@@ -378,7 +378,7 @@ class PacketService:
             case = await case_store.case_by_id(conn, row.case_id)
         content_key = await self._content_key(actor.agency, sealed)
         manifest = fmt.decrypt_manifest(sealed, row.id, content_key)
-        body = fmt.decrypt_part(sealed, row.id, content_key, fmt.BODY).decode("utf-8")
+        body = fmt.decrypt_body(sealed, row.id, content_key)
         await self._log_consultation(actor, row, Event.PACKET_OPENED, sealed.header_bytes)
         summary = self._summary(
             row, case.reference if case else "?", manifest.subject, len(manifest.attachments)
