@@ -122,3 +122,35 @@ async def test_ledger_is_gapless_under_concurrent_senders(hub: Hub, logins: obje
         seqs = [int(r["seq"]) async for r in ledger_store.stream_entries(conn)]
     assert seqs == list(range(1, len(seqs) + 1))
     assert await ledger.verify(hub.db) == len(seqs)
+
+
+async def test_envelope_from_the_hub_opens_with_only_the_format_document(
+    hub: Hub, logins: object
+) -> None:
+    """A packet the hub sealed and stored, exported, opened by the spec-only reader."""
+    from tests.unit.test_independent_open import _open as independent_open
+
+    police = await actor_for(hub, "dby.police")
+    housing = await actor_for(hub, "dby.housing")
+    sent = await hub.packets.send(
+        police,
+        await _draft(
+            hub,
+            "DBY-HOUSING",
+            body="Licence condition 3 varied.",
+            attachments=(AttachmentIn("variation.txt", "text/plain", b"new condition"),),
+        ),
+    )
+    envelope = await hub.packets.sealed_envelope(housing, sent.id)
+    housing_keys = await hub.keyring.active(housing.agency.id)
+    signing = (await hub.keyring.active(police.agency.id)).signing
+    opened = independent_open(
+        envelope,
+        "DBY-HOUSING",
+        hub.keyring.private(housing_keys.encryption).reveal(),
+        {signing.key_id: ("DBY-POLICE", signing.public_key)},
+    )
+    assert opened.body == "Licence condition 3 varied."
+    assert opened.subject == "Address check"
+    assert opened.attachments[0][2] == b"new condition"
+    assert opened.header["packet_id"] == sent.id

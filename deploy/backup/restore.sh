@@ -1,0 +1,259 @@
+#!/bin/sh
+# Restore a MAPPA Hub backup made by backup.sh: the database, and (separately) the KEK.
+#
+# Stop the hub first (systemctl stop mappa-hub). Nothing is overwritten without --force, and with
+# --force the current files are kept beside the new ones as *.pre-restore-<time>.
+set -eu
+
+PROG=restore.sh
+
+usage() {
+    cat <<'EOF'
+usage: restore.sh --from FILE [--kek FILE] [--force] [--data-dir DIR] [--database-url URL]
+
+Restores a database backup written by backup.sh into the hub's data directory (SQLite) or
+database (PostgreSQL), and optionally the key-encryption key. Stop the hub first.
+
+  --from FILE         the database backup: *.sqlite3 (SQLite) or *.pgdump (pg_dump -Fc)
+  --kek FILE          the KEK copy to install at the KEK path (32 bytes)
+  --force             replace an existing database / a different KEK; the current SQLite files
+                      and KEK are kept as *.pre-restore-<time>, a PostgreSQL database is cleaned
+  --data-dir DIR      default: $MAPPA_HUB_DATA_DIR, else ./var
+  --database-url URL  default: $MAPPA_HUB_DATABASE_URL, else SQLite <data-dir>/hub.sqlite3
+  -h, --help          this text
+
+The KEK path is $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key.
+Never answer a missing KEK with `mappa-hub init`: it creates a new KEK that opens nothing.
+
+Exit status: 0 done, 1 a step failed or restore refused, 2 bad usage.
+EOF
+}
+
+usage_error() {
+    printf '%s: %s\n\n' "$PROG" "$1" >&2
+    usage >&2
+    exit 2
+}
+
+fail() {
+    printf '%s: %s\n' "$PROG" "$1" >&2
+    exit 1
+}
+
+need_value() {
+    if [ "$2" -lt 2 ]; then
+        usage_error "$1 needs a value"
+    fi
+}
+
+FROM=
+KEK_FROM=
+FORCE=0
+DATA_DIR=${MAPPA_HUB_DATA_DIR:-./var}
+URL=${MAPPA_HUB_DATABASE_URL:-}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --from) need_value "$1" $#; FROM=$2; shift 2 ;;
+        --from=*) FROM=${1#*=}; shift ;;
+        --kek) need_value "$1" $#; KEK_FROM=$2; shift 2 ;;
+        --kek=*) KEK_FROM=${1#*=}; shift ;;
+        --force) FORCE=1; shift ;;
+        --data-dir) need_value "$1" $#; DATA_DIR=$2; shift 2 ;;
+        --data-dir=*) DATA_DIR=${1#*=}; shift ;;
+        --database-url) need_value "$1" $#; URL=$2; shift 2 ;;
+        --database-url=*) URL=${1#*=}; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage_error "unknown argument: $1" ;;
+    esac
+done
+
+[ -n "$FROM" ] || usage_error "--from is required"
+[ -f "$FROM" ] || usage_error "no such backup file: $FROM"
+if [ -n "$KEK_FROM" ] && [ ! -f "$KEK_FROM" ]; then
+    usage_error "no such KEK file: $KEK_FROM"
+fi
+
+case $URL in
+    postgres://* | postgresql://* | postgresql+asyncpg://*) KIND=postgresql ;;
+    sqlite:///* | sqlite+aiosqlite:///*) KIND=sqlite; DB=${URL#*:///} ;;
+    '') KIND=sqlite; DB=$DATA_DIR/hub.sqlite3 ;;
+    *) usage_error "unsupported database URL: expected postgresql://... or sqlite:///..." ;;
+esac
+
+# The backup must be of the kind the target is.
+magic=$(dd if="$FROM" bs=15 count=1 2>/dev/null | tr -d '\000')
+if [ "$KIND" = sqlite ]; then
+    [ "$magic" = "SQLite format 3" ] || usage_error "$FROM is not a SQLite database (target is SQLite)"
+else
+    case $magic in
+        PGDMP*) ;;
+        *) usage_error "$FROM is not a pg_dump custom-format file (target is PostgreSQL)" ;;
+    esac
+fi
+
+KEK=${MAPPA_HUB_KEK_PATH:-$DATA_DIR/keys/kek.key}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+umask 077
+
+kek_id() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        { printf 'mappa-hub/kek-id/'; cat "$1"; } | sha256sum | cut -c1-16
+    else
+        echo unknown
+    fi
+}
+
+# As root, hand restored files to whoever owns the data directory (the hub's service user).
+chown_like_data_dir() {
+    if [ "$(id -u)" = 0 ] && [ -d "$DATA_DIR" ]; then
+        # shellcheck disable=SC2012 # POSIX has no stat(1); ls -lnd gives uid and gid
+        ids=$(ls -lnd "$DATA_DIR" | awk '{print $3 ":" $4}')
+        chown "$ids" "$@"
+    fi
+}
+
+# --- check everything before changing anything ----------------------------------------------
+
+KEK_ACTION=none
+if [ -n "$KEK_FROM" ]; then
+    size=$(wc -c <"$KEK_FROM" | tr -d ' ')
+    [ "$size" = 32 ] || fail "$KEK_FROM is $size bytes; a KEK is exactly 32"
+    if [ -e "$KEK" ]; then
+        if cmp -s "$KEK_FROM" "$KEK"; then
+            KEK_ACTION=same
+        elif [ "$FORCE" = 1 ]; then
+            KEK_ACTION=replace
+        else
+            fail "refusing to replace the different KEK at $KEK without --force"
+        fi
+    else
+        KEK_ACTION=install
+    fi
+fi
+
+if [ "$KIND" = sqlite ]; then
+    command -v sqlite3 >/dev/null 2>&1 || fail "sqlite3 not found (apt-get install sqlite3)"
+    if [ -e "$DB" ] || [ -e "$DB-wal" ]; then
+        [ "$FORCE" = 1 ] || fail "refusing to overwrite $DB without --force (stop the hub first)"
+    fi
+else
+    command -v pg_restore >/dev/null 2>&1 || fail "pg_restore not found (apt-get install postgresql-client)"
+    command -v psql >/dev/null 2>&1 || fail "psql not found (apt-get install postgresql-client)"
+    PGURL=$(printf '%s' "$URL" | sed -e 's#^postgresql+asyncpg://#postgresql://#' \
+        -e 's#^postgres://#postgresql://#' -e 's#\([?&]\)ssl=#\1sslmode=#g')
+    # Keep a password out of the process list (a percent-encoded one: use ~/.pgpass instead).
+    rest=${PGURL#postgresql://}
+    case $rest in
+        *@*)
+            userinfo=${rest%@*}
+            hostpart=${rest##*@}
+            case $userinfo in
+                *:*)
+                    PGPASSWORD=${userinfo#*:}
+                    export PGPASSWORD
+                    PGURL="postgresql://${userinfo%%:*}@$hostpart"
+                    ;;
+            esac
+            ;;
+    esac
+    in_use=$(psql -X -q -t -A -d "$PGURL" -c "SELECT to_regclass('public.alembic_version') IS NOT NULL") ||
+        fail "cannot connect to the database (create it with deploy/postgres/setup.sql first)"
+    if [ "$in_use" = t ] && [ "$FORCE" = 0 ]; then
+        fail "refusing to overwrite the hub's tables in the target database without --force (stop the hub first)"
+    fi
+fi
+
+# --- the database --------------------------------------------------------------------------------
+
+if [ "$KIND" = sqlite ]; then
+    DB_DIR=$(dirname "$DB")
+    mkdir -p "$DB_DIR"
+    TMP=$DB.restoring-$$
+    cp "$FROM" "$TMP"
+    chmod 600 "$TMP"
+    check=$(sqlite3 "$TMP" 'PRAGMA integrity_check;') || check="unreadable"
+    rm -f "$TMP-wal" "$TMP-shm"
+    if [ "$check" != ok ]; then
+        rm -f "$TMP"
+        fail "integrity check of $FROM failed: $check (nothing changed)"
+    fi
+    # A stale -wal or -shm beside the restored file would be replayed into it: move them all aside.
+    for suffix in '' -wal -shm -journal; do
+        if [ -e "$DB$suffix" ]; then
+            mv "$DB$suffix" "$DB$suffix.pre-restore-$STAMP"
+            echo "kept the previous $DB$suffix as $DB$suffix.pre-restore-$STAMP"
+        fi
+    done
+    mv "$TMP" "$DB"
+    chown_like_data_dir "$DB"
+    echo "database restored: $DB"
+    DB_KEK_IDS=$(sqlite3 "$DB" 'SELECT DISTINCT kek_id FROM agency_keys;' 2>/dev/null || true)
+    rm -f "$DB-wal" "$DB-shm"
+else
+    pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction \
+        --exit-on-error --dbname="$PGURL" "$FROM" || fail "pg_restore failed; the transaction was rolled back"
+    echo "database restored: $PGURL"
+    DB_KEK_IDS=$(psql -X -q -t -A -d "$PGURL" -c 'SELECT DISTINCT kek_id FROM agency_keys' 2>/dev/null || true)
+fi
+
+# --- the key-encryption key ------------------------------------------------------------------------
+
+case $KEK_ACTION in
+    same) echo "KEK at $KEK is already this one" ;;
+    install | replace)
+        KEK_DIR=$(dirname "$KEK")
+        mkdir -p "$KEK_DIR"
+        chmod 700 "$KEK_DIR"
+        if [ "$KEK_ACTION" = replace ]; then
+            mv "$KEK" "$KEK.pre-restore-$STAMP"
+            printf '\n!!! the previous, DIFFERENT KEK was kept as %s: protect or destroy it\n\n' \
+                "$KEK.pre-restore-$STAMP" >&2
+        fi
+        cp "$KEK_FROM" "$KEK.restoring-$$"
+        chmod 600 "$KEK.restoring-$$"
+        mv "$KEK.restoring-$$" "$KEK"
+        chown_like_data_dir "$KEK_DIR" "$KEK"
+        echo "KEK restored: $KEK"
+        ;;
+    none) ;;
+esac
+
+# --- does the KEK fit the database? ------------------------------------------------------------------
+
+if [ ! -e "$KEK" ]; then
+    cat >&2 <<EOF
+
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!!! There is NO KEK at $KEK. The hub will not start, and nothing in the database can be read.
+!!! Restore it: $PROG --from $FROM --kek /path/to/mappa-hub-kek-....key
+!!! Do NOT run 'mappa-hub init': it would create a NEW key that opens nothing in this database.
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+
+EOF
+    exit 1
+fi
+
+if [ -r "$KEK" ] && [ -n "$DB_KEK_IDS" ]; then
+    HAVE=$(kek_id "$KEK")
+    if [ "$HAVE" != unknown ]; then
+        for id in $DB_KEK_IDS; do
+            if [ "$id" != "$HAVE" ]; then
+                cat >&2 <<EOF
+
+!!! MISMATCH: the database holds keys wrapped under KEK $id, but the KEK at $KEK is $HAVE.
+!!! Those keys (and the packets sealed to them) will not open. Restore the matching KEK.
+
+EOF
+                exit 1
+            fi
+        done
+        echo "KEK $HAVE matches the database"
+    fi
+fi
+
+cat <<EOF
+
+Next: start the hub (systemctl start mappa-hub) and check the log's hash chain:
+  mappa-hub ledger verify
+EOF
