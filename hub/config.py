@@ -44,11 +44,17 @@ class SessionPolicy:
     lockout: timedelta = timedelta(minutes=15)
 
 
+# The policy files of a source checkout; deployments keep theirs in /etc (they are configuration
+# that information-governance officers change) and point MAPPA_HUB_POLICY_DIR at them.
+SOURCE_POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
     database_url: str
     kek_path: Path
+    policy_dir: Path = SOURCE_POLICY_DIR
     cookie_secure: bool = True
     passwords: PasswordHashing = field(default_factory=PasswordHashing)
     limits: Limits = field(default_factory=Limits)
@@ -81,6 +87,7 @@ def load_config(
     data_dir: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
     *,
+    policy_dir: str | os.PathLike[str] | None = None,
     cookie_secure: bool = True,
     passwords: PasswordHashing | None = None,
 ) -> Config:
@@ -89,10 +96,12 @@ def load_config(
     path = Path(raw_dir).expanduser().resolve()
     url = database_url or os.environ.get("MAPPA_HUB_DATABASE_URL") or sqlite_url(path)
     kek = os.environ.get("MAPPA_HUB_KEK_PATH")
+    policies = policy_dir or os.environ.get("MAPPA_HUB_POLICY_DIR")
     return Config(
         data_dir=path,
         database_url=normalise_database_url(url),
         kek_path=Path(kek).resolve() if kek else path / "keys" / "kek.key",
+        policy_dir=Path(policies).resolve() if policies else SOURCE_POLICY_DIR,
         cookie_secure=cookie_secure,
         passwords=passwords or PasswordHashing(),
     )

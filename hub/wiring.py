@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from hub.clock import Clock, SystemClock
 from hub.config import Config
 from hub.crypto.kek import KeyEncryptionKey, load_or_create_kek
 from hub.crypto.passwords import PasswordHasher
-from hub.policy.catalogue import DEFAULT_POLICY_DIR, Catalogue, load_catalogue
+from hub.errors import ConfigError
+from hub.policy.catalogue import Catalogue, load_catalogue
 from hub.services.auth import AuthService
 from hub.services.cases import CaseService
 from hub.services.directory import DirectoryService
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService
+from hub.store import keys as key_store
 from hub.store.database import Database
 
 
@@ -34,20 +36,15 @@ class Hub:
     auth: AuthService
 
     @classmethod
-    async def open(
-        cls,
-        config: Config,
-        clock: Clock | None = None,
-        *,
-        policy_dir: Path = DEFAULT_POLICY_DIR,
-    ) -> Hub:
+    async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
         """Open a hub on an initialised data directory and a migrated database."""
         clock = clock or SystemClock()
-        catalogue = load_catalogue(policy_dir)
+        catalogue = load_catalogue(config.policy_dir)
         kek = KeyEncryptionKey.load(config.kek_path)
         db = Database(config.database_url)
         try:
             await db.require_migrated()
+            await _require_matching_kek(db, kek)
         except Exception:
             await db.dispose()
             raise
@@ -72,17 +69,45 @@ class Hub:
         await self.db.dispose()
 
 
+async def _require_matching_kek(db: Database, kek: KeyEncryptionKey) -> None:
+    """Refuse to run with a KEK other than the one the stored private keys are wrapped under."""
+    async with db.read() as conn:
+        kek_ids = await key_store.kek_ids(conn)
+    if kek_ids - {kek.kek_id}:
+        raise ConfigError(
+            f"the key-encryption key at the configured path (id {kek.kek_id}) is not the one this "
+            f"database's keys are wrapped under ({', '.join(sorted(kek_ids))}): restore the right "
+            "KEK file from its backup"
+        )
+
+
 async def initialise(config: Config) -> bool:
     """Create the data directory and KEK if missing, and migrate the database to the newest schema.
 
-    Returns True if a new key-encryption key was created (the operator must back it up).
+    Returns True if a new key-encryption key was created (the operator must back it up). Refuses
+    to create a KEK for a database that already holds keys wrapped under another one: a lost KEK
+    must be restored from backup, never silently replaced.
     """
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)
-    _, created = load_or_create_kek(config.kek_path)
     db = Database(config.database_url)
     try:
         await db.migrate()
+        if config.kek_path.exists():
+            kek, created = KeyEncryptionKey.load(config.kek_path), False
+        else:
+            async with db.read() as conn:
+                if await key_store.kek_ids(conn):
+                    raise ConfigError(
+                        f"no key-encryption key at {config.kek_path}, but the database holds keys "
+                        "wrapped under one: restore the KEK file from its backup"
+                    )
+            kek, created = load_or_create_kek(config.kek_path)
+        await _require_matching_kek(db, kek)
     finally:
         await db.dispose()
+    if db.is_sqlite:
+        # The case index is in clear: the file is for the service user alone (WAL files follow).
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(config.database_url.split("///", 1)[1], 0o600)
     return created

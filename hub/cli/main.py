@@ -25,19 +25,37 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 Command = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _add_shared_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
         "--data-dir",
+        default=default,
         help="directory for the SQLite database and keys (default $MAPPA_HUB_DATA_DIR or ./var)",
     )
-    common.add_argument("--database-url", help="e.g. postgresql://user@host/db (default: SQLite)")
-    common.add_argument(
+    parser.add_argument(
+        "--database-url",
+        default=default,
+        help="e.g. postgresql://user@host/db (default $MAPPA_HUB_DATABASE_URL, else SQLite)",
+    )
+    parser.add_argument(
+        "--policy-dir",
+        default=default,
+        help="the policy files (default $MAPPA_HUB_POLICY_DIR, else the source tree's policies/)",
+    )
+    parser.add_argument(
         "--insecure-cookies",
         action="store_true",
-        help="serve the session cookie without Secure (plain HTTP beyond localhost; never in production)",
+        default=default if default is argparse.SUPPRESS else False,
+        help="session cookie without Secure (plain HTTP beyond localhost; never in production)",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The shared options are accepted before or after the subcommand
+    # (``mappa-hub --data-dir X init`` and ``mappa-hub init --data-dir X``).
+    common = argparse.ArgumentParser(add_help=False)
+    _add_shared_options(common, default=argparse.SUPPRESS)
     p = argparse.ArgumentParser(prog="mappa-hub", description="MAPPA Hub operator commands")
+    _add_shared_options(p, default=None)
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("init", parents=[common], help="create the data directory, KEK and database")
@@ -307,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = load_config(
-            args.data_dir, args.database_url, cookie_secure=not args.insecure_cookies
+            args.data_dir,
+            args.database_url,
+            policy_dir=args.policy_dir,
+            cookie_secure=not args.insecure_cookies,
         )
         return asyncio.run(COMMANDS[args.command](args, config))
     except (InvalidInput, NotFound, Conflict) as exc:

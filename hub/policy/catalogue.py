@@ -11,8 +11,6 @@ from typing import Any
 
 from hub.errors import ConfigError
 
-DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
-
 
 @dataclass(frozen=True)
 class Term:
@@ -41,13 +39,16 @@ def _terms(path: Path, doc: dict[str, Any], table: str) -> MappingProxyType[str,
     return MappingProxyType(out)
 
 
-def load_catalogue(policy_dir: Path = DEFAULT_POLICY_DIR) -> Catalogue:
+def load_catalogue(policy_dir: Path) -> Catalogue:
     path = policy_dir / "catalogue.toml"
     try:
         data = path.read_bytes()
         doc = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"policy file not found: {path}", key="policy_dir") from None
+        raise ConfigError(
+            f"policy file not found: {path}; set MAPPA_HUB_POLICY_DIR or --policy-dir",
+            key="policy_dir",
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}", key="policy_dir") from exc
     return Catalogue(

@@ -7,6 +7,7 @@ a token seen before login is worthless after it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +98,10 @@ class AuthService:
         return Session(token, row)
 
     async def anonymous_session(self) -> Session:
+        # Anyone can create one of these by loading the sign-in page: sweep lapsed sessions here so
+        # the table stays bounded by the sessions that are live.
+        async with self._db.write() as conn:
+            await store.delete_expired(conn, self._clock.now())
         return await self._new_session(None, Stage.ANONYMOUS)
 
     async def session(self, token: str | None) -> Session | None:
@@ -146,15 +151,19 @@ class AuthService:
     def _locked(self, locked_until: datetime | None, now: datetime) -> bool:
         return locked_until is not None and now < locked_until
 
-    async def _record_failure(self, user_id: int, failures: int) -> None:
-        values: dict[str, object] = {"failed_logins": failures + 1}
-        # For security monitoring: the user id only, never the password or the code.
-        log.warning("sign-in failure user_id=%s failures=%s", user_id, failures + 1)
-        if failures + 1 >= self._policy.max_failed_logins:
-            log.warning("account locked user_id=%s for %s", user_id, self._policy.lockout)
-            values.update(failed_logins=0, locked_until=self._clock.now() + self._policy.lockout)
+    async def _record_failure(self, user_id: int) -> None:
         async with self._db.write() as conn:
-            await directory_store.update_user(conn, user_id, **values)
+            # Counted in the database, so parallel wrong guesses are all counted.
+            failures = await directory_store.count_failure(conn, user_id)
+            if failures >= self._policy.max_failed_logins:
+                until = self._clock.now() + self._policy.lockout
+                await directory_store.update_user(
+                    conn, user_id, failed_logins=0, locked_until=until
+                )
+        # For security monitoring: the user id only, never the password or the code.
+        log.warning("sign-in failure user_id=%s failures=%s", user_id, failures)
+        if failures >= self._policy.max_failed_logins:
+            log.warning("account locked user_id=%s for %s", user_id, self._policy.lockout)
 
     async def password_step(self, session: Session, username: str, password: str) -> Session:
         """Check the password; on success replace the session with a TOTP-pending one."""
@@ -163,19 +172,21 @@ class AuthService:
         async with self._db.read() as conn:
             row = await directory_store.credentials_by_username(conn, username.strip()[:64])
         now = self._clock.now()
-        ok = self._hasher.verify(row["password_hash"] if row else None, password)
+        # argon2id takes tens of milliseconds of CPU: keep it off the event loop.
+        ok = await asyncio.to_thread(
+            self._hasher.verify, row["password_hash"] if row else None, password
+        )
         if row is None or not row["active"]:
             raise NotAuthenticated(LOGIN_FAILED)
         if self._locked(row["locked_until"], now):
             raise NotAuthenticated(LOGIN_FAILED, reason="locked")
         if not ok:
-            await self._record_failure(row["id"], row["failed_logins"])
+            await self._record_failure(row["id"])
             raise NotAuthenticated(LOGIN_FAILED, reason="password")
         if self._hasher.needs_rehash(row["password_hash"]):
+            rehashed = await asyncio.to_thread(self._hasher.hash, password)
             async with self._db.write() as conn:
-                await directory_store.update_user(
-                    conn, row["id"], password_hash=self._hasher.hash(password)
-                )
+                await directory_store.update_user(conn, row["id"], password_hash=rehashed)
         await self.end(session)
         return await self._new_session(row["id"], Stage.TOTP)
 
@@ -194,14 +205,14 @@ class AuthService:
         )
         step = totp.matching_step(secret.reveal().decode(), code[:16], now)
         if step is None or step <= row["totp_last_step"]:
-            await self._record_failure(row["id"], row["failed_logins"])
+            await self._record_failure(row["id"])
             raise NotAuthenticated(
                 LOGIN_FAILED, reason="totp replay" if step is not None else "totp"
             )
         async with self._db.write() as conn:
             claimed = await directory_store.claim_totp_step(conn, row["id"], step)
         if not claimed:
-            await self._record_failure(row["id"], row["failed_logins"])
+            await self._record_failure(row["id"])
             raise NotAuthenticated(LOGIN_FAILED, reason="totp replay")
         await self.end(session)
         return await self._new_session(row["id"], Stage.ACTIVE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -73,7 +74,7 @@ class DirectoryService:
                 "usernames are 3-64 lower-case letters, digits, '.', '_' or '-'", field="username"
             )
         try:
-            password_hash = self._hasher.hash(password)
+            password_hash = await asyncio.to_thread(self._hasher.hash, password)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="password") from None
         secret = totp.new_secret()

@@ -42,7 +42,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a failed statement's values (names, ciphertext) stay out of the logs.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
             kwargs.update(pool_size=20, max_overflow=10, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

@@ -155,3 +155,14 @@ async def claim_totp_step(conn: AsyncConnection, user_id: int, step: int) -> boo
         .values(totp_last_step=step, failed_logins=0, locked_until=None)
     )
     return bool(result.rowcount == 1)
+
+
+async def count_failure(conn: AsyncConnection, user_id: int) -> int:
+    """Add one failed sign-in and return the new count."""
+    result = await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    )
+    return int(result.scalar_one())

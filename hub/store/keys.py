@@ -77,3 +77,9 @@ async def keys_for_agency(conn: AsyncConnection, agency_id: int) -> list[StoredK
         .order_by(agency_keys.c.created_at)
     )
     return [StoredKey(**dict(r)) for r in result.mappings()]
+
+
+async def kek_ids(conn: AsyncConnection) -> set[str]:
+    """The ids of every KEK that some stored private key is wrapped under."""
+    result = await conn.execute(select(agency_keys.c.kek_id).distinct())
+    return {str(k) for (k,) in result.all()}

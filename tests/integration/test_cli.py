@@ -159,3 +159,22 @@ def test_unmigrated_database_refused(tmp_path: Path) -> None:
     r = run(tmp_path / "fresh", "case", "list")
     assert r.returncode == 1
     assert "mappa-hub init" in r.stderr
+
+
+def test_shared_options_before_the_subcommand(tmp_path: Path) -> None:
+    d = tmp_path / "before"
+    r = subprocess.run(
+        [sys.executable, "-m", "hub", "--data-dir", str(d), "init"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (d / "hub.sqlite3").exists()
+
+
+def test_missing_policy_dir_is_a_clear_failure(data_dir: Path, tmp_path: Path) -> None:
+    r = run(data_dir, "case", "list", "--policy-dir", str(tmp_path / "nowhere"))
+    assert r.returncode == 1
+    assert "policy file not found" in r.stderr and "MAPPA_HUB_POLICY_DIR" in r.stderr

@@ -44,7 +44,7 @@ async def test_upgrade_matches_schema_then_downgrade_empties(config: Config) -> 
         await db.dispose()
 
 
-async def test_server_refuses_unmigrated_database(config: Config, tmp_path: Path) -> None:
+async def test_server_refuses_unmigrated_database(config: Config) -> None:
     await initialise(config)
     db = Database(config.database_url)
     await db.downgrade("base")
@@ -57,3 +57,42 @@ async def test_init_is_idempotent(config: Config) -> None:
     assert await initialise(config) is True  # a new KEK the first time
     assert await initialise(config) is False
     assert (config.kek_path.stat().st_mode & 0o077) == 0
+
+
+async def test_lost_kek_is_not_silently_replaced(config: Config) -> None:
+    from hub.model.directory import AgencyType, Jurisdiction
+
+    await initialise(config)
+    hub = await Hub.open(config)
+    try:
+        await hub.directory.add_area("DBY", "Derbyshire", Jurisdiction.ENGLAND_AND_WALES)
+        await hub.directory.add_agency("DBY-POLICE", "Police", AgencyType.POLICE, "DBY")
+    finally:
+        await hub.close()
+    original = config.kek_path.read_bytes()
+    config.kek_path.unlink()
+    with pytest.raises(ConfigError, match="restore the KEK file from its backup"):
+        await initialise(config)
+    assert not config.kek_path.exists()
+    # A different KEK in its place is refused too, by init and by the server.
+    from hub.crypto.kek import KeyEncryptionKey
+
+    KeyEncryptionKey.generate().save(config.kek_path)
+    with pytest.raises(ConfigError, match="not the one this database's keys are wrapped under"):
+        await Hub.open(config)
+    with pytest.raises(ConfigError, match="not the one"):
+        await initialise(config)
+    config.kek_path.unlink()
+    config.kek_path.write_bytes(original)
+    config.kek_path.chmod(0o600)
+    assert await initialise(config) is False
+    reopened = await Hub.open(config)  # opens again with the right KEK
+    assert [a.code for a in await reopened.directory.agencies()] == ["DBY-POLICE"]
+    await reopened.close()
+
+
+async def test_sqlite_file_is_private(config: Config) -> None:
+    await initialise(config)
+    if config.is_sqlite:
+        db_file = Path(config.database_url.split("///", 1)[1])
+        assert db_file.stat().st_mode & 0o077 == 0
