@@ -23,7 +23,8 @@ database (PostgreSQL), and optionally the key-encryption key. Stop the hub first
   -h, --help          this text
 
 The KEK path is $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key.
-Never answer a missing KEK with `mappa-hub init`: it creates a new KEK that opens nothing.
+A missing KEK can only be restored: `mappa-hub init` refuses to create a new one for a database
+that holds keys, and the hub refuses a KEK that does not match them.
 
 Exit status: 0 done, 1 a step failed or restore refused, 2 bad usage.
 EOF
@@ -227,7 +228,7 @@ if [ ! -e "$KEK" ]; then
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
 !!! There is NO KEK at $KEK. The hub will not start, and nothing in the database can be read.
 !!! Restore it: $PROG --from $FROM --kek /path/to/mappa-hub-kek-....key
-!!! Do NOT run 'mappa-hub init': it would create a NEW key that opens nothing in this database.
+!!! 'mappa-hub init' cannot replace it: it refuses to create a new KEK for a database with keys.
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
 
 EOF
@@ -242,7 +243,8 @@ if [ -r "$KEK" ] && [ -n "$DB_KEK_IDS" ]; then
                 cat >&2 <<EOF
 
 !!! MISMATCH: the database holds keys wrapped under KEK $id, but the KEK at $KEK is $HAVE.
-!!! Those keys (and the packets sealed to them) will not open. Restore the matching KEK.
+!!! Those keys (and the packets sealed to them) will not open, and the hub refuses to start with
+!!! this KEK. Restore the matching KEK.
 
 EOF
                 exit 1
