@@ -52,6 +52,8 @@ async def main(sends: int, concurrency: int, database_url: str | None) -> None:
                 body="x" * 2048,
                 purpose="risk-management",
                 lawful_basis="cja2003-s325",
+                data_categories=("address", "risk-summary"),
+                necessity={"why": "Housing must assess the proposed address against the plan."},
             )
             latencies: list[float] = []
             queue = iter(range(sends))

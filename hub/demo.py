@@ -25,6 +25,7 @@ AGENCIES = [
     ("DBY-POLICE", "Derbyshire Constabulary", AgencyType.POLICE, "DBY"),
     ("DBY-PROBATION", "Probation Service - Derbyshire", AgencyType.PROBATION, "DBY"),
     ("DBY-HMP-SUDBURY", "HMP Sudbury", AgencyType.PRISON, "DBY"),
+    ("DBY-VLU", "Probation Victim Liaison Unit - Derbyshire", AgencyType.VICTIM_LIAISON, "DBY"),
     (
         "DBY-CSC",
         "Derbyshire County Council Children's Services",
@@ -46,6 +47,8 @@ AGENCIES = [
     ("NTS-HOUSING", "Nottingham City Homes", AgencyType.HOUSING, "NTS"),
     ("NTS-MH", "Nottinghamshire Healthcare NHS Foundation Trust", AgencyType.MENTAL_HEALTH, "NTS"),
     ("NTS-YOT", "Nottingham City Youth Justice Service", AgencyType.YOUTH_OFFENDING, "NTS"),
+    # Outside MAPPA: reached only by an approved third-party disclosure.
+    ("DBY-EMPLOYER-ACME", "Acme Logistics Ltd (employer)", AgencyType.THIRD_PARTY, "DBY"),
 ]
 
 USERS = [
@@ -56,6 +59,8 @@ USERS = [
     ("dby.housing", "Aisha Khan (Housing Options)", "DBY-HOUSING", Role.PRACTITIONER),
     ("dby.csc", "Gareth Lloyd (Children's Services)", "DBY-CSC", Role.PRACTITIONER),
     ("dby.mh", "Dr Ruth Adeyemi (Forensic CMHT)", "DBY-MH", Role.PRACTITIONER),
+    ("dby.vlo", "Jo Bennett (Victim Liaison Officer)", "DBY-VLU", Role.PRACTITIONER),
+    ("dby.senior", "ACC Claire Douglas (senior approver)", "DBY-POLICE", Role.SENIOR_MANAGER),
     ("dby.auditor", "SMB Audit Officer", "DBY-POLICE", Role.AUDITOR),
     ("dby.admin", "Derbyshire Police Systems Admin", "DBY-POLICE", Role.AGENCY_ADMIN),
     ("nts.coordinator", "James Okoro (MAPPA Coordinator)", "NTS-PROBATION", Role.COORDINATOR),
@@ -134,6 +139,11 @@ async def _seed_packets(hub: Hub) -> None:
             ),
             purpose="risk-management",
             lawful_basis="cja2003-s325",
+            data_categories=("address", "risk-summary", "licence-conditions"),
+            necessity={
+                "why": "The proposed release address may put children at the nearby school at "
+                "risk; Housing Options must assess it before the level 2 meeting."
+            },
             attachments=(
                 AttachmentIn(
                     "licence-conditions.txt",
@@ -156,7 +166,12 @@ async def _seed_packets(hub: Hub) -> None:
                 "family. OASys risk of serious harm reviewed to very high. Requesting an urgent "
                 "level 3 review."
             ),
-            purpose="victim-safety",
+            purpose="risk-management",
             lawful_basis="cja2003-s325",
+            data_categories=("risk-summary", "risk-management-plan"),
+            necessity={
+                "why": "Risk of serious harm has risen to very high; police and the forensic "
+                "mental health team must act on the revised plan before the level 3 review."
+            },
         ),
     )

@@ -11,12 +11,13 @@ from hub.config import Config
 from hub.crypto.kek import KeyEncryptionKey, load_or_create_kek
 from hub.crypto.passwords import PasswordHasher
 from hub.errors import ConfigError
-from hub.policy.catalogue import Catalogue, load_catalogue
+from hub.policy.loader import load_policy
 from hub.services.auth import AuthService
 from hub.services.cases import CaseService
 from hub.services.directory import DirectoryService
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService
+from hub.services.policy import PolicyService
 from hub.store import keys as key_store
 from hub.store.database import Database
 
@@ -28,7 +29,7 @@ class Hub:
     db: Database
     kek: KeyEncryptionKey
     keyring: KeyRing
-    catalogue: Catalogue
+    policy: PolicyService
     hasher: PasswordHasher
     directory: DirectoryService
     cases: CaseService
@@ -39,7 +40,7 @@ class Hub:
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
         """Open a hub on an initialised data directory and a migrated database."""
         clock = clock or SystemClock()
-        catalogue = load_catalogue(config.policy_dir)
+        policy_set = load_policy(config.policy_dir)
         kek = KeyEncryptionKey.load(config.kek_path)
         db = Database(config.database_url)
         try:
@@ -50,6 +51,8 @@ class Hub:
             raise
         keyring = KeyRing(db, kek, clock)
         await keyring.reload()
+        policy = PolicyService(db, clock, config.policy_dir, policy_set)
+        await policy.archive_current()
         hasher = PasswordHasher(config.passwords)
         return cls(
             config=config,
@@ -57,11 +60,11 @@ class Hub:
             db=db,
             kek=kek,
             keyring=keyring,
-            catalogue=catalogue,
+            policy=policy,
             hasher=hasher,
             directory=DirectoryService(db, keyring, hasher, clock),
             cases=CaseService(db, clock),
-            packets=PacketService(db, keyring, catalogue, clock, config.limits),
+            packets=PacketService(db, keyring, policy, clock, config.limits),
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
         )
 

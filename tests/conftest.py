@@ -118,3 +118,9 @@ async def agency_id(hub: Hub, code: str) -> int:
 
 async def case_id(hub: Hub, family_name: str) -> int:
     return next(c.id for c in await hub.cases.visible_to(None) if c.family_name == family_name)
+
+
+# What a well-formed share to housing at level 2 carries (policies/proportionality.toml), with a
+# necessity statement that meets policies/necessity.toml.
+SHARE_CATEGORIES = ("address", "risk-summary")
+NECESSITY = {"why": "Housing must assess the proposed address against the risk management plan."}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hub.cli.serve import run_server
 from hub.config import Config
-from hub.demo import seed
+from hub.demo import AGENCIES, AREAS, CASES, USERS, seed
 from hub.wiring import Hub, initialise
 
 LOGINS_FILE = "demo-logins.txt"
@@ -18,7 +18,11 @@ async def run_demo(config: Config, host: str, port: int) -> int:
     hub = await Hub.open(config)
     logins_path = config.data_dir / LOGINS_FILE
     if not await hub.directory.areas():
-        print("seeding the demo world (two areas, 14 agencies, 14 users, 7 cases)...", flush=True)
+        print(
+            f"seeding the demo world ({len(AREAS)} areas, {len(AGENCIES)} agencies, "
+            f"{len(USERS)} users, {len(CASES)} cases)...",
+            flush=True,
+        )
         logins = await seed(hub)
         lines = [
             f"{entry.username}\t{entry.password}\t{entry.role}\t{entry.agency}\t{entry.totp_uri}"

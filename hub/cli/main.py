@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hub.cli import policy as policy_cli
 from hub.config import Config, load_config
 from hub.errors import Conflict, HubError, InvalidInput, NotFound
 from hub.model.cases import MappaCategory, MappaLevel
@@ -117,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ledger = sub.add_parser("ledger", help="the log").add_subparsers(dest="action", required=True)
     ledger.add_parser("verify", parents=[common])
+    policy_cli.add_parser(sub, common)
     return p
 
 
@@ -305,6 +307,7 @@ COMMANDS: dict[str, Command] = {
     "case": cmd_case,
     "keys": cmd_keys,
     "ledger": cmd_ledger,
+    "policy": policy_cli.run,
 }
 
 

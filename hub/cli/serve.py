@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 from aiohttp import web
 
+from hub.policy.loader import PolicyError
 from hub.web.app import build_app
 from hub.wiring import Hub
+
+log = logging.getLogger("hub.serve")
+
+
+async def reload_policy(hub: Hub) -> None:
+    """SIGHUP: re-read the policy files; a bad file leaves the version in force untouched."""
+    try:
+        new = await hub.policy.reload()
+    except PolicyError as exc:
+        log.error("policy reload refused, keeping %s: %s", hub.policy.current.short_version, exc)
+        return
+    log.warning("policy in force: %s", new.short_version)
 
 
 async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
@@ -23,6 +37,14 @@ async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hup() -> None:
+        task = loop.create_task(reload_policy(hub))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
     try:
         await stop.wait()
     finally:

@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nacl.bindings as sodium
@@ -75,6 +75,8 @@ class PlainContent:
     subject: str
     body: str
     attachments: tuple[PlainAttachment, ...] = ()
+    # The sender's necessity statement (policy test 2): personal data, so encrypted content.
+    necessity: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class ManifestEntry:
 class Manifest:
     subject: str
     attachments: tuple[ManifestEntry, ...]
+    necessity: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,10 @@ def seal(
                 "sha256": sha256_hex(att.data),
             }
         )
-    manifest = canonical_json({"subject": content.subject, "attachments": entries})
+    manifest_doc: dict[str, Any] = {"subject": content.subject, "attachments": entries}
+    if content.necessity:
+        manifest_doc["necessity"] = dict(content.necessity)
+    manifest = canonical_json(manifest_doc)
     parts[MANIFEST] = _encrypt_part(key, packet_id, MANIFEST, manifest)
     parts[BODY] = _encrypt_part(key, packet_id, BODY, content.body.encode("utf-8"))
 
@@ -306,8 +312,9 @@ def decrypt_manifest(packet: SealedPacket, packet_id: str, content_key: SecretBy
                 )
                 for a in doc["attachments"]
             ),
+            necessity={str(k): str(v) for k, v in doc.get("necessity", {}).items()},
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CryptoFailure("manifest is malformed") from exc
 
 

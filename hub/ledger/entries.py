@@ -19,7 +19,8 @@ from typing import Any
 from hub.crypto.canonical import canonical_json
 from hub.errors import IntegrityFailure
 
-ENTRY_VERSION = 1
+# v2 added the policy version and decision of the share (policy engine); v1 entries still verify.
+ENTRY_VERSION = 2
 GENESIS_HASH = "0" * 64
 
 
@@ -59,6 +60,8 @@ class Record:
     packet_id: str | None = None
     recipients: tuple[int, ...] = ()
     content_digest: str | None = None
+    policy_version: str | None = None
+    decision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Entry:
             "purpose": r.purpose,
             "lawful_basis": r.lawful_basis,
             "content_digest": r.content_digest,
+            "policy_version": r.policy_version,
+            "decision": r.decision,
             "entry": self.entry_bytes,
             "prev_hash": self.prev_hash,
             "entry_hash": self.entry_hash,
@@ -115,6 +120,8 @@ def encode(seq: int, prev_hash: str, record: Record) -> bytes:
             "purpose": record.purpose,
             "lawful_basis": record.lawful_basis,
             "content_digest": record.content_digest,
+            "policy_version": record.policy_version,
+            "decision": record.decision,
         }
     )
 
@@ -133,8 +140,8 @@ class LedgerBroken(IntegrityFailure):
         self.reason = reason
 
 
-# The keys ``encode`` writes: an entry with any other set is refused rather than half-read.
-_FIELDS = frozenset(
+# The keys each version's ``encode`` writes: an entry with any other set is refused, not half-read.
+_FIELDS_V1 = frozenset(
     {
         "v",
         "seq",
@@ -154,13 +161,17 @@ _FIELDS = frozenset(
 )
 
 
+_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V1 | {"policy_version", "decision"}}
+
+
 def _record_from_bytes(data: bytes) -> dict[str, Any]:
     doc = json.loads(data)
-    if not isinstance(doc, dict) or doc.get("v") != ENTRY_VERSION:
+    version = doc.get("v") if isinstance(doc, dict) else None
+    if type(version) is not int or version not in _FIELDS:
         raise ValueError("unknown entry version")
-    if set(doc) != _FIELDS or not isinstance(doc["recipients"], list):
+    if set(doc) != _FIELDS[version] or not isinstance(doc["recipients"], list):
         raise ValueError("entry does not have the fields of its version")
-    return doc
+    return dict(doc)
 
 
 def verify_rows(rows: Iterable[Mapping[Any, Any]], head_seq: int, head_hash: str) -> int:
@@ -211,6 +222,8 @@ def _columns_agree(doc: Mapping[str, Any], row: Mapping[Any, Any]) -> bool:
         and doc["purpose"] == row["purpose"]
         and doc["lawful_basis"] == row["lawful_basis"]
         and doc["content_digest"] == row["content_digest"]
+        and doc.get("policy_version") == row["policy_version"]
+        and doc.get("decision") == row["decision"]
         and isinstance(recorded, datetime)
         and _iso(recorded) == doc["at"]
     )

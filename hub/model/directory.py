@@ -24,6 +24,8 @@ class AgencyType(StrEnum):
     POLICE = "police"
     PROBATION = "probation"
     PRISON = "prison"
+    # Probation staff who deal only with victims (Victim Contact Scheme), never offenders.
+    VICTIM_LIAISON = "victim-liaison"
     # Duty to Cooperate: CJA 2003 s325(3).
     CHILDRENS_SOCIAL_CARE = "childrens-social-care"
     ADULT_SOCIAL_CARE = "adult-social-care"
@@ -44,6 +46,7 @@ KIND_OF_TYPE: dict[AgencyType, AgencyKind] = {
     AgencyType.POLICE: AgencyKind.RESPONSIBLE_AUTHORITY,
     AgencyType.PROBATION: AgencyKind.RESPONSIBLE_AUTHORITY,
     AgencyType.PRISON: AgencyKind.RESPONSIBLE_AUTHORITY,
+    AgencyType.VICTIM_LIAISON: AgencyKind.RESPONSIBLE_AUTHORITY,
     AgencyType.CHILDRENS_SOCIAL_CARE: AgencyKind.DUTY_TO_COOPERATE,
     AgencyType.ADULT_SOCIAL_CARE: AgencyKind.DUTY_TO_COOPERATE,
     AgencyType.HEALTH: AgencyKind.DUTY_TO_COOPERATE,
@@ -62,6 +65,8 @@ KIND_OF_TYPE: dict[AgencyType, AgencyKind] = {
 class Role(StrEnum):
     PRACTITIONER = "practitioner"
     COORDINATOR = "coordinator"
+    # Senior approver for level 3 and community disclosures (e.g. an Assistant Chief Constable).
+    SENIOR_MANAGER = "senior-manager"
     AGENCY_ADMIN = "agency-admin"
     AUDITOR = "auditor"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -49,6 +50,11 @@ class Draft:
     data_categories: tuple[str, ...] = ()
     classification: Classification = Classification.OFFICIAL_SENSITIVE
     attachments: tuple[AttachmentIn, ...] = ()
+    # The necessity statement: parts named in policies/necessity.toml (why, who, use).
+    necessity: Mapping[str, str] = field(default_factory=dict)
+    schedule1_condition: str | None = None
+    # Why a restricted category (e.g. victim information) must go to this recipient.
+    restricted_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class PacketHeader:
     classification: Classification
     created_at: datetime
     parts: dict[str, str] = field(default_factory=dict)
+    policy: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,3 +109,4 @@ class OpenedPacket:
     header: PacketHeader
     body: str
     attachments: tuple[AttachmentMeta, ...]
+    necessity: Mapping[str, str] = field(default_factory=dict)

@@ -18,7 +18,8 @@ from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, sha256_hex
 from hub.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from hub.ledger.entries import Action, Event, Record
-from hub.model.directory import Agency, AgencyKind, Role
+from hub.model.cases import Case
+from hub.model.directory import Agency, Role
 from hub.model.packets import (
     AttachmentMeta,
     Classification,
@@ -28,10 +29,12 @@ from hub.model.packets import (
     PacketSummary,
     PacketType,
 )
-from hub.policy.catalogue import Catalogue
+from hub.policy.errors import ApprovalRequired, PolicyRefused
+from hub.policy.model import Decision, Outcome, ShareRequest
 from hub.services import ledger
 from hub.services.actor import Actor
 from hub.services.keyring import KeyRing
+from hub.services.policy import PolicyService
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import packets as store
@@ -39,6 +42,7 @@ from hub.store.database import Database
 from hub.store.packets import PacketRow, StoredWrappedKey
 
 MAX_RECIPIENTS = 50
+MAX_STATEMENT_CHARS = 5000
 _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
 _READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN)
 UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
@@ -85,13 +89,13 @@ class PacketService:
         self,
         db: Database,
         keyring: KeyRing,
-        catalogue: Catalogue,
+        policy: PolicyService,
         clock: Clock,
         limits: Limits,
     ) -> None:
         self._db = db
         self._keyring = keyring
-        self._catalogue = catalogue
+        self._policy = policy
         self._clock = clock
         self._limits = limits
 
@@ -107,10 +111,28 @@ class PacketService:
             raise InvalidInput("Choose at least one recipient agency.", field="recipients")
         if len(set(draft.recipient_agency_ids)) > MAX_RECIPIENTS:
             raise InvalidInput(f"At most {MAX_RECIPIENTS} recipient agencies.", field="recipients")
-        if draft.purpose not in self._catalogue.purposes:
+        policy = self._policy.current
+        if draft.purpose not in policy.purposes:
             raise InvalidInput("Choose a purpose from the list.", field="purpose")
-        if draft.lawful_basis not in self._catalogue.lawful_bases:
+        if draft.lawful_basis not in policy.lawful_bases:
             raise InvalidInput("Choose a lawful basis from the list.", field="lawful_basis")
+        unknown = [c for c in draft.data_categories if c not in policy.categories]
+        if unknown:
+            raise InvalidInput(
+                f"Unknown data categories: {', '.join(unknown)}.", field="data_categories"
+            )
+        if set(draft.necessity) - set(policy.necessity_parts):
+            raise InvalidInput("Unknown part of the necessity statement.", field="necessity")
+        for text in (*draft.necessity.values(), draft.restricted_reason or ""):
+            if len(text) > MAX_STATEMENT_CHARS:
+                raise TooLarge(f"Statements are limited to {MAX_STATEMENT_CHARS} characters.")
+        if (
+            draft.schedule1_condition
+            and draft.schedule1_condition not in policy.schedule1_conditions
+        ):
+            raise InvalidInput(
+                "Choose a Schedule 1 condition from the list.", field="schedule1_condition"
+            )
         if len(draft.attachments) > self._limits.max_attachments:
             raise TooLarge(f"At most {self._limits.max_attachments} attachments.")
         for att in draft.attachments:
@@ -125,7 +147,10 @@ class PacketService:
         if not actor.has_role(*_SENDER_ROLES):
             raise Forbidden("Your role cannot send packets.")
 
-    async def send(self, actor: Actor, draft: Draft) -> PacketSummary:
+    async def _prepare(
+        self, actor: Actor, draft: Draft
+    ) -> tuple[str, str, Case, dict[int, Agency], Decision]:
+        """Validate a draft, resolve its case and recipients, and decide it against the policy."""
         self.require_sender(actor)
         subject, body = self._validate(draft)
         recipient_ids = tuple(sorted(set(draft.recipient_agency_ids)))
@@ -143,12 +168,38 @@ class PacketService:
                 field="recipients",
                 code="unknown_agency",
             )
-        for agency in recipients.values():
-            if agency.kind is AgencyKind.THIRD_PARTY:
-                raise Forbidden(
-                    f"{agency.name} is outside MAPPA: disclosure to a third party needs a "
-                    "disclosure proposal approved by a coordinator."
-                )
+        decision = self._policy.decide(
+            ShareRequest(
+                sender_type=actor.agency.type.value,
+                sender_role=actor.role.value,
+                recipient_types=tuple(sorted({a.type.value for a in recipients.values()})),
+                packet_type=draft.packet_type.value,
+                data_categories=tuple(draft.data_categories),
+                purpose=draft.purpose,
+                lawful_basis=draft.lawful_basis,
+                mappa_category=int(case.category),
+                mappa_level=int(case.level),
+                channel="hub",
+                necessity=dict(draft.necessity),
+                schedule1_condition=draft.schedule1_condition,
+                restricted_reason=draft.restricted_reason,
+            )
+        )
+        return subject, body, case, recipients, decision
+
+    async def preview(self, actor: Actor, draft: Draft) -> Decision:
+        """What the policy would decide for this draft, without sending anything."""
+        *_, decision = await self._prepare(actor, draft)
+        return decision
+
+    async def send(self, actor: Actor, draft: Draft) -> PacketSummary:
+        """Seal and send a draft the policy permits. DENY and REVIEW are refused, writing nothing."""
+        subject, body, case, recipients, decision = await self._prepare(actor, draft)
+        if decision.outcome is Outcome.DENY:
+            raise PolicyRefused(decision)
+        if decision.outcome is Outcome.REVIEW:
+            raise ApprovalRequired(decision)
+        recipient_ids = tuple(sorted(recipients))
 
         now = self._clock.now()
         packet_id = str(uuid.uuid4())
@@ -170,6 +221,7 @@ class PacketService:
             "data_categories": sorted(draft.data_categories),
             "classification": draft.classification.value,
             "created_at": _iso(now),
+            "policy": decision.record(),
         }
         content = fmt.PlainContent(
             subject=subject,
@@ -178,6 +230,7 @@ class PacketService:
                 fmt.PlainAttachment(clean_filename(a.filename), a.content_type[:100], a.data)
                 for a in draft.attachments
             ),
+            necessity={k: v.strip() for k, v in draft.necessity.items() if v.strip()},
         )
         sealed = fmt.seal(
             header_fields,
@@ -225,6 +278,8 @@ class PacketService:
                     purpose=draft.purpose,
                     lawful_basis=draft.lawful_basis,
                     content_digest=sha256_hex(sealed.header_bytes),
+                    policy_version=decision.policy_version,
+                    decision=decision.outcome.value,
                 ),
             )
         return PacketSummary(
@@ -391,6 +446,7 @@ class PacketService:
                 AttachmentMeta(i, a.filename, a.content_type, a.size)
                 for i, a in enumerate(manifest.attachments)
             ),
+            necessity=dict(manifest.necessity),
         )
 
     async def attachment(self, actor: Actor, packet_id: str, index: int) -> Attachment:
@@ -452,4 +508,5 @@ def _header(doc: dict[str, Any]) -> PacketHeader:
         classification=Classification(doc["classification"]),
         created_at=created,
         parts=dict(doc["parts"]),
+        policy=dict(doc.get("policy", {})),
     )

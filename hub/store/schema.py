@@ -160,6 +160,8 @@ ledger_entries = Table(
     Column("purpose", String(64), nullable=False),
     Column("lawful_basis", String(64), nullable=False),
     Column("content_digest", String(64), nullable=True),
+    Column("policy_version", String(64), nullable=True),
+    Column("decision", String(8), nullable=True),
     Column("entry", LargeBinary, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False),
@@ -176,6 +178,16 @@ ledger_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("entry_hash", String(64), nullable=False),
+)
+
+# Every policy version the hub has run with, so that a past decision's version can be shown and
+# explained after the files have changed.
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("first_loaded_at", UTCDateTime, nullable=False),
+    Column("files", LargeBinary, nullable=False),
 )
 
 web_sessions = Table(
@@ -203,6 +215,7 @@ __all__ = [
     "packet_parts",
     "packet_recipients",
     "packets",
+    "policy_versions",
     "users",
     "web_sessions",
 ]

@@ -7,9 +7,11 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from hub.errors import HubError, InvalidInput, TooLarge
+from hub.errors import InvalidInput, TooLarge
 from hub.model.directory import AgencyKind
 from hub.model.packets import AttachmentIn, Draft, PacketSummary
+from hub.policy.errors import PolicyRefused
+from hub.policy.model import Decision
 from hub.services.actor import Actor
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
@@ -61,8 +63,9 @@ async def read_packet(request: web.Request) -> web.StreamResponse:
         "packet.html",
         packet=opened,
         names=await _agency_names(request),
-        purpose=hub.catalogue.purposes.get(opened.summary.purpose),
-        basis=hub.catalogue.lawful_bases.get(opened.header.lawful_basis),
+        purpose=hub.policy.current.purposes.get(opened.summary.purpose),
+        basis=hub.policy.current.lawful_bases.get(opened.header.lawful_basis),
+        policy=hub.policy.current,
     )
 
 
@@ -93,19 +96,26 @@ async def _compose_context(request: web.Request) -> dict[str, Any]:
         if a.id != actor.agency.id and a.kind is not AgencyKind.THIRD_PARTY
     ]
     areas = {a.id: a.name for a in await hub.directory.areas()}
+    policy = hub.policy.current
     return {
         "cases": await hub.cases.visible_to(actor),
         "agencies": agencies,
         "areas": areas,
-        "purposes": hub.catalogue.purposes,
-        "bases": hub.catalogue.lawful_bases,
+        "purposes": policy.purposes,
+        "bases": policy.lawful_bases,
+        "categories": policy.categories,
+        "necessity_parts": policy.necessity_parts,
+        "conditions": policy.schedule1_conditions,
+        "decision": None,
     }
 
 
 @routes.get("/compose")
 async def compose_form(request: web.Request) -> web.StreamResponse:
     context = await _compose_context(request)
-    return render(request, "compose.html", error="", form={}, chosen=set(), **context)
+    return render(
+        request, "compose.html", error="", form={}, chosen=set(), chosen_categories=set(), **context
+    )
 
 
 def _form_text(form: MultiDictProxy[Any], name: str) -> str:
@@ -138,6 +148,46 @@ def _draft(form: MultiDictProxy[Any]) -> Draft:
         purpose=_form_text(form, "purpose"),
         lawful_basis=_form_text(form, "lawful_basis"),
         attachments=tuple(attachments),
+        data_categories=tuple(
+            dict.fromkeys(v for v in form.getall("categories", []) if isinstance(v, str))
+        ),
+        necessity={
+            part: _form_text(form, f"necessity_{part}")
+            for part in NECESSITY_PARTS
+            if _form_text(form, f"necessity_{part}").strip()
+        },
+        schedule1_condition=_form_text(form, "schedule1_condition") or None,
+        restricted_reason=_form_text(form, "restricted_reason").strip() or None,
+    )
+
+
+NECESSITY_PARTS = ("why", "who", "use")
+_KEPT_FIELDS = (
+    "case", "subject", "body", "purpose", "lawful_basis", "schedule1_condition",
+    "restricted_reason", *(f"necessity_{p}" for p in NECESSITY_PARTS),
+)  # fmt: skip
+
+
+def _rerender(
+    request: web.Request,
+    form: MultiDictProxy[Any],
+    context: dict[str, Any],
+    *,
+    status: int,
+    error: str = "",
+    decision: Decision | None = None,
+) -> web.Response:
+    """The compose form again with everything the user typed, so nothing is lost."""
+    context = {**context, "decision": decision}
+    return render(
+        request,
+        "compose.html",
+        status=status,
+        error=error,
+        form={k: _form_text(form, k) for k in _KEPT_FIELDS},
+        chosen={v for v in form.getall("recipients", []) if isinstance(v, str)},
+        chosen_categories={v for v in form.getall("categories", []) if isinstance(v, str)},
+        **context,
     )
 
 
@@ -145,25 +195,26 @@ def _draft(form: MultiDictProxy[Any]) -> Draft:
 async def compose_submit(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     form = await request.post()
+    actor = _actor(request)
     try:
         draft = _draft(form)
-        sent = await hub.packets.send(_actor(request), draft)
-    except HubError as exc:
-        if not isinstance(exc, InvalidInput | TooLarge) and exc.status != 403:
-            raise
-        # Show the form again with what the user typed, so nothing is lost.
+        if _form_text(form, "action") == "check":
+            # "Check against policy": show the decision; nothing is sent or written.
+            decision = await hub.packets.preview(actor, draft)
+            context = await _compose_context(request)
+            return _rerender(request, form, context, status=200, decision=decision)
+        sent = await hub.packets.send(actor, draft)
+    except PolicyRefused as exc:
         context = await _compose_context(request)
-        kept = {
-            k: _form_text(form, k) for k in ("case", "subject", "body", "purpose", "lawful_basis")
-        }
-        chosen = {v for v in form.getall("recipients", []) if isinstance(v, str)}
-        return render(
+        return _rerender(
             request,
-            "compose.html",
+            form,
+            context,
             status=exc.status,
             error=exc.public_message,
-            form=kept,
-            chosen=chosen,
-            **context,
+            decision=exc.decision,
         )
+    except (InvalidInput, TooLarge) as exc:
+        context = await _compose_context(request)
+        return _rerender(request, form, context, status=exc.status, error=exc.public_message)
     raise web.HTTPSeeOther(f"/packets/{sent.id}?sent=1")

@@ -8,13 +8,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from hub.crypto.errors import CryptoFailure
-from hub.errors import Forbidden, HubError, InvalidInput, NotFound, TooLarge
+from hub.errors import HubError, InvalidInput, NotFound, TooLarge
 from hub.model.directory import AgencyType
 from hub.model.packets import AttachmentIn, Draft
+from hub.policy.errors import ApprovalRequired, PolicyRefused
+from hub.policy.model import Outcome
 from hub.store import ledger as ledger_store
 from hub.store.schema import packet_keys, packet_parts, packets
 from hub.wiring import Hub
-from tests.conftest import actor_for, agency_id, case_id
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
 
 async def _counts(hub: Hub) -> tuple[int, int]:
@@ -32,6 +34,8 @@ async def _draft(hub: Hub, **changes: object) -> Draft:
         body="Body",
         purpose="risk-management",
         lawful_basis="cja2003-s325",
+        data_categories=SHARE_CATEGORIES,
+        necessity=NECESSITY,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -90,8 +94,29 @@ async def test_own_agency_and_third_party_recipients_refused(hub: Hub, logins: o
         "DBY-EMPLOYER", "Acme Logistics Ltd", AgencyType.THIRD_PARTY, "DBY"
     )
     before = await _counts(hub)
-    with pytest.raises(Forbidden, match="disclosure proposal"):
+    # Under the MAPPA protocol's basis, to a third party: refused, saying which test failed.
+    with pytest.raises(PolicyRefused) as refused:
         await hub.packets.send(police, await _draft(hub, recipient_agency_ids=(employer.id,)))
+    assert refused.value.decision.outcome is Outcome.DENY
+    assert "Lawful authority" in refused.value.public_message
+    # A well-made third-party disclosure still needs a coordinator's approval before it goes.
+    with pytest.raises(ApprovalRequired) as review:
+        await hub.packets.send(
+            police,
+            await _draft(
+                hub,
+                recipient_agency_ids=(employer.id,),
+                lawful_basis="common-law",
+                purpose="public-protection",
+                data_categories=("identity", "risk-summary"),
+                necessity={
+                    "why": "He has applied to drive for a firm delivering to primary schools.",
+                    "who": "Only the operations director, who makes the placement decision.",
+                    "use": "To decide the placement; the letter is returned, not filed.",
+                },
+            ),
+        )
+    assert [a.role for a in review.value.decision.approvals] == ["coordinator"]
     assert await _counts(hub) == before
 
 

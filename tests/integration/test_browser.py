@@ -128,6 +128,16 @@ def test_compose_and_read_in_chromium(
             page.select_option("#lawful_basis", "cja2003-s325")
             page.fill("#subject", subject)
             page.fill("#body", "Moving to <i>12 Example Road</i> on Monday.\nPlease review.")
+            page.check("input[name=categories][value=address]")
+            page.check("input[name=categories][value=risk-summary]")
+            page.fill(
+                "#necessity_why",
+                "Housing must assess the new address against the exclusion zone before Monday.",
+            )
+            # Ask the policy first: the decision shows, the form keeps what was typed.
+            page.click("#check")
+            expect(page.locator("#decision-outcome")).to_have_text("PERMIT")
+            expect(page.locator("#subject")).to_have_value(subject)
             page.set_input_files("#attachments", str(attachment))
             page.click("#send")
             expect(page.locator("#subject")).to_have_text(subject)

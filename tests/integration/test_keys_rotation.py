@@ -10,7 +10,7 @@ from hub.services.keyring import REFRESH
 from hub.store import keys as key_store
 from hub.store import packets as packet_store
 from hub.wiring import Hub
-from tests.conftest import actor_for, agency_id, case_id
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
 
 async def _send(hub: Hub, body: str) -> str:
@@ -24,6 +24,8 @@ async def _send(hub: Hub, body: str) -> str:
             body=body,
             purpose="risk-management",
             lawful_basis="cja2003-s325",
+            data_categories=SHARE_CATEGORIES,
+            necessity=NECESSITY,
         ),
     )
     return sent.id

@@ -12,7 +12,7 @@ import pytest
 
 from hub.model.packets import AttachmentIn, Draft
 from hub.wiring import Hub
-from tests.conftest import actor_for, agency_id, case_id
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
 
 def _forms(canary: str) -> list[bytes]:
@@ -33,6 +33,8 @@ async def _send_canary(hub: Hub) -> tuple[str, str]:
             body=f"The body mentions {canary} twice: {canary}.",
             purpose="risk-management",
             lawful_basis="cja2003-s325",
+            data_categories=SHARE_CATEGORIES,
+            necessity=NECESSITY,
             attachments=(AttachmentIn(f"{canary}.txt", "text/plain", canary.encode() * 50),),
         ),
     )

@@ -10,7 +10,7 @@ from hub.model.packets import AttachmentIn, Draft
 from hub.services import ledger
 from hub.store import ledger as ledger_store
 from hub.wiring import Hub
-from tests.conftest import actor_for, agency_id, case_id
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
 
 async def _draft(hub: Hub, *recipients: str, body: str = "Body text", **kw: object) -> Draft:
@@ -21,6 +21,8 @@ async def _draft(hub: Hub, *recipients: str, body: str = "Body text", **kw: obje
         body=body,
         purpose="risk-management",
         lawful_basis="cja2003-s325",
+        data_categories=SHARE_CATEGORIES,
+        necessity=NECESSITY,
         **kw,  # type: ignore[arg-type]
     )
 

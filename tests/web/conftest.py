@@ -31,7 +31,14 @@ from hub.store import ledger as ledger_store
 from hub.store.schema import packets
 from hub.web.app import build_app
 from hub.wiring import Hub, initialise
-from tests.conftest import TickingClock, agency_id, case_id, make_config
+from tests.conftest import (
+    NECESSITY,
+    SHARE_CATEGORIES,
+    TickingClock,
+    agency_id,
+    case_id,
+    make_config,
+)
 
 COOKIE = "__Host-mappa-session"
 LOGIN_FAILED = "Sign-in failed. Check your username, password and code"
@@ -69,6 +76,10 @@ def compose_form(
     subject: str = "Address check before release",
     body: str = "Please confirm whether the proposed address is suitable.",
     attachments: list[tuple[str, bytes]] | None = None,
+    categories: tuple[str, ...] = SHARE_CATEGORIES,
+    necessity: dict[str, str] | None = None,
+    action: str = "send",
+    extra: dict[str, str] | None = None,
 ) -> aiohttp.FormData:
     """The compose form as a browser sends it (multipart/form-data); ``csrf=None`` leaves it out."""
     form = aiohttp.FormData(default_to_multipart=True)
@@ -81,6 +92,13 @@ def compose_form(
     form.add_field("lawful_basis", lawful_basis)
     form.add_field("subject", subject)
     form.add_field("body", body)
+    for category in categories:
+        form.add_field("categories", category)
+    for part, text in (NECESSITY if necessity is None else necessity).items():
+        form.add_field(f"necessity_{part}", text)
+    for name, value in (extra or {}).items():
+        form.add_field(name, value)
+    form.add_field("action", action)
     for filename, data in attachments or []:
         # A file object, as a browser streams it (raw bytes over 1 MiB make aiohttp warn).
         form.add_field(

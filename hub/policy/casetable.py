@@ -1,0 +1,117 @@
+"""Case tables: the policy's own tests, kept beside it in policies/tests/*.toml.
+
+Each file has an optional [defaults] table and a list of [[cases]]; a case is a described share and
+the decision the information-governance officer expects. ``mappa-hub policy test`` and the test
+suite run them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.policy.engine import evaluate
+from hub.policy.loader import PolicyError, PolicySet
+from hub.policy.model import Decision, Outcome, ShareRequest
+
+_REQUEST_KEYS = {
+    "sender", "sender_role", "recipients", "packet_type", "categories", "purpose", "lawful_basis",
+    "mappa_category", "level", "channel", "necessity", "schedule1_condition", "restricted_reason",
+}  # fmt: skip
+_EXPECT_KEYS = {"expect", "expect_failed", "expect_approvers", "expect_rules"}
+_INFO_KEYS = {"name", "source"}
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    name: str
+    source: str
+    request: ShareRequest
+    expect: Outcome
+    expect_failed: frozenset[str] | None
+    expect_approvers: tuple[str, ...] | None
+    expect_rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: Case
+    decision: Decision
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
+    merged = {**defaults, **raw}
+    name = str(merged.get("name", "?"))
+    unknown = set(merged) - _REQUEST_KEYS - _EXPECT_KEYS - _INFO_KEYS
+    if unknown:
+        raise PolicyError(file, 0, f"case '{name}': unknown keys {sorted(unknown)}")
+    try:
+        request = ShareRequest(
+            sender_type=str(merged["sender"]),
+            sender_role=str(merged.get("sender_role", "practitioner")),
+            recipient_types=tuple(merged["recipients"]),
+            packet_type=str(merged.get("packet_type", "note")),
+            data_categories=tuple(merged["categories"]),
+            purpose=str(merged["purpose"]),
+            lawful_basis=str(merged["lawful_basis"]),
+            mappa_category=int(merged["mappa_category"]),
+            mappa_level=int(merged["level"]),
+            channel=str(merged.get("channel", "hub")),
+            necessity=dict(merged.get("necessity", {})),
+            schedule1_condition=merged.get("schedule1_condition"),
+            restricted_reason=merged.get("restricted_reason"),
+        )
+        expect = Outcome(str(merged["expect"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PolicyError(file, 0, f"case '{name}': {type(exc).__name__} {exc}") from None
+    failed = merged.get("expect_failed")
+    approvers = merged.get("expect_approvers")
+    return Case(
+        file=file,
+        name=name,
+        source=str(merged.get("source", "")),
+        request=request,
+        expect=expect,
+        expect_failed=frozenset(failed) if failed is not None else None,
+        expect_approvers=tuple(sorted(approvers)) if approvers is not None else None,
+        expect_rules=tuple(merged.get("expect_rules", ())),
+    )
+
+
+def load_cases(directory: Path) -> list[Case]:
+    cases: list[Case] = []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(path.name, 0, str(exc)) from None
+        defaults = doc.get("defaults", {})
+        for raw in doc.get("cases", []):
+            cases.append(_case(path.name, raw, defaults))
+    return cases
+
+
+def run_case(policy: PolicySet, case: Case) -> CaseResult:
+    decision = evaluate(policy, case.request)
+    problems = []
+    if decision.outcome is not case.expect:
+        problems.append(f"expected {case.expect.value}, got {decision.outcome.value}")
+    failed = {t.test.value for t in decision.failed}
+    if case.expect_failed is not None and failed != case.expect_failed:
+        problems.append(f"expected failed tests {sorted(case.expect_failed)}, got {sorted(failed)}")
+    if case.expect_approvers is not None:
+        got = tuple(sorted(a.role for a in decision.approvals))
+        if got != case.expect_approvers:
+            problems.append(f"expected approvers {list(case.expect_approvers)}, got {list(got)}")
+    for rule in case.expect_rules:
+        if rule not in decision.rules:
+            problems.append(f"expected rule {rule} to fire")
+    return CaseResult(case, decision, tuple(problems))

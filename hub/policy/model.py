@@ -1,0 +1,123 @@
+"""What the policy engine is asked, and what it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """The MAIS draft standard's three answers to a sharing request."""
+
+    PERMIT = "PERMIT"
+    DENY = "DENY"
+    REVIEW = "REVIEW"
+
+    @property
+    def plain(self) -> str:
+        return {"PERMIT": "allow", "DENY": "deny", "REVIEW": "needs approval"}[self.value]
+
+
+class Test(StrEnum):
+    """The five tests of MAPPA Guidance para 83."""
+
+    LAWFUL = "lawful"
+    NECESSARY = "necessary"
+    PROPORTIONATE = "proportionate"
+    SECURE = "secure"
+    ACCOUNTABLE = "accountable"
+
+    @property
+    def label(self) -> str:
+        return {
+            "lawful": "Lawful authority",
+            "necessary": "Necessary",
+            "proportionate": "Proportionate",
+            "secure": "Secure",
+            "accountable": "Accountable",
+        }[self.value]
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    """A share to decide. Agency types and roles are the directory's names (hub.model.directory)."""
+
+    sender_type: str
+    sender_role: str
+    recipient_types: tuple[str, ...]
+    packet_type: str
+    data_categories: tuple[str, ...]
+    purpose: str
+    lawful_basis: str
+    mappa_category: int
+    mappa_level: int
+    channel: str = "hub"
+    necessity: Mapping[str, str] = field(default_factory=dict)
+    schedule1_condition: str | None = None
+    restricted_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TestResult:
+    test: Test
+    passed: bool
+    # Why it failed and what would satisfy it; empty when passed.
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApprovalNeed:
+    rule: str
+    role: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AgreementRef:
+    id: str
+    uri: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.uri} (version {self.version})"
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    tests: tuple[TestResult, ...]
+    rules: tuple[str, ...]
+    approvals: tuple[ApprovalNeed, ...]
+    agreements: tuple[AgreementRef, ...]
+    policy_version: str
+    retention_years: int | None = None
+    approver_is_never_proposer: bool = True
+
+    @property
+    def failed(self) -> tuple[TestResult, ...]:
+        return tuple(t for t in self.tests if not t.passed)
+
+    def message(self) -> str:
+        """What a user is told: which tests failed and what would satisfy them."""
+        if self.outcome is Outcome.PERMIT:
+            return "The policy allows this share."
+        if self.outcome is Outcome.REVIEW:
+            who = ", ".join(f"{a.count} {a.role}" for a in self.approvals)
+            return f"This share needs approval before it can be sent ({who})."
+        parts = [f"{t.test.label}: {' '.join(t.reasons)}" for t in self.failed]
+        return "The policy refuses this share. " + " ".join(parts)
+
+    def record(self) -> dict[str, Any]:
+        """The decision as it travels on a packet's signed header and on the log."""
+        return {
+            "outcome": self.outcome.value,
+            "policy_version": self.policy_version,
+            "rules": list(self.rules),
+            "tests": {t.test.value: t.passed for t in self.tests},
+            "agreements": [{"uri": a.uri, "version": a.version} for a in self.agreements],
+            "approvals": [
+                {"role": a.role, "count": a.count, "rule": a.rule} for a in self.approvals
+            ],
+        }

@@ -1,0 +1,59 @@
+"""The policy in force: decided from, reloaded without a restart, every version archived."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+
+from hub.clock import Clock
+from hub.crypto.canonical import canonical_json
+from hub.policy.engine import evaluate
+from hub.policy.loader import PolicySet, load_policy
+from hub.policy.model import Decision, ShareRequest
+from hub.store import policy as store
+from hub.store.database import Database
+
+log = logging.getLogger("hub.policy")
+
+
+class PolicyService:
+    def __init__(self, db: Database, clock: Clock, policy_dir: Path, policy: PolicySet) -> None:
+        self._db = db
+        self._clock = clock
+        self._dir = policy_dir
+        self._current = policy
+
+    @property
+    def current(self) -> PolicySet:
+        return self._current
+
+    def decide(self, request: ShareRequest) -> Decision:
+        return evaluate(self._current, request)
+
+    async def archive_current(self) -> None:
+        """Keep this version's files so decisions made under it can be explained later."""
+        files = canonical_json({n: d.decode("utf-8") for n, d in self._current.files.items()})
+        try:
+            async with self._db.write() as conn:
+                await store.archive_version(conn, self._current.version, files, self._clock.now())
+        except IntegrityError:
+            pass  # another gateway archived the same version at the same moment
+
+    async def reload(self) -> PolicySet:
+        """Re-read the files. A bad file raises PolicyError and the old version stays in force."""
+        new = load_policy(self._dir)
+        old = self._current
+        self._current = new
+        await self.archive_current()
+        if new.version != old.version:
+            log.warning("policy reloaded: %s -> %s", old.short_version, new.short_version)
+        return new
+
+    async def archived(self, digest: str) -> dict[str, str] | None:
+        import json
+
+        async with self._db.read() as conn:
+            files = await store.version_files(conn, digest)
+        return json.loads(files) if files is not None else None
