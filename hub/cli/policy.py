@@ -12,6 +12,7 @@ from hub.policy.casetable import load_cases, run_case
 from hub.policy.engine import evaluate
 from hub.policy.loader import load_policy
 from hub.policy.model import Decision, ShareRequest
+from hub.policy.odrl import to_odrl
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -42,6 +43,8 @@ def add_parser(
     e.add_argument("--schedule1-condition")
     e.add_argument("--restricted-reason")
     e.add_argument("--format", choices=["text", "json"], default="text")
+    x = policy.add_parser("export", parents=[common], help="the rules as a W3C ODRL policy")
+    x.add_argument("--out", type=Path, help="write to this file instead of standard output")
     t = policy.add_parser("test", parents=[common], help="run the case tables in policies/tests")
     t.add_argument(
         "--cases", type=Path, help="directory of case tables (default <policy-dir>/tests)"
@@ -102,6 +105,14 @@ async def run(args: argparse.Namespace, config: Config) -> int:
             print(json.dumps({**decision.record(), "message": decision.message()}, indent=2))
         else:
             print(describe(decision))
+        return EXIT_OK
+    if args.action == "export":
+        text = json.dumps(to_odrl(policy), indent=2, ensure_ascii=False)
+        if args.out:
+            args.out.write_text(text + "\n", encoding="utf-8")
+            print(f"wrote the ODRL policy for version {policy.short_version} to {args.out}")
+        else:
+            print(text)
         return EXIT_OK
     cases = load_cases(args.cases or config.policy_dir / "tests")
     failures = 0

@@ -264,6 +264,13 @@ def _evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
         policy_version=policy.version,
         retention_years=packet_type.retention_years if packet_type else None,
         approver_is_never_proposer=policy.approver_is_never_proposer,
+        dpv={
+            "purpose": policy.purposes[request.purpose].dpv
+            if request.purpose in policy.purposes
+            else None,
+            "legal_basis": basis.dpv if basis else None,
+            "personal_data": sorted({categories[c].dpv for c in known if categories[c].dpv}),
+        },
     )
 
 

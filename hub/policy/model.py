@@ -94,6 +94,8 @@ class Decision:
     policy_version: str
     retention_years: int | None = None
     approver_is_never_proposer: bool = True
+    # The share in W3C DPV terms: purpose, legal basis and personal-data categories.
+    dpv: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> tuple[TestResult, ...]:
@@ -120,4 +122,5 @@ class Decision:
             "approvals": [
                 {"role": a.role, "count": a.count, "rule": a.rule} for a in self.approvals
             ],
+            "dpv": dict(self.dpv),
         }
