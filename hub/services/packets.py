@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from hub.config import Limits
 from hub.crypto import packet_format as fmt
 from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, sha256_hex
-from hub.errors import Forbidden, InvalidInput, NotFound, TooLarge
+from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
 from hub.model.cases import Case
 from hub.model.directory import Agency, Role
@@ -33,6 +32,7 @@ from hub.policy.errors import ApprovalRequired, PolicyRefused
 from hub.policy.model import Decision, Outcome, ShareRequest
 from hub.services import ledger
 from hub.services.actor import Actor
+from hub.services.drafts import clean_filename, validate_draft
 from hub.services.keyring import KeyRing
 from hub.services.policy import PolicyService
 from hub.store import cases as case_store
@@ -41,8 +41,6 @@ from hub.store import packets as store
 from hub.store.database import Database
 from hub.store.packets import PacketRow, StoredWrappedKey
 
-MAX_RECIPIENTS = 50
-MAX_STATEMENT_CHARS = 5000
 _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
 _READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN)
 UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
@@ -56,32 +54,6 @@ class Attachment:
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def clean_filename(name: str) -> str:
-    """A display-safe file name: no directories, no control characters, bounded length."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip().lstrip(".")
-    return (base or "attachment")[:200]
-
-
-def _size(nbytes: int) -> str:
-    if nbytes >= 1024 * 1024 and nbytes % (1024 * 1024) == 0:
-        return f"{nbytes // (1024 * 1024)} MiB"
-    if nbytes >= 1024:
-        return f"{nbytes / 1024:.0f} KiB"
-    return f"{nbytes} bytes"
-
-
-def _clean_line(text: str, field: str, max_chars: int) -> str:
-    text = text.strip()
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        raise InvalidInput(f"The {field} cannot contain control characters.", field=field)
-    if not text:
-        raise InvalidInput(f"The {field} is required.", field=field)
-    if len(text) > max_chars:
-        raise InvalidInput(f"The {field} is longer than {max_chars} characters.", field=field)
-    return text
 
 
 class PacketService:
@@ -101,48 +73,6 @@ class PacketService:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _validate(self, draft: Draft) -> tuple[str, str]:
-        subject = _clean_line(draft.subject, "subject", self._limits.max_subject_chars)
-        if len(draft.body) > self._limits.max_body_chars:
-            raise TooLarge(f"The message is longer than {self._limits.max_body_chars} characters.")
-        if not draft.body.strip():
-            raise InvalidInput("The message body is required.", field="body")
-        if not draft.recipient_agency_ids:
-            raise InvalidInput("Choose at least one recipient agency.", field="recipients")
-        if len(set(draft.recipient_agency_ids)) > MAX_RECIPIENTS:
-            raise InvalidInput(f"At most {MAX_RECIPIENTS} recipient agencies.", field="recipients")
-        policy = self._policy.current
-        if draft.purpose not in policy.purposes:
-            raise InvalidInput("Choose a purpose from the list.", field="purpose")
-        if draft.lawful_basis not in policy.lawful_bases:
-            raise InvalidInput("Choose a lawful basis from the list.", field="lawful_basis")
-        unknown = [c for c in draft.data_categories if c not in policy.categories]
-        if unknown:
-            raise InvalidInput(
-                f"Unknown data categories: {', '.join(unknown)}.", field="data_categories"
-            )
-        if set(draft.necessity) - set(policy.necessity_parts):
-            raise InvalidInput("Unknown part of the necessity statement.", field="necessity")
-        for text in (*draft.necessity.values(), draft.restricted_reason or ""):
-            if len(text) > MAX_STATEMENT_CHARS:
-                raise TooLarge(f"Statements are limited to {MAX_STATEMENT_CHARS} characters.")
-        if (
-            draft.schedule1_condition
-            and draft.schedule1_condition not in policy.schedule1_conditions
-        ):
-            raise InvalidInput(
-                "Choose a Schedule 1 condition from the list.", field="schedule1_condition"
-            )
-        if len(draft.attachments) > self._limits.max_attachments:
-            raise TooLarge(f"At most {self._limits.max_attachments} attachments.")
-        for att in draft.attachments:
-            if len(att.data) > self._limits.max_attachment_bytes:
-                raise TooLarge(
-                    f"Attachment {clean_filename(att.filename)} is larger than the limit of "
-                    f"{_size(self._limits.max_attachment_bytes)}."
-                )
-        return subject, draft.body
-
     def require_sender(self, actor: Actor) -> None:
         if not actor.has_role(*_SENDER_ROLES):
             raise Forbidden("Your role cannot send packets.")
@@ -152,7 +82,7 @@ class PacketService:
     ) -> tuple[str, str, Case, dict[int, Agency], Decision]:
         """Validate a draft, resolve its case and recipients, and decide it against the policy."""
         self.require_sender(actor)
-        subject, body = self._validate(draft)
+        subject, body = validate_draft(draft, self._limits, self._policy.current)
         recipient_ids = tuple(sorted(set(draft.recipient_agency_ids)))
         if actor.agency.id in recipient_ids:
             raise InvalidInput("Your own agency already holds what you send.", field="recipients")

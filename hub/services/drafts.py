@@ -1,0 +1,82 @@
+"""Checking a draft's shape before the policy decides it: limits, catalogue codes, clean text."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hub.config import Limits
+from hub.errors import InvalidInput, TooLarge
+from hub.model.packets import Draft
+from hub.policy.loader import PolicySet
+
+MAX_RECIPIENTS = 50
+MAX_STATEMENT_CHARS = 5000
+
+
+def clean_filename(name: str) -> str:
+    """A display-safe file name: no directories, no control characters, bounded length."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip().lstrip(".")
+    return (base or "attachment")[:200]
+
+
+def _size(nbytes: int) -> str:
+    if nbytes >= 1024 * 1024 and nbytes % (1024 * 1024) == 0:
+        return f"{nbytes // (1024 * 1024)} MiB"
+    if nbytes >= 1024:
+        return f"{nbytes / 1024:.0f} KiB"
+    return f"{nbytes} bytes"
+
+
+def _clean_line(text: str, field: str, max_chars: int) -> str:
+    text = text.strip()
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InvalidInput(f"The {field} cannot contain control characters.", field=field)
+    if not text:
+        raise InvalidInput(f"The {field} is required.", field=field)
+    if len(text) > max_chars:
+        raise InvalidInput(f"The {field} is longer than {max_chars} characters.", field=field)
+    return text
+
+
+def validate_draft(draft: Draft, limits: Limits, policy: PolicySet) -> tuple[str, str]:
+    """Check a draft's shape against the limits and the policy catalogue; return subject, body.
+
+    Malformed input is refused here (400/413); whether the share is allowed is the policy's.
+    """
+    subject = _clean_line(draft.subject, "subject", limits.max_subject_chars)
+    if len(draft.body) > limits.max_body_chars:
+        raise TooLarge(f"The message is longer than {limits.max_body_chars} characters.")
+    if not draft.body.strip():
+        raise InvalidInput("The message body is required.", field="body")
+    if not draft.recipient_agency_ids:
+        raise InvalidInput("Choose at least one recipient agency.", field="recipients")
+    if len(set(draft.recipient_agency_ids)) > MAX_RECIPIENTS:
+        raise InvalidInput(f"At most {MAX_RECIPIENTS} recipient agencies.", field="recipients")
+    if draft.purpose not in policy.purposes:
+        raise InvalidInput("Choose a purpose from the list.", field="purpose")
+    if draft.lawful_basis not in policy.lawful_bases:
+        raise InvalidInput("Choose a lawful basis from the list.", field="lawful_basis")
+    unknown = [c for c in draft.data_categories if c not in policy.categories]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown data categories: {', '.join(unknown)}.", field="data_categories"
+        )
+    if set(draft.necessity) - set(policy.necessity_parts):
+        raise InvalidInput("Unknown part of the necessity statement.", field="necessity")
+    for text in (*draft.necessity.values(), draft.restricted_reason or ""):
+        if len(text) > MAX_STATEMENT_CHARS:
+            raise TooLarge(f"Statements are limited to {MAX_STATEMENT_CHARS} characters.")
+    if draft.schedule1_condition and draft.schedule1_condition not in policy.schedule1_conditions:
+        raise InvalidInput(
+            "Choose a Schedule 1 condition from the list.", field="schedule1_condition"
+        )
+    if len(draft.attachments) > limits.max_attachments:
+        raise TooLarge(f"At most {limits.max_attachments} attachments.")
+    for att in draft.attachments:
+        if len(att.data) > limits.max_attachment_bytes:
+            raise TooLarge(
+                f"Attachment {clean_filename(att.filename)} is larger than the limit of "
+                f"{_size(limits.max_attachment_bytes)}."
+            )
+    return subject, draft.body
