@@ -26,17 +26,9 @@ async def reload_policy(hub: Hub) -> None:
 
 
 async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
-    """Serve until SIGINT/SIGTERM, then close cleanly."""
-    app = build_app(hub)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    print(banner or f"MAPPA Hub listening on http://{host}:{port}/", flush=True)
+    """Serve until SIGINT/SIGTERM, then close cleanly. SIGHUP re-reads the policy files."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     reloads: set[asyncio.Task[None]] = set()
 
     def on_hup() -> None:
@@ -44,7 +36,16 @@ async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
+    # Handlers first: a SIGHUP arriving once we say we are listening must reload, not kill us.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    app = build_app(hub)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    print(banner or f"MAPPA Hub listening on http://{host}:{port}/", flush=True)
     try:
         await stop.wait()
     finally:

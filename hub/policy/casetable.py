@@ -53,6 +53,9 @@ def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
     unknown = set(merged) - _REQUEST_KEYS - _EXPECT_KEYS - _INFO_KEYS
     if unknown:
         raise PolicyError(file, 0, f"case '{name}': unknown keys {sorted(unknown)}")
+    for key in ("recipients", "categories"):
+        if not isinstance(merged.get(key), list):
+            raise PolicyError(file, 0, f"case '{name}': '{key}' must be a list")
     try:
         request = ShareRequest(
             sender_type=str(merged["sender"]),

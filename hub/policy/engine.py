@@ -156,7 +156,7 @@ def _evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
         for c in known:
             if c not in packet_type.categories:
                 proportionate.append(
-                    f"A {packet_type.label.lower()} cannot carry {categories[c].label.lower()}."
+                    f"{packet_type.label} cannot carry {categories[c].label.lower()}."
                 )
     if level not in (1, 2, 3) or mappa_category not in (1, 2, 3):
         proportionate.append("The case needs a MAPPA category and level of 1, 2 or 3.")

@@ -231,10 +231,13 @@ def load_policy(policy_dir: Path) -> PolicySet:
                 0,
                 f"policy file not found in {policy_dir}; set MAPPA_HUB_POLICY_DIR or --policy-dir",
             ) from None
-    try:
-        parsed = {name: _File(name, data) for name, data in raw.items()}
-    except UnicodeDecodeError as exc:
-        raise PolicyError("?", 1, f"not UTF-8: {exc}") from None
+    parsed = {}
+    for name, data in raw.items():
+        try:
+            parsed[name] = _File(name, data)
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise PolicyError(name, line, f"not UTF-8: {exc}") from None
     return _build(parsed, raw)
 
 
@@ -361,10 +364,14 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
         raise ap.fail("[[rules]] is missing", "[[rules]]")
     approval_rules = []
     seen: set[str] = set()
-    for e in rules_raw:
+    # The line of each [[rules]] header, so that a rule without a unique id is named by its own line.
+    headers = [n for n, line in enumerate(ap.lines, 1) if line.strip() == "[[rules]]"]
+    for index, e in enumerate(rules_raw):
         rid = e.get("id") if isinstance(e, dict) else None
         if not isinstance(rid, str) or rid in seen:
-            raise ap.fail("every [[rules]] needs a unique id", "[[rules]]")
+            line = headers[index] if index < len(headers) else ap.line_of("[[rules]]")
+            twice = f": '{rid}' is used twice" if isinstance(rid, str) else ""
+            raise PolicyError(ap.name, line, f"every [[rules]] needs a unique id{twice}")
         seen.add(rid)
         where = f'rules "{rid}"'
         needle = f'"{rid}"'

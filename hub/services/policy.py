@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -33,27 +34,32 @@ class PolicyService:
         return evaluate(self._current, request)
 
     async def archive_current(self) -> None:
-        """Keep this version's files so decisions made under it can be explained later."""
-        files = canonical_json({n: d.decode("utf-8") for n, d in self._current.files.items()})
+        await self._archive(self._current)
+
+    async def _archive(self, policy: PolicySet) -> None:
+        """Keep a version's files so decisions made under it can be explained later."""
+        files = canonical_json({n: d.decode("utf-8") for n, d in policy.files.items()})
         try:
             async with self._db.write() as conn:
-                await store.archive_version(conn, self._current.version, files, self._clock.now())
+                await store.archive_version(conn, policy.version, files, self._clock.now())
         except IntegrityError:
             pass  # another gateway archived the same version at the same moment
 
     async def reload(self) -> PolicySet:
-        """Re-read the files. A bad file raises PolicyError and the old version stays in force."""
+        """Re-read the files. A bad file raises PolicyError and the old version stays in force.
+
+        The new version is archived before it is put in force, so no decision is ever made under
+        a version the database does not hold.
+        """
         new = load_policy(self._dir)
+        await self._archive(new)
         old = self._current
         self._current = new
-        await self.archive_current()
         if new.version != old.version:
             log.warning("policy reloaded: %s -> %s", old.short_version, new.short_version)
         return new
 
     async def archived(self, digest: str) -> dict[str, str] | None:
-        import json
-
         async with self._db.read() as conn:
             files = await store.version_files(conn, digest)
         return json.loads(files) if files is not None else None

@@ -87,7 +87,7 @@ def test_entry_bytes_are_canonical_json_of_the_record() -> None:
 
     assert data == canonical_json(json.loads(data))
     assert json.loads(data) == {
-        "v": 1,
+        "v": 2,
         "seq": 1,
         "prev": GENESIS_HASH,
         "at": "2026-11-23T09:00:00.000005Z",
@@ -101,6 +101,8 @@ def test_entry_bytes_are_canonical_json_of_the_record() -> None:
         "purpose": "risk-management",
         "lawful_basis": "cja2003-s325",
         "content_digest": record.content_digest,
+        "policy_version": None,
+        "decision": None,
     }
 
 
@@ -140,6 +142,8 @@ def test_columns_mirror_the_record() -> None:
         "purpose": "risk-management",
         "lawful_basis": "cja2003-s325",
         "content_digest": entry.record.content_digest,
+        "policy_version": None,
+        "decision": None,
         "entry": entry.entry_bytes,
         "prev_hash": "ab" * 32,
         "entry_hash": entry.entry_hash,
@@ -347,11 +351,22 @@ def test_entry_bytes_that_claim_another_predecessor() -> None:
         b"not json",
         b"\xff\xfe",
         b"[1]",
+        b'{"v": 3}',
         b'{"v": 2}',
         b'{"v": 1}',
+        b'{"v": true}',
         b"[" * 100_000,
     ],
-    ids=["text", "not-utf8", "array", "v2", "v1-without-fields", "deep"],
+    ids=[
+        "text",
+        "not-utf8",
+        "array",
+        "v3",
+        "v2-without-fields",
+        "v1-without-fields",
+        "v-bool",
+        "deep",
+    ],
 )
 def test_entry_bytes_that_are_not_an_entry(data: bytes) -> None:
     rows, head_seq, head_hash = _rows()
@@ -421,3 +436,29 @@ def test_ledger_broken_message_names_the_entry() -> None:
     )
     assert err.context == {"seq": 4}
     assert err.code == "integrity_failure"
+
+
+def test_version_1_entries_still_verify_beside_version_2() -> None:
+    """Entries written before the policy engine (v1) stay valid after the upgrade to v2."""
+    first = chain(1, GENESIS_HASH, _record(1))
+    doc = json.loads(first.entry_bytes)
+    doc["v"] = 1
+    del doc["policy_version"], doc["decision"]
+    v1_bytes = canonical_json(doc)
+    v1_hash = leaf_hash(v1_bytes)
+    second = chain(2, v1_hash, _record(2, policy_version="ab" * 32, decision="PERMIT"))
+    rows = [
+        {
+            **first.columns(),
+            "entry": v1_bytes,
+            "entry_hash": v1_hash,
+            "policy_version": None,
+            "decision": None,
+        },
+        second.columns(),
+    ]
+    assert verify_rows(rows, 2, second.entry_hash) == 2
+    rows[1]["decision"] = "DENY"
+    with pytest.raises(LedgerBroken) as info:
+        verify_rows(rows, 2, second.entry_hash)
+    assert info.value.seq == 2
