@@ -118,7 +118,10 @@ def test_a_case_without_defaults(tmp_path: Path) -> None:
         ('name = "x"\n', "case 'x': KeyError 'expect'"),
         ('name = "x"\nexpect = "PERMIT"\nlevel = "two"\n', "case 'x': ValueError"),
         ('name = "x"\nexpect = "PERMIT"\nnecessity = "why"\n', "case 'x': ValueError"),
-        ('name = "x"\nexpect = "PERMIT"\nrecipients = 3\n', "case 'x': 'recipients' must be a list"),
+        (
+            'name = "x"\nexpect = "PERMIT"\nrecipients = 3\n',
+            "case 'x': 'recipients' must be a list",
+        ),
     ],
 )
 def test_a_malformed_case_is_refused_naming_the_file(
