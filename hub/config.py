@@ -55,6 +55,8 @@ class Config:
     database_url: str
     kek_path: Path
     policy_dir: Path = SOURCE_POLICY_DIR
+    # How often a running server signs a checkpoint of the log, if it has grown.
+    checkpoint_interval: timedelta = timedelta(minutes=5)
     cookie_secure: bool = True
     passwords: PasswordHashing = field(default_factory=PasswordHashing)
     limits: Limits = field(default_factory=Limits)

@@ -14,6 +14,7 @@ from hub.errors import ConfigError
 from hub.policy.loader import load_policy
 from hub.services.auth import AuthService
 from hub.services.cases import CaseService
+from hub.services.checkpoints import LedgerService, pin_path
 from hub.services.directory import DirectoryService
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService
@@ -35,6 +36,7 @@ class Hub:
     cases: CaseService
     packets: PacketService
     auth: AuthService
+    ledger: LedgerService
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -66,6 +68,7 @@ class Hub:
             cases=CaseService(db, clock),
             packets=PacketService(db, keyring, policy, clock, config.limits),
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
+            ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
         )
 
     async def close(self) -> None:
@@ -107,6 +110,7 @@ async def initialise(config: Config) -> bool:
                     )
             kek, created = load_or_create_kek(config.kek_path)
         await _require_matching_kek(db, kek)
+        await LedgerService(db, kek, SystemClock(), pin_path(config.kek_path)).ensure_hub_key()
     finally:
         await db.dispose()
     if db.is_sqlite:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import sys
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import policy as policy_cli
+from hub.cli.progress import Progress
 from hub.config import Config, load_config
 from hub.errors import Conflict, HubError, InvalidInput, NotFound
+from hub.ledger.checkpoint import Checkpoint, Receipt
 from hub.model.cases import MappaCategory, MappaLevel
 from hub.model.directory import AgencyType, Jurisdiction, Role
 from hub.services.cases import NewCase
@@ -117,7 +120,23 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--all", action="store_true", help="every agency")
 
     ledger = sub.add_parser("ledger", help="the log").add_subparsers(dest="action", required=True)
-    ledger.add_parser("verify", parents=[common])
+    v = ledger.add_parser(
+        "verify", parents=[common], help="recompute the log, tree and checkpoints"
+    )
+    v.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        default=[],
+        help="an exported checkpoint held elsewhere, to check the log against (repeatable)",
+    )
+    c = ledger.add_parser("checkpoint", parents=[common], help="sign a checkpoint now")
+    c.add_argument("--out", type=Path, help="also export it to this file")
+    r = ledger.add_parser("check-receipt", help="check a receipt offline (no database)")
+    r.add_argument("receipt", type=Path)
+    r.add_argument(
+        "--hub-key", type=Path, help="the hub's pinned public keys file (hub-signing.pub)"
+    )
     policy_cli.add_parser(sub, common)
     return p
 
@@ -287,14 +306,53 @@ async def cmd_keys(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_ledger(args: argparse.Namespace, config: Config) -> int:
-    from hub.services import ledger
+    if args.action == "check-receipt":
+        return _check_receipt(args.receipt, args.hub_key)
 
     async def body(hub: Hub) -> int:
-        count = await ledger.verify(hub.db)
-        print(f"ledger verified: {count} entries, chain intact")
+        if args.action == "checkpoint":
+            cp = await hub.ledger.checkpoint()
+            print(f"checkpoint: tree size {cp.tree_size}, root {cp.root.hex()}")
+            if args.out:
+                args.out.write_text(json.dumps(cp.to_json(), indent=2) + "\n")
+                print(f"exported to {args.out}: keep it outside this hub's database")
+            return EXIT_OK
+        trusted = [Checkpoint.from_json(json.loads(p.read_text())) for p in args.checkpoint]
+        progress = Progress("verifying")
+        try:
+            report = await hub.ledger.verify(trusted, progress)
+        finally:
+            progress.close()
+        print(
+            f"ledger verified: {report.entries} entries, chain intact, Merkle root "
+            f"{report.root.hex()}; {report.checkpoints} signed checkpoints and "
+            f"{report.trusted_checkpoints} exported checkpoints consistent"
+        )
         return EXIT_OK
 
     return await _with_hub(config, body)
+
+
+def _check_receipt(path: Path, pins_file: Path | None) -> int:
+    from hub.services.checkpoints import read_pins
+
+    receipt = Receipt.from_bytes(path.read_bytes())
+    pins = read_pins(pins_file) if pins_file else set()
+    if pins_file and receipt.checkpoint.public_key not in pins:
+        print("mappa-hub: the receipt is signed by a key that is not pinned", file=sys.stderr)
+        return EXIT_FAILED
+    entry = receipt.verify()
+    print(
+        f"receipt verified: entry {receipt.seq} ({entry['action']}, {entry['event']}, at "
+        f"{entry['at']}) is in the log of {receipt.checkpoint.tree_size} entries signed at "
+        f"{receipt.checkpoint.signed_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    if not pins_file:
+        print(
+            f"signing key {receipt.checkpoint.public_key.hex()}: compare it with the hub's "
+            "published key, or pass --hub-key"
+        )
+    return EXIT_OK
 
 
 COMMANDS: dict[str, Command] = {
@@ -340,5 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     except HubError as exc:
         print(f"mappa-hub: {exc.public_message}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a file named on the command line cannot be read or written
+        print(f"mappa-hub: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -25,6 +25,19 @@ async def reload_policy(hub: Hub) -> None:
     log.warning("policy in force: %s", new.short_version)
 
 
+async def _sign_checkpoints(hub: Hub) -> None:
+    """Sign a checkpoint at each interval if the log has grown (and once at start)."""
+    interval = hub.config.checkpoint_interval.total_seconds()
+    while True:
+        try:
+            cp = await hub.ledger.checkpoint_if_grown()
+            if cp is not None:
+                log.info("checkpoint signed at tree size %s", cp.tree_size)
+        except Exception:  # a failed checkpoint must not stop the server; the next one retries
+            log.exception("checkpoint failed")
+        await asyncio.sleep(interval)
+
+
 async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
     """Serve until SIGINT/SIGTERM, then close cleanly. SIGHUP re-reads the policy files."""
     stop = asyncio.Event()
@@ -40,6 +53,7 @@ async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    checkpoints = loop.create_task(_sign_checkpoints(hub))
     app = build_app(hub)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -49,5 +63,6 @@ async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
     try:
         await stop.wait()
     finally:
+        checkpoints.cancel()
         await runner.cleanup()
         await hub.close()

@@ -174,14 +174,15 @@ def _record_from_bytes(data: bytes) -> dict[str, Any]:
     return dict(doc)
 
 
-def verify_rows(rows: Iterable[Mapping[Any, Any]], head_seq: int, head_hash: str) -> int:
-    """Recompute the chain over rows in ``seq`` order; return how many entries were checked.
+class ChainVerifier:
+    """Checks the chain one row at a time, so that a large log is verified in bounded memory."""
 
-    Detects edited bytes, edited columns, deleted, inserted and reordered rows, and a head that
-    does not match the newest entry. Raises ``LedgerBroken`` naming the first bad entry.
-    """
-    expected_seq, prev = 1, GENESIS_HASH
-    for row in rows:
+    def __init__(self) -> None:
+        self.expected_seq = 1
+        self.prev = GENESIS_HASH
+
+    def feed(self, row: Mapping[Any, Any]) -> None:
+        expected_seq, prev = self.expected_seq, self.prev
         seq = int(row["seq"])
         if seq != expected_seq:
             raise LedgerBroken(expected_seq, f"missing or out of order (found {seq})")
@@ -198,14 +199,30 @@ def verify_rows(rows: Iterable[Mapping[Any, Any]], head_seq: int, head_hash: str
             raise LedgerBroken(seq, "entry bytes disagree with their position")
         if not _columns_agree(doc, row):
             raise LedgerBroken(seq, "columns disagree with the entry bytes")
-        prev = str(row["entry_hash"])
-        expected_seq += 1
-    checked = expected_seq - 1
-    if checked != head_seq:  # rows missing before the head, or rows the head does not cover
-        raise LedgerBroken(min(checked, head_seq) + 1, "the ledger head does not match the rows")
-    if prev != head_hash:
-        raise LedgerBroken(max(checked, 1), "the newest entry does not match the ledger head")
-    return checked
+        self.prev = str(row["entry_hash"])
+        self.expected_seq = expected_seq + 1
+
+    def finish(self, head_seq: int, head_hash: str) -> int:
+        checked = self.expected_seq - 1
+        if checked != head_seq:  # rows missing before the head, or rows the head does not cover
+            raise LedgerBroken(
+                min(checked, head_seq) + 1, "the ledger head does not match the rows"
+            )
+        if self.prev != head_hash:
+            raise LedgerBroken(max(checked, 1), "the newest entry does not match the ledger head")
+        return checked
+
+
+def verify_rows(rows: Iterable[Mapping[Any, Any]], head_seq: int, head_hash: str) -> int:
+    """Recompute the chain over rows in ``seq`` order; return how many entries were checked.
+
+    Detects edited bytes, edited columns, deleted, inserted and reordered rows, and a head that
+    does not match the newest entry. Raises ``LedgerBroken`` naming the first bad entry.
+    """
+    verifier = ChainVerifier()
+    for row in rows:
+        verifier.feed(row)
+    return verifier.finish(head_seq, head_hash)
 
 
 def _columns_agree(doc: Mapping[str, Any], row: Mapping[Any, Any]) -> bool:

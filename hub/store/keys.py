@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.schema import agency_keys
+from hub.store.schema import agency_keys, hub_keys
 
 
 @dataclass(frozen=True)
@@ -81,5 +81,6 @@ async def keys_for_agency(conn: AsyncConnection, agency_id: int) -> list[StoredK
 
 async def kek_ids(conn: AsyncConnection) -> set[str]:
     """The ids of every KEK that some stored private key is wrapped under."""
-    result = await conn.execute(select(agency_keys.c.kek_id).distinct())
-    return {str(k) for (k,) in result.all()}
+    agencies = await conn.execute(select(agency_keys.c.kek_id).distinct())
+    hub = await conn.execute(select(hub_keys.c.kek_id).distinct())
+    return {str(k) for (k,) in agencies.all()} | {str(k) for (k,) in hub.all()}

@@ -190,6 +190,30 @@ policy_versions = Table(
     Column("files", LargeBinary, nullable=False),
 )
 
+# The hub's own Ed25519 signing keys (for checkpoints), private halves wrapped under the KEK.
+hub_keys = Table(
+    "hub_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("wrapped_private", LargeBinary, nullable=False),
+    Column("kek_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True),
+)
+
+# Signed tree heads over the log: the Merkle root of the first tree_size entries, signed by the hub.
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("signed_at", UTCDateTime, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+)
+
 web_sessions = Table(
     "web_sessions",
     metadata,
@@ -208,6 +232,8 @@ __all__ = [
     "agency_keys",
     "areas",
     "cases",
+    "hub_keys",
+    "ledger_checkpoints",
     "ledger_entries",
     "ledger_head",
     "metadata",

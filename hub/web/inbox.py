@@ -86,6 +86,19 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
     )
 
 
+@routes.get("/packets/{packet_id}/receipt")
+async def download_receipt(request: web.Request) -> web.StreamResponse:
+    """The sender's proof that the share is on the log, checkable offline."""
+    receipt = await request.app[HUB].ledger.receipt(
+        _actor(request), request.match_info["packet_id"]
+    )
+    return web.Response(
+        body=receipt.to_bytes(),
+        content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="receipt-{receipt.seq}.json"'},
+    )
+
+
 async def _compose_context(request: web.Request) -> dict[str, Any]:
     hub = request.app[HUB]
     actor = _actor(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from hub.ledger.entries import Action, Event
 from hub.store import ledger as ledger_store
@@ -134,3 +135,23 @@ async def test_sender_agency_reads_its_own_packet(web: Web) -> None:
     assert status == 200
     assert HARLOW_SUBJECT in html
     assert "(dby.police)" in html
+
+
+async def test_sender_downloads_a_receipt_recipient_cannot(web: Web) -> None:
+    from hub.ledger.checkpoint import Receipt
+
+    packet_id = await _sent_by(web, "dby.probation")
+    await web.login("dby.probation")
+    status, _, html = await fetch(web.client, f"/packets/{packet_id}")
+    assert 'id="receipt"' in html
+    response = await web.client.get(f"/packets/{packet_id}/receipt")
+    assert response.status == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    receipt = Receipt.from_bytes(await response.read())
+    assert receipt.verify()["packet"] == packet_id
+    await web.logout()
+    web.clock.advance(timedelta(seconds=30))
+    await web.login("dby.police")
+    status, _, html = await fetch(web.client, f"/packets/{packet_id}/receipt")
+    assert status == 403
+    assert "Only the sending agency" in html

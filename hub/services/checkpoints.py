@@ -1,0 +1,231 @@
+"""The verifiable ledger: the Merkle tree over the log, signed checkpoints, receipts, verification.
+
+History cannot be rewritten without detection even by someone with full database access: the
+checkpoints are signed with the hub's key (wrapped under the KEK, outside the database), the hub's
+public keys are pinned in a file beside the KEK, and exported checkpoints held elsewhere (e.g. by
+the Strategic Management Board) can be checked against the log at any later time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import Clock
+from hub.crypto import signing
+from hub.crypto.agency_keys import KeyPurpose, generate_key_pair
+from hub.crypto.kek import KeyEncryptionKey
+from hub.crypto.secrets import SecretBytes
+from hub.errors import ConfigError, Forbidden, NotFound
+from hub.ledger.checkpoint import BadCheckpoint, Checkpoint, Receipt
+from hub.ledger.entries import ChainVerifier
+from hub.ledger.merkle import MerkleTree, ProofError, verify_consistency
+from hub.model.directory import Role
+from hub.services.actor import Actor
+from hub.store import checkpoints as store
+from hub.store import ledger as ledger_store
+from hub.store import packets as packet_store
+from hub.store.checkpoints import StoredCheckpoint, StoredHubKey
+from hub.store.database import Database
+
+Progress = Callable[[int, int], None]
+PIN_FILE = "hub-signing.pub"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    entries: int
+    checkpoints: int
+    trusted_checkpoints: int
+    root: bytes
+
+
+def pin_path(kek_path: Path) -> Path:
+    """The hub's public keys, pinned outside the database beside the KEK."""
+    return kek_path.parent / PIN_FILE
+
+
+def read_pins(path: Path) -> set[bytes]:
+    try:
+        return {
+            bytes.fromhex(line.strip()) for line in path.read_text().splitlines() if line.strip()
+        }
+    except FileNotFoundError:
+        return set()
+
+
+class LedgerService:
+    def __init__(self, db: Database, kek: KeyEncryptionKey, clock: Clock, pins: Path) -> None:
+        self._db = db
+        self._kek = kek
+        self._clock = clock
+        self._pins = pins
+        self._tree = MerkleTree()
+
+    # -- the hub's key -----------------------------------------------------------------------
+
+    async def ensure_hub_key(self) -> StoredHubKey:
+        """Create the hub signing key on first use and pin its public half in a file."""
+        async with self._db.write() as conn:
+            keys = [k for k in await store.all_hub_keys(conn) if k.retired_at is None]
+            if keys:
+                key = keys[-1]
+            else:
+                pair = generate_key_pair(KeyPurpose.SIGNING, self._kek)
+                key = StoredHubKey(
+                    pair.key_id, pair.public, pair.wrapped_private, self._kek.kek_id,
+                    self._clock.now(), None,
+                )  # fmt: skip
+                await store.add_hub_key(conn, key)
+        pins = read_pins(self._pins)
+        if key.public_key not in pins:
+            self._pins.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with self._pins.open("a") as fh:
+                fh.write(key.public_key.hex() + "\n")
+        return key
+
+    async def _signing_key(self) -> tuple[StoredHubKey, SecretBytes]:
+        pins = read_pins(self._pins)
+        async with self._db.read() as conn:
+            keys = [
+                k
+                for k in await store.all_hub_keys(conn)
+                if k.retired_at is None and (not pins or k.public_key in pins)
+            ]
+        if not keys:
+            raise ConfigError("the hub has no signing key; run 'mappa-hub init'")
+        key = keys[-1]
+        return key, self._kek.unwrap(key.wrapped_private, key.key_id)
+
+    # -- the tree ----------------------------------------------------------------------------
+
+    async def _tree_upto(self, conn: AsyncConnection, size: int) -> MerkleTree:
+        """The cached tree, extended with the leaves appended since it was last read."""
+        if size > self._tree.size:
+            for leaf in await store.leaf_hashes(conn, self._tree.size, size):
+                self._tree.append(leaf)
+        return self._tree
+
+    async def checkpoint(self) -> Checkpoint:
+        """Sign the tree head at the current size (returning the existing one if already signed)."""
+        async with self._db.read() as conn:
+            size, _ = await ledger_store.head(conn)
+            existing = await store.checkpoint_at(conn, size)
+            if existing is None:
+                root = (await self._tree_upto(conn, size)).root(size)
+        if existing is not None:
+            return await self._loaded(existing)
+        key, private = await self._signing_key()
+        now = self._clock.now()
+        cp = Checkpoint(size, root, now, key.key_id, key.public_key, b"")
+        signature = signing.sign(private, cp.body)
+        stored = StoredCheckpoint(size, root.hex(), now, key.key_id, cp.body, signature)
+        async with self._db.write() as conn:
+            if await store.checkpoint_at(conn, size) is None:
+                await store.add_checkpoint(conn, stored)
+        return Checkpoint(size, root, cp.signed_at, key.key_id, key.public_key, signature)
+
+    async def checkpoint_if_grown(self) -> Checkpoint | None:
+        async with self._db.read() as conn:
+            size, _ = await ledger_store.head(conn)
+            latest = await store.latest_checkpoint(conn)
+        if size == 0 or (latest is not None and latest.tree_size >= size):
+            return None
+        return await self.checkpoint()
+
+    async def _loaded(self, stored: StoredCheckpoint) -> Checkpoint:
+        async with self._db.read() as conn:
+            keys = {k.key_id: k for k in await store.all_hub_keys(conn)}
+        key = keys.get(stored.key_id)
+        if key is None:
+            raise BadCheckpoint(f"checkpoint {stored.tree_size} names an unknown hub key")
+        return Checkpoint(
+            stored.tree_size, bytes.fromhex(stored.root_hash), stored.signed_at,
+            stored.key_id, key.public_key, stored.signature,
+        )  # fmt: skip
+
+    # -- receipts ----------------------------------------------------------------------------
+
+    async def receipt(self, actor: Actor, packet_id: str) -> Receipt:
+        """Proof for the sender that a share is on the log: its entry, a checkpoint, the path."""
+        if not actor.has_role(Role.PRACTITIONER, Role.COORDINATOR, Role.AUDITOR):
+            raise Forbidden("Your role cannot download receipts.")
+        async with self._db.read() as conn:
+            row = await packet_store.packet_by_id(conn, packet_id)
+            seq = await store.sent_entry_seq(conn, packet_id)
+        if row is None or seq is None:
+            raise NotFound("No such packet.")
+        if row.sender_agency_id != actor.agency.id:
+            raise Forbidden("Only the sending agency can download the receipt for a share.")
+        cp = await self.checkpoint()
+        async with self._db.read() as conn:
+            entry = await store.entry_by_seq(conn, seq)
+            tree = await self._tree_upto(conn, cp.tree_size)
+        if entry is None:
+            raise NotFound("No such log entry.")
+        proof = tree.inclusion_proof(seq - 1, cp.tree_size)
+        return Receipt(seq, entry, cp, tuple(proof))
+
+    # -- verification ------------------------------------------------------------------------
+
+    async def verify(
+        self, trusted: Sequence[Checkpoint] = (), progress: Progress | None = None
+    ) -> VerifyReport:
+        """Recompute everything from the rows: the chain, the Merkle tree, every stored checkpoint
+        (signature, pinned key, root) and any exported checkpoints given as ``trusted``."""
+        pins = read_pins(self._pins)
+        async with self._db.read() as conn:
+            head_seq, head_hash = await ledger_store.head(conn)
+            keys = {k.key_id: k for k in await store.all_hub_keys(conn)}
+            stored = await store.all_checkpoints(conn)
+            chain = ChainVerifier()
+            tree = MerkleTree()
+            async for row in ledger_store.stream_entries(conn, batch=10_000):
+                chain.feed(row)
+                tree.append(bytes.fromhex(row["entry_hash"]))
+                if progress is not None and tree.size % 10_000 == 0:
+                    progress(tree.size, head_seq)
+        count = chain.finish(head_seq, head_hash)
+        if progress is not None:
+            progress(count, head_seq)
+        for cp in stored:
+            key = keys.get(cp.key_id)
+            if key is None:
+                raise BadCheckpoint(f"checkpoint at size {cp.tree_size} names an unknown key")
+            if pins and key.public_key not in pins:
+                raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: key is not pinned")
+            loaded = Checkpoint(
+                cp.tree_size, bytes.fromhex(cp.root_hash), cp.signed_at, cp.key_id,
+                key.public_key, cp.signature,
+            )  # fmt: skip
+            try:
+                loaded.verify()
+            except BadCheckpoint:
+                raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: bad signature") from None
+            if loaded.body != cp.body:
+                raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: body does not match")
+            _check_against(tree, loaded, f"stored checkpoint at size {cp.tree_size}")
+        for held in trusted:
+            what = f"exported checkpoint at size {held.tree_size}"
+            if pins and held.public_key not in pins:
+                raise BadCheckpoint(f"{what}: key is not pinned")
+            held.verify()
+            _check_against(tree, held, what)
+        return VerifyReport(count, len(stored), len(trusted), tree.root())
+
+
+def _check_against(tree: MerkleTree, cp: Checkpoint, what: str) -> None:
+    """The log as it is now must contain the checkpointed tree as a prefix."""
+    if cp.tree_size > tree.size:
+        raise BadCheckpoint(f"{what}: the log is shorter than the checkpoint (entries deleted)")
+    if tree.root(cp.tree_size) != cp.root:
+        raise BadCheckpoint(f"{what}: the log's first {cp.tree_size} entries have been changed")
+    try:  # what a remote holder of the checkpoint would check against our current head
+        verify_consistency(
+            cp.tree_size, tree.size, cp.root, tree.root(), tree.consistency_proof(cp.tree_size)
+        )
+    except ProofError:
+        raise BadCheckpoint(f"{what}: not consistent with the current log") from None
