@@ -52,6 +52,13 @@ class NotFound(HubError):
     code = "not_found"
 
 
+class Gone(HubError):
+    """It existed, and was erased on purpose (e.g. a packet crypto-shredded at end of retention)."""
+
+    status = 410
+    code = "gone"
+
+
 class Conflict(HubError):
     status = 409
     code = "conflict"

@@ -17,7 +17,7 @@ from typing import Any
 from hub.cli import policy as policy_cli
 from hub.cli.progress import Progress
 from hub.config import Config, load_config
-from hub.errors import Conflict, HubError, InvalidInput, NotFound
+from hub.errors import Conflict, Gone, HubError, InvalidInput, NotFound
 from hub.ledger.checkpoint import Checkpoint, Receipt
 from hub.model.cases import MappaCategory, MappaLevel
 from hub.model.directory import AgencyType, Jurisdiction, Role
@@ -111,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     case.add_parser("list", parents=[common])
     c = case.add_parser("show", parents=[common])
     c.add_argument("reference")
+    c = case.add_parser("set-level", parents=[common], help="change a case's MAPPA level")
+    c.add_argument("reference")
+    c.add_argument("--level", type=int, choices=[1, 2, 3], required=True)
+    c.add_argument("--category", type=int, choices=[1, 2, 3])
+
+    packet = sub.add_parser("packet", help="packets").add_subparsers(dest="action", required=True)
+    p = packet.add_parser("shred", parents=[common], help="erase a packet's content for good")
+    p.add_argument("packet_id")
 
     keys = sub.add_parser("keys", help="agency keys").add_subparsers(dest="action", required=True)
     keys.add_parser("list", parents=[common])
@@ -254,6 +262,14 @@ async def cmd_case(args: argparse.Namespace, config: Config) -> int:
                 ),
             )
             print(f"added case {case.reference}")
+        elif args.action == "set-level":
+            c = await hub.cases.change_level(
+                None,
+                args.reference,
+                MappaLevel(args.level),
+                MappaCategory(args.category) if args.category else None,
+            )
+            print(f"{c.reference}: now category {c.category.value}, level {c.level.value}")
         elif args.action == "list":
             for c in await hub.cases.visible_to(None):
                 print(
@@ -355,6 +371,15 @@ def _check_receipt(path: Path, pins_file: Path | None) -> int:
     return EXIT_OK
 
 
+async def cmd_packet(args: argparse.Namespace, config: Config) -> int:
+    async def body(hub: Hub) -> int:
+        await hub.packets.shred(args.packet_id)
+        print(f"packet {args.packet_id}: content keys destroyed; the log and proofs remain")
+        return EXIT_OK
+
+    return await _with_hub(config, body)
+
+
 COMMANDS: dict[str, Command] = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -365,6 +390,7 @@ COMMANDS: dict[str, Command] = {
     "case": cmd_case,
     "keys": cmd_keys,
     "ledger": cmd_ledger,
+    "packet": cmd_packet,
     "policy": policy_cli.run,
 }
 
@@ -392,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             cookie_secure=not args.insecure_cookies,
         )
         return asyncio.run(COMMANDS[args.command](args, config))
-    except (InvalidInput, NotFound, Conflict) as exc:
+    except (InvalidInput, NotFound, Conflict, Gone) as exc:
         print(f"mappa-hub: {exc.public_message}", file=sys.stderr)
         return EXIT_USAGE
     except HubError as exc:

@@ -42,7 +42,8 @@ class Event(StrEnum):
     PACKET_OPENED = "packet-opened"
     ATTACHMENT_OPENED = "attachment-opened"
     CASE_CREATED = "case-created"
-    KEYS_ROTATED = "keys-rotated"
+    CASE_ALTERED = "case-altered"
+    PACKET_SHREDDED = "packet-shredded"
 
 
 @dataclass(frozen=True)

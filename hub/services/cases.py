@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import Clock
+from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
 from hub.model.cases import Case, MappaCategory, MappaLevel
@@ -114,3 +115,36 @@ class CaseService:
             # Same answer as a missing case: do not confirm a case exists in another area.
             raise NotFound("No such case.")
         return case
+
+    async def change_level(
+        self,
+        actor: Actor | None,
+        reference: str,
+        level: MappaLevel,
+        category: MappaCategory | None = None,
+    ) -> Case:
+        """Record a change of MAPPA level (or category): an 'alteration' on the log."""
+        if actor is not None and not actor.has_role(Role.COORDINATOR):
+            raise Forbidden("Only a MAPPA coordinator can change a case's level.")
+        case = await self.get(actor, reference)
+        new_category = category or case.category
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            await store.set_level(conn, case.id, level, new_category)
+            await ledger.append(
+                conn,
+                Record(
+                    action=Action.ALTERATION,
+                    event=Event.CASE_ALTERED,
+                    recorded_at=now,
+                    actor_user_id=actor.user.id if actor else None,
+                    actor_agency_id=actor.agency.id if actor else None,
+                    case_id=case.id,
+                    purpose="risk-management",
+                    lawful_basis="cja2003-s325",
+                    content_digest=sha256_hex(
+                        f"{int(case.level)}/{int(case.category)}->{int(level)}/{int(new_category)}".encode()
+                    ),
+                ),
+            )
+        return await self.get(actor, reference)

@@ -15,7 +15,7 @@ from hub.config import Limits
 from hub.crypto import packet_format as fmt
 from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, sha256_hex
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.errors import Forbidden, Gone, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
 from hub.model.cases import Case
 from hub.model.directory import Agency, Role
@@ -44,6 +44,7 @@ from hub.store.packets import PacketRow, StoredWrappedKey
 _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
 _READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN)
 UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
+ERASED_SUBJECT = "(content erased)"
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,9 @@ class PacketService:
                 ),
                 {fmt.MANIFEST: manifests.get(r.id, b"")},
             )
+            if not packet.wrapped_keys:
+                out.append(self._summary(r, case_refs[r.case_id], ERASED_SUBJECT, 0))
+                continue
             try:
                 content_key = await self._content_key(actor.agency, packet)
                 manifest = fmt.decrypt_manifest(packet, r.id, content_key)
@@ -323,6 +327,8 @@ class PacketService:
         ):
             raise Forbidden("This packet was not sent to your agency, so you cannot open it.")
         wrapped = await store.wrapped_keys(conn, packet_id)
+        if not wrapped:
+            raise Gone("This packet's content has been erased (its keys were destroyed).")
         parts = await store.parts(conn, packet_id)
         agencies = await directory_store.agencies_by_ids(
             conn, [row.sender_agency_id, *row.recipient_agency_ids, *(w.agency_id for w in wrapped)]
@@ -412,6 +418,35 @@ class PacketService:
                     purpose=row.purpose,
                     lawful_basis=row.lawful_basis,
                     content_digest=sha256_hex(header_bytes),
+                ),
+            )
+
+    async def shred(self, packet_id: str) -> None:
+        """Erase a packet's content for good by destroying every wrapped content key.
+
+        An operator action (end of retention, or a court order); the header, the log and the
+        proofs stay, so that what was shared remains provable while the content is gone.
+        """
+        async with self._db.write() as conn:
+            row = await store.packet_by_id(conn, packet_id)
+            if row is None:
+                raise NotFound("No such packet.")
+            if await store.delete_wrapped_keys(conn, packet_id) == 0:
+                raise Gone("This packet's content was already erased.")
+            await ledger.append(
+                conn,
+                Record(
+                    action=Action.ERASURE,
+                    event=Event.PACKET_SHREDDED,
+                    recorded_at=self._clock.now(),
+                    actor_user_id=None,
+                    actor_agency_id=None,
+                    case_id=row.case_id,
+                    packet_id=row.id,
+                    recipients=row.recipient_agency_ids,
+                    purpose=row.purpose,
+                    lawful_basis=row.lawful_basis,
+                    content_digest=sha256_hex(row.header),
                 ),
             )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -88,3 +88,11 @@ async def list_cases(conn: AsyncConnection, area_id: int | None = None) -> list[
 async def count_cases_in_area(conn: AsyncConnection, area_id: int) -> int:
     stmt = select(func.count()).select_from(cases).where(cases.c.area_id == area_id)
     return int((await conn.execute(stmt)).scalar_one())
+
+
+async def set_level(
+    conn: AsyncConnection, case_id: int, level: MappaLevel, category: MappaCategory
+) -> None:
+    await conn.execute(
+        update(cases).where(cases.c.id == case_id).values(level=int(level), category=int(category))
+    )

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -193,3 +193,9 @@ async def manifests(conn: AsyncConnection, packet_ids: Sequence[str]) -> dict[st
         packet_parts.c.packet_id.in_(list(packet_ids)), packet_parts.c.name == "manifest"
     )
     return {pid: bytes(d) for pid, d in (await conn.execute(stmt)).all()}
+
+
+async def delete_wrapped_keys(conn: AsyncConnection, packet_id: str) -> int:
+    """Crypto-shredding: without any wrapped content key the parts can never be decrypted."""
+    result = await conn.execute(delete(packet_keys).where(packet_keys.c.packet_id == packet_id))
+    return int(result.rowcount)
