@@ -117,8 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--category", type=int, choices=[1, 2, 3])
 
     packet = sub.add_parser("packet", help="packets").add_subparsers(dest="action", required=True)
-    p = packet.add_parser("shred", parents=[common], help="erase a packet's content for good")
-    p.add_argument("packet_id")
+    shred = packet.add_parser("shred", parents=[common], help="erase a packet's content for good")
+    shred.add_argument("packet_id")
 
     keys = sub.add_parser("keys", help="agency keys").add_subparsers(dest="action", required=True)
     keys.add_parser("list", parents=[common])

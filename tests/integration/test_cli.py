@@ -178,3 +178,36 @@ def test_missing_policy_dir_is_a_clear_failure(data_dir: Path, tmp_path: Path) -
     r = run(data_dir, "case", "list", "--policy-dir", str(tmp_path / "nowhere"))
     assert r.returncode == 1
     assert "policy file not found" in r.stderr and "MAPPA_HUB_POLICY_DIR" in r.stderr
+
+
+def test_case_set_level_and_packet_shred_from_the_command_line(data_dir: Path) -> None:
+    assert run(data_dir, "area", "add", "DBY", "Derbyshire").returncode == 0
+    assert (
+        run(
+            data_dir, "agency", "add", "DBY-POLICE", "Police", "--type", "police", "--area", "DBY"
+        ).returncode
+        == 0
+    )
+    r = run(
+        data_dir,
+        "case",
+        "add",
+        "--family-name",
+        "Moss",
+        "--given-names",
+        "C",
+        "--category",
+        "3",
+        "--level",
+        "2",
+        "--lead",
+        "DBY-POLICE",
+    )
+    reference = r.stdout.split()[-1]
+    r = run(data_dir, "case", "set-level", reference, "--level", "3")
+    assert r.returncode == 0, r.stderr
+    assert "category 3, level 3" in r.stdout
+    r = run(data_dir, "packet", "shred", "00000000-0000-0000-0000-000000000000")
+    assert r.returncode == 2
+    assert "No such packet" in r.stderr
+    assert run(data_dir, "ledger", "verify").returncode == 0
