@@ -192,7 +192,7 @@ def test_system_entries_without_actor_case_or_recipients_verify() -> None:
         recipients=(),
         content_digest=None,
         action=Action.COLLECTION,
-        event=Event.KEYS_ROTATED,
+        event=Event.PACKET_SHREDDED,
     )
     entry = chain(1, GENESIS_HASH, record)
 
