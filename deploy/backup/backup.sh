@@ -1,5 +1,6 @@
 #!/bin/sh
-# Back up a MAPPA Hub: the database to one place, the key-encryption key (KEK) to ANOTHER.
+# Back up a MAPPA Hub: the database to one place, the key-encryption key (KEK) to ANOTHER, with
+# the pinned hub signing key (hub-signing.pub, kept beside the KEK) next to the KEK copy.
 #
 # SQLite: sqlite3's online backup API (".backup"), consistent while the hub runs, WAL included.
 # PostgreSQL: pg_dump -Fc. See deploy/README.md and keys/README.md.
@@ -12,18 +13,22 @@ usage() {
 usage: backup.sh --out DIR (--kek-out DIR | --no-kek) [--data-dir DIR] [--database-url URL]
 
 Writes a consistent copy of the hub's database into DIR, and a copy of the key-encryption key
-into a DIFFERENT directory. Run it as the hub's service user (sudo -u mappa-hub ...).
+and of the pinned hub signing key (hub-signing.pub) into a DIFFERENT directory. Run it as the
+hub's service user (sudo -u mappa-hub ...).
 
   --out DIR           destination for the database backup (created with mode 0700)
-  --kek-out DIR       destination for the KEK copy; must be neither DIR nor inside it
-  --no-kek            do not copy the KEK (it is backed up another way, e.g. held in a KMS)
+  --kek-out DIR       destination for the KEK and hub-signing.pub copies; must be neither DIR nor
+                      inside it
+  --no-kek            copy neither the KEK nor hub-signing.pub (they are backed up another way,
+                      e.g. at the key ceremony)
   --data-dir DIR      default: $MAPPA_HUB_DATA_DIR, else ./var
   --database-url URL  default: $MAPPA_HUB_DATABASE_URL, else SQLite <data-dir>/hub.sqlite3
   -h, --help          this text
 
 The database is PostgreSQL when the URL starts with postgres:// or postgresql:// (pg_dump -Fc,
 output *.pgdump), otherwise SQLite (sqlite3 ".backup", output *.sqlite3).
-The KEK is read from $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key.
+The KEK is read from $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key, and
+hub-signing.pub from the same directory as the KEK.
 
 Exit status: 0 done, 1 a step failed, 2 bad usage.
 EOF
@@ -169,6 +174,9 @@ chmod 600 "$DB_OUT"
 # --- the key-encryption key ---------------------------------------------------------------------
 
 KEK=${MAPPA_HUB_KEK_PATH:-$DATA_DIR/keys/kek.key}
+# The hub's pinned public signing key(s): not secret, but the anchor that keeps a database writer
+# from signing checkpoints in the hub's name. It lives beside the KEK and is backed up with it.
+PIN=$(dirname "$KEK")/hub-signing.pub
 KEK_ID=unknown
 if [ -r "$KEK" ]; then
     KEK_ID=$(kek_id "$KEK")
@@ -179,6 +187,7 @@ fi
     echo "database: $KIND $SOURCE"
     echo "file: $(basename "$DB_OUT")"
     echo "kek_id: $KEK_ID (the KEK itself is NOT in this directory)"
+    echo "hub-signing.pub: NOT in this directory (backed up with the KEK)"
 } >"$OUT_ABS/mappa-hub-$STAMP.info"
 if command -v sha256sum >/dev/null 2>&1; then
     (cd "$OUT_ABS" && sha256sum "$(basename "$DB_OUT")" >"mappa-hub-$STAMP.sha256")
@@ -188,9 +197,9 @@ echo "database backup: $DB_OUT"
 if [ "$NO_KEK" = 1 ]; then
     cat >&2 <<EOF
 
-!!! WARNING: the KEK was NOT backed up (--no-kek).
+!!! WARNING: the KEK was NOT backed up (--no-kek), nor $PIN.
 !!! $DB_OUT is useless without KEK $KEK_ID:
-!!! make sure that key is backed up elsewhere (keys/README.md).
+!!! make sure that key, and hub-signing.pub with it, are backed up elsewhere (keys/README.md).
 
 EOF
     exit 0
@@ -216,3 +225,23 @@ cat >&2 <<EOF
 
 EOF
 echo "KEK copy: $KEK_COPY"
+
+# --- the pinned hub signing key -------------------------------------------------------------------
+
+if [ ! -f "$PIN" ]; then
+    cat >&2 <<EOF
+
+!!! NO $PIN: the hub signing key's pinned public half was NOT copied.
+!!! 'mappa-hub init' writes it (the systemd unit runs init at every start); without it the hub
+!!! makes no pin check, and the next init pins whatever key the database holds. If it was lost,
+!!! restore it from an earlier KEK backup rather than letting init re-create it (keys/README.md).
+
+EOF
+    exit 1
+fi
+[ -r "$PIN" ] || fail "cannot read $PIN; database backup and KEK written, hub-signing.pub NOT copied"
+PIN_COPY=$KEK_OUT_ABS/mappa-hub-signing-$STAMP.pub
+cp "$PIN" "$PIN_COPY"
+chmod 600 "$PIN_COPY"
+cmp -s "$PIN" "$PIN_COPY" || fail "the copy $PIN_COPY differs from $PIN"
+echo "hub-signing.pub copy: $PIN_COPY (not secret: keep it with the KEK copy; restore.sh finds it there)"

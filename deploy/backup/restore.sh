@@ -1,5 +1,6 @@
 #!/bin/sh
-# Restore a MAPPA Hub backup made by backup.sh: the database, and (separately) the KEK.
+# Restore a MAPPA Hub backup made by backup.sh: the database, and (separately) the KEK with the
+# pinned hub signing key (hub-signing.pub) that was backed up beside it.
 #
 # Stop the hub first (systemctl stop mappa-hub). Nothing is overwritten without --force, and with
 # --force the current files are kept beside the new ones as *.pre-restore-<time>.
@@ -9,22 +10,29 @@ PROG=restore.sh
 
 usage() {
     cat <<'EOF'
-usage: restore.sh --from FILE [--kek FILE] [--force] [--data-dir DIR] [--database-url URL]
+usage: restore.sh --from FILE [--kek FILE] [--hub-key FILE] [--force] [--data-dir DIR]
+                  [--database-url URL]
 
 Restores a database backup written by backup.sh into the hub's data directory (SQLite) or
-database (PostgreSQL), and optionally the key-encryption key. Stop the hub first.
+database (PostgreSQL), and optionally the key-encryption key and the pinned hub signing key.
+Stop the hub first.
 
   --from FILE         the database backup: *.sqlite3 (SQLite) or *.pgdump (pg_dump -Fc)
   --kek FILE          the KEK copy to install at the KEK path (32 bytes)
-  --force             replace an existing database / a different KEK; the current SQLite files
-                      and KEK are kept as *.pre-restore-<time>, a PostgreSQL database is cleaned
+  --hub-key FILE      the hub-signing.pub copy to install beside the KEK; by default, with --kek
+                      mappa-hub-kek-<time>.key, the mappa-hub-signing-<time>.pub beside it
+  --force             replace an existing database / a different KEK or hub-signing.pub; the
+                      current SQLite files, KEK and hub-signing.pub are kept as
+                      *.pre-restore-<time>, a PostgreSQL database is cleaned
   --data-dir DIR      default: $MAPPA_HUB_DATA_DIR, else ./var
   --database-url URL  default: $MAPPA_HUB_DATABASE_URL, else SQLite <data-dir>/hub.sqlite3
   -h, --help          this text
 
-The KEK path is $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key.
+The KEK path is $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key; hub-signing.pub goes
+in the same directory, read-only (0444).
 A missing KEK can only be restored: `mappa-hub init` refuses to create a new one for a database
-that holds keys, and the hub refuses a KEK that does not match them.
+that holds keys, and the hub refuses a KEK that does not match them. Restore hub-signing.pub
+with it: without that file `mappa-hub init` pins whatever hub key the restored database holds.
 
 Exit status: 0 done, 1 a step failed or restore refused, 2 bad usage.
 EOF
@@ -49,6 +57,7 @@ need_value() {
 
 FROM=
 KEK_FROM=
+PIN_FROM=
 FORCE=0
 DATA_DIR=${MAPPA_HUB_DATA_DIR:-./var}
 URL=${MAPPA_HUB_DATABASE_URL:-}
@@ -59,6 +68,8 @@ while [ $# -gt 0 ]; do
         --from=*) FROM=${1#*=}; shift ;;
         --kek) need_value "$1" $#; KEK_FROM=$2; shift 2 ;;
         --kek=*) KEK_FROM=${1#*=}; shift ;;
+        --hub-key) need_value "$1" $#; PIN_FROM=$2; shift 2 ;;
+        --hub-key=*) PIN_FROM=${1#*=}; shift ;;
         --force) FORCE=1; shift ;;
         --data-dir) need_value "$1" $#; DATA_DIR=$2; shift 2 ;;
         --data-dir=*) DATA_DIR=${1#*=}; shift ;;
@@ -73,6 +84,23 @@ done
 [ -f "$FROM" ] || usage_error "no such backup file: $FROM"
 if [ -n "$KEK_FROM" ] && [ ! -f "$KEK_FROM" ]; then
     usage_error "no such KEK file: $KEK_FROM"
+fi
+if [ -n "$PIN_FROM" ] && [ ! -f "$PIN_FROM" ]; then
+    usage_error "no such hub-signing.pub copy: $PIN_FROM"
+fi
+# backup.sh writes mappa-hub-kek-<time>.key and mappa-hub-signing-<time>.pub side by side.
+if [ -z "$PIN_FROM" ] && [ -n "$KEK_FROM" ]; then
+    case $(basename "$KEK_FROM") in
+        mappa-hub-kek-*.key)
+            stamp=$(basename "$KEK_FROM" .key)
+            stamp=${stamp#mappa-hub-kek-}
+            candidate=$(dirname "$KEK_FROM")/mappa-hub-signing-$stamp.pub
+            if [ -f "$candidate" ]; then
+                PIN_FROM=$candidate
+                echo "hub-signing.pub copy found beside the KEK copy: $PIN_FROM"
+            fi
+            ;;
+    esac
 fi
 
 case $URL in
@@ -94,6 +122,7 @@ else
 fi
 
 KEK=${MAPPA_HUB_KEK_PATH:-$DATA_DIR/keys/kek.key}
+PIN=$(dirname "$KEK")/hub-signing.pub
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 umask 077
 
@@ -130,6 +159,26 @@ if [ -n "$KEK_FROM" ]; then
         fi
     else
         KEK_ACTION=install
+    fi
+fi
+
+PIN_ACTION=none
+if [ -n "$PIN_FROM" ]; then
+    # One Ed25519 public key per line, 64 hex digits, as the hub writes it.
+    grep -q '^[0-9a-fA-F]\{64\}$' "$PIN_FROM" || fail "$PIN_FROM holds no hub public key (64 hex digits per line)"
+    if grep -v -e '^[0-9a-fA-F]\{64\}$' -e '^$' "$PIN_FROM" >/dev/null; then
+        fail "$PIN_FROM is not a hub-signing.pub file (one 64-hex-digit key per line)"
+    fi
+    if [ -e "$PIN" ]; then
+        if cmp -s "$PIN_FROM" "$PIN"; then
+            PIN_ACTION=same
+        elif [ "$FORCE" = 1 ]; then
+            PIN_ACTION=replace
+        else
+            fail "refusing to replace the different $PIN without --force"
+        fi
+    else
+        PIN_ACTION=install
     fi
 fi
 
@@ -190,12 +239,15 @@ if [ "$KIND" = sqlite ]; then
     chown_like_data_dir "$DB"
     echo "database restored: $DB"
     DB_KEK_IDS=$(sqlite3 "$DB" 'SELECT DISTINCT kek_id FROM agency_keys;' 2>/dev/null || true)
+    # The hub's signing keys (none in a database from before migration 0003).
+    DB_HUB_KEYS=$(sqlite3 "$DB" 'SELECT lower(hex(public_key)) FROM hub_keys;' 2>/dev/null || true)
     rm -f "$DB-wal" "$DB-shm"
 else
     pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction \
         --exit-on-error --dbname="$PGURL" "$FROM" || fail "pg_restore failed; the transaction was rolled back"
     echo "database restored: $PGURL"
     DB_KEK_IDS=$(psql -X -q -t -A -d "$PGURL" -c 'SELECT DISTINCT kek_id FROM agency_keys' 2>/dev/null || true)
+    DB_HUB_KEYS=$(psql -X -q -t -A -d "$PGURL" -c "SELECT encode(public_key, 'hex') FROM hub_keys" 2>/dev/null || true)
 fi
 
 # --- the key-encryption key ------------------------------------------------------------------------
@@ -216,6 +268,28 @@ case $KEK_ACTION in
         mv "$KEK.restoring-$$" "$KEK"
         chown_like_data_dir "$KEK_DIR" "$KEK"
         echo "KEK restored: $KEK"
+        ;;
+    none) ;;
+esac
+
+# --- the pinned hub signing key --------------------------------------------------------------------
+
+case $PIN_ACTION in
+    same) echo "hub-signing.pub at $PIN is already this one" ;;
+    install | replace)
+        PIN_DIR=$(dirname "$PIN")
+        mkdir -p "$PIN_DIR"
+        if [ "$PIN_ACTION" = replace ]; then
+            mv "$PIN" "$PIN.pre-restore-$STAMP"
+            printf '\n!!! the previous, DIFFERENT hub-signing.pub was kept as %s: find out why it differed\n\n' \
+                "$PIN.pre-restore-$STAMP" >&2
+        fi
+        cp "$PIN_FROM" "$PIN.restoring-$$"
+        # Read-only, and as root left root-owned: the hub only reads it while its key is pinned,
+        # and cannot then append a key that someone inserted into the database (keys/README.md).
+        chmod 444 "$PIN.restoring-$$"
+        mv "$PIN.restoring-$$" "$PIN"
+        echo "hub-signing.pub restored (read-only): $PIN"
         ;;
     none) ;;
 esac
@@ -254,8 +328,39 @@ EOF
     fi
 fi
 
+# --- is every hub signing key in the database pinned? -----------------------------------------------
+
+if [ -n "$DB_HUB_KEYS" ]; then
+    if [ ! -e "$PIN" ]; then
+        cat >&2 <<EOF
+
+!!! There is NO $PIN, but the database holds hub signing keys.
+!!! Without it the hub makes no pin check, and the next 'mappa-hub init' pins whatever key this
+!!! database holds. Restore it from the KEK backup: $PROG ... --hub-key /path/to/mappa-hub-signing-....pub
+
+EOF
+        exit 1
+    fi
+    for key in $DB_HUB_KEYS; do
+        if ! grep -qixF "$key" "$PIN"; then
+            cat >&2 <<EOF
+
+!!! MISMATCH: the database holds the hub signing key $key,
+!!! which is not pinned in $PIN. 'mappa-hub ledger verify' refuses checkpoints signed with it,
+!!! and 'mappa-hub init' pins it if the file is writable (or stops if it is not). Find out where
+!!! it came from (a database from another hub? a key inserted by hand?) before starting the hub.
+
+EOF
+            exit 1
+        fi
+    done
+    echo "every hub signing key in the database is pinned in $PIN"
+fi
+
 cat <<EOF
 
-Next: start the hub (systemctl start mappa-hub) and check the log's hash chain:
-  mappa-hub ledger verify
+Next: start the hub (systemctl start mappa-hub) and check the log against the checkpoints held
+outside the hub (a backup older than a held checkpoint is reported as "shorter than the
+checkpoint": the entries since the backup are lost, record that):
+  mappa-hub ledger verify --checkpoint /path/to/held-checkpoint.json
 EOF

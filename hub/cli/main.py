@@ -18,7 +18,7 @@ from hub.cli import policy as policy_cli
 from hub.cli.progress import Progress
 from hub.config import Config, load_config
 from hub.errors import Conflict, Gone, HubError, InvalidInput, NotFound
-from hub.ledger.checkpoint import Checkpoint, Receipt
+from hub.ledger.checkpoint import BadCheckpoint, Checkpoint, Receipt
 from hub.model.cases import MappaCategory, MappaLevel
 from hub.model.directory import AgencyType, Jurisdiction, Role
 from hub.services.cases import NewCase
@@ -333,7 +333,7 @@ async def cmd_ledger(args: argparse.Namespace, config: Config) -> int:
                 args.out.write_text(json.dumps(cp.to_json(), indent=2) + "\n")
                 print(f"exported to {args.out}: keep it outside this hub's database")
             return EXIT_OK
-        trusted = [Checkpoint.from_json(json.loads(p.read_text())) for p in args.checkpoint]
+        trusted = [_held_checkpoint(p) for p in args.checkpoint]
         progress = Progress("verifying")
         try:
             report = await hub.ledger.verify(trusted, progress)
@@ -347,6 +347,14 @@ async def cmd_ledger(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
 
     return await _with_hub(config, body)
+
+
+def _held_checkpoint(path: Path) -> Checkpoint:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise BadCheckpoint(f"{path} is not a checkpoint file") from None
+    return Checkpoint.from_json(doc)
 
 
 def _check_receipt(path: Path, pins_file: Path | None) -> int:

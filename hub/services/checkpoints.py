@@ -8,6 +8,7 @@ the Strategic Management Board) can be checked against the log at any later time
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,10 @@ class VerifyReport:
 
 
 def pin_path(kek_path: Path) -> Path:
-    """The hub's public keys, pinned outside the database beside the KEK."""
-    return kek_path.parent / PIN_FILE
+    """The hub's public keys, pinned outside the database: $MAPPA_HUB_KEY_PINS, else beside
+    the KEK (a deployment whose KEK directory is read-only points the variable elsewhere)."""
+    configured = os.environ.get("MAPPA_HUB_KEY_PINS")
+    return Path(configured) if configured else kek_path.parent / PIN_FILE
 
 
 def read_pins(path: Path) -> set[bytes]:
@@ -68,11 +71,22 @@ class LedgerService:
     # -- the hub's key -----------------------------------------------------------------------
 
     async def ensure_hub_key(self) -> StoredHubKey:
-        """Create the hub signing key on first use and pin its public half in a file."""
+        """Create the hub signing key on first use and pin its public half in a file.
+
+        Only a key created here is pinned, or, when no pin file exists yet, the key in force
+        (trust on first use). A key that appears in the database later is never pinned
+        automatically: that is exactly what a hostile database administrator would add.
+        """
+        pinned = read_pins(self._pins)
         async with self._db.write() as conn:
             keys = [k for k in await store.all_hub_keys(conn) if k.retired_at is None]
-            if keys:
-                key = keys[-1]
+            if keys and (not pinned or any(k.public_key in pinned for k in keys)):
+                key = next((k for k in reversed(keys) if k.public_key in pinned), keys[-1])
+            elif keys:
+                raise ConfigError(
+                    f"none of the hub signing keys in the database is pinned in {self._pins}: "
+                    "restore the pin file from the KEK backup"
+                )
             else:
                 pair = generate_key_pair(KeyPurpose.SIGNING, self._kek)
                 key = StoredHubKey(
@@ -80,8 +94,7 @@ class LedgerService:
                     self._clock.now(), None,
                 )  # fmt: skip
                 await store.add_hub_key(conn, key)
-        pins = read_pins(self._pins)
-        if key.public_key not in pins:
+        if key.public_key not in pinned:
             self._pins.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with self._pins.open("a") as fh:
                 fh.write(key.public_key.hex() + "\n")
@@ -177,6 +190,8 @@ class LedgerService:
         """Recompute everything from the rows: the chain, the Merkle tree, every stored checkpoint
         (signature, pinned key, root) and any exported checkpoints given as ``trusted``."""
         pins = read_pins(self._pins)
+        if not pins:
+            raise BadCheckpoint(f"no pinned hub key at {self._pins}: checkpoints cannot be trusted")
         async with self._db.read() as conn:
             head_seq, head_hash = await ledger_store.head(conn)
             keys = {k.key_id: k for k in await store.all_hub_keys(conn)}
@@ -195,7 +210,7 @@ class LedgerService:
             key = keys.get(cp.key_id)
             if key is None:
                 raise BadCheckpoint(f"checkpoint at size {cp.tree_size} names an unknown key")
-            if pins and key.public_key not in pins:
+            if key.public_key not in pins:
                 raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: key is not pinned")
             loaded = Checkpoint(
                 cp.tree_size, bytes.fromhex(cp.root_hash), cp.signed_at, cp.key_id,
@@ -210,7 +225,7 @@ class LedgerService:
             _check_against(tree, loaded, f"stored checkpoint at size {cp.tree_size}")
         for held in trusted:
             what = f"exported checkpoint at size {held.tree_size}"
-            if pins and held.public_key not in pins:
+            if held.public_key not in pins:
                 raise BadCheckpoint(f"{what}: key is not pinned")
             held.verify()
             _check_against(tree, held, what)

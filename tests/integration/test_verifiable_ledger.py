@@ -261,3 +261,38 @@ async def test_checkpoint_signed_with_a_foreign_key_detected(hub: Hub, logins: o
             )
     with pytest.raises(BadCheckpoint, match="key is not pinned"):
         await hub.ledger.verify()
+
+
+async def test_a_key_added_to_the_database_is_not_pinned_by_init(hub: Hub, logins: object) -> None:
+    from hub.crypto.agency_keys import KeyPurpose, generate_key_pair
+    from hub.errors import ConfigError
+    from hub.services.checkpoints import read_pins
+    from hub.store.checkpoints import StoredHubKey, add_hub_key
+    from hub.store.schema import hub_keys
+    from hub.wiring import initialise
+
+    pins_before = read_pins(hub.ledger._pins)
+    foreign = generate_key_pair(KeyPurpose.SIGNING, hub.kek)
+    async with hub.db.write() as conn:
+        await add_hub_key(
+            conn,
+            StoredHubKey(
+                foreign.key_id,
+                foreign.public,
+                foreign.wrapped_private,
+                hub.kek.kek_id,
+                hub.clock.now(),
+                None,
+            ),
+        )
+    await initialise(hub.config)  # as the service unit does before every start
+    assert read_pins(hub.ledger._pins) == pins_before
+    # With only unpinned keys left in force, init refuses rather than trusting one.
+    async with hub.db.write() as conn:
+        await conn.execute(
+            update(hub_keys)
+            .where(hub_keys.c.key_id != foreign.key_id)
+            .values(retired_at=hub.clock.now())
+        )
+    with pytest.raises(ConfigError, match="restore the pin file"):
+        await initialise(hub.config)
