@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--level", type=int, choices=[1, 2, 3], required=True)
     c.add_argument("--category", type=int, choices=[1, 2, 3])
 
+    c = case.add_parser("combine", parents=[common], help="combine a duplicate record into a case")
+    c.add_argument("keep", help="reference of the case to keep")
+    c.add_argument("duplicate", help="reference of the duplicate record")
+
     packet = sub.add_parser("packet", help="packets").add_subparsers(dest="action", required=True)
     shred = packet.add_parser("shred", parents=[common], help="erase a packet's content for good")
     shred.add_argument("packet_id")
@@ -270,6 +274,9 @@ async def cmd_case(args: argparse.Namespace, config: Config) -> int:
                 MappaCategory(args.category) if args.category else None,
             )
             print(f"{c.reference}: now category {c.category.value}, level {c.level.value}")
+        elif args.action == "combine":
+            kept = await hub.cases.combine(None, args.keep, args.duplicate)
+            print(f"{args.duplicate} combined into {kept.reference}")
         elif args.action == "list":
             for c in await hub.cases.visible_to(None):
                 print(

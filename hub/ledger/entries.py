@@ -43,6 +43,7 @@ class Event(StrEnum):
     ATTACHMENT_OPENED = "attachment-opened"
     CASE_CREATED = "case-created"
     CASE_ALTERED = "case-altered"
+    CASES_COMBINED = "cases-combined"
     PACKET_SHREDDED = "packet-shredded"
 
 

@@ -38,6 +38,7 @@ class Case:
     lead_agency_id: int
     area_id: int
     created_at: datetime
+    merged_into_id: int | None = None
 
     @property
     def display_name(self) -> str:

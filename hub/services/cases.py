@@ -148,3 +148,37 @@ class CaseService:
                 ),
             )
         return await self.get(actor, reference)
+
+    async def combine(self, actor: Actor | None, keep: str, duplicate: str) -> Case:
+        """Combine a duplicate record into the case kept: a 'combination' on the log.
+
+        The duplicate disappears from lists and can no longer be sent about; its packets stay
+        under the reference their signed headers name, and the log ties the two together.
+        """
+        if actor is not None and not actor.has_role(Role.COORDINATOR):
+            raise Forbidden("Only a MAPPA coordinator can combine case records.")
+        kept, dup = await self.get(actor, keep), await self.get(actor, duplicate)
+        if kept.id == dup.id:
+            raise InvalidInput("A case cannot be combined with itself.")
+        if kept.merged_into_id is not None or dup.merged_into_id is not None:
+            raise Conflict("One of these cases has already been combined into another.")
+        if kept.area_id != dup.area_id:
+            raise InvalidInput("Only cases of the same area can be combined; transfer it first.")
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            await store.mark_merged(conn, dup.id, kept.id)
+            await ledger.append(
+                conn,
+                Record(
+                    action=Action.COMBINATION,
+                    event=Event.CASES_COMBINED,
+                    recorded_at=now,
+                    actor_user_id=actor.user.id if actor else None,
+                    actor_agency_id=actor.agency.id if actor else None,
+                    case_id=kept.id,
+                    purpose="risk-management",
+                    lawful_basis="cja2003-s325",
+                    content_digest=sha256_hex(f"{dup.id}->{kept.id}".encode()),
+                ),
+            )
+        return kept

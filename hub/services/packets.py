@@ -92,6 +92,11 @@ class PacketService:
             case = await case_store.case_by_id(conn, draft.case_id)
             if case is None or case.area_id != actor.agency.area_id:
                 raise InvalidInput("Unknown case.", field="case", code="unknown_case")
+            if case.merged_into_id is not None:
+                raise InvalidInput(
+                    "This case record was combined into another: send about that case.",
+                    field="case",
+                )
             recipients = await directory_store.agencies_by_ids(conn, recipient_ids)
         if len(recipients) != len(recipient_ids):
             raise InvalidInput(

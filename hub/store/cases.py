@@ -27,6 +27,7 @@ def _case(row: RowMapping) -> Case:
         lead_agency_id=row["lead_agency_id"],
         area_id=row["area_id"],
         created_at=row["created_at"],
+        merged_into_id=row["merged_into_id"],
     )
 
 
@@ -79,7 +80,7 @@ async def case_by_reference(conn: AsyncConnection, reference: str) -> Case | Non
 
 
 async def list_cases(conn: AsyncConnection, area_id: int | None = None) -> list[Case]:
-    stmt = select(cases).order_by(cases.c.reference)
+    stmt = select(cases).where(cases.c.merged_into_id.is_(None)).order_by(cases.c.reference)
     if area_id is not None:
         stmt = stmt.where(cases.c.area_id == area_id)
     return [_case(r) for r in (await conn.execute(stmt)).mappings()]
@@ -95,4 +96,10 @@ async def set_level(
 ) -> None:
     await conn.execute(
         update(cases).where(cases.c.id == case_id).values(level=int(level), category=int(category))
+    )
+
+
+async def mark_merged(conn: AsyncConnection, duplicate_id: int, keep_id: int) -> None:
+    await conn.execute(
+        update(cases).where(cases.c.id == duplicate_id).values(merged_into_id=keep_id)
     )

@@ -95,6 +95,8 @@ cases = Table(
     Column("lead_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
     Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # A duplicate record combined into another case (its packets stay under their signed reference).
+    Column("merged_into_id", Integer, nullable=True),
 )
 
 packets = Table(

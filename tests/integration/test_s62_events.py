@@ -51,3 +51,47 @@ async def test_alteration_and_erasure_are_logged(hub: Hub, logins: object) -> No
     assert actions[-1] == ("erasure", "packet-shredded")
     report = await hub.ledger.verify()
     assert report.entries == len(rows)
+
+
+async def test_combining_a_duplicate_record_is_logged(hub: Hub, logins: object) -> None:
+    from hub.errors import Conflict, InvalidInput
+    from hub.model.cases import MappaCategory
+    from hub.services.cases import NewCase
+
+    coordinator = await actor_for(hub, "dby.coordinator")
+    duplicate = await hub.cases.add(
+        coordinator,
+        NewCase(
+            "Harlow",
+            "Dean",
+            MappaCategory.REGISTERED_SEX_OFFENDER,
+            MappaLevel.MULTI_AGENCY,
+            "DBY-POLICE",
+        ),
+    )
+    with pytest.raises(Forbidden):
+        await hub.cases.combine(
+            await actor_for(hub, "dby.police"), "DBY-2026-0001", duplicate.reference
+        )
+    kept = await hub.cases.combine(coordinator, "DBY-2026-0001", duplicate.reference)
+    assert duplicate.reference not in [c.reference for c in await hub.cases.visible_to(coordinator)]
+    with pytest.raises(Conflict):
+        await hub.cases.combine(coordinator, "DBY-2026-0001", duplicate.reference)
+    police = await actor_for(hub, "dby.police")
+    with pytest.raises(InvalidInput, match="combined into another"):
+        await hub.packets.send(
+            police,
+            Draft(
+                case_id=duplicate.id, recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
+                subject="s", body="b", purpose="risk-management", lawful_basis="cja2003-s325",
+                data_categories=SHARE_CATEGORIES, necessity=NECESSITY,
+            ),
+        )  # fmt: skip
+    async with hub.db.read() as conn:
+        rows = [r async for r in ledger_store.stream_entries(conn)]
+    assert (rows[-1]["action"], rows[-1]["event"], rows[-1]["case_id"]) == (
+        "combination",
+        "cases-combined",
+        kept.id,
+    )
+    assert (await hub.ledger.verify()).entries == len(rows)
