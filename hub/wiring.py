@@ -12,6 +12,7 @@ from hub.crypto.kek import KeyEncryptionKey, load_or_create_kek
 from hub.crypto.passwords import PasswordHasher
 from hub.errors import ConfigError
 from hub.policy.loader import load_policy
+from hub.services.access import AccessReportService
 from hub.services.auth import AuthService
 from hub.services.cases import CaseService
 from hub.services.checkpoints import LedgerService, pin_path
@@ -37,6 +38,7 @@ class Hub:
     packets: PacketService
     auth: AuthService
     ledger: LedgerService
+    access: AccessReportService
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -69,6 +71,7 @@ class Hub:
             packets=PacketService(db, keyring, policy, clock, config.limits),
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
             ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
+            access=AccessReportService(db),
         )
 
     async def close(self) -> None:

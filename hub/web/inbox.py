@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from hub.errors import InvalidInput, TooLarge
-from hub.model.directory import AgencyKind
+from hub.model.directory import AgencyKind, Role
 from hub.model.packets import AttachmentIn, Draft, PacketSummary
 from hub.policy.errors import PolicyRefused
 from hub.policy.model import Decision
@@ -34,7 +34,8 @@ async def _listing(request: web.Request, box: str, rows: list[PacketSummary]) ->
 
 @routes.get("/")
 async def home(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPSeeOther("/inbox")
+    # Auditors read the log, not packets: their landing page is the access reports.
+    raise web.HTTPSeeOther("/audit" if _actor(request).role is Role.AUDITOR else "/inbox")
 
 
 @routes.get("/healthz")

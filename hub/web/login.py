@@ -21,7 +21,7 @@ def _field(form: object, name: str, max_len: int = 2048) -> str:
 @routes.get("/login")
 async def login_form(request: web.Request) -> web.StreamResponse:
     if ACTOR in request:
-        raise web.HTTPSeeOther("/inbox")
+        raise web.HTTPSeeOther("/")
     hub = request.app[HUB]
     session = request.get(SESSION)
     if session is not None and session.stage is Stage.TOTP:
@@ -77,7 +77,7 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
             clear_session_cookie(request, response)
             raise response from None
         return render(request, "totp.html", status=401, error=exc.public_message)
-    response = web.HTTPSeeOther("/inbox")
+    response = web.HTTPSeeOther("/")  # the home page sends each role where it belongs
     set_session_cookie(request, response, active.token)
     raise response
 

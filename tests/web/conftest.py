@@ -168,12 +168,13 @@ class Web:
         status, location, _ = await self.password_step(client, username)
         assert (status, location) == (303, "/login/totp")
         status, location, _ = await self.totp_step(client, self.totp_code(username))
-        assert (status, location) == (303, "/inbox")
+        assert (status, location) == (303, "/")
         return client
 
     async def logout(self, client: Client | None = None) -> None:
         client = client or self.client
-        status, _, html = await fetch(client, "/inbox")
+        _, landing, _ = await fetch(client, "/")  # /inbox, or /audit for an auditor
+        status, _, html = await fetch(client, landing)
         assert status == 200
         status, location, _ = await post(client, "/logout", {"_csrf": csrf_from(html)})
         assert (status, location) == (303, "/login")

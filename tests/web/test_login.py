@@ -43,7 +43,7 @@ async def test_full_login_reaches_inbox_with_a_fresh_strict_cookie_at_each_stage
     assert status == 200
     form = {"_csrf": csrf_from(html), "code": web.totp_code("dby.housing")}
     async with client.post("/login/totp", data=form, allow_redirects=False) as resp:
-        assert (resp.status, resp.headers["Location"]) == (303, "/inbox")
+        assert (resp.status, resp.headers["Location"]) == (303, "/")
         active, attrs = _set_cookie(resp.headers.getall("Set-Cookie"))
     _assert_cookie_flags(attrs)
 
@@ -54,7 +54,7 @@ async def test_full_login_reaches_inbox_with_a_fresh_strict_cookie_at_each_stage
     assert "Proposed address - suitability check before release" in html
     assert "Aisha Khan (Housing Options)" in html
     # Signed in, the login page sends the user on to the inbox.
-    assert (await fetch(client, "/login"))[:2] == (303, "/inbox")
+    assert (await fetch(client, "/login"))[:2] == (303, "/")
 
 
 async def test_wrong_password_and_unknown_user_get_the_same_generic_refusal(web: Web) -> None:
@@ -82,7 +82,7 @@ async def test_wrong_totp_code_is_refused_and_the_right_one_still_works(web: Web
     assert (await fetch(web.client, "/inbox"))[:2] == (303, "/login")
 
     status, location, _ = await web.totp_step(web.client, web.totp_code("dby.housing"))
-    assert (status, location) == (303, "/inbox")
+    assert (status, location) == (303, "/")
 
 
 async def test_a_totp_code_works_only_once(web: Web) -> None:
@@ -100,7 +100,7 @@ async def test_a_totp_code_works_only_once(web: Web) -> None:
     # The next step's code is accepted.
     web.clock.advance(timedelta(seconds=30))
     status, location, _ = await web.totp_step(web.client, web.totp_code("dby.housing"))
-    assert (status, location) == (303, "/inbox")
+    assert (status, location) == (303, "/")
 
 
 async def test_five_failed_passwords_lock_the_account_for_fifteen_minutes(web: Web) -> None:

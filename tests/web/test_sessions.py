@@ -76,7 +76,7 @@ async def test_totp_pending_session_within_five_minutes_completes(web: Web) -> N
     assert (await web.password_step(web.client, "dby.housing"))[0] == 303
     web.clock.advance(timedelta(minutes=4))
     status, location, _ = await web.totp_step(web.client, web.totp_code("dby.housing"))
-    assert (status, location) == (303, "/inbox")
+    assert (status, location) == (303, "/")
 
 
 async def test_logout_is_post_only(web: Web) -> None:
