@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,19 +77,7 @@ class CaseService:
                     area_id=area_id,
                     created_at=now,
                 )
-                await ledger.append(
-                    conn,
-                    Record(
-                        action=Action.COLLECTION,
-                        event=Event.CASE_CREATED,
-                        recorded_at=now,
-                        actor_user_id=actor.user.id if actor else None,
-                        actor_agency_id=actor.agency.id if actor else None,
-                        case_id=case.id,
-                        purpose="risk-management",
-                        lawful_basis="cja2003-s325",
-                    ),
-                )
+                await _log(conn, actor, Action.COLLECTION, Event.CASE_CREATED, case.id, now)
         except IntegrityError:
             raise Conflict(f"case reference {new.reference} is already in use") from None
         return case
@@ -131,22 +119,8 @@ class CaseService:
         now = self._clock.now()
         async with self._db.write() as conn:
             await store.set_level(conn, case.id, level, new_category)
-            await ledger.append(
-                conn,
-                Record(
-                    action=Action.ALTERATION,
-                    event=Event.CASE_ALTERED,
-                    recorded_at=now,
-                    actor_user_id=actor.user.id if actor else None,
-                    actor_agency_id=actor.agency.id if actor else None,
-                    case_id=case.id,
-                    purpose="risk-management",
-                    lawful_basis="cja2003-s325",
-                    content_digest=sha256_hex(
-                        f"{int(case.level)}/{int(case.category)}->{int(level)}/{int(new_category)}".encode()
-                    ),
-                ),
-            )
+            change = f"{int(case.level)}/{int(case.category)}->{int(level)}/{int(new_category)}"
+            await _log(conn, actor, Action.ALTERATION, Event.CASE_ALTERED, case.id, now, change)
         return await self.get(actor, reference)
 
     async def combine(self, actor: Actor | None, keep: str, duplicate: str) -> Case:
@@ -167,18 +141,34 @@ class CaseService:
         now = self._clock.now()
         async with self._db.write() as conn:
             await store.mark_merged(conn, dup.id, kept.id)
-            await ledger.append(
-                conn,
-                Record(
-                    action=Action.COMBINATION,
-                    event=Event.CASES_COMBINED,
-                    recorded_at=now,
-                    actor_user_id=actor.user.id if actor else None,
-                    actor_agency_id=actor.agency.id if actor else None,
-                    case_id=kept.id,
-                    purpose="risk-management",
-                    lawful_basis="cja2003-s325",
-                    content_digest=sha256_hex(f"{dup.id}->{kept.id}".encode()),
-                ),
+            combined = f"{dup.id}->{kept.id}"
+            await _log(
+                conn, actor, Action.COMBINATION, Event.CASES_COMBINED, kept.id, now, combined
             )
         return kept
+
+
+async def _log(
+    conn: AsyncConnection,
+    actor: Actor | None,
+    action: Action,
+    event: Event,
+    case_id: int,
+    when: datetime,
+    change: str | None = None,
+) -> None:
+    """A case-record event on the log, in the caller's transaction (``actor`` None: operator)."""
+    await ledger.append(
+        conn,
+        Record(
+            action=action,
+            event=event,
+            recorded_at=when,
+            actor_user_id=actor.user.id if actor else None,
+            actor_agency_id=actor.agency.id if actor else None,
+            case_id=case_id,
+            purpose="risk-management",
+            lawful_basis="cja2003-s325",
+            content_digest=sha256_hex(change.encode()) if change is not None else None,
+        ),
+    )
