@@ -7,6 +7,7 @@ these onto HTML pages or RFC 9457 problem documents in one place (``hub.web.erro
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -29,10 +30,18 @@ class InvalidInput(HubError):
     code = "invalid_input"
 
     def __init__(
-        self, message: str, *, field: str | None = None, code: str | None = None, **context: Any
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        errors: Sequence[Mapping[str, str]] = (),
+        **context: Any,
     ) -> None:
         super().__init__(message, code=code, **context)
         self.field = field
+        # Field-level problems of a structured form: [{"field": "actions.0.deadline", "message"}].
+        self.errors = tuple(dict(e) for e in errors)
 
 
 class NotAuthenticated(HubError):

@@ -15,11 +15,14 @@ from hub.policy.loader import load_policy
 from hub.services.access import AccessReportService
 from hub.services.auth import AuthService
 from hub.services.cases import CaseService
+from hub.services.casework import CaseworkService
 from hub.services.checkpoints import LedgerService, pin_path
 from hub.services.directory import DirectoryService
+from hub.services.disclosures import DisclosureService
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService
 from hub.services.policy import PolicyService
+from hub.services.requests import RequestService
 from hub.store import keys as key_store
 from hub.store.database import Database
 
@@ -39,6 +42,9 @@ class Hub:
     auth: AuthService
     ledger: LedgerService
     access: AccessReportService
+    requests: RequestService
+    disclosures: DisclosureService
+    casework: CaseworkService
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -72,6 +78,9 @@ class Hub:
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
             ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
             access=AccessReportService(db),
+            requests=RequestService(db, clock),
+            disclosures=DisclosureService(db, clock),
+            casework=CaseworkService(db, clock),
         )
 
     async def close(self) -> None:

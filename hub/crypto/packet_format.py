@@ -41,6 +41,8 @@ _NONCE = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 
 MANIFEST = "manifest"
 BODY = "body"
+# A typed packet's structured content (hub.workflows.forms): canonical JSON, optional.
+FORM = "form"
 
 
 def attachment_part(index: int) -> str:
@@ -77,6 +79,8 @@ class PlainContent:
     attachments: tuple[PlainAttachment, ...] = ()
     # The sender's necessity statement (policy test 2): personal data, so encrypted content.
     necessity: Mapping[str, str] = field(default_factory=dict)
+    # {"schema": ..., "version": ..., "fields": {...}} for a typed packet; None for a plain note.
+    form: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,8 @@ def seal(
     manifest = canonical_json(manifest_doc)
     parts[MANIFEST] = _encrypt_part(key, packet_id, MANIFEST, manifest)
     parts[BODY] = _encrypt_part(key, packet_id, BODY, content.body.encode("utf-8"))
+    if content.form is not None:
+        parts[FORM] = _encrypt_part(key, packet_id, FORM, canonical_json(dict(content.form)))
 
     header = dict(header_fields)
     header.update(
@@ -332,6 +338,22 @@ def decrypt_body(packet: SealedPacket, packet_id: str, content_key: SecretBytes)
         return decrypt_part(packet, packet_id, content_key, BODY).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CryptoFailure("body is not UTF-8") from exc
+
+
+def decrypt_form(
+    packet: SealedPacket, packet_id: str, content_key: SecretBytes
+) -> dict[str, Any] | None:
+    """The structured form of a typed packet, or None when the packet carries none."""
+    if FORM not in packet.parts:
+        return None
+    raw = decrypt_part(packet, packet_id, content_key, FORM)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CryptoFailure("form is not JSON") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
+        raise CryptoFailure("form is malformed")
+    return doc
 
 
 def rewrap_for(packet: SealedPacket, content_key: SecretBytes, recipient: Recipient) -> WrappedKey:

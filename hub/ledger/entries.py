@@ -45,6 +45,8 @@ class Event(StrEnum):
     CASE_ALTERED = "case-altered"
     CASES_COMBINED = "cases-combined"
     PACKET_SHREDDED = "packet-shredded"
+    DISCLOSURE_DECIDED = "disclosure-decided"
+    THIRD_PARTY_DISCLOSED = "third-party-disclosed"
 
 
 @dataclass(frozen=True)

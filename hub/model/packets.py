@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class PacketType(StrEnum):
@@ -55,6 +56,10 @@ class Draft:
     schedule1_condition: str | None = None
     # Why a restricted category (e.g. victim information) must go to this recipient.
     restricted_reason: str | None = None
+    # The structured content of a typed packet (hub.workflows.forms); the body may then be empty.
+    form: Mapping[str, Any] | None = None
+    # The packet this one answers: a response names its request.
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class PacketHeader:
     created_at: datetime
     parts: dict[str, str] = field(default_factory=dict)
     policy: Mapping[str, object] = field(default_factory=dict)
+    form_schema: str | None = None
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class PacketSummary:
     subject: str
     attachment_count: int
     read_by_my_agency: bool = False
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,3 +118,5 @@ class OpenedPacket:
     body: str
     attachments: tuple[AttachmentMeta, ...]
     necessity: Mapping[str, str] = field(default_factory=dict)
+    # The structured form of a typed packet: {"schema", "version", "fields"}.
+    form: Mapping[str, Any] | None = None

@@ -19,6 +19,7 @@ from hub.services import ledger
 from hub.services.actor import Actor
 from hub.store import cases as store
 from hub.store import directory as directory_store
+from hub.store import workflows as workflow_store
 from hub.store.database import Database
 
 _REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9/-]{2,31}$")
@@ -78,6 +79,8 @@ class CaseService:
                     created_at=now,
                 )
                 await _log(conn, actor, Action.COLLECTION, Event.CASE_CREATED, case.id, now)
+                # The lead agency is active on the case from the start (risk-change recipients).
+                await workflow_store.join_case(conn, case.id, {lead.id}, now)
         except IntegrityError:
             raise Conflict(f"case reference {new.reference} is already in use") from None
         return case

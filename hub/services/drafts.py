@@ -6,7 +6,7 @@ import unicodedata
 
 from hub.config import Limits
 from hub.errors import InvalidInput, TooLarge
-from hub.model.packets import Draft
+from hub.model.packets import Draft, PacketType
 from hub.policy.loader import PolicySet
 
 MAX_RECIPIENTS = 50
@@ -47,9 +47,9 @@ def validate_draft(draft: Draft, limits: Limits, policy: PolicySet) -> tuple[str
     subject = _clean_line(draft.subject, "subject", limits.max_subject_chars)
     if len(draft.body) > limits.max_body_chars:
         raise TooLarge(f"The message is longer than {limits.max_body_chars} characters.")
-    if not draft.body.strip():
+    if not draft.body.strip() and draft.form is None:
         raise InvalidInput("The message body is required.", field="body")
-    if not draft.recipient_agency_ids:
+    if not draft.recipient_agency_ids and draft.packet_type is not PacketType.RISK_CHANGE:
         raise InvalidInput("Choose at least one recipient agency.", field="recipients")
     if len(set(draft.recipient_agency_ids)) > MAX_RECIPIENTS:
         raise InvalidInput(f"At most {MAX_RECIPIENTS} recipient agencies.", field="recipients")

@@ -35,11 +35,13 @@ from hub.services.actor import Actor
 from hub.services.drafts import clean_filename, validate_draft
 from hub.services.keyring import KeyRing
 from hub.services.policy import PolicyService
+from hub.services.workflow_rules import Plan, WorkflowRules
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import packets as store
 from hub.store.database import Database
 from hub.store.packets import PacketRow, StoredWrappedKey
+from hub.workflows.forms import form_document, render_form_text, schema_id
 
 _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
 _READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN)
@@ -66,6 +68,7 @@ class PacketService:
         clock: Clock,
         limits: Limits,
     ) -> None:
+        self._rules = WorkflowRules(policy)
         self._db = db
         self._keyring = keyring
         self._policy = policy
@@ -80,7 +83,7 @@ class PacketService:
 
     async def _prepare(
         self, actor: Actor, draft: Draft
-    ) -> tuple[str, str, Case, dict[int, Agency], Decision]:
+    ) -> tuple[str, str, Case, dict[int, Agency], Decision, Plan]:
         """Validate a draft, resolve its case and recipients, and decide it against the policy."""
         self.require_sender(actor)
         subject, body = validate_draft(draft, self._limits, self._policy.current)
@@ -98,12 +101,16 @@ class PacketService:
                     field="case",
                 )
             recipients = await directory_store.agencies_by_ids(conn, recipient_ids)
-        if len(recipients) != len(recipient_ids):
-            raise InvalidInput(
-                "One or more recipient agencies do not exist.",
-                field="recipients",
-                code="unknown_agency",
-            )
+            if len(recipients) != len(recipient_ids):
+                raise InvalidInput(
+                    "One or more recipient agencies do not exist.",
+                    field="recipients",
+                    code="unknown_agency",
+                )
+            today = self._clock.now().date()
+            plan = await self._rules.prepare(conn, actor, draft, case, recipient_ids, today)
+            if plan.recipient_ids != recipient_ids:
+                recipients = await directory_store.agencies_by_ids(conn, plan.recipient_ids)
         decision = self._policy.decide(
             ShareRequest(
                 sender_type=actor.agency.type.value,
@@ -121,16 +128,18 @@ class PacketService:
                 restricted_reason=draft.restricted_reason,
             )
         )
-        return subject, body, case, recipients, decision
+        if plan.form is not None and not body.strip():
+            body = render_form_text(plan.form)
+        return subject, body, case, recipients, decision, plan
 
     async def preview(self, actor: Actor, draft: Draft) -> Decision:
         """What the policy would decide for this draft, without sending anything."""
-        *_, decision = await self._prepare(actor, draft)
+        *_, decision, _ = await self._prepare(actor, draft)
         return decision
 
     async def send(self, actor: Actor, draft: Draft) -> PacketSummary:
         """Seal and send a draft the policy permits. DENY and REVIEW are refused, writing nothing."""
-        subject, body, case, recipients, decision = await self._prepare(actor, draft)
+        subject, body, case, recipients, decision, plan = await self._prepare(actor, draft)
         if decision.outcome is Outcome.DENY:
             raise PolicyRefused(decision)
         if decision.outcome is Outcome.REVIEW:
@@ -159,6 +168,10 @@ class PacketService:
             "created_at": _iso(now),
             "policy": decision.record(),
         }
+        if plan.form is not None:
+            header_fields["form"] = schema_id(draft.packet_type)
+        if draft.reply_to is not None:
+            header_fields["reply_to"] = draft.reply_to
         content = fmt.PlainContent(
             subject=subject,
             body=body,
@@ -167,6 +180,7 @@ class PacketService:
                 for a in draft.attachments
             ),
             necessity={k: v.strip() for k, v in draft.necessity.items() if v.strip()},
+            form=None if plan.form is None else form_document(draft.packet_type, plan.form),
         )
         sealed = fmt.seal(
             header_fields,
@@ -189,6 +203,7 @@ class PacketService:
             signature=sealed.signature,
             signer_key_id=sealed.signer_key_id,
             recipient_agency_ids=recipient_ids,
+            reply_to=draft.reply_to,
         )
         async with self._db.write() as conn:
             await store.insert_packet(
@@ -218,6 +233,7 @@ class PacketService:
                     decision=decision.outcome.value,
                 ),
             )
+            await self._rules.record(conn, actor, draft, case, plan, packet_id, now)
         return PacketSummary(
             id=packet_id,
             packet_type=draft.packet_type,
@@ -230,6 +246,7 @@ class PacketService:
             created_at=now,
             subject=subject,
             attachment_count=len(draft.attachments),
+            reply_to=draft.reply_to,
         )
 
     # -- listing ---------------------------------------------------------------------------
@@ -299,6 +316,7 @@ class PacketService:
             created_at=r.created_at,
             subject=subject,
             attachment_count=count,
+            reply_to=r.reply_to,
         )
 
     async def _content_key(self, agency: Agency, sealed: fmt.SealedPacket) -> SecretBytes:
@@ -375,6 +393,7 @@ class PacketService:
         content_key = await self._content_key(actor.agency, sealed)
         manifest = fmt.decrypt_manifest(sealed, row.id, content_key)
         body = fmt.decrypt_body(sealed, row.id, content_key)
+        form = fmt.decrypt_form(sealed, row.id, content_key)
         await self._log_consultation(actor, row, Event.PACKET_OPENED, sealed.header_bytes)
         summary = self._summary(
             row, case.reference if case else "?", manifest.subject, len(manifest.attachments)
@@ -388,6 +407,7 @@ class PacketService:
                 for i, a in enumerate(manifest.attachments)
             ),
             necessity=dict(manifest.necessity),
+            form=form,
         )
 
     async def attachment(self, actor: Actor, packet_id: str, index: int) -> Attachment:
@@ -479,4 +499,6 @@ def _header(doc: dict[str, Any]) -> PacketHeader:
         created_at=created,
         parts=dict(doc["parts"]),
         policy=dict(doc.get("policy", {})),
+        form_schema=doc.get("form"),
+        reply_to=doc.get("reply_to"),
     )

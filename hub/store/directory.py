@@ -85,6 +85,13 @@ async def agency_by_code(conn: AsyncConnection, code: str) -> Agency | None:
     return _agency(row) if row else None
 
 
+async def agencies_by_codes(conn: AsyncConnection, codes: set[str]) -> list[Agency]:
+    if not codes:
+        return []
+    result = await conn.execute(select(agencies).where(agencies.c.code.in_(sorted(codes))))
+    return [_agency(r) for r in result.mappings()]
+
+
 async def add_user(
     conn: AsyncConnection,
     *,

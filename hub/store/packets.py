@@ -27,6 +27,7 @@ class PacketRow:
     signature: bytes
     signer_key_id: str
     recipient_agency_ids: tuple[int, ...]
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ async def insert_packet(
             header=row.header,
             signature=row.signature,
             signer_key_id=row.signer_key_id,
+            reply_to=row.reply_to,
         )
     )
     await conn.execute(
@@ -106,6 +108,7 @@ def _row(r: RowMapping, recipients: tuple[int, ...]) -> PacketRow:
         signature=bytes(r["signature"]),
         signer_key_id=r["signer_key_id"],
         recipient_agency_ids=recipients,
+        reply_to=r["reply_to"],
     )
 
 
@@ -199,3 +202,14 @@ async def delete_wrapped_keys(conn: AsyncConnection, packet_id: str) -> int:
     """Crypto-shredding: without any wrapped content key the parts can never be decrypted."""
     result = await conn.execute(delete(packet_keys).where(packet_keys.c.packet_id == packet_id))
     return int(result.rowcount)
+
+
+async def case_packets(conn: AsyncConnection, case_id: int, limit: int = 500) -> list[PacketRow]:
+    """A case's packets, oldest first (served by ix_packets_case_created)."""
+    stmt = (
+        select(packets)
+        .where(packets.c.case_id == case_id)
+        .order_by(packets.c.created_at, packets.c.id)
+        .limit(limit)
+    )
+    return await _rows(conn, (await conn.execute(stmt)).mappings().all())

@@ -114,6 +114,8 @@ packets = Table(
     Column("header", LargeBinary, nullable=False),
     Column("signature", LargeBinary, nullable=False),
     Column("signer_key_id", String(64), nullable=False),
+    # The packet this one answers (a response to a request): workflow routing, in clear.
+    Column("reply_to", String(36), nullable=True),
     Index("ix_packets_sender_created", "sender_agency_id", "created_at"),
     Index("ix_packets_case_created", "case_id", "created_at"),
 )
@@ -247,3 +249,120 @@ __all__ = [
     "users",
     "web_sessions",
 ]
+
+
+# -- workflows: dates, owners and states in clear; what was said stays in the sealed packets ---
+
+case_agencies = Table(
+    "case_agencies",
+    metadata,
+    # The agencies active on a case: who a risk-change notice must reach, who sees the case page.
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), primary_key=True),
+    Column("joined_at", UTCDateTime, nullable=False),
+    Index("ix_case_agencies_agency", "agency_id"),
+)
+
+meetings = Table(
+    "meetings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("held_on", Date, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("chair_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("minutes_packet_id", String(36), nullable=True),
+    Index("ix_meetings_case", "case_id", "held_on"),
+)
+
+work_items = Table(
+    "work_items",
+    metadata,
+    # Something due by a date: minutes, a review, an answer, an action, a referral.
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+    Column("owner_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("owner_user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("due_on", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source_packet_id", String(36), nullable=True),
+    Column("meeting_id", Integer, nullable=True),
+    Column("item_index", Integer, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("closed_by_user_id", Integer, nullable=True),
+    Column("closed_by_packet_id", String(36), nullable=True),
+    Column("reminded_at", UTCDateTime, nullable=True),
+    Index("ix_work_items_owner", "owner_agency_id", "status", "due_on"),
+    Index("ix_work_items_area", "area_id", "status", "due_on"),
+    Index("ix_work_items_case", "case_id", "due_on"),
+)
+
+info_requests = Table(
+    "info_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("packet_id", String(36), ForeignKey("packets.id"), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("requester_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("requester_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("target_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("work_item_id", Integer, nullable=False),
+    Column("response_packet_id", String(36), nullable=True),
+    Column("decline_reason", Text, nullable=True),
+    Column("closed_by_user_id", Integer, nullable=True),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Index("ix_info_requests_target", "target_agency_id", "status"),
+    Index("ix_info_requests_requester", "requester_agency_id", "status"),
+    Index("ix_info_requests_packet", "packet_id", "target_agency_id", unique=True),
+)
+
+disclosures = Table(
+    "disclosures",
+    metadata,
+    # Third-party disclosures: proposed, approved or refused, delivered. The register per case/area.
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+    Column("proposal_packet_id", String(36), ForeignKey("packets.id"), nullable=False),
+    Column("proposer_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("proposer_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("recipient_kind", String(24), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("offender_to_be_told", Boolean, nullable=False),
+    # The disclosure itself (to the third party), as the policy decided it: not the proposal's.
+    Column("purpose", String(64), nullable=False),
+    Column("lawful_basis", String(64), nullable=False),
+    Column("categories", String(500), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The approvals the policy named: JSON [{"role", "count", "rule"}].
+    Column("approvals_needed", Text, nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("delivered_by_user_id", Integer, nullable=True),
+    Index("ix_disclosures_area", "area_id", "created_at"),
+    Index("ix_disclosures_case", "case_id", "created_at"),
+)
+
+disclosure_decisions = Table(
+    "disclosure_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("disclosure_id", Integer, ForeignKey("disclosures.id"), nullable=False),
+    Column("approver_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("approver_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("conditions", Text, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Index("ix_disclosure_decisions_once", "disclosure_id", "approver_user_id", unique=True),
+)

@@ -1,0 +1,272 @@
+"""Third-party disclosure: proposed, approved or refused with reasons, then delivered on the record.
+
+A practitioner proposes by sending a ``disclosure-proposal`` packet (``services.workflow_rules``
+decides the disclosure against the policy then, and keeps the approvals it names). Here the named
+approvers decide, never the proposer; only an approved disclosure can be delivered, and delivery
+is a DISCLOSURE entry on the log. The register lists them per case and per area.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import Clock
+from hub.crypto.secrets import sha256_hex
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.ledger.entries import Action, Event, Record
+from hub.model.directory import Role
+from hub.model.packets import PacketType
+from hub.services import ledger
+from hub.services.actor import Actor
+from hub.store import cases as case_store
+from hub.store import directory as directory_store
+from hub.store import packets as packet_store
+from hub.store import workflows as store
+from hub.store.database import Database
+from hub.workflows.forms import DisclosureDecisionForm, validate_form
+
+PROPOSED, APPROVED, REFUSED, DELIVERED = "proposed", "approved", "refused", "delivered"
+_AREA_READERS = (Role.COORDINATOR, Role.SENIOR_MANAGER, Role.AUDITOR)
+_APPROVER_ROLES = (Role.COORDINATOR, Role.SENIOR_MANAGER)
+
+
+@dataclass(frozen=True)
+class DisclosureView:
+    row: store.DisclosureRow
+    case_reference: str
+    proposer: str
+    proposer_agency: str
+    decisions: list[store.DecisionRow]
+    decided_by: dict[int, str]
+    # Approvals still wanted, per role.
+    outstanding: dict[str, int]
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+
+def outstanding(
+    needed: list[dict[str, object]], decisions: list[store.DecisionRow]
+) -> dict[str, int]:
+    given = Counter(d.role for d in decisions if d.decision == "approve")
+    want: Counter[str] = Counter()
+    for need in needed:
+        want[str(need["role"])] = max(want[str(need["role"])], int(str(need["count"])))
+    return {role: n - given[role] for role, n in want.items() if n - given[role] > 0}
+
+
+class DisclosureService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def register(
+        self, actor: Actor, *, case_id: int | None = None, status: str | None = None
+    ) -> list[DisclosureView]:
+        """The area's register for coordinators, senior managers and auditors; a case's register
+        for agencies active on that case."""
+        async with self._db.read() as conn:
+            if case_id is None:
+                if not actor.has_role(*_AREA_READERS):
+                    raise Forbidden("The area's disclosure register is for MAPPA coordinators.")
+                rows = await store.disclosure_register(
+                    conn, area_id=actor.agency.area_id, status=status
+                )
+            else:
+                case = await case_store.case_by_id(conn, case_id)
+                if case is None:
+                    raise NotFound("No such case.")
+                if not (
+                    await store.is_active_on(conn, case_id, actor.agency.id)
+                    or (actor.has_role(*_AREA_READERS) and case.area_id == actor.agency.area_id)
+                ):
+                    raise Forbidden("Your agency is not active on this case.")
+                rows = await store.disclosure_register(conn, case_id=case_id, status=status)
+            return await self._views(conn, rows)
+
+    async def _views(
+        self, conn: AsyncConnection, rows: list[store.DisclosureRow]
+    ) -> list[DisclosureView]:
+        decisions = await store.decisions_for(conn, [r.id for r in rows])
+        user_ids = {r.proposer_user_id for r in rows} | {d.approver_user_id for d in decisions}
+        users = await directory_store.users_by_ids(conn, sorted(user_ids))
+        agencies = await directory_store.agencies_by_ids(
+            conn, sorted({r.proposer_agency_id for r in rows})
+        )
+        refs: dict[int, str] = {}
+        for case_id in {r.case_id for r in rows}:
+            case = await case_store.case_by_id(conn, case_id)
+            refs[case_id] = case.reference if case else "?"
+        out = []
+        for r in rows:
+            mine = [d for d in decisions if d.disclosure_id == r.id]
+            out.append(
+                DisclosureView(
+                    row=r,
+                    case_reference=refs[r.case_id],
+                    proposer=users[r.proposer_user_id].display_name,
+                    proposer_agency=agencies[r.proposer_agency_id].name,
+                    decisions=mine,
+                    decided_by={
+                        d.approver_user_id: users[d.approver_user_id].display_name for d in mine
+                    },
+                    outstanding=outstanding(r.approvals_needed, mine)
+                    if r.status == PROPOSED
+                    else {},
+                )
+            )
+        return out
+
+    async def get(self, actor: Actor, disclosure_id: int) -> DisclosureView:
+        async with self._db.read() as conn:
+            row = await store.disclosure_by_id(conn, disclosure_id)
+            if row is None:
+                raise NotFound("No such disclosure.")
+            if not await self._may_see(conn, actor, row):
+                raise Forbidden("This disclosure is not for your agency to see.")
+            return (await self._views(conn, [row]))[0]
+
+    async def _may_see(self, conn: AsyncConnection, actor: Actor, row: store.DisclosureRow) -> bool:
+        if actor.has_role(*_AREA_READERS) and row.area_id == actor.agency.area_id:
+            return True
+        return await store.is_active_on(conn, row.case_id, actor.agency.id)
+
+    async def decide(
+        self,
+        actor: Actor,
+        disclosure_id: int,
+        decision: Literal["approve", "refuse"] | str,
+        reasons: str,
+        conditions: str = "",
+    ) -> DisclosureView:
+        """Approve or refuse with reasons. The policy named the roles; the proposer never decides."""
+        form = validate_form(
+            PacketType.DISCLOSURE_DECISION,
+            {"decision": decision, "reasons": reasons, "conditions": conditions},
+        )
+        if not isinstance(form, DisclosureDecisionForm):  # pragma: no cover - validate_form's type
+            raise InvalidInput("Not a disclosure decision.")
+        if not actor.has_role(*_APPROVER_ROLES):
+            raise Forbidden("Only a MAPPA coordinator or a senior manager decides disclosures.")
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            row = await store.disclosure_by_id(conn, disclosure_id)
+            if row is None or row.area_id != actor.agency.area_id:
+                raise NotFound("No such disclosure.")
+            if row.proposer_user_id == actor.user.id:
+                raise Forbidden("You proposed this disclosure, so someone else must decide it.")
+            if row.status != PROPOSED:
+                raise Conflict(f"This disclosure has already been {row.status}.")
+            proposal = await packet_store.packet_by_id(conn, row.proposal_packet_id)
+            if proposal is None or actor.agency.id not in (
+                proposal.sender_agency_id,
+                *proposal.recipient_agency_ids,
+            ):
+                raise Forbidden(
+                    "The proposal was not sent to your agency: it must reach you before you decide."
+                )
+            decisions = await store.decisions_for(conn, [row.id])
+            if any(d.approver_user_id == actor.user.id for d in decisions):
+                raise Conflict("You have already decided this disclosure.")
+            wanted = outstanding(row.approvals_needed, decisions)
+            if actor.role.value not in wanted:
+                raise Forbidden(
+                    "The policy does not ask for a decision from your role on this disclosure "
+                    f"(still wanted: {', '.join(wanted) or 'none'})."
+                )
+            await store.insert_decision(
+                conn,
+                disclosure_id=row.id,
+                approver_user_id=actor.user.id,
+                approver_agency_id=actor.agency.id,
+                role=actor.role.value,
+                decision=form.decision,
+                reasons=form.reasons,
+                conditions=form.conditions,
+                decided_at=now,
+            )
+            if form.decision == "refuse":
+                new_status: str | None = REFUSED
+            elif wanted[actor.role.value] == 1 and len(wanted) == 1:
+                new_status = APPROVED
+            else:
+                new_status = None
+            if new_status and not await store.update_disclosure(
+                conn, row.id, PROPOSED, status=new_status, decided_at=now
+            ):
+                raise Conflict("This disclosure was decided a moment ago.")
+            await ledger.append(
+                conn,
+                Record(
+                    action=Action.ALTERATION,
+                    event=Event.DISCLOSURE_DECIDED,
+                    recorded_at=now,
+                    actor_user_id=actor.user.id,
+                    actor_agency_id=actor.agency.id,
+                    case_id=row.case_id,
+                    packet_id=row.proposal_packet_id,
+                    purpose=row.purpose,
+                    lawful_basis=row.lawful_basis,
+                    content_digest=sha256_hex(form.reasons.encode()),
+                    policy_version=row.policy_version,
+                    decision=form.decision,
+                ),
+            )
+            updated = await store.disclosure_by_id(conn, row.id)
+            if updated is None:  # pragma: no cover - just written in this transaction
+                raise NotFound("No such disclosure.")
+            return (await self._views(conn, [updated]))[0]
+
+    async def deliver(self, actor: Actor, disclosure_id: int) -> DisclosureView:
+        """Record that an approved disclosure was made: a DISCLOSURE entry on the log."""
+        if not actor.has_role(Role.PRACTITIONER, Role.COORDINATOR):
+            raise Forbidden("Your role cannot make a disclosure.")
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            row = await store.disclosure_by_id(conn, disclosure_id)
+            if row is None or row.area_id != actor.agency.area_id:
+                raise NotFound("No such disclosure.")
+            if actor.user.id != row.proposer_user_id and not actor.has_role(Role.COORDINATOR):
+                raise Forbidden("Only the proposer or a MAPPA coordinator records the disclosure.")
+            if row.status == DELIVERED:
+                raise Conflict("This disclosure has already been made.")
+            if row.status != APPROVED:
+                raise Forbidden(
+                    f"Only an approved disclosure can be made; this one is {row.status}."
+                )
+            if not await store.update_disclosure(
+                conn,
+                row.id,
+                APPROVED,
+                status=DELIVERED,
+                delivered_at=now,
+                delivered_by_user_id=actor.user.id,
+            ):
+                raise Conflict("This disclosure was recorded a moment ago.")
+            proposal = await packet_store.packet_by_id(conn, row.proposal_packet_id)
+            await ledger.append(
+                conn,
+                Record(
+                    action=Action.DISCLOSURE,
+                    event=Event.THIRD_PARTY_DISCLOSED,
+                    recorded_at=now,
+                    actor_user_id=actor.user.id,
+                    actor_agency_id=actor.agency.id,
+                    case_id=row.case_id,
+                    packet_id=row.proposal_packet_id,
+                    purpose=row.purpose,
+                    lawful_basis=row.lawful_basis,
+                    content_digest=sha256_hex(proposal.header) if proposal else None,
+                    policy_version=row.policy_version,
+                    decision="PERMIT",
+                ),
+            )
+            updated = await store.disclosure_by_id(conn, row.id)
+            if updated is None:  # pragma: no cover
+                raise NotFound("No such disclosure.")
+            return (await self._views(conn, [updated]))[0]

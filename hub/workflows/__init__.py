@@ -1,0 +1,1 @@
+"""MAPPA workflows: the forms packets carry and the timescales they run to."""
