@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from hub.model.cases import MappaCategory, MappaLevel
 from hub.model.directory import AgencyType, Jurisdiction, Role
-from hub.model.packets import AttachmentIn, Draft
+from hub.model.packets import AttachmentIn, Draft, PacketType
 from hub.services.actor import Actor
 from hub.services.cases import NewCase
 from hub.wiring import Hub
@@ -112,6 +112,7 @@ async def seed(hub: Hub) -> list[DemoLogin]:
     for new in CASES:
         await hub.cases.add(None, new)
     await _seed_packets(hub)
+    await _seed_workflows(hub)
     return logins
 
 
@@ -172,6 +173,120 @@ async def _seed_packets(hub: Hub) -> None:
             necessity={
                 "why": "Risk of serious harm has risen to very high; police and the forensic "
                 "mental health team must act on the revised plan before the level 3 review."
+            },
+        ),
+    )
+
+
+async def _seed_workflows(hub: Hub) -> None:
+    """A level 3 meeting with minutes and an overdue action, a level 2 meeting whose minutes are
+    due, an open request for information, and a disclosure proposal awaiting a coordinator."""
+    agencies = {a.code: a for a in await hub.directory.agencies()}
+    cases = {c.family_name: c for c in await hub.cases.visible_to(None)}
+    today = hub.clock.now().date()
+    coordinator = await _actor(hub, "dby.coordinator")
+    police = await _actor(hub, "dby.police")
+    probation = await _actor(hub, "dby.probation")
+    held = today - timedelta(days=14)
+    await hub.packets.send(
+        police,
+        Draft(
+            case_id=cases["Pritchard"].id,
+            recipient_agency_ids=(agencies["DBY-PROBATION"].id, agencies["DBY-MH"].id),
+            subject=f"Level 3 MAPPA meeting {held:%d %B %Y}",
+            body="",
+            purpose="risk-management",
+            lawful_basis="cja2003-s325",
+            packet_type=PacketType.MINUTES,
+            data_categories=("risk-summary", "risk-management-plan", "licence-conditions"),
+            necessity={"why": "Minutes of the level 3 meeting for every agency that attended."},
+            form={
+                "meeting_date": held.isoformat(),
+                "meeting_level": 3,
+                "chair": "ACC Claire Douglas",
+                "attendance": [
+                    {"agency": "DBY-POLICE", "role": "Public protection unit", "attended": True},
+                    {"agency": "DBY-PROBATION", "role": "Offender manager", "attended": True},
+                    {"agency": "DBY-MH", "role": "Forensic CMHT", "attended": False},
+                ],
+                "licence_conditions": "No contact with the victim's family; curfew 19:00-07:00.",
+                "lead_agency": "DBY-POLICE",
+                "risk_assessment": "OASys very high risk of serious harm to the victim's family.",
+                "risk_management_plan": {
+                    "supervision": "Weekly appointments with the offender manager.",
+                    "monitoring_and_control": "Electronic monitoring of the curfew.",
+                    "interventions_and_treatment": "Referral to the forensic CMHT.",
+                    "victim_safety_planning": "VLO to review the victim's safety plan.",
+                },
+                "actions": [
+                    {
+                        "description": "Obtain the forensic CMHT assessment.",
+                        "owner_agency": "DBY-MH",
+                        "deadline": (held + timedelta(days=7)).isoformat(),
+                    },
+                    {
+                        "description": "Home visit to check curfew compliance.",
+                        "owner_agency": "DBY-POLICE",
+                        "deadline": (today + timedelta(days=10)).isoformat(),
+                    },
+                ],
+                "disclosure_considered": True,
+                "disclosure_reasons": "Disclosure to the new employer considered; proposed.",
+                "offenders_views": "Disputes the missed appointments; wants the curfew relaxed.",
+                "next_review_date": (held + timedelta(weeks=8)).isoformat(),
+            },
+        ),
+    )
+    await hub.casework.record_meeting(coordinator, cases["Harlow"].id, today - timedelta(days=3), 2)
+    await hub.packets.send(
+        probation,
+        Draft(
+            case_id=cases["Harlow"].id,
+            recipient_agency_ids=(agencies["DBY-HOUSING"].id,),
+            subject="Tenancy and visitors at the proposed address",
+            body="",
+            purpose="risk-management",
+            lawful_basis="cja2003-s325",
+            packet_type=PacketType.REQUEST,
+            data_categories=("identity", "risk-summary"),
+            necessity={
+                "why": "The panel must know who lives at and visits the proposed address.",
+                "who": "The offender manager and the level 2 panel.",
+                "use": "To review the risk management plan; recorded in the minutes only.",
+            },
+            form={
+                "information_sought": "Tenancy status and any reports of children visiting.",
+                "purpose_of_request": "Review of the proposed release address.",
+                "who_needs_access": "Offender manager; level 2 panel members.",
+                "how_it_will_be_used": "Discussed at the panel and recorded in the minutes.",
+                "due_on": (today + timedelta(days=7)).isoformat(),
+            },
+        ),
+    )
+    await hub.packets.send(
+        police,
+        Draft(
+            case_id=cases["Pritchard"].id,
+            recipient_agency_ids=(agencies["DBY-PROBATION"].id,),
+            subject="Proposed disclosure to her new employer",
+            body="",
+            purpose="public-protection",
+            lawful_basis="cja2003-s325",
+            packet_type=PacketType.DISCLOSURE_PROPOSAL,
+            data_categories=("identity", "offence-history", "risk-summary"),
+            necessity={
+                "why": "She has started work at a depot where the victim's brother also works.",
+                "who": "The depot's HR manager only, named in the proposal.",
+                "use": "To arrange shifts so that they do not meet; kept in a sealed HR file.",
+            },
+            form={
+                "recipient_kind": "employer",
+                "recipient_name": "HR manager, Acme Logistics Ltd",
+                "information_to_disclose": "Her conviction and the no-contact condition.",
+                "why_necessary": "Contact at work would put the victim's family at risk.",
+                "who_is_protected": "The victim's brother, who works at the same depot.",
+                "offender_to_be_told": True,
+                "method": "letter",
             },
         ),
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli import policy as policy_cli
+from hub.cli import workflows as workflows_cli
 from hub.cli.progress import Progress
 from hub.config import Config, load_config
 from hub.errors import Conflict, Gone, HubError, InvalidInput, NotFound
@@ -150,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hub-key", type=Path, help="the hub's pinned public keys file (hub-signing.pub)"
     )
     policy_cli.add_parser(sub, common)
+    workflows_cli.add_parsers(sub, common)
     return p
 
 
@@ -407,6 +409,8 @@ COMMANDS: dict[str, Command] = {
     "ledger": cmd_ledger,
     "packet": cmd_packet,
     "policy": policy_cli.run,
+    "forms": workflows_cli.run_forms,
+    "deadlines": workflows_cli.run_deadlines,
 }
 
 

@@ -38,6 +38,23 @@ async def _sign_checkpoints(hub: Hub) -> None:
         await asyncio.sleep(interval)
 
 
+REMINDER_INTERVAL_SECONDS = 15 * 60
+
+
+async def _raise_reminders(hub: Hub) -> None:
+    """Sweep for items gone overdue: each raises one reminder (shown in the inbox; the stamp is
+    what an email notifier picks up). Logged by count and kind only: no case details in logs."""
+    while True:
+        try:
+            items = await hub.casework.raise_reminders()
+            if items:
+                kinds = sorted({i.kind.value for i in items})
+                log.info("%d item(s) went overdue: %s", len(items), ", ".join(kinds))
+        except Exception:  # a failed sweep must not stop the server; the next one retries
+            log.exception("reminder sweep failed")
+        await asyncio.sleep(REMINDER_INTERVAL_SECONDS)
+
+
 async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
     """Serve until SIGINT/SIGTERM, then close cleanly. SIGHUP re-reads the policy files."""
     stop = asyncio.Event()
@@ -54,6 +71,7 @@ async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     checkpoints = loop.create_task(_sign_checkpoints(hub))
+    reminders = loop.create_task(_raise_reminders(hub))
     app = build_app(hub)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -64,5 +82,6 @@ async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
         await stop.wait()
     finally:
         checkpoints.cancel()
+        reminders.cancel()
         await runner.cleanup()
         await hub.close()

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import Clock
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.model.cases import Case
 from hub.model.directory import Role
 from hub.services.actor import Actor
@@ -24,9 +24,11 @@ from hub.store import packets as packet_store
 from hub.store import workflows as store
 from hub.store.database import Database
 from hub.workflows import deadlines
-from hub.workflows.deadlines import ItemKind, is_overdue
+from hub.workflows.deadlines import ItemKind, is_overdue, local_date
+from hub.workflows.forms import LATEST
 
 MAX_OUTCOME_CHARS = 5000
+MAX_MEETING_AGE_DAYS = 366
 _AREA_VIEW = (Role.COORDINATOR, Role.SENIOR_MANAGER)
 
 
@@ -75,7 +77,7 @@ class CaseworkService:
         self._clock = clock
 
     def _today(self) -> date:
-        return self._clock.now().date()
+        return local_date(self._clock.now())
 
     async def _case_in_area(self, conn: AsyncConnection, actor: Actor, case_id: int) -> Case:
         case = await case_store.case_by_id(conn, case_id)
@@ -93,6 +95,12 @@ class CaseworkService:
             raise InvalidInput("MAPPA meetings are held at level 2 or 3.", field="level")
         if held_on > self._today():
             raise InvalidInput("A meeting is recorded once it has been held.", field="held_on")
+        if held_on < self._today() - timedelta(days=MAX_MEETING_AGE_DAYS):
+            raise InvalidInput(
+                "A meeting is recorded within a year of being held; older minutes are sent as "
+                "minutes, with their own date.",
+                field="held_on",
+            )
         now = self._clock.now()
         async with self._db.write() as conn:
             case = await self._case_in_area(conn, actor, case_id)
@@ -106,6 +114,8 @@ class CaseworkService:
             raise Forbidden("Your role cannot record a release date.")
         if release <= self._today():
             raise InvalidInput("The release date must be in the future.", field="release_date")
+        if release > LATEST:
+            raise InvalidInput("The release date is too far ahead.", field="release_date")
         now = self._clock.now()
         async with self._db.write() as conn:
             case = await self._case_in_area(conn, actor, case_id)
@@ -151,7 +161,7 @@ class CaseworkService:
             if not await store.close_item(
                 conn, row.id, now, user_id=actor.user.id, outcome=outcome
             ):
-                raise InvalidInput("This action is already closed.", field="outcome")
+                raise Conflict("This action is already completed.")
             updated = await store.item_by_id(conn, item_id)
             if updated is None:  # pragma: no cover
                 raise NotFound("No such action.")
@@ -176,7 +186,7 @@ class CaseworkService:
         """Stamp items that went overdue since the last sweep; return them (to notify)."""
         now = self._clock.now()
         async with self._db.write() as conn:
-            rows = await store.mark_reminded(conn, now.date(), now)
+            rows = await store.mark_reminded(conn, local_date(now), now)
             return await self._due_items(conn, rows)
 
     async def _due_items(
@@ -192,7 +202,7 @@ class CaseworkService:
         today = self._today()
         out = []
         for r in rows:
-            end = r.closed_at.date() if r.closed_at else today
+            end = local_date(r.closed_at) if r.closed_at else today
             out.append(
                 DueItem(
                     row=r,
@@ -208,12 +218,15 @@ class CaseworkService:
     # -- the case page ---------------------------------------------------------------------
 
     async def case_file(self, actor: Actor, case_id: int) -> CaseFile:
-        """Everything on a case in time order, for users whose agency is active on it."""
+        """Everything on a case in time order, for its active agencies and the area coordinator."""
         async with self._db.read() as conn:
             case = await case_store.case_by_id(conn, case_id)
             if case is None:
                 raise NotFound("No such case.")
-            if not await store.is_active_on(conn, case.id, actor.agency.id):
+            # The area's MAPPA coordinator brokers every case in it (schedules the meetings,
+            # quality-assures the minutes), so the file opens to them as to the active agencies.
+            coordinator = actor.has_role(Role.COORDINATOR) and case.area_id == actor.agency.area_id
+            if not (coordinator or await store.is_active_on(conn, case.id, actor.agency.id)):
                 raise Forbidden(
                     "Your agency is not active on this case, so its file is closed to you."
                 )
@@ -252,7 +265,9 @@ class CaseworkService:
             minutes = next(
                 (i for i in items if i.meeting_id == m.id and i.kind == ItemKind.MINUTES), None
             )
-            late = bool(minutes and minutes.closed_at and minutes.closed_at.date() > minutes.due_on)
+            late = bool(
+                minutes and minutes.closed_at and local_date(minutes.closed_at) > minutes.due_on
+            )
             status = "minutes circulated" if m.minutes_packet_id else "minutes awaited"
             timeline.append(
                 TimelineEntry(
@@ -275,7 +290,7 @@ class CaseworkService:
                         title=f"Request to {target.name if target else 'another agency'} {r.status}",
                         detail=r.decline_reason or "",
                         status=r.status,
-                        late=r.closed_at.date() > r.due_on,
+                        late=local_date(r.closed_at) > r.due_on,
                     )
                 )
         for d in disclosures:
@@ -283,13 +298,31 @@ class CaseworkService:
                 TimelineEntry(
                     when=d.delivered_at or d.decided_at or d.created_at,
                     kind="disclosure",
-                    title=f"Third-party disclosure to a {d.recipient_kind.replace('-', ' ')}",
+                    title=f"Third-party disclosure ({d.recipient_kind.replace('-', ' ')})",
                     detail=f"Proposed by {sender_names[d.proposer_agency_id].name}",
                     status=d.status,
                     link=f"/disclosures/{d.id}",
                 )
             )
         for item in due_items:
+            if (
+                item.kind is ItemKind.REFERRAL
+                and item.row.closed_by_packet_id
+                and item.row.closed_at
+            ):
+                timeline.append(
+                    TimelineEntry(
+                        when=item.row.closed_at,
+                        kind="referral-deadline",
+                        title=f"Referral due by {item.row.due_on:%d %b %Y} (six months before "
+                        "release)",
+                        detail=f"Made {item.days_late} working days late"
+                        if item.days_late > 0
+                        else "Made in time",
+                        status="late" if item.days_late > 0 else "in time",
+                        late=item.days_late > 0,
+                    )
+                )
             if item.kind is ItemKind.ACTION and item.row.closed_at:
                 timeline.append(
                     TimelineEntry(

@@ -131,6 +131,15 @@ class DisclosureService:
                 raise Forbidden("This disclosure is not for your agency to see.")
             return (await self._views(conn, [row]))[0]
 
+    async def for_proposal(self, actor: Actor, packet_id: str) -> int | None:
+        """The disclosure a proposal packet opened, if the actor may see its record."""
+        async with self._db.read() as conn:
+            rows = await store.disclosures_for_packet(conn, packet_id)
+            for row in rows:
+                if await self._may_see(conn, actor, row):
+                    return row.id
+        return None
+
     async def _may_see(self, conn: AsyncConnection, actor: Actor, row: store.DisclosureRow) -> bool:
         if actor.has_role(*_AREA_READERS) and row.area_id == actor.agency.area_id:
             return True

@@ -41,10 +41,12 @@ from hub.store import directory as directory_store
 from hub.store import packets as store
 from hub.store.database import Database
 from hub.store.packets import PacketRow, StoredWrappedKey
+from hub.workflows.deadlines import local_date
 from hub.workflows.forms import form_document, render_form_text, schema_id
 
 _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
-_READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN)
+# Senior managers read what their agency holds: they approve disclosures on what a proposal says.
+_READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN, Role.SENIOR_MANAGER)
 UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
 ERASED_SUBJECT = "(content erased)"
 
@@ -107,7 +109,7 @@ class PacketService:
                     field="recipients",
                     code="unknown_agency",
                 )
-            today = self._clock.now().date()
+            today = local_date(self._clock.now())
             plan = await self._rules.prepare(conn, actor, draft, case, recipient_ids, today)
             if plan.recipient_ids != recipient_ids:
                 recipients = await directory_store.agencies_by_ids(conn, plan.recipient_ids)

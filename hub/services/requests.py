@@ -17,7 +17,7 @@ from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import workflows as store
 from hub.store.database import Database
-from hub.workflows.deadlines import is_overdue
+from hub.workflows.deadlines import is_overdue, local_date
 
 MAX_REASON_CHARS = 2000
 _HANDLERS = (Role.PRACTITIONER, Role.COORDINATOR)
@@ -62,7 +62,7 @@ class RequestService:
             for case_id in {r.case_id for r in rows}:
                 case = await case_store.case_by_id(conn, case_id)
                 refs[case_id] = case.reference if case else "?"
-        today = self._clock.now().date()
+        today = local_date(self._clock.now())
 
         def view(r: store.RequestRow) -> RequestView:
             return RequestView(
@@ -84,6 +84,12 @@ class RequestService:
         if actor.agency.id not in (row.requester_agency_id, row.target_agency_id):
             raise Forbidden("This request is between other agencies.")
         return row
+
+    async def open_for(self, actor: Actor, packet_id: str) -> store.RequestRow | None:
+        """The open request this packet puts to the actor's agency, if it is one."""
+        async with self._db.read() as conn:
+            row = await store.request_for(conn, packet_id, actor.agency.id)
+        return row if row is not None and row.status == store.OPEN else None
 
     async def decline(self, actor: Actor, request_id: int, reason: str) -> store.RequestRow:
         """Decline a request addressed to the actor's agency, saying why (the requester sees it)."""

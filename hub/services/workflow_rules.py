@@ -33,6 +33,7 @@ from hub.workflows.forms import (
     MinutesForm,
     ReferralForm,
     RequestForm,
+    form_error,
     requires_form,
     validate_form,
 )
@@ -88,8 +89,14 @@ class WorkflowRules:
                     field="recipients",
                 )
         elif isinstance(form, RequestForm) and form.due_on < today:
-            raise InvalidInput("The due date cannot be in the past.", field="form.due_on")
+            raise form_error("due_on", "The due date cannot be in the past.")
         elif isinstance(form, MinutesForm):
+            if form.meeting_date > today:
+                # As CaseworkService.record_meeting: a meeting not yet held would close the review.
+                raise form_error(
+                    "meeting_date",
+                    "Minutes are for a meeting that has been held: the date is in the future.",
+                )
             await self._check_minutes(conn, case, form, plan)
         elif isinstance(form, ReferralForm):
             invited = form.agencies_to_invite
@@ -130,14 +137,19 @@ class WorkflowRules:
         latest = deadlines.review_due(form.meeting_date, form.meeting_level)
         if form.next_review_date > latest:
             weeks = deadlines.REVIEW_WEEKS[form.meeting_level]
-            raise InvalidInput(
+            raise form_error(
+                "next_review_date",
                 f"At level {form.meeting_level} the next review must be within {weeks} weeks of "
                 f"the meeting (by {latest:%d %B %Y}).",
-                field="form.next_review_date",
             )
         meeting = await store.meeting_on(conn, case.id, form.meeting_date)
         if meeting is not None and meeting.minutes_packet_id is not None:
             raise Conflict("Minutes for this meeting have already been circulated.")
+        if meeting is not None and meeting.level != form.meeting_level:
+            # Otherwise the review limit above would be the wrong level's.
+            raise form_error(
+                "meeting_level", f"This meeting was recorded as a level {meeting.level} meeting."
+            )
         named = {"form.lead_agency": form.lead_agency}
         named.update(
             {f"form.attendance.{i}.agency": a.agency for i, a in enumerate(form.attendance)}
@@ -216,9 +228,21 @@ class WorkflowRules:
         elif isinstance(form, MinutesForm):
             await self._record_minutes(conn, actor, case, form, plan, packet_id, now)
         elif isinstance(form, ReferralForm):
-            for referral in await store.open_items(
-                conn, case_id=case.id, kind=ItemKind.REFERRAL.value
-            ):
+            referrals = await store.open_items(conn, case_id=case.id, kind=ItemKind.REFERRAL.value)
+            if not referrals and form.release_date is not None:
+                # No release date was recorded beforehand: record the deadline now, so a referral
+                # made less than six months before release shows as late.
+                item_id = await store.insert_item(
+                    conn,
+                    kind=ItemKind.REFERRAL.value,
+                    case_id=case.id,
+                    area_id=case.area_id,
+                    owner_agency_id=actor.agency.id,
+                    due_on=deadlines.referral_due(form.release_date),
+                    created_at=now,
+                )
+                referrals = [r for r in [await store.item_by_id(conn, item_id)] if r is not None]
+            for referral in referrals:
                 await store.close_item(
                     conn, referral.id, now, user_id=actor.user.id, packet_id=packet_id
                 )
@@ -259,8 +283,9 @@ class WorkflowRules:
     ) -> None:
         meeting = await store.meeting_on(conn, case.id, form.meeting_date)
         if meeting is None:
+            # Recorded now, with its minutes due as the guidance says: late minutes show as late.
             meeting_id = await record_meeting(
-                conn, case, form.meeting_date, form.meeting_level, actor, now, minutes_pending=False
+                conn, case, form.meeting_date, form.meeting_level, actor, now
             )
         else:
             meeting_id = meeting.id
@@ -302,15 +327,17 @@ async def record_meeting(
     level: int,
     chair: Actor,
     now: datetime,
-    *,
-    minutes_pending: bool = True,
 ) -> int:
     """A meeting was held: it meets the review that was due, and sets the clocks running again."""
     if await store.meeting_on(conn, case.id, held_on) is not None:
         raise Conflict("A meeting on that date is already recorded for this case.")
+    held = {m.id: m.held_on for m in await store.case_meetings(conn, case.id)}
     meeting_id = await store.insert_meeting(conn, case.id, held_on, level, chair.user.id, now)
+    # This meeting is the review that earlier meetings set; a later meeting's review still stands
+    # (minutes of an older meeting can arrive after a newer one was recorded).
     for item in await store.open_items(conn, case_id=case.id, kind=ItemKind.REVIEW.value):
-        await store.close_item(conn, item.id, now, user_id=chair.user.id)
+        if item.meeting_id is None or held.get(item.meeting_id, held_on) <= held_on:
+            await store.close_item(conn, item.id, now, user_id=chair.user.id)
     common: dict[str, Any] = {
         "case_id": case.id,
         "area_id": case.area_id,
@@ -319,13 +346,9 @@ async def record_meeting(
         "meeting_id": meeting_id,
         "created_at": now,
     }
-    if minutes_pending:
-        await store.insert_item(
-            conn,
-            kind=ItemKind.MINUTES.value,
-            due_on=deadlines.minutes_due(held_on, level),
-            **common,
-        )
+    await store.insert_item(
+        conn, kind=ItemKind.MINUTES.value, due_on=deadlines.minutes_due(held_on, level), **common
+    )
     await store.insert_item(
         conn, kind=ItemKind.REVIEW.value, due_on=deadlines.review_due(held_on, level), **common
     )
@@ -339,7 +362,9 @@ async def _codes(conn: AsyncConnection, named: dict[str, str]) -> dict[str, int]
         found[agency.code] = agency
     for field_name, code in named.items():
         if code not in found:
-            raise InvalidInput(
-                f"No agency has the code {code}.", field=field_name, code="unknown_agency"
+            raise form_error(
+                field_name.removeprefix("form."),
+                f"No agency has the code {code}.",
+                code="unknown_agency",
             )
     return {code: agency.id for code, agency in found.items()}

@@ -425,6 +425,11 @@ async def disclosure_by_id(conn: AsyncConnection, disclosure_id: int) -> Disclos
     return _disclosure(row) if row else None
 
 
+async def disclosures_for_packet(conn: AsyncConnection, packet_id: str) -> list[DisclosureRow]:
+    stmt = select(disclosures).where(disclosures.c.proposal_packet_id == packet_id)
+    return [_disclosure(r) for r in (await conn.execute(stmt)).mappings()]
+
+
 async def update_disclosure(
     conn: AsyncConnection, disclosure_id: int, expect_status: str, **values: Any
 ) -> bool:

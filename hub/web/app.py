@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.web import audit, inbox, login
+from hub.web import audit, casework, compose, disclosures, inbox, login, requests
 from hub.web.errors import error_middleware
 from hub.web.keys import COOKIE_NAME, HUB, TEMPLATES
 from hub.web.render import make_environment
@@ -35,6 +35,10 @@ def build_app(hub: Hub) -> web.Application:
     app[COOKIE_NAME] = "__Host-mappa-session" if secure else "mappa-session"
     app.add_routes(login.routes)
     app.add_routes(inbox.routes)
+    app.add_routes(compose.routes)
+    app.add_routes(requests.routes)
+    app.add_routes(disclosures.routes)
+    app.add_routes(casework.routes)
     app.add_routes(audit.routes)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     return app

@@ -10,9 +10,10 @@ Working days exclude weekends and the England and Wales bank holidays.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import holidays
 from dateutil.relativedelta import relativedelta
@@ -23,6 +24,8 @@ REFERRAL_MONTHS_BEFORE_RELEASE = 6
 REQUEST_DEFAULT_WORKING_DAYS = 10
 # How far ahead "due soon" looks in the inbox.
 DUE_SOON_DAYS = 14
+# Deadlines are days in England and Wales: after midnight in summer time it is already tomorrow.
+LOCAL_TIME = ZoneInfo("Europe/London")
 
 
 class ItemKind(StrEnum):
@@ -33,7 +36,6 @@ class ItemKind(StrEnum):
     REQUEST = "request"
     ACTION = "action"
     REFERRAL = "referral"
-    DISCLOSURE_DECISION = "disclosure-decision"
 
     @property
     def label(self) -> str:
@@ -43,8 +45,12 @@ class ItemKind(StrEnum):
             "request": "Request for information to answer",
             "action": "Meeting action",
             "referral": "Referral before release",
-            "disclosure-decision": "Disclosure proposal to decide",
         }[self.value]
+
+
+def local_date(moment: datetime) -> date:
+    """The calendar date in England and Wales at ``moment`` (an aware datetime)."""
+    return moment.astimezone(LOCAL_TIME).date()
 
 
 @lru_cache(maxsize=64)

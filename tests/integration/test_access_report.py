@@ -11,17 +11,20 @@ from tests.conftest import actor_for, case_id
 
 async def test_case_and_user_reports(hub: Hub, logins: object) -> None:
     housing = await actor_for(hub, "dby.housing")
-    packet = (await hub.packets.inbox(housing))[0]
+    (packet,) = [
+        p for p in await hub.packets.inbox(housing) if p.subject.startswith("Proposed address")
+    ]
     await hub.packets.open(housing, packet.id)
     auditor = await actor_for(hub, "dby.auditor")
     case, rows = await hub.access.case_report(auditor, packet.case_id)
     assert case.id == packet.case_id
-    assert [r.event for r in rows][:2] == ["packet-opened", "packet-sent"]
-    assert rows[1].recipients == (
+    assert rows[0].event == "packet-opened" and rows[0].packet_id == packet.id
+    (sent,) = [r for r in rows if r.event == "packet-sent" and r.packet_id == packet.id]
+    assert sent.recipients == (
         "Probation Service - Derbyshire",
         "Derby City Council Housing Options",
     )
-    assert rows[1].decision == "PERMIT"
+    assert sent.decision == "PERMIT"
     user, by_user = await hub.access.user_report(auditor, housing.user.id)
     assert user.username == "dby.housing" and by_user[0].event == "packet-opened"
     with pytest.raises(Forbidden):

@@ -4,96 +4,20 @@ the recipient agency."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyotp
 import pytest
 
-CHROMIUM = os.environ.get("MAPPA_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tests.integration.browser_support import CHROMIUM, CHROMIUM_ARGS, run_demo, sign_in
 
 pytestmark = pytest.mark.browser
 
 
-def _need_chromium() -> None:
-    if shutil.which(CHROMIUM) is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is required on CI but {CHROMIUM} is missing")
-        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install -y chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, list[str]]]]:
-    _need_chromium()
-    port = _free_port()
-    data_dir = tmp_path / "demo"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "demo", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 90
-        banner = []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            banner.append(line)
-            if line.startswith("Ctrl-C stops the demo"):
-                break
-        text = "".join(banner)
-        assert f"http://127.0.0.1:{port}/" in text, text
-        logins = {
-            fields[0]: fields
-            for fields in (
-                line.split("\t") for line in (data_dir / "demo-logins.txt").read_text().splitlines()
-            )
-        }
-        yield f"http://127.0.0.1:{port}", logins
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def _sign_in(page: object, base: str, login: list[str]) -> None:
-    from playwright.sync_api import Page, expect
-
-    assert isinstance(page, Page)
-    page.goto(f"{base}/inbox")
-    expect(page).to_have_url(f"{base}/login")
-    page.fill("#username", login[0])
-    page.fill("#password", login[1])
-    page.click("#signin")
-    expect(page).to_have_url(f"{base}/login/totp")
-    page.fill("#code", pyotp.parse_uri(login[4].strip()).now())
-    page.click("#verify")
-    expect(page).to_have_url(f"{base}/inbox")
+    with run_demo(tmp_path / "demo") as server:
+        yield server.base, server.logins
 
 
 def test_compose_and_read_in_chromium(
@@ -117,7 +41,7 @@ def test_compose_and_read_in_chromium(
             dialogs: list[str] = []
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
-            _sign_in(page, base, logins["dby.police"])
+            sign_in(page, base, logins["dby.police"])
             expect(page.locator("#who")).to_contain_text("Derbyshire Constabulary")
             page.click("#compose-link")
             page.select_option(
@@ -147,12 +71,12 @@ def test_compose_and_read_in_chromium(
             expect(page).to_have_url(f"{base}/login")
 
             # A user of another agency is refused, with a clear message.
-            _sign_in(page, base, logins["dby.csc"])
+            sign_in(page, base, logins["dby.csc"])
             page.goto(packet_url)
             expect(page.locator("#error-message")).to_contain_text("not sent to your agency")
             page.click("#logout")
 
-            _sign_in(page, base, logins["dby.housing"])
+            sign_in(page, base, logins["dby.housing"])
             row = page.locator("#inbox a.subject", has_text="New address for")
             expect(row).to_have_text(subject)  # shown as text, not markup
             row.click()

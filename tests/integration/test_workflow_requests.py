@@ -61,11 +61,13 @@ async def test_request_answered_by_the_agency_asked(hub: Hub, logins: object) ->
     sent = await hub.packets.send(probation, await _request(hub, "DBY-HOUSING"))
 
     queue = await hub.requests.queue(housing)
-    assert [r.row.packet_id for r in queue.incoming] == [sent.id]
-    assert queue.incoming[0].row.due_on == date(2026, 12, 4)
-    assert queue.incoming[0].row.status == "open"
+    (mine,) = [r for r in queue.incoming if r.row.packet_id == sent.id]
+    assert (mine.row.due_on, mine.row.status) == (date(2026, 12, 4), "open")
+    assert mine.requester_agency == "Probation Service - Derbyshire"
     due = await hub.casework.due(housing)
-    assert [(d.kind.value, d.row.due_on) for d in due] == [("request", date(2026, 12, 4))]
+    assert ("request", date(2026, 12, 4), sent.id) in [
+        (d.kind.value, d.row.due_on, d.row.source_packet_id) for d in due
+    ]
 
     opened = await hub.packets.open(housing, sent.id)
     assert opened.form is not None
@@ -74,10 +76,11 @@ async def test_request_answered_by_the_agency_asked(hub: Hub, logins: object) ->
     assert opened.header.form_schema == "mappa-hub/form/request-for-information/v1"
 
     answer = await hub.packets.send(housing, await _response(hub, sent.id, "DBY-PROBATION"))
-    mine = await hub.requests.queue(probation)
-    assert mine.outgoing[0].row.status == "answered"
-    assert mine.outgoing[0].row.response_packet_id == answer.id
-    assert await hub.casework.due(housing) == []
+    (asked,) = [
+        r for r in (await hub.requests.queue(probation)).outgoing if r.row.packet_id == sent.id
+    ]
+    assert (asked.row.status, asked.row.response_packet_id) == ("answered", answer.id)
+    assert sent.id not in [d.row.source_packet_id for d in await hub.casework.due(housing)]
     reply = await hub.packets.open(probation, answer.id)
     assert reply.header.reply_to == sent.id
 
@@ -89,20 +92,24 @@ async def test_only_the_agency_asked_may_answer(hub: Hub, logins: object) -> Non
     with pytest.raises(Forbidden, match="addressed to another agency"):
         await hub.packets.send(police, await _response(hub, sent.id, "DBY-PROBATION"))
     queue = await hub.requests.queue(await actor_for(hub, "dby.housing"))
+    (asked,) = [r for r in queue.incoming if r.row.packet_id == sent.id]
     with pytest.raises(Forbidden, match="addressed to another agency"):
-        await hub.requests.decline(police, queue.incoming[0].id, "Not ours")
+        await hub.requests.decline(police, asked.id, "Not ours")
 
 
 async def test_decline_needs_a_reason_and_closes_once(hub: Hub, logins: object) -> None:
     probation = await actor_for(hub, "dby.probation")
     housing = await actor_for(hub, "dby.housing")
-    await hub.packets.send(probation, await _request(hub, "DBY-HOUSING"))
-    request_id = (await hub.requests.queue(housing)).incoming[0].id
+    sent = await hub.packets.send(probation, await _request(hub, "DBY-HOUSING"))
+    (asked,) = [
+        r for r in (await hub.requests.queue(housing)).incoming if r.row.packet_id == sent.id
+    ]
+    request_id = asked.id
     with pytest.raises(InvalidInput, match="why"):
         await hub.requests.decline(housing, request_id, "   ")
     declined = await hub.requests.decline(housing, request_id, "We hold no tenancy for him.")
     assert declined.status == "declined"
-    status = (await hub.requests.queue(probation)).outgoing[0]
+    (status,) = [r for r in (await hub.requests.queue(probation)).outgoing if r.id == request_id]
     assert (status.row.status, status.row.decline_reason) == (
         "declined",
         "We hold no tenancy for him.",

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from hub.ledger.entries import Action, Event
+from hub.model.packets import PacketType
 from hub.store import ledger as ledger_store
 from tests.conftest import actor_for
 from tests.web.conftest import Web, csrf_from, fetch, post
@@ -14,8 +15,9 @@ HARLOW_SUBJECT = "Proposed address - suitability check before release"
 
 
 async def _sent_by(web: Web, username: str) -> str:
-    """The id of the one demo packet a user's agency sent."""
-    (packet,) = await web.hub.packets.outbox(await actor_for(web.hub, username))
+    """The id of the one demo note a user's agency sent (the demo's workflow packets aside)."""
+    sent = await web.hub.packets.outbox(await actor_for(web.hub, username))
+    (packet,) = [p for p in sent if p.packet_type is PacketType.NOTE]
     return packet.id
 
 
