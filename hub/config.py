@@ -32,6 +32,9 @@ class Limits:
     max_body_chars: int = 200_000
     max_subject_chars: int = 200
     max_request_bytes: int = 32 * 1024 * 1024
+    # Per API token: a bucket of ``api_burst`` requests refilled at ``api_rate_per_second``.
+    api_rate_per_second: float = 20.0
+    api_burst: int = 200
 
 
 @dataclass(frozen=True)

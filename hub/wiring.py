@@ -23,6 +23,8 @@ from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService
 from hub.services.policy import PolicyService
 from hub.services.requests import RequestService
+from hub.services.sealed import SealedService
+from hub.services.tokens import TokenService
 from hub.store import keys as key_store
 from hub.store.database import Database
 
@@ -45,6 +47,8 @@ class Hub:
     requests: RequestService
     disclosures: DisclosureService
     casework: CaseworkService
+    tokens: TokenService
+    sealed: SealedService
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -64,6 +68,7 @@ class Hub:
         policy = PolicyService(db, clock, config.policy_dir, policy_set)
         await policy.archive_current()
         hasher = PasswordHasher(config.passwords)
+        packets = PacketService(db, keyring, policy, clock, config.limits)
         return cls(
             config=config,
             clock=clock,
@@ -74,13 +79,15 @@ class Hub:
             hasher=hasher,
             directory=DirectoryService(db, keyring, hasher, clock),
             cases=CaseService(db, clock),
-            packets=PacketService(db, keyring, policy, clock, config.limits),
+            packets=packets,
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
             ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
             access=AccessReportService(db),
             requests=RequestService(db, clock),
             disclosures=DisclosureService(db, clock),
             casework=CaseworkService(db, clock),
+            tokens=TokenService(db, keyring, clock),
+            sealed=SealedService(db, keyring, policy, packets, clock, config.limits),
         )
 
     async def close(self) -> None:

@@ -14,7 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hub.cli import keys_import
 from hub.cli import policy as policy_cli
+from hub.cli import tokens as tokens_cli
 from hub.cli import workflows as workflows_cli
 from hub.cli.progress import Progress
 from hub.config import Config, load_config
@@ -131,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     group = k.add_mutually_exclusive_group(required=True)
     group.add_argument("--agency", help="agency code")
     group.add_argument("--all", action="store_true", help="every agency")
+    keys_import.add_parser(keys, common)
 
     ledger = sub.add_parser("ledger", help="the log").add_subparsers(dest="action", required=True)
     v = ledger.add_parser(
@@ -151,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hub-key", type=Path, help="the hub's pinned public keys file (hub-signing.pub)"
     )
     policy_cli.add_parser(sub, common)
+    tokens_cli.add_parser(sub, common)
     workflows_cli.add_parsers(sub, common)
     return p
 
@@ -305,6 +309,9 @@ async def cmd_case(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_keys(args: argparse.Namespace, config: Config) -> int:
+    if args.action == "import":
+        return await keys_import.run(args, config)
+
     async def body(hub: Hub) -> int:
         agencies = await hub.directory.agencies()
         if args.action == "rotate":
@@ -324,6 +331,8 @@ async def cmd_keys(args: argparse.Namespace, config: Config) -> int:
             async with hub.db.read() as conn:
                 for k in await key_store.all_keys(conn):
                     state = "active" if k.active else f"retired {k.retired_at:%Y-%m-%d}"
+                    if not k.held_by_hub:
+                        state += " (imported: private key held by the agency's system)"
                     print(f"{codes[k.agency_id]}\t{k.purpose}\t{k.key_id}\t{state}")
         return EXIT_OK
 
@@ -409,6 +418,7 @@ COMMANDS: dict[str, Command] = {
     "ledger": cmd_ledger,
     "packet": cmd_packet,
     "policy": policy_cli.run,
+    "token": tokens_cli.run,
     "forms": workflows_cli.run_forms,
     "deadlines": workflows_cli.run_deadlines,
 }

@@ -20,7 +20,7 @@ from hub.crypto.canonical import canonical_json
 from hub.errors import IntegrityFailure
 
 # v2 added the policy version and decision of the share (policy engine); v1 entries still verify.
-ENTRY_VERSION = 2
+ENTRY_VERSION = 3
 GENESIS_HASH = "0" * 64
 
 
@@ -41,6 +41,8 @@ class Event(StrEnum):
     PACKET_SENT = "packet-sent"
     PACKET_OPENED = "packet-opened"
     ATTACHMENT_OPENED = "attachment-opened"
+    # An envelope handed to an agency's own system (end-to-end mode): the hub cannot see it opened.
+    SEALED_FETCHED = "sealed-fetched"
     CASE_CREATED = "case-created"
     CASE_ALTERED = "case-altered"
     CASES_COMBINED = "cases-combined"
@@ -66,6 +68,8 @@ class Record:
     content_digest: str | None = None
     policy_version: str | None = None
     decision: str | None = None
+    # The API token an agency system acted with (entry v3); None for a person or the operator.
+    actor_token_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class Entry:
             "content_digest": r.content_digest,
             "policy_version": r.policy_version,
             "decision": r.decision,
+            "actor_token_id": r.actor_token_id,
             "entry": self.entry_bytes,
             "prev_hash": self.prev_hash,
             "entry_hash": self.entry_hash,
@@ -126,6 +131,7 @@ def encode(seq: int, prev_hash: str, record: Record) -> bytes:
             "content_digest": record.content_digest,
             "policy_version": record.policy_version,
             "decision": record.decision,
+            "actor_token": record.actor_token_id,
         }
     )
 
@@ -165,7 +171,8 @@ _FIELDS_V1 = frozenset(
 )
 
 
-_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V1 | {"policy_version", "decision"}}
+_FIELDS_V2 = _FIELDS_V1 | {"policy_version", "decision"}
+_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V2, 3: _FIELDS_V2 | {"actor_token"}}
 
 
 def _record_from_bytes(data: bytes) -> dict[str, Any]:
@@ -245,6 +252,7 @@ def _columns_agree(doc: Mapping[str, Any], row: Mapping[Any, Any]) -> bool:
         and doc["content_digest"] == row["content_digest"]
         and doc.get("policy_version") == row["policy_version"]
         and doc.get("decision") == row["decision"]
+        and doc.get("actor_token") == row["actor_token_id"]
         and isinstance(recorded, datetime)
         and _iso(recorded) == doc["at"]
     )

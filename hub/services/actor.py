@@ -11,6 +11,8 @@ from hub.model.directory import Agency, Role, User
 class Actor:
     user: User
     agency: Agency
+    # Set when an agency system acts through the API: the log names the token as well.
+    token_id: int | None = None
 
     @property
     def role(self) -> Role:

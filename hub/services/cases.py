@@ -168,6 +168,7 @@ async def _log(
             event=event,
             recorded_at=when,
             actor_user_id=actor.user.id if actor else None,
+            actor_token_id=actor.token_id if actor else None,
             actor_agency_id=actor.agency.id if actor else None,
             case_id=case_id,
             purpose="risk-management",

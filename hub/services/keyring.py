@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from hub.clock import Clock
-from hub.crypto.agency_keys import KeyPurpose, generate_key_pair, unwrap_private
+from hub.crypto.agency_keys import (
+    KeyPurpose,
+    checked_public_key,
+    generate_key_pair,
+    unwrap_private,
+)
 from hub.crypto.kek import KeyEncryptionKey
 from hub.crypto.secrets import SecretBytes
-from hub.errors import ConfigError
+from hub.errors import ConfigError, Conflict, InvalidInput
 from hub.store import keys as key_store
 from hub.store.database import Database
 from hub.store.keys import StoredKey
@@ -17,6 +24,18 @@ from hub.store.keys import StoredKey
 # How long a gateway may go on sealing to a key that another process has just retired (the
 # retired key still opens everything sealed to it, so this bounds staleness, not safety).
 REFRESH = timedelta(seconds=60)
+
+
+class KeysHeldElsewhere(Conflict):
+    """The hub has only the public half: the agency's own system holds the private key."""
+
+    code = "keys_held_elsewhere"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This agency's keys are held by its own system: the hub cannot open or sign packets "
+            "for it. Use the agency's own system (the API's sealed endpoints)."
+        )
 
 
 @dataclass(frozen=True)
@@ -71,8 +90,11 @@ class KeyRing:
         return ActiveKeys(enc, sig) if enc and sig else None
 
     def private(self, stored: StoredKey) -> SecretBytes:
+        """The private half, unwrapped under the KEK. ``KeysHeldElsewhere`` for an imported key."""
         cached = self._private.get(stored.key_id)
         if cached is None:
+            if stored.wrapped_private is None:
+                raise KeysHeldElsewhere()
             cached = unwrap_private(self._kek, stored.key_id, stored.wrapped_private)
             self._private[stored.key_id] = cached
         return cached
@@ -99,6 +121,53 @@ class KeyRing:
                 )
         await self.reload()
         return await self.active(agency_id)
+
+    async def import_public(
+        self, agency_id: int, encryption_public: bytes, signing_public: bytes
+    ) -> ActiveKeys:
+        """Make an agency's own public keys its active ones (end-to-end mode).
+
+        The hub then wraps content keys for the imported X25519 key and verifies headers with the
+        imported Ed25519 key; it holds neither private half. The keys it held before are retired,
+        not deleted, so packets sealed to them stay readable on the hub.
+        """
+        try:
+            enc = checked_public_key(KeyPurpose.ENCRYPTION, encryption_public)
+            sig = checked_public_key(KeyPurpose.SIGNING, signing_public)
+        except ValueError as exc:
+            raise InvalidInput(f"Not a usable public key: {exc}.", field="public_key") from None
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            existing = {k.key_id: k for k in await key_store.keys_for_agency(conn, agency_id)}
+            known = [k for k in (enc, sig) if k.key_id in existing]
+            if len(known) == 2 and all(existing[k.key_id].active for k in known):
+                raise Conflict("These keys are already this agency's active keys.")
+            if known:
+                raise Conflict(
+                    "One of these keys was registered before: an agency system generates a fresh "
+                    "pair for each rotation."
+                )
+            await self._reject_foreign(conn, enc.key_id, sig.key_id)
+            for key in (enc, sig):
+                await key_store.retire_active(conn, agency_id, key.purpose.value, now)
+                await key_store.add_key(
+                    conn,
+                    key_id=key.key_id,
+                    agency_id=agency_id,
+                    purpose=key.purpose.value,
+                    public_key=key.public,
+                    wrapped_private=None,
+                    kek_id=None,
+                    created_at=now,
+                )
+        await self.reload()
+        return await self.active(agency_id)
+
+    @staticmethod
+    async def _reject_foreign(conn: AsyncConnection, *key_ids: str) -> None:
+        for kid in key_ids:
+            if await key_store.key_by_id(conn, kid) is not None:
+                raise Conflict("This public key is already registered for another agency.")
 
     def wrap_secret(self, secret: bytes, context: str) -> bytes:
         return self._kek.wrap(secret, context)

@@ -15,7 +15,7 @@ from hub.config import Limits
 from hub.crypto import packet_format as fmt
 from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, sha256_hex
-from hub.errors import Forbidden, Gone, InvalidInput, NotFound
+from hub.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
 from hub.model.cases import Case
 from hub.model.directory import Agency, Role
@@ -33,7 +33,7 @@ from hub.policy.model import Decision, Outcome, ShareRequest
 from hub.services import ledger
 from hub.services.actor import Actor
 from hub.services.drafts import clean_filename, validate_draft
-from hub.services.keyring import KeyRing
+from hub.services.keyring import KeyRing, KeysHeldElsewhere
 from hub.services.policy import PolicyService
 from hub.services.workflow_rules import Plan, WorkflowRules
 from hub.store import cases as case_store
@@ -49,6 +49,8 @@ _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
 _READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN, Role.SENIOR_MANAGER)
 UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
 ERASED_SUBJECT = "(content erased)"
+# Sealed to keys the agency's own system holds (end-to-end mode): the hub cannot show it.
+ELSEWHERE_SUBJECT = "(sealed for your agency's own system: open it there)"
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,16 @@ class PacketService:
         *_, decision, _ = await self._prepare(actor, draft)
         return decision
 
-    async def send(self, actor: Actor, draft: Draft) -> PacketSummary:
-        """Seal and send a draft the policy permits. DENY and REVIEW are refused, writing nothing."""
+    async def send(
+        self, actor: Actor, draft: Draft, idempotency: tuple[str, str] | None = None
+    ) -> PacketSummary:
+        """Seal and send a draft the policy permits. DENY and REVIEW are refused, writing nothing.
+
+        ``idempotency`` (key, request digest) is kept with the packet, in its transaction, for an
+        API token: a retry with the same key finds it (``idempotent``) instead of sending twice.
+        """
+        if idempotency is not None and actor.token_id is None:
+            raise InvalidInput("Idempotency keys are for API tokens.", field="idempotency_key")
         subject, body, case, recipients, decision, plan = await self._prepare(actor, draft)
         if decision.outcome is Outcome.DENY:
             raise PolicyRefused(decision)
@@ -224,6 +234,7 @@ class PacketService:
                     event=Event.PACKET_SENT,
                     recorded_at=now,
                     actor_user_id=actor.user.id,
+                    actor_token_id=actor.token_id,
                     actor_agency_id=actor.agency.id,
                     case_id=case.id,
                     packet_id=packet_id,
@@ -236,6 +247,12 @@ class PacketService:
                 ),
             )
             await self._rules.record(conn, actor, draft, case, plan, packet_id, now)
+            if idempotency is not None and actor.token_id is not None:
+                key, digest = idempotency
+                if await store.idempotent_send(conn, actor.token_id, key) is not None:
+                    # Another request with this key committed first: this one writes nothing.
+                    raise Conflict("A request with this idempotency key was just processed.")
+                await store.remember_send(conn, actor.token_id, key, digest, packet_id, now)
         return PacketSummary(
             id=packet_id,
             packet_type=draft.packet_type,
@@ -250,6 +267,25 @@ class PacketService:
             attachment_count=len(draft.attachments),
             reply_to=draft.reply_to,
         )
+
+    async def idempotent(self, actor: Actor, key: str) -> tuple[str, str] | None:
+        """(request digest, packet id) of an earlier send by this token under ``key``."""
+        if actor.token_id is None:
+            return None
+        async with self._db.read() as conn:
+            return await store.idempotent_send(conn, actor.token_id, key)
+
+    async def summary(self, actor: Actor, packet_id: str) -> PacketSummary:
+        """One packet as a listing shows it (subject decrypted in memory; not a consultation)."""
+        self._require_reader(actor)
+        async with self._db.read() as conn:
+            row = await store.packet_by_id(conn, packet_id)
+            if row is None or (
+                actor.agency.id != row.sender_agency_id
+                and actor.agency.id not in row.recipient_agency_ids
+            ):
+                raise NotFound("No such packet.")
+            return (await self._summaries(conn, actor, [row]))[0]
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -299,6 +335,8 @@ class PacketService:
                 content_key = await self._content_key(actor.agency, packet)
                 manifest = fmt.decrypt_manifest(packet, r.id, content_key)
                 subject, count = manifest.subject, len(manifest.attachments)
+            except KeysHeldElsewhere:
+                subject = ELSEWHERE_SUBJECT
             except CryptoFailure:
                 pass  # shown as unreadable; opening it reports the failure properly
             out.append(self._summary(r, case_refs[r.case_id], subject, count))
@@ -322,14 +360,23 @@ class PacketService:
         )
 
     async def _content_key(self, agency: Agency, sealed: fmt.SealedPacket) -> SecretBytes:
-        """Unwrap the content key with the agency's private key (current or retired)."""
+        """Unwrap the content key with the agency's private key (current or retired).
+
+        ``KeysHeldElsewhere`` when it is wrapped only for keys the agency's own system holds.
+        """
         privates: dict[str, SecretBytes] = {}
+        elsewhere = False
         for wrapped in sealed.wrapped_keys:
             if wrapped.agency != agency.code:
                 continue
             stored = await self._keyring.key(wrapped.key_id)
             if stored is not None and stored.agency_id == agency.id:
+                if not stored.held_by_hub:
+                    elsewhere = True
+                    continue
                 privates[wrapped.key_id] = self._keyring.private(stored)
+        if elsewhere and not privates:
+            raise KeysHeldElsewhere()
         return fmt.unwrap_content_key(sealed, agency.code, privates.get)
 
     # -- opening ---------------------------------------------------------------------------
@@ -438,6 +485,7 @@ class PacketService:
                     event=event,
                     recorded_at=self._clock.now(),
                     actor_user_id=actor.user.id,
+                    actor_token_id=actor.token_id,
                     actor_agency_id=actor.agency.id,
                     case_id=row.case_id,
                     packet_id=row.id,

@@ -17,14 +17,19 @@ class StoredKey:
     agency_id: int
     purpose: str
     public_key: bytes
-    wrapped_private: bytes
-    kek_id: str
+    # None for a public key imported for an agency whose own system holds the private key.
+    wrapped_private: bytes | None
+    kek_id: str | None
     created_at: datetime
     retired_at: datetime | None
 
     @property
     def active(self) -> bool:
         return self.retired_at is None
+
+    @property
+    def held_by_hub(self) -> bool:
+        return self.wrapped_private is not None
 
 
 async def add_key(
@@ -34,8 +39,8 @@ async def add_key(
     agency_id: int,
     purpose: str,
     public_key: bytes,
-    wrapped_private: bytes,
-    kek_id: str,
+    wrapped_private: bytes | None,
+    kek_id: str | None,
     created_at: datetime,
 ) -> None:
     await conn.execute(
@@ -70,6 +75,15 @@ async def all_keys(conn: AsyncConnection) -> list[StoredKey]:
     return [StoredKey(**dict(r)) for r in result.mappings()]
 
 
+async def key_by_id(conn: AsyncConnection, key_id: str) -> StoredKey | None:
+    row = (
+        (await conn.execute(select(agency_keys).where(agency_keys.c.key_id == key_id)))
+        .mappings()
+        .first()
+    )
+    return None if row is None else StoredKey(**dict(row))
+
+
 async def keys_for_agency(conn: AsyncConnection, agency_id: int) -> list[StoredKey]:
     result = await conn.execute(
         select(agency_keys)
@@ -83,4 +97,5 @@ async def kek_ids(conn: AsyncConnection) -> set[str]:
     """The ids of every KEK that some stored private key is wrapped under."""
     agencies = await conn.execute(select(agency_keys.c.kek_id).distinct())
     hub = await conn.execute(select(hub_keys.c.kek_id).distinct())
-    return {str(k) for (k,) in agencies.all()} | {str(k) for (k,) in hub.all()}
+    found = {k for (k,) in agencies.all()} | {k for (k,) in hub.all()}
+    return {str(k) for k in found if k is not None}  # imported public keys wrap nothing

@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.schema import packet_keys, packet_parts, packet_recipients, packets
+from hub.store.schema import idempotency_keys, packet_keys, packet_parts, packet_recipients, packets
 
 
 @dataclass(frozen=True)
@@ -213,3 +213,22 @@ async def case_packets(conn: AsyncConnection, case_id: int, limit: int = 500) ->
         .limit(limit)
     )
     return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+
+
+async def idempotent_send(conn: AsyncConnection, token_id: int, key: str) -> tuple[str, str] | None:
+    """(request digest, packet id) of an earlier send under this token and key."""
+    stmt = select(idempotency_keys.c.request_digest, idempotency_keys.c.packet_id).where(
+        idempotency_keys.c.token_id == token_id, idempotency_keys.c.key == key
+    )
+    row = (await conn.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def remember_send(
+    conn: AsyncConnection, token_id: int, key: str, digest: str, packet_id: str, when: datetime
+) -> None:
+    await conn.execute(
+        insert(idempotency_keys).values(
+            token_id=token_id, key=key, request_digest=digest, packet_id=packet_id, created_at=when
+        )
+    )

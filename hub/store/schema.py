@@ -72,8 +72,10 @@ agency_keys = Table(
     Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
     Column("purpose", String(16), nullable=False),
     Column("public_key", LargeBinary, nullable=False),
-    Column("wrapped_private", LargeBinary, nullable=False),
-    Column("kek_id", String(32), nullable=False),
+    # Both NULL for a public key imported for an agency whose system holds its own private keys
+    # (end-to-end mode): the hub verifies and wraps for it, and can open nothing sealed to it.
+    Column("wrapped_private", LargeBinary, nullable=True),
+    Column("kek_id", String(32), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("retired_at", UTCDateTime, nullable=True),
     Index("ix_agency_keys_agency_purpose", "agency_id", "purpose"),
@@ -166,6 +168,7 @@ ledger_entries = Table(
     Column("content_digest", String(64), nullable=True),
     Column("policy_version", String(64), nullable=True),
     Column("decision", String(8), nullable=True),
+    Column("actor_token_id", Integer, nullable=True),
     Column("entry", LargeBinary, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False),
@@ -365,4 +368,39 @@ disclosure_decisions = Table(
     Column("conditions", Text, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
     Index("ix_disclosure_decisions_once", "disclosure_id", "approver_user_id", unique=True),
+)
+
+
+# -- the JSON API ---------------------------------------------------------------------------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    # A bearer token for an agency system. Only the SHA-256 of the secret is kept.
+    Column("id", Integer, primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    # The account the system acts as (no password anyone knows; it cannot sign in to the inbox).
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),
+    # Comma-separated case ids the token is limited to; NULL for every case of the agency's area.
+    Column("case_ids", Text, nullable=True),
+    Column("created_by_user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index("ix_api_tokens_agency", "agency_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # A send retried with the same key returns the first packet instead of sending twice.
+    Column("token_id", Integer, ForeignKey("api_tokens.id"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_digest", String(64), nullable=False),
+    Column("packet_id", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -6,9 +6,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.web import audit, casework, compose, disclosures, inbox, login, requests
+from hub.web import admin, audit, casework, compose, disclosures, inbox, login, requests
+from hub.web.api import sealed as api_sealed
+from hub.web.api import v1 as api_v1
 from hub.web.errors import error_middleware
-from hub.web.keys import COOKIE_NAME, HUB, TEMPLATES
+from hub.web.keys import COOKIE_NAME, HUB, RATE_LIMITER, TEMPLATES
+from hub.web.ratelimit import RateLimiter
 from hub.web.render import make_environment
 from hub.web.security import csrf_middleware, security_headers_middleware
 from hub.web.sessions import session_middleware
@@ -31,6 +34,8 @@ def build_app(hub: Hub) -> web.Application:
     )
     app[HUB] = hub
     app[TEMPLATES] = make_environment()
+    limits = hub.config.limits
+    app[RATE_LIMITER] = RateLimiter(limits.api_rate_per_second, limits.api_burst)
     # __Host- binds the cookie to this exact origin (needs Secure, Path=/ and no Domain).
     app[COOKIE_NAME] = "__Host-mappa-session" if secure else "mappa-session"
     app.add_routes(login.routes)
@@ -39,6 +44,9 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(requests.routes)
     app.add_routes(disclosures.routes)
     app.add_routes(casework.routes)
+    app.add_routes(api_v1.routes)
+    app.add_routes(api_sealed.routes)
     app.add_routes(audit.routes)
+    app.add_routes(admin.routes)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     return app

@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.errors import HubError, NotAuthenticated
+from hub.errors import HubError, InvalidInput, NotAuthenticated, RateLimited
+from hub.policy.errors import PolicyRefused
 from hub.web.render import render
 
 log = logging.getLogger("hub.web")
@@ -24,6 +25,8 @@ _HTTP_MESSAGES = {
     404: "There is nothing here.",
     405: "That method is not allowed here.",
     413: "What you sent is too large.",
+    415: "That content type is not accepted here.",
+    429: "Too many requests.",
 }
 
 
@@ -42,10 +45,38 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> we
     return web.json_response(body, status=status, content_type="application/problem+json")
 
 
-def _respond(request: web.Request, status: int, code: str, message: str) -> web.StreamResponse:
+def _respond(
+    request: web.Request,
+    status: int,
+    code: str,
+    message: str,
+    exc: HubError | None = None,
+) -> web.StreamResponse:
     if _wants_json(request):
-        return problem(status, code, code.replace("_", " "), message)
+        response = problem(status, code, code.replace("_", " "), message, **_details(exc))
+        if isinstance(exc, NotAuthenticated):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="mappa-hub"'
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.context.get("retry_after", 1))
+        return response
     return render(request, "error.html", status=status, message=message, status_code=status)
+
+
+def _details(exc: HubError | None) -> dict[str, Any]:
+    """What an API client may act on: the fields at fault, the policy's decision."""
+    out: dict[str, Any] = {}
+    if isinstance(exc, InvalidInput):
+        if exc.field:
+            out["field"] = exc.field
+        if exc.errors:
+            out["errors"] = list(exc.errors)
+    if isinstance(exc, PolicyRefused):
+        decision = exc.decision
+        out["decision"] = decision.record()
+        out["failed"] = [
+            {"test": t.test.value, "reasons": list(t.reasons)} for t in decision.failed
+        ]
+    return out
 
 
 @web.middleware
@@ -54,15 +85,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except NotAuthenticated as exc:
         if _wants_json(request):
-            return _respond(request, exc.status, exc.code, exc.public_message)
+            return _respond(request, exc.status, exc.code, exc.public_message, exc)
         raise web.HTTPSeeOther("/login") from None
     except HubError as exc:
         log.info("refused %s %s: %s %s", request.method, request.path, exc.code, exc.context)
-        return _respond(request, exc.status, exc.code, exc.public_message)
+        return _respond(request, exc.status, exc.code, exc.public_message, exc)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.status not in _HTTP_MESSAGES:
             raise
-        return _respond(request, exc.status, f"http_{exc.status}", _HTTP_MESSAGES[exc.status])
+        response = _respond(request, exc.status, f"http_{exc.status}", _HTTP_MESSAGES[exc.status])
+        if "Allow" in exc.headers:  # a 405 names the methods that are allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         correlation = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", correlation, request.method, request.path)

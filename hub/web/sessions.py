@@ -5,12 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.errors import NotAuthenticated
+from hub.errors import NotAuthenticated, RateLimited
 from hub.services.auth import SessionExpired, Stage
-from hub.web.keys import ACTOR, COOKIE_NAME, HUB, SESSION
+from hub.web.keys import ACTOR, API_CALLER, COOKIE_NAME, HUB, RATE_LIMITER, SESSION
 
 # Reachable without a signed-in session. Everything else is denied by default.
-PUBLIC_PATHS = frozenset({"/login", "/login/totp", "/logout", "/healthz", "/favicon.ico"})
+PUBLIC_PATHS = frozenset(
+    {"/login", "/login/totp", "/logout", "/healthz", "/favicon.ico", "/api/v1/openapi.json"}
+)
 PUBLIC_PREFIXES = ("/static/",)
 
 
@@ -18,9 +20,30 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
+async def _api_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The API authenticates by bearer token only: a browser's cookie never authorises an API
+    call (the API has no CSRF token to check). Each token is rate limited."""
+    hub = request.app[HUB]
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise NotAuthenticated("Send an API token as 'Authorization: Bearer <token>'.")
+    caller = await hub.tokens.authenticate(presented.strip())
+    wait = request.app[RATE_LIMITER].allow(caller.token.id)
+    if wait:
+        raise RateLimited(
+            "Too many requests for this token: slow down.", retry_after=max(1, round(wait))
+        )
+    request[API_CALLER] = caller
+    request[ACTOR] = caller.actor
+    return await handler(request)
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     hub = request.app[HUB]
+    if request.path.startswith("/api/") and not is_public(request.path):
+        return await _api_gate(request, handler)
     token = request.cookies.get(request.app[COOKIE_NAME])
     expired = False
     try:
@@ -38,8 +61,6 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     if session is not None:
         request[SESSION] = session
     if ACTOR not in request and not is_public(request.path):
-        if request.path.startswith("/api/"):
-            raise NotAuthenticated("Sign in first.")
         raise web.HTTPSeeOther("/login?expired=1" if expired else "/login")
     return await handler(request)
 

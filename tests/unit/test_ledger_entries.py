@@ -87,7 +87,7 @@ def test_entry_bytes_are_canonical_json_of_the_record() -> None:
 
     assert data == canonical_json(json.loads(data))
     assert json.loads(data) == {
-        "v": 2,
+        "v": 3,
         "seq": 1,
         "prev": GENESIS_HASH,
         "at": "2026-11-23T09:00:00.000005Z",
@@ -103,6 +103,7 @@ def test_entry_bytes_are_canonical_json_of_the_record() -> None:
         "content_digest": record.content_digest,
         "policy_version": None,
         "decision": None,
+        "actor_token": None,
     }
 
 
@@ -144,6 +145,7 @@ def test_columns_mirror_the_record() -> None:
         "content_digest": entry.record.content_digest,
         "policy_version": None,
         "decision": None,
+        "actor_token_id": None,
         "entry": entry.entry_bytes,
         "prev_hash": "ab" * 32,
         "entry_hash": entry.entry_hash,
@@ -439,11 +441,11 @@ def test_ledger_broken_message_names_the_entry() -> None:
 
 
 def test_version_1_entries_still_verify_beside_version_2() -> None:
-    """Entries written before the policy engine (v1) stay valid after the upgrade to v2."""
+    """Entries written before the policy engine (v1) stay valid after the upgrade to v2 and v3."""
     first = chain(1, GENESIS_HASH, _record(1))
     doc = json.loads(first.entry_bytes)
     doc["v"] = 1
-    del doc["policy_version"], doc["decision"]
+    del doc["policy_version"], doc["decision"], doc["actor_token"]
     v1_bytes = canonical_json(doc)
     v1_hash = leaf_hash(v1_bytes)
     second = chain(2, v1_hash, _record(2, policy_version="ab" * 32, decision="PERMIT"))
@@ -462,3 +464,27 @@ def test_version_1_entries_still_verify_beside_version_2() -> None:
     with pytest.raises(LedgerBroken) as info:
         verify_rows(rows, 2, second.entry_hash)
     assert info.value.seq == 2
+
+
+def test_version_2_entries_still_verify_and_v3_names_the_token() -> None:
+    """Entries written before the API (v2) stay valid; v3 entries carry the API token, checked."""
+    first = chain(1, GENESIS_HASH, _record(1, policy_version="ab" * 32, decision="PERMIT"))
+    doc = json.loads(first.entry_bytes)
+    doc["v"] = 2
+    del doc["actor_token"]
+    v2_bytes = canonical_json(doc)
+    v2_hash = leaf_hash(v2_bytes)
+    second = chain(2, v2_hash, _record(2, actor_token_id=42))
+    assert json.loads(second.entry_bytes)["actor_token"] == 42
+    rows = [{**first.columns(), "entry": v2_bytes, "entry_hash": v2_hash}, second.columns()]
+    assert verify_rows(rows, 2, second.entry_hash) == 2
+    rows[1]["actor_token_id"] = 43
+    with pytest.raises(LedgerBroken) as info:
+        verify_rows(rows, 2, second.entry_hash)
+    assert info.value.seq == 2
+    # A v2 entry that claims a token field is refused, not half-read.
+    doc["actor_token"] = 42
+    forged = canonical_json(doc)
+    rows = [{**first.columns(), "entry": forged, "entry_hash": leaf_hash(forged)}]
+    with pytest.raises(LedgerBroken, match="not a valid entry"):
+        verify_rows(rows, 1, leaf_hash(forged))

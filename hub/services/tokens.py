@@ -1,0 +1,258 @@
+"""Bearer tokens for agency systems: issued by an agency admin, scoped, expiring, revocable.
+
+A token is ``mh_<id>_<secret>``. Only the SHA-256 of the secret is stored (the secret is 256 random
+bits, so a slow hash adds nothing); it is compared in constant time. Each token acts as its own
+system account of the agency (a user row nobody can sign in as), so everything it does is on the
+log under that account, the agency and the token's id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import insert, select, update
+
+from hub.clock import Clock
+from hub.crypto.secrets import constant_time_equals, sha256_hex
+from hub.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from hub.model.directory import Role
+from hub.services.actor import Actor
+from hub.services.keyring import KeyRing
+from hub.store import cases as case_store
+from hub.store import directory as directory_store
+from hub.store.database import Database
+from hub.store.schema import api_tokens
+
+PREFIX = "mh_"
+MAX_LIFETIME = timedelta(days=365)
+DEFAULT_LIFETIME = timedelta(days=90)
+# Not an argon2 hash, so no password ever verifies: the account signs in only with its token.
+_UNUSABLE_HASH = "!system-account"
+
+
+class Scope(StrEnum):
+    CASES_READ = "cases:read"
+    PACKETS_SEND = "packets:send"
+    PACKETS_READ = "packets:read"
+    REQUESTS_ANSWER = "requests:answer"
+    DISCLOSURES_READ = "disclosures:read"
+    DISCLOSURES_DECIDE = "disclosures:decide"
+    SEALED_SUBMIT = "sealed:submit"
+    SEALED_READ = "sealed:read"
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    agency_id: int
+    user_id: int
+    name: str
+    scopes: frozenset[Scope]
+    case_ids: frozenset[int] | None
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def allows_case(self, case_id: int) -> bool:
+        return self.case_ids is None or case_id in self.case_ids
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: Token
+    secret: str  # shown once
+
+
+@dataclass(frozen=True)
+class ApiActor:
+    """Who is calling the API: the token and the system account it acts as."""
+
+    actor: Actor
+    token: Token
+
+    def require(self, scope: Scope) -> None:
+        if scope not in self.token.scopes:
+            raise Forbidden(f"This token does not have the scope {scope.value}.")
+
+    def require_case(self, case_id: int) -> None:
+        if not self.token.allows_case(case_id):
+            raise Forbidden("This token is limited to other cases.")
+
+
+def _row(r: object) -> Token:
+    m = r._mapping  # type: ignore[attr-defined]
+    ids = m["case_ids"]
+    return Token(
+        id=m["id"],
+        agency_id=m["agency_id"],
+        user_id=m["user_id"],
+        name=m["name"],
+        scopes=frozenset(Scope(s) for s in m["scopes"].split(",") if s),
+        case_ids=None if ids is None else frozenset(int(i) for i in ids.split(",") if i),
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        revoked_at=m["revoked_at"],
+        last_used_at=m["last_used_at"],
+    )
+
+
+class TokenService:
+    def __init__(self, db: Database, keyring: KeyRing, clock: Clock) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._clock = clock
+
+    async def issue(
+        self,
+        admin: Actor | None,
+        agency_code: str,
+        name: str,
+        scopes: list[str],
+        *,
+        lifetime: timedelta = DEFAULT_LIFETIME,
+        case_references: list[str] | None = None,
+        role: Role = Role.PRACTITIONER,
+    ) -> Issued:
+        """Issue a token for an agency system. ``admin`` None means the operator at the CLI."""
+        if admin is not None and not admin.has_role(Role.AGENCY_ADMIN):
+            raise Forbidden("Only an agency admin issues API tokens.")
+        name = name.strip()
+        if not 1 <= len(name) <= 100 or any(ord(c) < 32 for c in name):
+            raise InvalidInput("Name the system the token is for (1-100 characters).", field="name")
+        try:
+            wanted = frozenset(Scope(s) for s in scopes)
+        except ValueError:
+            raise InvalidInput(
+                f"Unknown scope; choose from {', '.join(s.value for s in Scope)}.", field="scopes"
+            ) from None
+        if not wanted:
+            raise InvalidInput("Give the token at least one scope.", field="scopes")
+        if role not in (Role.PRACTITIONER, Role.COORDINATOR):
+            raise InvalidInput("A system acts as a practitioner or a coordinator.", field="role")
+        if Scope.DISCLOSURES_DECIDE in wanted and role is not Role.COORDINATOR:
+            raise InvalidInput(
+                "Only a coordinator's system may decide disclosures.", field="scopes"
+            )
+        if not timedelta(minutes=5) <= lifetime <= MAX_LIFETIME:
+            raise InvalidInput("A token lives between 5 minutes and a year.", field="lifetime")
+        now = self._clock.now()
+        secret = secrets.token_urlsafe(32)
+        async with self._db.write() as conn:
+            agency = await directory_store.agency_by_code(conn, agency_code)
+            if agency is None:
+                raise NotFound(f"unknown agency {agency_code}")
+            if admin is not None and admin.agency.id != agency.id:
+                raise Forbidden("An agency admin issues tokens for their own agency only.")
+            case_ids: list[int] | None = None
+            if case_references is not None:
+                case_ids = []
+                for ref in case_references:
+                    case = await case_store.case_by_reference(conn, ref)
+                    if case is None or case.area_id != agency.area_id:
+                        raise InvalidInput(f"Unknown case {ref}.", field="cases")
+                    case_ids.append(case.id)
+            count = len(
+                (
+                    await conn.execute(
+                        select(api_tokens.c.id).where(api_tokens.c.agency_id == agency.id)
+                    )
+                ).all()
+            )
+            user = await directory_store.add_user(
+                conn,
+                username=f"system.{agency.code.lower()}.{count + 1}.{secrets.token_hex(6)}",
+                display_name=f"System: {name}",
+                agency_id=agency.id,
+                role=role,
+                password_hash=_UNUSABLE_HASH,
+                totp_secret_wrapped=self._keyring.wrap_secret(
+                    secrets.token_bytes(20), "system-account"
+                ),
+                created_at=now,
+            )
+            result = await conn.execute(
+                insert(api_tokens)
+                .values(
+                    agency_id=agency.id,
+                    user_id=user.id,
+                    name=name,
+                    secret_hash=sha256_hex(secret.encode()),
+                    scopes=",".join(sorted(s.value for s in wanted)),
+                    case_ids=None if case_ids is None else ",".join(str(i) for i in case_ids),
+                    created_by_user_id=admin.user.id if admin else None,
+                    created_at=now,
+                    expires_at=now + lifetime,
+                )
+                .returning(api_tokens)
+            )
+            token = _row(result.one())
+        return Issued(token, f"{PREFIX}{token.id}_{secret}")
+
+    async def list(self, admin: Actor | None, agency_code: str | None = None) -> list[Token]:
+        if admin is not None and not admin.has_role(Role.AGENCY_ADMIN):
+            raise Forbidden("Only an agency admin sees the agency's API tokens.")
+        stmt = select(api_tokens).order_by(api_tokens.c.id)
+        async with self._db.read() as conn:
+            if admin is not None:
+                stmt = stmt.where(api_tokens.c.agency_id == admin.agency.id)
+            elif agency_code is not None:
+                agency = await directory_store.agency_by_code(conn, agency_code)
+                if agency is None:
+                    raise NotFound(f"unknown agency {agency_code}")
+                stmt = stmt.where(api_tokens.c.agency_id == agency.id)
+            return [_row(r) for r in (await conn.execute(stmt)).all()]
+
+    async def revoke(self, admin: Actor | None, token_id: int) -> Token:
+        if admin is not None and not admin.has_role(Role.AGENCY_ADMIN):
+            raise Forbidden("Only an agency admin revokes API tokens.")
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            row = (
+                await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))
+            ).first()
+            if row is None or (admin is not None and _row(row).agency_id != admin.agency.id):
+                raise NotFound("No such token.")
+            await conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            # The account goes with it: a session or token for it stops at once.
+            await directory_store.update_user(conn, _row(row).user_id, active=False)
+            updated = (
+                await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))
+            ).one()
+        return _row(updated)
+
+    async def authenticate(self, presented: str) -> ApiActor:
+        """The caller behind a bearer token, or NotAuthenticated (one message for every failure)."""
+        refused = NotAuthenticated("The bearer token is missing, unknown, expired or revoked.")
+        # Tokens are ASCII; a header of bytes that are not UTF-8 arrives holding lone surrogates,
+        # which would not even encode for hashing.
+        if not presented.startswith(PREFIX) or len(presented) > 200 or not presented.isascii():
+            raise refused
+        token_id, sep, secret = presented[len(PREFIX) :].partition("_")
+        if not sep or not token_id.isascii() or not token_id.isdigit() or len(token_id) > 12:
+            raise refused
+        now = self._clock.now()
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(select(api_tokens).where(api_tokens.c.id == int(token_id)))
+            ).first()
+            stored = row._mapping["secret_hash"] if row is not None else "0" * 64
+            # Compare even for an unknown id, so timing does not tell which ids exist.
+            matches = constant_time_equals(sha256_hex(secret.encode()), stored)
+            if row is None or not matches:
+                raise refused
+            token = _row(row)
+            if token.revoked_at is not None or token.expires_at <= now:
+                raise refused
+            user = await directory_store.user_by_id(conn, token.user_id)
+            agency = await directory_store.agency_by_id(conn, token.agency_id)
+        if user is None or agency is None or not user.active:
+            raise refused
+        return ApiActor(Actor(user, agency, token_id=token.id), token)

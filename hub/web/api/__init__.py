@@ -1,0 +1,1 @@
+"""The JSON API for agency systems (``/api/v1``)."""

@@ -1,0 +1,187 @@
+"""What the JSON API accepts and returns. The OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PacketTypeName = Literal[
+    "note",
+    "request-for-information",
+    "response",
+    "referral",
+    "minutes",
+    "risk-change",
+    "disclosure-proposal",
+]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(ApiModel):
+    """RFC 9457 problem details: every error the API returns has this shape."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    errors: list[dict[str, str]] | None = None
+    decision: dict[str, Any] | None = None
+
+
+class AttachmentIn(ApiModel):
+    filename: Annotated[str, Field(min_length=1, max_length=255)]
+    content_type: Annotated[str, Field(max_length=100)] = "application/octet-stream"
+    data_base64: Annotated[str, Field(max_length=16 * 1024 * 1024)]
+
+
+class SendIn(ApiModel):
+    """A packet to seal and send on the hub (hub mode): the hub encrypts it for the recipients."""
+
+    case_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    recipient_agencies: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=50)]
+    subject: Annotated[str, Field(max_length=1000)]
+    body: Annotated[str, Field(max_length=400_000)] = ""
+    purpose: Annotated[str, Field(max_length=64)]
+    lawful_basis: Annotated[str, Field(max_length=64)]
+    packet_type: PacketTypeName = "note"
+    data_categories: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=30)]
+    necessity: dict[Annotated[str, Field(max_length=16)], Annotated[str, Field(max_length=6000)]]
+    schedule1_condition: Annotated[str, Field(max_length=64)] | None = None
+    restricted_reason: Annotated[str, Field(max_length=6000)] | None = None
+    form: dict[str, Any] | None = None
+    reply_to: Annotated[str, Field(max_length=36)] | None = None
+    attachments: Annotated[list[AttachmentIn], Field(max_length=20)] = []
+
+
+class PacketOut(ApiModel):
+    id: str
+    packet_type: str
+    case_id: int
+    case_reference: str
+    sender_agency: str
+    recipient_agencies: list[str]
+    purpose: str
+    created_at: datetime
+    subject: str
+    attachment_count: int
+    reply_to: str | None = None
+
+
+class AttachmentOut(ApiModel):
+    index: int
+    filename: str
+    content_type: str
+    size: int
+
+
+class OpenedPacketOut(ApiModel):
+    packet: PacketOut
+    header: dict[str, Any]
+    body: str
+    necessity: dict[str, str]
+    form: dict[str, Any] | None
+    attachments: list[AttachmentOut]
+
+
+class PacketList(ApiModel):
+    packets: list[PacketOut]
+
+
+class DecisionOut(ApiModel):
+    outcome: Literal["PERMIT", "DENY", "REVIEW"]
+    message: str
+    record: dict[str, Any]
+    failed: list[dict[str, Any]]
+
+
+class CaseOut(ApiModel):
+    id: int
+    reference: str
+    family_name: str
+    given_names: str
+    date_of_birth: date | None
+    category: int
+    level: int
+    lead_agency_id: int
+    area_id: int
+
+
+class CaseList(ApiModel):
+    cases: list[CaseOut]
+
+
+class RequestOut(ApiModel):
+    id: int
+    packet_id: str
+    case_id: int
+    case_reference: str
+    requester_agency: str
+    target_agency: str
+    due_on: date
+    status: str
+    overdue: bool
+    response_packet_id: str | None
+    decline_reason: str | None
+
+
+class RequestQueueOut(ApiModel):
+    incoming: list[RequestOut]
+    outgoing: list[RequestOut]
+
+
+class DeclineIn(ApiModel):
+    reason: Annotated[str, Field(max_length=4000)]
+
+
+class DisclosureDecisionIn(ApiModel):
+    decision: Literal["approve", "refuse"]
+    reasons: Annotated[str, Field(max_length=6000)]
+    conditions: Annotated[str, Field(max_length=6000)] = ""
+
+
+class DisclosureDecisionOut(ApiModel):
+    approver: str
+    role: str
+    decision: str
+    reasons: str
+    conditions: str
+    decided_at: datetime
+
+
+class DisclosureOut(ApiModel):
+    id: int
+    case_id: int
+    case_reference: str
+    proposal_packet_id: str
+    proposer: str
+    proposer_agency: str
+    recipient_kind: str
+    method: str
+    offender_to_be_told: bool
+    status: str
+    approvals_needed: list[dict[str, Any]]
+    outstanding: dict[str, int]
+    decisions: list[DisclosureDecisionOut]
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class DisclosureList(ApiModel):
+    disclosures: list[DisclosureOut]
+
+
+class SealedIn(ApiModel):
+    """A packet sealed by the agency system itself (format v1 envelope, PACKET_FORMAT.md)."""
+
+    envelope: dict[str, Any]
+
+
+class ReceiptOut(ApiModel):
+    model_config = ConfigDict(extra="allow")
