@@ -344,20 +344,7 @@ class PacketService:
 
     @staticmethod
     def _summary(r: PacketRow, case_reference: str, subject: str, count: int) -> PacketSummary:
-        return PacketSummary(
-            id=r.id,
-            packet_type=PacketType(r.packet_type),
-            case_id=r.case_id,
-            case_reference=case_reference,
-            sender_agency_id=r.sender_agency_id,
-            sender_user_id=r.sender_user_id or 0,
-            recipient_agency_ids=r.recipient_agency_ids,
-            purpose=r.purpose,
-            created_at=r.created_at,
-            subject=subject,
-            attachment_count=count,
-            reply_to=r.reply_to,
-        )
+        return summary_of(r, case_reference, subject, count)
 
     async def _content_key(self, agency: Agency, sealed: fmt.SealedPacket) -> SecretBytes:
         """Unwrap the content key with the agency's private key (current or retired).
@@ -551,4 +538,22 @@ def _header(doc: dict[str, Any]) -> PacketHeader:
         policy=dict(doc.get("policy", {})),
         form_schema=doc.get("form"),
         reply_to=doc.get("reply_to"),
+    )
+
+
+def summary_of(r: PacketRow, case_reference: str, subject: str, count: int) -> PacketSummary:
+    """A stored packet as a listing shows it, given its subject and attachment count."""
+    return PacketSummary(
+        id=r.id,
+        packet_type=PacketType(r.packet_type),
+        case_id=r.case_id,
+        case_reference=case_reference,
+        sender_agency_id=r.sender_agency_id,
+        sender_user_id=r.sender_user_id or 0,
+        recipient_agency_ids=r.recipient_agency_ids,
+        purpose=r.purpose,
+        created_at=r.created_at,
+        subject=subject,
+        attachment_count=count,
+        reply_to=r.reply_to,
     )

@@ -40,7 +40,7 @@ from hub.policy.model import Decision, Outcome, ShareRequest
 from hub.services import ledger
 from hub.services.drafts import MAX_RECIPIENTS, MAX_STATEMENT_CHARS
 from hub.services.keyring import KeyRing
-from hub.services.packets import PacketService
+from hub.services.packets import PacketService, summary_of
 from hub.services.policy import PolicyService
 from hub.services.tokens import ApiActor
 from hub.store import cases as case_store
@@ -501,17 +501,6 @@ class SealedService:
 
 
 def _summary(row: PacketRow, case_reference: str) -> PacketSummary:
-    return PacketSummary(
-        id=row.id,
-        packet_type=PacketType(row.packet_type),
-        case_id=row.case_id,
-        case_reference=case_reference,
-        sender_agency_id=row.sender_agency_id,
-        sender_user_id=row.sender_user_id or 0,
-        recipient_agency_ids=row.recipient_agency_ids,
-        purpose=row.purpose,
-        created_at=row.created_at,
-        subject=SEALED_SUBJECT,
-        attachment_count=sum(1 for n in json.loads(row.header)["parts"] if n.startswith("attach")),
-        reply_to=row.reply_to,
-    )
+    parts = json.loads(row.header)["parts"]
+    count = sum(1 for n in parts if n.startswith("attach"))
+    return summary_of(row, case_reference, SEALED_SUBJECT, count)
