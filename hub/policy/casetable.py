@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.policy.engine import evaluate
+from hub.policy.compiled import identical
+from hub.policy.engine import evaluate, interpret
 from hub.policy.loader import PolicyError, PolicySet
 from hub.policy.model import Decision, Outcome, ShareRequest
 
@@ -105,6 +106,10 @@ def load_cases(directory: Path) -> list[Case]:
 def run_case(policy: PolicySet, case: Case) -> CaseResult:
     decision = evaluate(policy, case.request)
     problems = []
+    # The tables are compiled from whatever files are in force, so hold them to the reference on
+    # every case as well.
+    if not identical(decision, interpret(policy, case.request)):
+        problems.append("the compiled policy decides differently from the reference interpreter")
     if decision.outcome is not case.expect:
         problems.append(f"expected {case.expect.value}, got {decision.outcome.value}")
     failed = {t.test.value for t in decision.failed}

@@ -3,12 +3,18 @@
 Every test is evaluated (not just up to the first failure) so that the user is told everything that
 would need to change. The answer is PERMIT, DENY or REVIEW (needs approval), with the rules that
 fired, the agreements they implement and the policy version.
+
+``interpret`` is the readable statement of the tests and the reference for every decision. Shares
+are decided by ``evaluate``: the version's decision memo in front of the policy compiled to lookup
+tables at load (hub.policy.compiled), which is held to give exactly what ``interpret`` gives.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from hub.model.directory import KIND_OF_TYPE, AgencyType, Role
-from hub.policy.loader import PolicySet
 from hub.policy.model import (
     AgreementRef,
     ApprovalNeed,
@@ -19,11 +25,14 @@ from hub.policy.model import (
     TestResult,
 )
 
+if TYPE_CHECKING:  # the loader imports the compiled form, which builds on this module
+    from hub.policy.loader import PolicySet
+
 # Roles that may propose a share of case information (auditors and administrators may not).
 SHARING_ROLES = frozenset(
     {Role.PRACTITIONER.value, Role.COORDINATOR.value, Role.SENIOR_MANAGER.value}
 )
-_KIND_LABEL = {
+KIND_LABEL = {
     "responsible-authority": "a Responsible Authority agency",
     "duty-to-cooperate": "a Duty to Cooperate agency",
     "voluntary": "a voluntary partner",
@@ -42,8 +51,9 @@ _CACHE_LIMIT = 65536
 
 
 def evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
-    """Decide a share. A decision depends on the request's shape, not the wording of its
-    statements (only on whether each is long enough), so decisions are memoised per version."""
+    """Decide a share with the compiled policy. A decision depends on the request's shape, not the
+    wording of its statements (only on whether each is long enough), so decisions are memoised
+    per version."""
     minimum = policy.necessity_min_chars
     key = (
         request.sender_type,
@@ -63,14 +73,15 @@ def evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
     cached = policy.decisions.get(key)
     if isinstance(cached, Decision):
         return cached
-    decision = _evaluate(policy, request)
+    decision = policy.compiled.decide(request)
     if len(policy.decisions) >= _CACHE_LIMIT:
         policy.decisions.clear()
     policy.decisions[key] = decision
     return decision
 
 
-def _evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
+def interpret(policy: PolicySet, request: ShareRequest) -> Decision:
+    """The five tests as written, worked through for one request: the reference decision."""
     rules: list[str] = []
     agreements: list[str] = []
     approvals: list[ApprovalNeed] = []
@@ -105,14 +116,14 @@ def _evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
         fired(f"lawful_bases.{basis.name}")
         if sender_kind is not None and sender_kind not in basis.relied_on_by:
             lawful.append(
-                f"{_KIND_LABEL[sender_kind].capitalize()} cannot rely on {basis.label}."
-                + _suggest(policy, sender_kind, recipient_kinds.values(), request.purpose)
+                f"{KIND_LABEL[sender_kind].capitalize()} cannot rely on {basis.label}."
+                + suggest_bases(policy, sender_kind, recipient_kinds.values(), request.purpose)
             )
         for kind in sorted({k for k in recipient_kinds.values() if k is not None}):
             if kind not in basis.recipients:
                 lawful.append(
-                    f"{basis.label} does not cover sharing with {_KIND_LABEL[kind]}."
-                    + _suggest(policy, sender_kind, [kind], request.purpose)
+                    f"{basis.label} does not cover sharing with {KIND_LABEL[kind]}."
+                    + suggest_bases(policy, sender_kind, [kind], request.purpose)
                 )
         if request.purpose in policy.purposes and request.purpose not in basis.purposes:
             lawful.append(f"{basis.label} does not support the purpose '{request.purpose}'.")
@@ -212,7 +223,7 @@ def _evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
         if channel.recipient_kinds is not None:
             for kind in sorted({k for k in recipient_kinds.values() if k is not None}):
                 if kind not in channel.recipient_kinds:
-                    secure.append(f"{channel.label} is not a channel to {_KIND_LABEL[kind]}.")
+                    secure.append(f"{channel.label} is not a channel to {KIND_LABEL[kind]}.")
 
     # 5. Accountable: a named proposer with a sharing role, rules that name an agreement, and the
     # approvals the policy asks for.
@@ -274,8 +285,10 @@ def _evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
     )
 
 
-def _suggest(policy: PolicySet, sender_kind: str | None, kinds: object, purpose: str) -> str:
-    targets = {k for k in kinds if isinstance(k, str)}  # type: ignore[attr-defined]
+def suggest_bases(
+    policy: PolicySet, sender_kind: str | None, kinds: Iterable[str | None], purpose: str | None
+) -> str:
+    targets = {k for k in kinds if isinstance(k, str)}
     options = [
         b.label
         for b in policy.lawful_bases.values()

@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.errors import ConfigError
 from hub.model.directory import KIND_OF_TYPE, AgencyKind, AgencyType, Role
+from hub.policy.compiled import CompiledPolicy, compile_policy
 
 FILES = (
     "catalogue.toml",
@@ -137,9 +138,16 @@ class PolicySet:
     # Precompiled: (recipient agency type, level, MAPPA category) -> categories it may receive.
     allowed: Mapping[tuple[str, int, int], frozenset[str]]
     # Decisions already made under this version, by the shape of the request (engine.evaluate).
+    # Not an argument, so that a replace() starts with its own, empty memo.
     decisions: dict[tuple[object, ...], object] = field(
-        default_factory=dict, compare=False, repr=False
+        default_factory=dict, init=False, compare=False, repr=False
     )
+    # The set compiled to lookup tables (hub.policy.compiled): built in __post_init__, so that
+    # every PolicySet, loaded or made by replace(), decides by tables made from its own fields.
+    compiled: CompiledPolicy = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", compile_policy(self))
 
     @property
     def short_version(self) -> str:

@@ -31,6 +31,7 @@ class PolicyService:
         return self._current
 
     def decide(self, request: ShareRequest) -> Decision:
+        """Decide by the version in force: its memo, then its lookup tables (compiled at load)."""
         return evaluate(self._current, request)
 
     async def archive_current(self) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from hub.config import SOURCE_POLICY_DIR
 from hub.policy import engine
-from hub.policy.engine import _evaluate, evaluate
+from hub.policy.compiled import identical
+from hub.policy.engine import evaluate, interpret
 from hub.policy.loader import PolicySet, load_policy
 from hub.policy.model import (
     AgreementRef,
@@ -540,12 +541,15 @@ def test_no_approvals_on_a_denied_share(policy: PolicySet) -> None:
 def test_an_agreement_the_policy_does_not_define_is_refused(policy: PolicySet) -> None:
     """The loader prevents this; the engine still denies by default."""
     agreements = {k: v for k, v in policy.agreements.items() if k != "email-notification"}
-    broken = replace(policy, agreements=MappingProxyType(agreements), decisions={})
-    decision = _evaluate(broken, request(channel="email", data_categories=("notification",)))
+    broken = replace(policy, agreements=MappingProxyType(agreements))
+    share = request(channel="email", data_categories=("notification",))
+    evaluate(policy, share)  # a replace() has its own memo: this is not what it answers
+    decision = interpret(broken, share)
     assert failed(decision) == {
         "accountable": ("Rule names an unknown agreement 'email-notification'.",)
     }
     assert [a.id for a in decision.agreements] == ["mappa-isp"]
+    assert identical(evaluate(broken, share), decision)
 
 
 # The per-version memo.
