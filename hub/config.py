@@ -7,7 +7,7 @@ Secrets are never configured inline: the key-encryption key is read from a file 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,6 +88,28 @@ def normalise_database_url(url: str) -> str:
     )
 
 
+def _limits_from_environment() -> Limits:
+    """Per-token API rate limits: an agency system doing bulk work may need more than the
+    default, and the benchmarks need them out of the way."""
+    defaults = Limits()
+    values: dict[str, float | int] = {}
+    for name, env, kind in (
+        ("api_rate_per_second", "MAPPA_HUB_API_RATE_PER_SECOND", float),
+        ("api_burst", "MAPPA_HUB_API_BURST", int),
+    ):
+        raw = os.environ.get(env)
+        if raw is None:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{env} must be a number", key=env) from None
+        if value <= 0:
+            raise ConfigError(f"{env} must be positive", key=env)
+        values[name] = value
+    return replace(defaults, **values)  # type: ignore[arg-type]
+
+
 def load_config(
     data_dir: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
@@ -103,6 +125,7 @@ def load_config(
     kek = os.environ.get("MAPPA_HUB_KEK_PATH")
     policies = policy_dir or os.environ.get("MAPPA_HUB_POLICY_DIR")
     return Config(
+        limits=_limits_from_environment(),
         data_dir=path,
         database_url=normalise_database_url(url),
         kek_path=Path(kek).resolve() if kek else path / "keys" / "kek.key",

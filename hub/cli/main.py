@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", parents=[common], help="run the web inbox")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (default 1; about one per core)",
+    )
+    # Internal: set on the helper processes that --workers starts.
+    s.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)
     d = sub.add_parser("demo", parents=[common], help="seeded demo on SQLite")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
@@ -178,11 +186,33 @@ async def cmd_init(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from hub.cli.serve import run_server
+    from hub.cli.serve import run_server, start_helpers
 
+    if not 1 <= args.workers <= 64:
+        raise InvalidInput("--workers is between 1 and 64.")
+    helper = args.worker_of is not None
+    many = args.workers > 1 or helper
     hub = await Hub.open(config)
-    await run_server(hub, args.host, args.port)
+    helpers = []
+    if args.workers > 1 and not helper:
+        helpers = start_helpers(_helper_argv(args.argv), args.workers - 1)
+    await run_server(
+        hub, args.host, args.port, reuse_port=many, background=not helper, helpers=helpers
+    )
     return EXIT_OK
+
+
+def _helper_argv(argv: list[str]) -> list[str]:
+    """This command line for a helper worker: the same options, one worker."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
 
 
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
@@ -435,6 +465,7 @@ def _redact(url: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     logging.basicConfig(
         level=os.environ.get("MAPPA_HUB_LOG_LEVEL", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

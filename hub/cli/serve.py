@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
+import sys
+from collections.abc import Sequence
 
 from aiohttp import web
 
+from hub.errors import ConfigError
 from hub.policy.loader import PolicyError
 from hub.web.app import build_app
 from hub.wiring import Hub
@@ -39,6 +44,7 @@ async def _sign_checkpoints(hub: Hub) -> None:
 
 
 REMINDER_INTERVAL_SECONDS = 15 * 60
+WORKER_READY = "worker ready"
 
 
 async def _raise_reminders(hub: Hub) -> None:
@@ -55,13 +61,28 @@ async def _raise_reminders(hub: Hub) -> None:
         await asyncio.sleep(REMINDER_INTERVAL_SECONDS)
 
 
-async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
-    """Serve until SIGINT/SIGTERM, then close cleanly. SIGHUP re-reads the policy files."""
+async def run_server(
+    hub: Hub,
+    host: str,
+    port: int,
+    banner: str = "",
+    *,
+    reuse_port: bool = False,
+    background: bool = True,
+    helpers: Sequence[subprocess.Popen[bytes]] = (),
+) -> None:
+    """Serve until SIGINT/SIGTERM, then close cleanly. SIGHUP re-reads the policy files.
+
+    With ``--workers N`` this runs in each of N processes sharing the port (``reuse_port``): the
+    first one also signs checkpoints and sweeps reminders (``background``) and passes SIGHUP and
+    the stop on to the others (``helpers``)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
 
     def on_hup() -> None:
+        for helper in helpers:
+            helper.send_signal(signal.SIGHUP)
         task = loop.create_task(reload_policy(hub))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
@@ -70,18 +91,44 @@ async def run_server(hub: Hub, host: str, port: int, banner: str = "") -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
-    checkpoints = loop.create_task(_sign_checkpoints(hub))
-    reminders = loop.create_task(_raise_reminders(hub))
+    tasks = []
+    if background:
+        tasks = [loop.create_task(_sign_checkpoints(hub)), loop.create_task(_raise_reminders(hub))]
     app = build_app(hub)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    # The helpers listen first: once this port answers, every worker is up (a SIGHUP sent to a
+    # worker still starting would kill it).
+    for helper in helpers:
+        if helper.stdout is None or not await asyncio.to_thread(helper.stdout.readline):
+            for other in helpers:
+                other.terminate()
+            raise ConfigError("a server worker failed to start; see its messages above")
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
-    print(banner or f"MAPPA Hub listening on http://{host}:{port}/", flush=True)
+    if background:
+        print(banner or f"MAPPA Hub listening on http://{host}:{port}/", flush=True)
+    else:
+        print(WORKER_READY, flush=True)
     try:
         await stop.wait()
     finally:
-        checkpoints.cancel()
-        reminders.cancel()
+        for task in tasks:
+            task.cancel()
+        for helper in helpers:
+            helper.terminate()
         await runner.cleanup()
         await hub.close()
+        for helper in helpers:
+            await asyncio.to_thread(helper.wait)
+
+
+def start_helpers(argv: Sequence[str], count: int) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` more server processes with the same command line, as helper workers."""
+    command = [sys.executable, "-m", "hub", *argv, "--worker-of", str(os.getpid())]
+    # The operator's own command line, re-run: nothing untrusted reaches it. Each helper says
+    # WORKER_READY on its stdout once it listens.
+    return [
+        subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
+        for _ in range(count)
+    ]

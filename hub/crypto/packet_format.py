@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -221,7 +222,7 @@ def seal(
         }
     )
     header_bytes = canonical_json(header)
-    signature = nacl.signing.SigningKey(signing_key.reveal()).sign(header_bytes).signature
+    signature = signer(signing_key).sign(header_bytes).signature
     wrapped = tuple(
         WrappedKey(
             r.agency, r.key_id, nacl.public.SealedBox(nacl.public.PublicKey(r.public)).encrypt(key)
@@ -229,6 +230,16 @@ def seal(
         for r in _unique(recipients)
     )
     return SealedPacket(header_bytes, signature, signer_key_id, wrapped, parts)
+
+
+def signer(private: SecretBytes) -> nacl.signing.SigningKey:
+    """The signing key for a seed, expanded once: expansion costs as much as a signature."""
+    return _expanded(private.reveal())
+
+
+@functools.lru_cache(maxsize=64)
+def _expanded(seed: bytes) -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey(seed)
 
 
 def _unique(recipients: Iterable[Recipient]) -> list[Recipient]:

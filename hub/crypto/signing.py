@@ -6,11 +6,12 @@ import nacl.exceptions
 import nacl.signing
 
 from hub.crypto.errors import CryptoFailure
+from hub.crypto.packet_format import signer
 from hub.crypto.secrets import SecretBytes
 
 
 def sign(private: SecretBytes, message: bytes) -> bytes:
-    return bytes(nacl.signing.SigningKey(private.reveal()).sign(message).signature)
+    return bytes(signer(private).sign(message).signature)
 
 
 def verify(public: bytes, message: bytes, signature: bytes) -> None:

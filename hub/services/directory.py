@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +42,8 @@ class DirectoryService:
         self._keyring = keyring
         self._hasher = hasher
         self._clock = clock
+        self._agencies: list[Agency] | None = None
+        self._agencies_read_at = 0.0
 
     async def add_area(self, code: str, name: str, jurisdiction: Jurisdiction) -> Area:
         code = _check_code(code)
@@ -58,6 +61,7 @@ class DirectoryService:
             if await store.agency_by_code(conn, code):
                 raise Conflict(f"agency {code} already exists")
             agency = await store.add_agency(conn, code, name.strip(), type_, area.id)
+        self._agencies = None
         await self._keyring.issue(agency.id)
         return agency
 
@@ -111,9 +115,16 @@ class DirectoryService:
         async with self._db.read() as conn:
             return await store.list_areas(conn)
 
-    async def agencies(self) -> list[Agency]:
-        async with self._db.read() as conn:
-            return await store.list_agencies(conn)
+    async def agencies(self, refresh: bool = False) -> list[Agency]:
+        """Every agency. Agencies are only ever added (never renamed, retyped or removed), so a
+        list a few seconds old is only ever short of a new one: ``refresh`` when a code is not
+        found in it. Saves a database trip on every API call."""
+        now = time.monotonic()
+        if refresh or self._agencies is None or now - self._agencies_read_at > AGENCY_LIST_TTL:
+            async with self._db.read() as conn:
+                self._agencies = await store.list_agencies(conn)
+            self._agencies_read_at = now
+        return list(self._agencies)
 
     async def users(self) -> list[User]:
         async with self._db.read() as conn:
@@ -125,6 +136,9 @@ class DirectoryService:
         if found is None:
             raise NotFound("unknown agency")
         return found
+
+
+AGENCY_LIST_TTL = 5.0  # seconds
 
 
 def _check_code(code: str) -> str:

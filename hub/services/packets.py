@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -59,6 +61,64 @@ class Attachment:
     data: bytes
 
 
+# Content keys unwrapped lately, by the wrapped key they came from: an inbox shows the same
+# newest packets on every visit, and unwrapping (an X25519 operation per packet) is most of a
+# listing's cost. About 200 bytes each; the hub holds the agencies' private keys anyway.
+UNWRAP_CACHE_SIZE = 50_000
+
+
+class UnwrapCache:
+    """A bounded LRU map from (key id, wrapped key) to the content key it unwraps to.
+
+    Keyed by the stored wrapped key itself, so it answers only a caller that presents that
+    wrapped key: once a packet is erased (its wrapped keys deleted) nothing can ask for it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: OrderedDict[tuple[str, bytes], SecretBytes] = OrderedDict()
+
+    def get(self, wrapped: tuple[str, bytes]) -> SecretBytes | None:
+        found = self._keys.get(wrapped)
+        if found is not None:
+            self._keys.move_to_end(wrapped)
+        return found
+
+    def put(self, wrapped: tuple[str, bytes], content_key: SecretBytes) -> None:
+        self._keys[wrapped] = content_key
+        self._keys.move_to_end(wrapped)
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page of packets as read in one snapshot: rows, the reader's wrapped keys, manifests."""
+
+    rows: Sequence[PacketRow]
+    keys: Mapping[str, Sequence[StoredWrappedKey]]
+    manifests: Mapping[str, bytes]
+    references: Mapping[int, str]
+
+
+async def _page(conn: AsyncConnection, actor: Actor, rows: Sequence[PacketRow]) -> _Page:
+    ids = [r.id for r in rows]
+    return _Page(
+        rows,
+        await store.wrapped_keys_for(conn, ids, actor.agency.id),
+        await store.manifests(conn, ids),
+        await case_store.references_by_ids(conn, (r.case_id for r in rows)),
+    )
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    row: PacketRow
+    wrapped: Sequence[StoredWrappedKey]
+    parts: Mapping[str, bytes]
+    agencies: Mapping[int, Agency]
+    case_reference: str | None
+
+
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -78,6 +138,7 @@ class PacketService:
         self._policy = policy
         self._clock = clock
         self._limits = limits
+        self._unwrapped = UnwrapCache(UNWRAP_CACHE_SIZE)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -95,7 +156,9 @@ class PacketService:
         if actor.agency.id in recipient_ids:
             raise InvalidInput("Your own agency already holds what you send.", field="recipients")
 
-        async with self._db.read() as conn:
+        today = local_date(self._clock.now())
+
+        async def resolve(conn: AsyncConnection) -> tuple[Case, dict[int, Agency], Plan]:
             case = await case_store.case_by_id(conn, draft.case_id)
             if case is None or case.area_id != actor.agency.area_id:
                 raise InvalidInput("Unknown case.", field="case", code="unknown_case")
@@ -111,10 +174,12 @@ class PacketService:
                     field="recipients",
                     code="unknown_agency",
                 )
-            today = local_date(self._clock.now())
             plan = await self._rules.prepare(conn, actor, draft, case, recipient_ids, today)
             if plan.recipient_ids != recipient_ids:
                 recipients = await directory_store.agencies_by_ids(conn, plan.recipient_ids)
+            return case, recipients, plan
+
+        case, recipients, plan = await self._db.run_read(resolve)
         decision = self._policy.decide(
             ShareRequest(
                 sender_type=actor.agency.type.value,
@@ -217,35 +282,30 @@ class PacketService:
             recipient_agency_ids=recipient_ids,
             reply_to=draft.reply_to,
         )
-        async with self._db.write() as conn:
-            await store.insert_packet(
-                conn,
-                row=row,
-                wrapped_keys=[
-                    StoredWrappedKey(codes[w.agency], w.key_id, w.sealed)
-                    for w in sealed.wrapped_keys
-                ],
-                parts=sealed.parts,
-            )
-            await ledger.append(
-                conn,
-                Record(
-                    action=Action.DISCLOSURE,
-                    event=Event.PACKET_SENT,
-                    recorded_at=now,
-                    actor_user_id=actor.user.id,
-                    actor_token_id=actor.token_id,
-                    actor_agency_id=actor.agency.id,
-                    case_id=case.id,
-                    packet_id=packet_id,
-                    recipients=recipient_ids,
-                    purpose=draft.purpose,
-                    lawful_basis=draft.lawful_basis,
-                    content_digest=sha256_hex(sealed.header_bytes),
-                    policy_version=decision.policy_version,
-                    decision=decision.outcome.value,
-                ),
-            )
+        wrapped_keys = [
+            StoredWrappedKey(codes[w.agency], w.key_id, w.sealed) for w in sealed.wrapped_keys
+        ]
+        record = Record(
+            action=Action.DISCLOSURE,
+            event=Event.PACKET_SENT,
+            recorded_at=now,
+            actor_user_id=actor.user.id,
+            actor_token_id=actor.token_id,
+            actor_agency_id=actor.agency.id,
+            case_id=case.id,
+            packet_id=packet_id,
+            recipients=recipient_ids,
+            purpose=draft.purpose,
+            lawful_basis=draft.lawful_basis,
+            content_digest=sha256_hex(sealed.header_bytes),
+            policy_version=decision.policy_version,
+            decision=decision.outcome.value,
+        )
+
+        async def commit(conn: AsyncConnection) -> None:
+            # Packet, log entry and workflow rows in one transaction (group-committed with other
+            # shares): the share exists exactly when its log entry does.
+            await store.insert_packet(conn, row=row, wrapped_keys=wrapped_keys, parts=sealed.parts)
             await self._rules.record(conn, actor, draft, case, plan, packet_id, now)
             if idempotency is not None and actor.token_id is not None:
                 key, digest = idempotency
@@ -253,6 +313,10 @@ class PacketService:
                     # Another request with this key committed first: this one writes nothing.
                     raise Conflict("A request with this idempotency key was just processed.")
                 await store.remember_send(conn, actor.token_id, key, digest, packet_id, now)
+            # Last: on PostgreSQL appending locks the log's head row until the commit.
+            await ledger.append(conn, record)
+
+        await self._db.run_write(commit)
         return PacketSummary(
             id=packet_id,
             packet_type=draft.packet_type,
@@ -278,14 +342,17 @@ class PacketService:
     async def summary(self, actor: Actor, packet_id: str) -> PacketSummary:
         """One packet as a listing shows it (subject decrypted in memory; not a consultation)."""
         self._require_reader(actor)
-        async with self._db.read() as conn:
+
+        async def load(conn: AsyncConnection) -> _Page:
             row = await store.packet_by_id(conn, packet_id)
             if row is None or (
                 actor.agency.id != row.sender_agency_id
                 and actor.agency.id not in row.recipient_agency_ids
             ):
                 raise NotFound("No such packet.")
-            return (await self._summaries(conn, actor, [row]))[0]
+            return await _page(conn, actor, [row])
+
+        return (await self._summaries(actor, await self._db.run_read(load)))[0]
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -293,30 +360,28 @@ class PacketService:
         self, actor: Actor, limit: int = 50, before: datetime | None = None
     ) -> list[PacketSummary]:
         self._require_reader(actor)
-        async with self._db.read() as conn:
+
+        async def load(conn: AsyncConnection) -> _Page:
             rows = await store.inbox(conn, actor.agency.id, min(limit, 200), before)
-            return await self._summaries(conn, actor, rows)
+            return await _page(conn, actor, rows)
+
+        return await self._summaries(actor, await self._db.run_read(load))
 
     async def outbox(
         self, actor: Actor, limit: int = 50, before: datetime | None = None
     ) -> list[PacketSummary]:
         self._require_reader(actor)
-        async with self._db.read() as conn:
-            rows = await store.outbox(conn, actor.agency.id, min(limit, 200), before)
-            return await self._summaries(conn, actor, rows)
 
-    async def _summaries(
-        self, conn: AsyncConnection, actor: Actor, rows: Sequence[PacketRow]
-    ) -> list[PacketSummary]:
-        ids = [r.id for r in rows]
-        keys = await store.wrapped_keys_for(conn, ids, actor.agency.id)
-        manifests = await store.manifests(conn, ids)
-        case_refs = {}
-        for case_id in {r.case_id for r in rows}:
-            case = await case_store.case_by_id(conn, case_id)
-            case_refs[case_id] = case.reference if case else "?"
+        async def load(conn: AsyncConnection) -> _Page:
+            rows = await store.outbox(conn, actor.agency.id, min(limit, 200), before)
+            return await _page(conn, actor, rows)
+
+        return await self._summaries(actor, await self._db.run_read(load))
+
+    async def _summaries(self, actor: Actor, page: _Page) -> list[PacketSummary]:
         out = []
-        for r in rows:
+        for r in page.rows:
+            reference = page.references.get(r.case_id, "?")
             subject, count = UNREADABLE_SUBJECT, 0
             packet = fmt.SealedPacket(
                 r.header,
@@ -324,12 +389,12 @@ class PacketService:
                 r.signer_key_id,
                 tuple(
                     fmt.WrappedKey(actor.agency.code, w.key_id, w.sealed)
-                    for w in keys.get(r.id, [])
+                    for w in page.keys.get(r.id, [])
                 ),
-                {fmt.MANIFEST: manifests.get(r.id, b"")},
+                {fmt.MANIFEST: page.manifests.get(r.id, b"")},
             )
             if not packet.wrapped_keys:
-                out.append(self._summary(r, case_refs[r.case_id], ERASED_SUBJECT, 0))
+                out.append(self._summary(r, reference, ERASED_SUBJECT, 0))
                 continue
             try:
                 content_key = await self._content_key(actor.agency, packet)
@@ -339,7 +404,7 @@ class PacketService:
                 subject = ELSEWHERE_SUBJECT
             except CryptoFailure:
                 pass  # shown as unreadable; opening it reports the failure properly
-            out.append(self._summary(r, case_refs[r.case_id], subject, count))
+            out.append(self._summary(r, reference, subject, count))
         return out
 
     @staticmethod
@@ -351,6 +416,11 @@ class PacketService:
 
         ``KeysHeldElsewhere`` when it is wrapped only for keys the agency's own system holds.
         """
+        mine = [w for w in sealed.wrapped_keys if w.agency == agency.code]
+        if len(mine) == 1:
+            cached = self._unwrapped.get((mine[0].key_id, mine[0].sealed))
+            if cached is not None:
+                return cached
         privates: dict[str, SecretBytes] = {}
         elsewhere = False
         for wrapped in sealed.wrapped_keys:
@@ -364,7 +434,10 @@ class PacketService:
                 privates[wrapped.key_id] = self._keyring.private(stored)
         if elsewhere and not privates:
             raise KeysHeldElsewhere()
-        return fmt.unwrap_content_key(sealed, agency.code, privates.get)
+        content_key = fmt.unwrap_content_key(sealed, agency.code, privates.get)
+        if len(mine) == 1:
+            self._unwrapped.put((mine[0].key_id, mine[0].sealed), content_key)
+        return content_key
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -373,32 +446,55 @@ class PacketService:
             raise Forbidden("Your role does not allow reading packet content.")
 
     async def _load_checked(
-        self, conn: AsyncConnection, actor: Actor, packet_id: str
-    ) -> tuple[PacketRow, fmt.SealedPacket, dict[str, Any]]:
-        """Load a packet the actor may read and verify it; raise before anything is decrypted."""
+        self,
+        actor: Actor,
+        packet_id: str,
+        check_case: Callable[[int], None] | None = None,
+        hide_unsent: bool = False,
+    ) -> tuple[PacketRow, fmt.SealedPacket, dict[str, Any], str | None]:
+        """Load a packet the actor may read and verify it; raise before anything is decrypted.
+
+        ``check_case`` raises for a case the caller is limited away from (an API token's cases);
+        ``hide_unsent`` answers "not found" rather than "forbidden" for a packet not sent to the
+        actor's agency (the API does not confirm that other packets exist).
+        Returns the row, the packet, its verified header and the case reference."""
         self._require_reader(actor)
-        row = await store.packet_by_id(conn, packet_id)
-        if row is None:
-            raise NotFound("No such packet.")
-        if (
-            actor.agency.id != row.sender_agency_id
-            and actor.agency.id not in row.recipient_agency_ids
-        ):
-            raise Forbidden("This packet was not sent to your agency, so you cannot open it.")
-        wrapped = await store.wrapped_keys(conn, packet_id)
-        if not wrapped:
-            raise Gone("This packet's content has been erased (its keys were destroyed).")
-        parts = await store.parts(conn, packet_id)
-        agencies = await directory_store.agencies_by_ids(
-            conn, [row.sender_agency_id, *row.recipient_agency_ids, *(w.agency_id for w in wrapped)]
-        )
-        case = await case_store.case_by_id(conn, row.case_id)
+
+        async def load(conn: AsyncConnection) -> _Loaded:
+            row = await store.packet_by_id(conn, packet_id)
+            if row is None:
+                raise NotFound("No such packet.")
+            if (
+                actor.agency.id != row.sender_agency_id
+                and actor.agency.id not in row.recipient_agency_ids
+            ):
+                if hide_unsent:
+                    raise NotFound("No such packet.")
+                raise Forbidden("This packet was not sent to your agency, so you cannot open it.")
+            if check_case is not None:
+                check_case(row.case_id)
+            wrapped = await store.wrapped_keys(conn, packet_id)
+            if not wrapped:
+                raise Gone("This packet's content has been erased (its keys were destroyed).")
+            parts = await store.parts(conn, packet_id)
+            agencies = await directory_store.agencies_by_ids(
+                conn,
+                [row.sender_agency_id, *row.recipient_agency_ids, *(w.agency_id for w in wrapped)],
+            )
+            case = await case_store.case_by_id(conn, row.case_id)
+            return _Loaded(row, wrapped, parts, agencies, case.reference if case else None)
+
+        loaded = await self._db.run_read(load)
+        row, agencies = loaded.row, loaded.agencies
         sealed = fmt.SealedPacket(
             row.header,
             row.signature,
             row.signer_key_id,
-            tuple(fmt.WrappedKey(agencies[w.agency_id].code, w.key_id, w.sealed) for w in wrapped),
-            parts,
+            tuple(
+                fmt.WrappedKey(agencies[w.agency_id].code, w.key_id, w.sealed)
+                for w in loaded.wrapped
+            ),
+            loaded.parts,
         )
         signer = await self._keyring.key(row.signer_key_id)
         if (
@@ -412,7 +508,7 @@ class PacketService:
             "packet_id": row.id,
             "sender_agency": agencies[row.sender_agency_id].code,
             "recipients": sorted(agencies[a].code for a in row.recipient_agency_ids),
-            "case": case.reference if case else None,
+            "case": loaded.case_reference,
             "type": row.packet_type,
             "purpose": row.purpose,
             "lawful_basis": row.lawful_basis,
@@ -420,20 +516,24 @@ class PacketService:
         for name, value in expected.items():
             if header.get(name) != value:
                 raise CryptoFailure(f"stored column {name} disagrees with the signed header")
-        return row, sealed, header
+        return row, sealed, header, loaded.case_reference
 
-    async def open(self, actor: Actor, packet_id: str) -> OpenedPacket:
-        async with self._db.read() as conn:
-            row, sealed, header = await self._load_checked(conn, actor, packet_id)
-            case = await case_store.case_by_id(conn, row.case_id)
+    async def open(
+        self,
+        actor: Actor,
+        packet_id: str,
+        check_case: Callable[[int], None] | None = None,
+        hide_unsent: bool = False,
+    ) -> OpenedPacket:
+        row, sealed, header, reference = await self._load_checked(
+            actor, packet_id, check_case, hide_unsent
+        )
         content_key = await self._content_key(actor.agency, sealed)
         manifest = fmt.decrypt_manifest(sealed, row.id, content_key)
         body = fmt.decrypt_body(sealed, row.id, content_key)
         form = fmt.decrypt_form(sealed, row.id, content_key)
         await self._log_consultation(actor, row, Event.PACKET_OPENED, sealed.header_bytes)
-        summary = self._summary(
-            row, case.reference if case else "?", manifest.subject, len(manifest.attachments)
-        )
+        summary = self._summary(row, reference or "?", manifest.subject, len(manifest.attachments))
         return OpenedPacket(
             summary=summary,
             header=_header(header),
@@ -446,9 +546,15 @@ class PacketService:
             form=form,
         )
 
-    async def attachment(self, actor: Actor, packet_id: str, index: int) -> Attachment:
-        async with self._db.read() as conn:
-            row, sealed, _ = await self._load_checked(conn, actor, packet_id)
+    async def attachment(
+        self,
+        actor: Actor,
+        packet_id: str,
+        index: int,
+        check_case: Callable[[int], None] | None = None,
+        hide_unsent: bool = False,
+    ) -> Attachment:
+        row, sealed, _, _ = await self._load_checked(actor, packet_id, check_case, hide_unsent)
         content_key = await self._content_key(actor.agency, sealed)
         manifest = fmt.decrypt_manifest(sealed, row.id, content_key)
         if not 0 <= index < len(manifest.attachments):
@@ -464,10 +570,10 @@ class PacketService:
         self, actor: Actor, row: PacketRow, event: Event, header_bytes: bytes
     ) -> None:
         """Commit the consultation entry before any content leaves the service."""
-        async with self._db.write() as conn:
-            await ledger.append(
-                conn,
-                Record(
+        await self._db.run_write(
+            partial(
+                ledger.append,
+                record=Record(
                     action=Action.CONSULTATION,
                     event=event,
                     recorded_at=self._clock.now(),
@@ -482,6 +588,7 @@ class PacketService:
                     content_digest=sha256_hex(header_bytes),
                 ),
             )
+        )
 
     async def shred(self, packet_id: str) -> None:
         """Erase a packet's content for good by destroying every wrapped content key.
@@ -514,8 +621,7 @@ class PacketService:
 
     async def sealed_envelope(self, actor: Actor, packet_id: str) -> bytes:
         """The packet in its portable form (format v1), for the actor's own agency to open."""
-        async with self._db.read() as conn:
-            _, sealed, _ = await self._load_checked(conn, actor, packet_id)
+        _, sealed, _, _ = await self._load_checked(actor, packet_id)
         return sealed.to_envelope()
 
 

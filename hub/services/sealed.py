@@ -489,7 +489,7 @@ class SealedService:
             ):
                 raise NotFound("No such packet.")
             caller.require_case(row.case_id)
-            row, sealed, _ = await self._packets._load_checked(conn, actor, packet_id)
+        row, sealed, _, _ = await self._packets._load_checked(actor, packet_id)
         mine = tuple(w for w in sealed.wrapped_keys if w.agency == actor.agency.code)
         if not mine:
             raise Gone("This packet's content has been erased for your agency.")

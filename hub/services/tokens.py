@@ -13,18 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import Clock
 from hub.crypto.secrets import constant_time_equals, sha256_hex
 from hub.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
-from hub.model.directory import Role
+from hub.model.directory import Agency, AgencyType, Role, User
 from hub.services.actor import Actor
 from hub.services.keyring import KeyRing
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store.database import Database
-from hub.store.schema import api_tokens
+from hub.store.schema import agencies, api_tokens, users
 
 PREFIX = "mh_"
 MAX_LIFETIME = timedelta(days=365)
@@ -98,6 +99,24 @@ def _row(r: object) -> Token:
         revoked_at=m["revoked_at"],
         last_used_at=m["last_used_at"],
     )
+
+
+_CALLER = (
+    select(
+        api_tokens,
+        users.c.username.label("u_username"),
+        users.c.display_name.label("u_display_name"),
+        users.c.role.label("u_role"),
+        users.c.active.label("u_active"),
+        agencies.c.code.label("a_code"),
+        agencies.c.name.label("a_name"),
+        agencies.c.type.label("a_type"),
+        agencies.c.area_id.label("a_area_id"),
+    )
+    .join(users, users.c.id == api_tokens.c.user_id)
+    .join(agencies, agencies.c.id == api_tokens.c.agency_id)
+    .where(api_tokens.c.id == bindparam("id"))
+)
 
 
 class TokenService:
@@ -239,10 +258,9 @@ class TokenService:
         if not sep or not token_id.isascii() or not token_id.isdigit() or len(token_id) > 12:
             raise refused
         now = self._clock.now()
-        async with self._db.read() as conn:
-            row = (
-                await conn.execute(select(api_tokens).where(api_tokens.c.id == int(token_id)))
-            ).first()
+
+        async def load(conn: AsyncConnection) -> tuple[Token, User | None, Agency | None]:
+            row = (await conn.execute(_CALLER, {"id": int(token_id)})).first()
             stored = row._mapping["secret_hash"] if row is not None else "0" * 64
             # Compare even for an unknown id, so timing does not tell which ids exist.
             matches = constant_time_equals(sha256_hex(secret.encode()), stored)
@@ -251,8 +269,22 @@ class TokenService:
             token = _row(row)
             if token.revoked_at is not None or token.expires_at <= now:
                 raise refused
-            user = await directory_store.user_by_id(conn, token.user_id)
-            agency = await directory_store.agency_by_id(conn, token.agency_id)
+            m = row._mapping
+            user = User(
+                token.user_id,
+                m["u_username"],
+                m["u_display_name"],
+                token.agency_id,
+                Role(m["u_role"]),
+                bool(m["u_active"]),
+            )
+            agency = Agency(
+                token.agency_id, m["a_code"], m["a_name"], AgencyType(m["a_type"]), m["a_area_id"]
+            )
+            return token, user, agency
+
+        # One query per API call (token, its account and agency): this runs before every request.
+        token, user, agency = await self._db.run_read(load)
         if user is None or agency is None or not user.active:
             raise refused
         return ApiActor(Actor(user, agency, token_id=token.id), token)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model.cases import Case, MappaCategory, MappaLevel
 from hub.store.schema import cases
+
+# Built once: on every share's and every listing's path.
+_CASE_BY_ID = select(cases).where(cases.c.id == bindparam("id"))
+_REFERENCES = select(cases.c.id, cases.c.reference).where(
+    cases.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def _case(row: RowMapping) -> Case:
@@ -69,8 +76,17 @@ async def add_case(
 
 
 async def case_by_id(conn: AsyncConnection, case_id: int) -> Case | None:
-    row = (await conn.execute(select(cases).where(cases.c.id == case_id))).mappings().first()
+    row = (await conn.execute(_CASE_BY_ID, {"id": case_id})).mappings().first()
     return _case(row) if row else None
+
+
+async def references_by_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, str]:
+    """Case references for a page of packets, in one query."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (await conn.execute(_REFERENCES, {"ids": wanted})).all()
+    return {int(i): str(r) for i, r in rows}
 
 
 async def case_by_reference(conn: AsyncConnection, reference: str) -> Case | None:

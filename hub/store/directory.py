@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,6 +16,12 @@ from hub.store.schema import agencies, areas, users
 
 def _area(row: RowMapping) -> Area:
     return Area(row["id"], row["code"], row["name"], Jurisdiction(row["jurisdiction"]))
+
+
+# Built once: these run on every API call (the caller) and every share (its recipients).
+_AGENCIES_BY_IDS = select(agencies).where(agencies.c.id.in_(bindparam("ids", expanding=True)))
+_AGENCY_BY_ID = select(agencies).where(agencies.c.id == bindparam("id"))
+_USER_BY_ID = select(users).where(users.c.id == bindparam("id"))
 
 
 def _agency(row: RowMapping) -> Agency:
@@ -69,14 +75,12 @@ async def list_agencies(conn: AsyncConnection) -> list[Agency]:
 async def agencies_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Agency]:
     if not ids:
         return {}
-    result = await conn.execute(select(agencies).where(agencies.c.id.in_(list(ids))))
+    result = await conn.execute(_AGENCIES_BY_IDS, {"ids": list(ids)})
     return {r["id"]: _agency(r) for r in result.mappings()}
 
 
 async def agency_by_id(conn: AsyncConnection, agency_id: int) -> Agency | None:
-    row = (
-        (await conn.execute(select(agencies).where(agencies.c.id == agency_id))).mappings().first()
-    )
+    row = (await conn.execute(_AGENCY_BY_ID, {"id": agency_id})).mappings().first()
     return _agency(row) if row else None
 
 
@@ -128,7 +132,7 @@ async def list_users(conn: AsyncConnection) -> list[User]:
 
 
 async def user_by_id(conn: AsyncConnection, user_id: int) -> User | None:
-    row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+    row = (await conn.execute(_USER_BY_ID, {"id": user_id})).mappings().first()
     return _user(row) if row else None
 
 

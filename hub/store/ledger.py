@@ -5,29 +5,34 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.schema import ledger_entries, ledger_head
 
+# Built once: appending is on every share's and every read's path.
+_HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT_ENTRY = insert(ledger_entries)
+_MOVE_HEAD = (
+    update(ledger_head)
+    .where(ledger_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
+)
+
 
 async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
     """Return (seq, hash) of the newest entry, locking the head until the transaction ends."""
-    stmt = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
-    if conn.dialect.name != "sqlite":  # SQLite writers already hold the database lock
-        stmt = stmt.with_for_update()
+    # SQLite writers already hold the database lock.
+    stmt = _HEAD if conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE
     seq, entry_hash = (await conn.execute(stmt)).one()
     return int(seq), str(entry_hash)
 
 
 async def append(conn: AsyncConnection, columns: Mapping[str, Any]) -> None:
-    await conn.execute(insert(ledger_entries).values(**columns))
-    await conn.execute(
-        update(ledger_head)
-        .where(ledger_head.c.id == 1)
-        .values(seq=columns["seq"], entry_hash=columns["entry_hash"])
-    )
+    await conn.execute(_INSERT_ENTRY, dict(columns))
+    await conn.execute(_MOVE_HEAD, {"new_seq": columns["seq"], "new_hash": columns["entry_hash"]})
 
 
 async def head(conn: AsyncConnection) -> tuple[int, str]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,6 +37,47 @@ class StoredWrappedKey:
     sealed: bytes
 
 
+# Hot-path statements are built once: a statement built per call costs more Python time (cache
+# key generation, coercion) than SQLite takes to run it.
+_INSERT_PACKET = insert(packets)
+_INSERT_RECIPIENTS = insert(packet_recipients)
+_INSERT_KEYS = insert(packet_keys)
+_INSERT_PARTS = insert(packet_parts)
+_RECIPIENTS = (
+    select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
+    .where(packet_recipients.c.packet_id.in_(bindparam("ids", expanding=True)))
+    .order_by(packet_recipients.c.agency_id)
+)
+_PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
+_WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
+_WRAPPED_KEYS_FOR = select(packet_keys).where(
+    packet_keys.c.packet_id.in_(bindparam("ids", expanding=True)),
+    packet_keys.c.agency_id == bindparam("agency"),
+)
+_PARTS = select(packet_parts.c.name, packet_parts.c.data).where(
+    packet_parts.c.packet_id == bindparam("id")
+)
+_MANIFESTS = select(packet_parts.c.packet_id, packet_parts.c.data).where(
+    packet_parts.c.packet_id.in_(bindparam("ids", expanding=True)),
+    packet_parts.c.name == "manifest",
+)
+_INBOX = (
+    select(packets)
+    .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
+    .where(packet_recipients.c.agency_id == bindparam("agency"))
+    .order_by(packet_recipients.c.created_at.desc(), packets.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_INBOX_BEFORE = _INBOX.where(packet_recipients.c.created_at < bindparam("before"))
+_OUTBOX = (
+    select(packets)
+    .where(packets.c.sender_agency_id == bindparam("agency"))
+    .order_by(packets.c.created_at.desc(), packets.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
+
+
 async def insert_packet(
     conn: AsyncConnection,
     *,
@@ -45,37 +86,38 @@ async def insert_packet(
     parts: Mapping[str, bytes],
 ) -> None:
     await conn.execute(
-        insert(packets).values(
-            id=row.id,
-            packet_type=row.packet_type,
-            case_id=row.case_id,
-            sender_agency_id=row.sender_agency_id,
-            sender_user_id=row.sender_user_id,
-            purpose=row.purpose,
-            lawful_basis=row.lawful_basis,
-            created_at=row.created_at,
-            header=row.header,
-            signature=row.signature,
-            signer_key_id=row.signer_key_id,
-            reply_to=row.reply_to,
-        )
+        _INSERT_PACKET,
+        {
+            "id": row.id,
+            "packet_type": row.packet_type,
+            "case_id": row.case_id,
+            "sender_agency_id": row.sender_agency_id,
+            "sender_user_id": row.sender_user_id,
+            "purpose": row.purpose,
+            "lawful_basis": row.lawful_basis,
+            "created_at": row.created_at,
+            "header": row.header,
+            "signature": row.signature,
+            "signer_key_id": row.signer_key_id,
+            "reply_to": row.reply_to,
+        },
     )
     await conn.execute(
-        insert(packet_recipients),
+        _INSERT_RECIPIENTS,
         [
             {"packet_id": row.id, "agency_id": a, "created_at": row.created_at}
             for a in row.recipient_agency_ids
         ],
     )
     await conn.execute(
-        insert(packet_keys),
+        _INSERT_KEYS,
         [
             {"packet_id": row.id, "agency_id": k.agency_id, "key_id": k.key_id, "sealed": k.sealed}
             for k in wrapped_keys
         ],
     )
     await conn.execute(
-        insert(packet_parts),
+        _INSERT_PARTS,
         [{"packet_id": row.id, "name": n, "data": d} for n, d in parts.items()],
     )
 
@@ -83,13 +125,8 @@ async def insert_packet(
 async def _recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[int, ...]]:
     if not ids:
         return {}
-    stmt = (
-        select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
-        .where(packet_recipients.c.packet_id.in_(list(ids)))
-        .order_by(packet_recipients.c.agency_id)
-    )
     found: dict[str, list[int]] = {}
-    for pid, aid in (await conn.execute(stmt)).all():
+    for pid, aid in (await conn.execute(_RECIPIENTS, {"ids": list(ids)})).all():
         found.setdefault(pid, []).append(aid)
     return {k: tuple(v) for k, v in found.items()}
 
@@ -121,44 +158,34 @@ async def inbox(
     conn: AsyncConnection, agency_id: int, limit: int, before: datetime | None = None
 ) -> list[PacketRow]:
     """Packets addressed to an agency, newest first (served by ix_packet_recipients_inbox)."""
-    stmt = (
-        select(packets)
-        .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
-        .where(packet_recipients.c.agency_id == agency_id)
-        .order_by(packet_recipients.c.created_at.desc(), packets.c.id.desc())
-        .limit(limit)
-    )
+    params: dict[str, object] = {"agency": agency_id, "limit": limit}
+    stmt = _INBOX
     if before is not None:
-        stmt = stmt.where(packet_recipients.c.created_at < before)
-    return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+        stmt, params["before"] = _INBOX_BEFORE, before
+    return await _rows(conn, (await conn.execute(stmt, params)).mappings().all())
 
 
 async def outbox(
     conn: AsyncConnection, agency_id: int, limit: int, before: datetime | None = None
 ) -> list[PacketRow]:
-    stmt = (
-        select(packets)
-        .where(packets.c.sender_agency_id == agency_id)
-        .order_by(packets.c.created_at.desc(), packets.c.id.desc())
-        .limit(limit)
-    )
+    params: dict[str, object] = {"agency": agency_id, "limit": limit}
+    stmt = _OUTBOX
     if before is not None:
-        stmt = stmt.where(packets.c.created_at < before)
-    return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+        stmt, params["before"] = _OUTBOX_BEFORE, before
+    return await _rows(conn, (await conn.execute(stmt, params)).mappings().all())
 
 
 async def packet_by_id(conn: AsyncConnection, packet_id: str) -> PacketRow | None:
-    row = (await conn.execute(select(packets).where(packets.c.id == packet_id))).mappings().first()
+    row = (await conn.execute(_PACKET_BY_ID, {"id": packet_id})).mappings().first()
     if row is None:
         return None
     return (await _rows(conn, [row]))[0]
 
 
 async def wrapped_keys(conn: AsyncConnection, packet_id: str) -> list[StoredWrappedKey]:
-    stmt = select(packet_keys).where(packet_keys.c.packet_id == packet_id)
     return [
         StoredWrappedKey(r["agency_id"], r["key_id"], bytes(r["sealed"]))
-        for r in (await conn.execute(stmt)).mappings()
+        for r in (await conn.execute(_WRAPPED_KEYS, {"id": packet_id})).mappings()
     ]
 
 
@@ -167,11 +194,9 @@ async def wrapped_keys_for(
 ) -> dict[str, list[StoredWrappedKey]]:
     if not packet_ids:
         return {}
-    stmt = select(packet_keys).where(
-        packet_keys.c.packet_id.in_(list(packet_ids)), packet_keys.c.agency_id == agency_id
-    )
     found: dict[str, list[StoredWrappedKey]] = {}
-    for r in (await conn.execute(stmt)).mappings():
+    params = {"ids": list(packet_ids), "agency": agency_id}
+    for r in (await conn.execute(_WRAPPED_KEYS_FOR, params)).mappings():
         found.setdefault(r["packet_id"], []).append(
             StoredWrappedKey(r["agency_id"], r["key_id"], bytes(r["sealed"]))
         )
@@ -181,21 +206,17 @@ async def wrapped_keys_for(
 async def parts(
     conn: AsyncConnection, packet_id: str, names: Sequence[str] | None = None
 ) -> dict[str, bytes]:
-    stmt = select(packet_parts.c.name, packet_parts.c.data).where(
-        packet_parts.c.packet_id == packet_id
-    )
+    stmt = _PARTS
     if names is not None:
         stmt = stmt.where(packet_parts.c.name.in_(list(names)))
-    return {n: bytes(d) for n, d in (await conn.execute(stmt)).all()}
+    return {n: bytes(d) for n, d in (await conn.execute(stmt, {"id": packet_id})).all()}
 
 
 async def manifests(conn: AsyncConnection, packet_ids: Sequence[str]) -> dict[str, bytes]:
     if not packet_ids:
         return {}
-    stmt = select(packet_parts.c.packet_id, packet_parts.c.data).where(
-        packet_parts.c.packet_id.in_(list(packet_ids)), packet_parts.c.name == "manifest"
-    )
-    return {pid: bytes(d) for pid, d in (await conn.execute(stmt)).all()}
+    rows = (await conn.execute(_MANIFESTS, {"ids": list(packet_ids)})).all()
+    return {pid: bytes(d) for pid, d in rows}
 
 
 async def delete_wrapped_keys(conn: AsyncConnection, packet_id: str) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +29,14 @@ CANCELLED = "cancelled"
 # -- agencies active on a case ----------------------------------------------------------------
 
 
+# Built once: every share records its agencies as active on the case.
+_ACTIVE_AMONG = select(case_agencies.c.agency_id).where(
+    case_agencies.c.case_id == bindparam("case"),
+    case_agencies.c.agency_id.in_(bindparam("ids", expanding=True)),
+)
+_JOIN_CASE = insert(case_agencies)
+
+
 async def join_case(
     conn: AsyncConnection, case_id: int, agency_ids: Iterable[int], when: datetime
 ) -> None:
@@ -36,20 +44,12 @@ async def join_case(
     wanted = set(agency_ids)
     if not wanted:
         return
-    have = set(
-        (
-            await conn.execute(
-                select(case_agencies.c.agency_id).where(
-                    case_agencies.c.case_id == case_id, case_agencies.c.agency_id.in_(wanted)
-                )
-            )
-        ).scalars()
-    )
+    params = {"case": case_id, "ids": sorted(wanted)}
+    have = set((await conn.execute(_ACTIVE_AMONG, params)).scalars())
     new = sorted(wanted - have)
     if new:
         await conn.execute(
-            insert(case_agencies),
-            [{"case_id": case_id, "agency_id": a, "joined_at": when} for a in new],
+            _JOIN_CASE, [{"case_id": case_id, "agency_id": a, "joined_at": when} for a in new]
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -91,8 +92,19 @@ def _int(request: web.Request, name: str) -> int:
     return value
 
 
-async def _codes(request: web.Request) -> dict[int, str]:
-    return {a.id: a.code for a in await request.app[HUB].directory.agencies()}
+async def _codes(request: web.Request, wanted: Iterable[int | str] = ()) -> dict[int, str]:
+    """Agency ids to codes, from the directory's short-lived list; read afresh if any of
+    ``wanted`` (ids or codes) is missing from it (an agency added a moment ago)."""
+    directory = request.app[HUB].directory
+    codes = {a.id: a.code for a in await directory.agencies()}
+    known = set(codes) | set(codes.values())
+    if any(w not in known for w in wanted):
+        codes = {a.id: a.code for a in await directory.agencies(refresh=True)}
+    return codes
+
+
+def _agency_ids(summaries: Iterable[PacketSummary]) -> set[int]:
+    return {a for s in summaries for a in (s.sender_agency_id, *s.recipient_agency_ids)}
 
 
 def _packet(s: PacketSummary, codes: dict[int, str]) -> m.PacketOut:
@@ -223,7 +235,7 @@ async def send_packet(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, Scope.PACKETS_SEND)
     body = await _body(request, m.SendIn)
     caller.require_case(body.case_id)
-    by_code = {code: i for i, code in (await _codes(request)).items()}
+    by_code = {code: i for i, code in (await _codes(request, body.recipient_agencies)).items()}
     draft = _draft(body, by_code)
     key = request.headers.get("Idempotency-Key")
     codes = {i: c for c, i in by_code.items()}
@@ -261,7 +273,7 @@ async def preview_packet(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, Scope.PACKETS_SEND)
     body = await _body(request, m.SendIn)
     caller.require_case(body.case_id)
-    by_code = {code: i for i, code in (await _codes(request)).items()}
+    by_code = {code: i for i, code in (await _codes(request, body.recipient_agencies)).items()}
     decision = await hub.packets.preview(caller.actor, _draft(body, by_code))
     return _json(
         m.DecisionOut(
@@ -302,7 +314,7 @@ async def _listing(request: web.Request, box: str) -> web.StreamResponse:
             raise InvalidInput("'before' needs a time zone (e.g. Z).", field="before")
     lister = hub.packets.inbox if box == "inbox" else hub.packets.outbox
     rows = await lister(caller.actor, 100, before)
-    codes = await _codes(request)
+    codes = await _codes(request, _agency_ids(rows))
     return _json(
         m.PacketList(
             packets=[_packet(r, codes) for r in rows if caller.token.allows_case(r.case_id)]
@@ -328,11 +340,16 @@ _PACKET_ID = "{packet_id:[0-9a-f-]{36}}"
 async def open_packet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     caller = _caller(request, Scope.PACKETS_READ)
-    opened = await hub.packets.open(caller.actor, await _visible_packet(request, caller))
+    opened = await hub.packets.open(
+        caller.actor,
+        request.match_info["packet_id"],
+        check_case=caller.require_case,
+        hide_unsent=True,
+    )
     h = opened.header
     return _json(
         m.OpenedPacketOut(
-            packet=_packet(opened.summary, await _codes(request)),
+            packet=_packet(opened.summary, await _codes(request, _agency_ids([opened.summary]))),
             header={
                 "packet_id": h.packet_id,
                 "type": h.packet_type.value,
@@ -371,7 +388,11 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     caller = _caller(request, Scope.PACKETS_READ)
     att = await hub.packets.attachment(
-        caller.actor, await _visible_packet(request, caller), _int(request, "index")
+        caller.actor,
+        request.match_info["packet_id"],
+        _int(request, "index"),
+        check_case=caller.require_case,
+        hide_unsent=True,
     )
     return web.Response(body=att.data, content_type="application/octet-stream")
 

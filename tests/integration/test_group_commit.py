@@ -1,0 +1,130 @@
+"""Group commit (Database.run_write) and one-trip reads (Database.run_read), on real databases.
+
+Concurrent jobs share a transaction; each must still succeed or fail on its own, be on disk when
+its caller resumes, and see the jobs committed before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.config import Config
+from hub.errors import Conflict
+from hub.ledger.entries import Action, Event, Record
+from hub.services import ledger
+from hub.store.database import Database
+from hub.store.schema import ledger_entries
+from hub.wiring import Hub
+from tests.conftest import ManualClock
+
+
+def _record(clock: ManualClock, purpose: str) -> Record:
+    return Record(
+        action=Action.CONSULTATION,
+        event=Event.PACKET_OPENED,
+        recorded_at=clock.now(),
+        actor_user_id=None,
+        actor_agency_id=None,
+        purpose=purpose,
+        lawful_basis="cja2003-s325",
+    )
+
+
+async def _count(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(ledger_entries))).one()[0])
+
+
+async def test_concurrent_jobs_commit_together_and_fail_alone(hub: Hub, clock: ManualClock) -> None:
+    db = hub.db
+    before = await _count(db)
+
+    def job(k: int):  # type: ignore[no-untyped-def]
+        async def run(conn: AsyncConnection) -> int:
+            entry = await ledger.append(conn, _record(clock, f"purpose-{k}"))
+            if k % 7 == 3:
+                raise Conflict(f"job {k} refuses after writing")
+            return entry.seq
+
+        return run
+
+    results = await asyncio.gather(
+        *(db.run_write(job(k)) for k in range(50)), return_exceptions=True
+    )
+    failed = [r for r in results if isinstance(r, Exception)]
+    seqs = [r for r in results if isinstance(r, int)]
+    assert len(failed) == 7 and all(isinstance(f, Conflict) for f in failed)
+    # The failed jobs' entries were rolled back with their savepoints: the chain has no gap.
+    assert await _count(db) == before + 43
+    assert len(set(seqs)) == 43
+    assert await ledger.verify(db) == before + 43
+
+
+async def test_a_job_alone_that_fails_writes_nothing(hub: Hub, clock: ManualClock) -> None:
+    before = await _count(hub.db)
+
+    async def run(conn: AsyncConnection) -> None:
+        await ledger.append(conn, _record(clock, "alone"))
+        raise Conflict("no")
+
+    with pytest.raises(Conflict):
+        await hub.db.run_write(run)
+    assert await _count(hub.db) == before
+    assert await ledger.verify(hub.db) == before
+
+
+async def test_committed_jobs_are_visible_to_a_new_connection(hub: Hub, clock: ManualClock) -> None:
+    async def run(conn: AsyncConnection) -> int:
+        return (await ledger.append(conn, _record(clock, "visible"))).seq
+
+    seq = await hub.db.run_write(run)
+
+    async def read(conn: AsyncConnection) -> str:
+        stmt = select(ledger_entries.c.purpose).where(ledger_entries.c.seq == seq)
+        return str((await conn.execute(stmt)).one()[0])
+
+    assert await hub.db.run_read(read) == "visible"
+    # And from a separate engine, as another process would see it.
+    other = Database(hub.db.url)
+    try:
+        async with other.read() as conn:
+            stmt = select(ledger_entries.c.purpose).where(ledger_entries.c.seq == seq)
+            assert (await conn.execute(stmt)).one()[0] == "visible"
+    finally:
+        await other.dispose()
+
+
+async def test_a_job_that_awaits_something_else_is_refused(hub: Hub, config: Config) -> None:
+    if not config.is_sqlite:
+        pytest.skip("only a SQLite job runs in a worker thread")
+
+    async def wanders(conn: AsyncConnection) -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="awaited something other"):
+        await hub.db.run_read(wanders)
+
+
+async def test_writes_through_both_paths_interleave_without_gaps(
+    hub: Hub, clock: ManualClock
+) -> None:
+    """Group-committed jobs and ordinary write() transactions share one chain."""
+    before = await _count(hub.db)
+
+    async def grouped(k: int) -> None:
+        async def run(conn: AsyncConnection) -> None:
+            await ledger.append(conn, _record(clock, f"grouped-{k}"))
+
+        await hub.db.run_write(run)
+
+    async def plain(k: int) -> None:
+        async with hub.db.write() as conn:
+            await ledger.append(conn, _record(clock, f"plain-{k}"))
+
+    await asyncio.gather(*(grouped(k) for k in range(20)), *(plain(k) for k in range(20)))
+    assert await _count(hub.db) == before + 40
+    assert await ledger.verify(hub.db) == before + 40
