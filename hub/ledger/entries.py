@@ -172,25 +172,41 @@ _FIELDS_V1 = frozenset(
 
 
 _FIELDS_V2 = _FIELDS_V1 | {"policy_version", "decision"}
-_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V2, 3: _FIELDS_V2 | {"actor_token"}}
+VERSION_FIELDS: Mapping[int, frozenset[str]] = {
+    1: _FIELDS_V1,
+    2: _FIELDS_V2,
+    3: _FIELDS_V2 | {"actor_token"},
+}
 
 
 def _record_from_bytes(data: bytes) -> dict[str, Any]:
     doc = json.loads(data)
     version = doc.get("v") if isinstance(doc, dict) else None
-    if type(version) is not int or version not in _FIELDS:
+    if type(version) is not int or version not in VERSION_FIELDS:
         raise ValueError("unknown entry version")
-    if set(doc) != _FIELDS[version] or not isinstance(doc["recipients"], list):
+    if set(doc) != VERSION_FIELDS[version] or not isinstance(doc["recipients"], list):
         raise ValueError("entry does not have the fields of its version")
     return dict(doc)
 
 
 class ChainVerifier:
-    """Checks the chain one row at a time, so that a large log is verified in bounded memory."""
+    """Checks the chain one row at a time, so that a large log is verified in bounded memory.
 
-    def __init__(self) -> None:
-        self.expected_seq = 1
-        self.prev = GENESIS_HASH
+    It may start part-way (``expected_seq``, ``prev``) and skip rows checked elsewhere
+    (``accepted``): ``hub.ledger.rowcheck`` accepts the rows an honest hub writes in bulk and leaves
+    the rest to ``feed``, which names the first bad entry.
+    """
+
+    def __init__(self, expected_seq: int = 1, prev: str = GENESIS_HASH) -> None:
+        self.expected_seq = expected_seq
+        self.prev = prev
+
+    def accepted(self, last_seq: int, last_hash: str) -> None:
+        """Rows up to ``last_seq`` were checked in bulk; the newest of them has ``last_hash``."""
+        if last_seq < self.expected_seq - 1:
+            raise ValueError("the chain cannot go back")
+        self.expected_seq = last_seq + 1
+        self.prev = last_hash
 
     def feed(self, row: Mapping[Any, Any]) -> None:
         expected_seq, prev = self.expected_seq, self.prev

@@ -17,9 +17,10 @@ Two ways to make proofs:
 
 * ``root``, ``inclusion_proof`` and ``consistency_proof`` take the leaves and follow RFC 6962's
   MTH, PATH and SUBPROOF directly (iteratively; O(n) hashing per call).
-* ``MerkleTree`` hashes once, keeps every level (about 2n hashes) and answers for any prefix of the
-  leaves from the stored nodes: complete power-of-two-aligned subtrees are stored, and an incomplete
-  right edge is folded from at most one stored node per level. ``append`` costs O(log n).
+* ``MerkleTree`` hashes once, keeps every level (about 2n hashes, packed) and answers for any
+  prefix of the leaves from the stored nodes: complete power-of-two-aligned subtrees are stored, and
+  an incomplete right edge is folded from at most one stored node per level. ``append`` costs
+  O(log n); ``concat`` joins trees built over consecutive runs of leaves (in worker processes).
 
 Proofs are listed from the leaf (or the old tree's subtree) upwards, as in RFC 9162.
 
@@ -170,11 +171,20 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
 # --- the stored tree ---------------------------------------------------------------------------
 
 
+def _packed_parents(level: bytes | bytearray, start: int, stop: int) -> bytes:
+    """The parents of pairs ``start`` to ``stop - 1`` of a packed level (32 bytes a node)."""
+    sha = hashlib.sha256
+    return b"".join(
+        [sha(b"\x01" + level[i : i + 64]).digest() for i in range(64 * start, 64 * stop, 64)]
+    )
+
+
 class MerkleTree:
     """Every level of the tree, for proofs about any prefix of the leaves without rehashing.
 
-    ``_levels[h][i]`` is the root of the complete subtree of leaves ``[i * 2**h, (i + 1) * 2**h)``;
-    level h holds ``n >> h`` nodes (an odd last node is not promoted into the store), and there are
+    ``_levels[h]`` holds the roots of the complete subtrees of leaves ``[i * 2**h, (i + 1) * 2**h)``,
+    packed 32 bytes each (a million leaves are about 64 MB, not two million objects); level h holds
+    ``n >> h`` nodes (an odd last node is not promoted into the store), and there are
     ``max(1, n.bit_length())`` levels.
     """
 
@@ -183,31 +193,81 @@ class MerkleTree:
     def __init__(self, leaves: Iterable[bytes] = ()) -> None:
         level = list(leaves)
         _check_leaves(level)
-        self._levels: list[list[bytes]] = [level]
-        while len(level) > 1:
-            level = _parents(level)
-            self._levels.append(level)
+        self._levels: list[bytearray] = [bytearray()]
+        self.extend(b"".join(level))
+
+    @classmethod
+    def from_packed(cls, leaves: bytes | bytearray) -> MerkleTree:
+        """The tree over leaf hashes packed 32 bytes each."""
+        tree = cls()
+        tree.extend(leaves)
+        return tree
+
+    @classmethod
+    def concat(cls, parts: Sequence[Sequence[bytes]]) -> MerkleTree:
+        """The tree over consecutive runs of leaves, given each run's own ``levels()``.
+
+        A run's nodes are reused on every level where no pair straddles two runs (each run but the
+        last holds a multiple of 2**h leaves); the levels above are hashed here, so runs that
+        start on a large power of two cost only the few nodes above them.
+        """
+        sizes = [len(p[0]) // HASH_SIZE if p else 0 for p in parts]
+        for part, size in zip(parts, sizes, strict=True):
+            if any(len(part[h]) != (size >> h) * HASH_SIZE for h in range(len(part))):
+                raise ValueError("a run's levels do not have the sizes of its leaves")
+        tree = cls()
+        levels = tree._levels
+        levels[0] += b"".join(p[0] for p in parts if p)
+        joining = True
+        while len(levels[-1]) >= 2 * HASH_SIZE:
+            h = len(levels)
+            joining = joining and all(size % (1 << h) == 0 for size in sizes[:-1])
+            if joining and all(
+                len(p) > h or size >> h == 0 for p, size in zip(parts, sizes, strict=True)
+            ):
+                level = bytearray(
+                    b"".join(p[h] for p, size in zip(parts, sizes, strict=True) if size >> h)
+                )
+            else:
+                joining = False
+                below = levels[-1]
+                level = bytearray(_packed_parents(below, 0, len(below) // (2 * HASH_SIZE)))
+            levels.append(level)
+        return tree
+
+    def levels(self) -> list[bytes]:
+        """The packed levels, leaves first (what ``concat`` takes)."""
+        return [bytes(level) for level in self._levels]
 
     def __len__(self) -> int:
-        return len(self._levels[0])
+        return len(self._levels[0]) // HASH_SIZE
 
     @property
     def size(self) -> int:
-        return len(self._levels[0])
+        return len(self._levels[0]) // HASH_SIZE
 
     def append(self, leaf: bytes) -> None:
         """Add a leaf hash, completing at most one new node per level."""
         if len(leaf) != HASH_SIZE:
             raise ValueError(f"a leaf must be a {HASH_SIZE}-byte hash")
+        self.extend(leaf)
+
+    def extend(self, leaves: bytes | bytearray) -> None:
+        """Add leaf hashes packed 32 bytes each, hashing only the nodes they complete."""
+        if len(leaves) % HASH_SIZE:
+            raise ValueError(f"packed leaves must be a multiple of {HASH_SIZE} bytes")
         levels = self._levels
-        levels[0].append(leaf)
+        levels[0] += leaves
         h = 0
-        while len(levels[h]) % 2 == 0:
-            parent = node_hash(levels[h][-2], levels[h][-1])
+        while len(levels[h]) >= 2 * HASH_SIZE:
+            if h + 1 == len(levels):
+                levels.append(bytearray())
+            below, above = levels[h], levels[h + 1]
+            have, want = len(above) // HASH_SIZE, len(below) // (2 * HASH_SIZE)
+            if have == want:  # nothing new here, so nothing new above either
+                break
+            above += _packed_parents(below, have, want)
             h += 1
-            if h == len(levels):
-                levels.append([])
-            levels[h].append(parent)
 
     def root(self, size: int | None = None) -> bytes:
         """MTH of the first ``size`` leaves (all of them by default)."""
@@ -235,11 +295,14 @@ class MerkleTree:
         index = (old_size - 1) >> level
         proof = self._path(level, index, new_size)
         if index:
-            proof.insert(0, self._levels[level][index])
+            proof.insert(0, self._node(level, index))
         return proof
 
+    def _node(self, level: int, index: int) -> bytes:
+        return bytes(self._levels[level][index * HASH_SIZE : (index + 1) * HASH_SIZE])
+
     def _size(self, size: int | None) -> int:
-        n = len(self._levels[0])
+        n = len(self)
         if size is None:
             return n
         if not 0 <= size <= n:
@@ -256,7 +319,7 @@ class MerkleTree:
         pos, remaining = lo, hi - lo
         while remaining:
             h = remaining.bit_length() - 1
-            nodes.append(self._levels[h][pos >> h])
+            nodes.append(self._node(h, pos >> h))
             pos += 1 << h
             remaining -= 1 << h
         acc = nodes.pop()
@@ -280,7 +343,7 @@ class MerkleTree:
             proof.append(self._subtree(lo, min(lo + width, size)))
         for h in range(inner, index.bit_length()):
             if (index >> h) & 1:
-                proof.append(self._levels[level + h][(index >> h) - 1])
+                proof.append(self._node(level + h, (index >> h) - 1))
         return proof
 
 

@@ -9,7 +9,7 @@ the Strategic Management Board) can be checked against the log at any later time
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from hub.crypto.kek import KeyEncryptionKey
 from hub.crypto.secrets import SecretBytes
 from hub.errors import ConfigError, Forbidden, NotFound
 from hub.ledger.checkpoint import BadCheckpoint, Checkpoint, Receipt
-from hub.ledger.entries import ChainVerifier
 from hub.ledger.merkle import MerkleTree, ProofError, verify_consistency
 from hub.model.directory import Role
+from hub.services import ledger
 from hub.services.actor import Actor
 from hub.store import checkpoints as store
 from hub.store import ledger as ledger_store
@@ -32,7 +32,6 @@ from hub.store import packets as packet_store
 from hub.store.checkpoints import StoredCheckpoint, StoredHubKey
 from hub.store.database import Database
 
-Progress = Callable[[int, int], None]
 PIN_FILE = "hub-signing.pub"
 
 
@@ -118,8 +117,7 @@ class LedgerService:
     async def _tree_upto(self, conn: AsyncConnection, size: int) -> MerkleTree:
         """The cached tree, extended with the leaves appended since it was last read."""
         if size > self._tree.size:
-            for leaf in await store.leaf_hashes(conn, self._tree.size, size):
-                self._tree.append(leaf)
+            self._tree.extend(await store.leaf_hashes(conn, self._tree.size, size))
         return self._tree
 
     async def checkpoint(self) -> Checkpoint:
@@ -185,7 +183,7 @@ class LedgerService:
     # -- verification ------------------------------------------------------------------------
 
     async def verify(
-        self, trusted: Sequence[Checkpoint] = (), progress: Progress | None = None
+        self, trusted: Sequence[Checkpoint] = (), progress: ledger.Progress | None = None
     ) -> VerifyReport:
         """Recompute everything from the rows: the chain, the Merkle tree, every stored checkpoint
         (signature, pinned key, root) and any exported checkpoints given as ``trusted``."""
@@ -196,16 +194,8 @@ class LedgerService:
             head_seq, head_hash = await ledger_store.head(conn)
             keys = {k.key_id: k for k in await store.all_hub_keys(conn)}
             stored = await store.all_checkpoints(conn)
-            chain = ChainVerifier()
-            tree = MerkleTree()
-            async for row in ledger_store.stream_entries(conn, batch=10_000):
-                chain.feed(row)
-                tree.append(bytes.fromhex(row["entry_hash"]))
-                if progress is not None and tree.size % 10_000 == 0:
-                    progress(tree.size, head_seq)
-        count = chain.finish(head_seq, head_hash)
-        if progress is not None:
-            progress(count, head_seq)
+            scan = await ledger.scan(self._db, conn, head_seq, head_hash, progress)
+        tree = scan.tree
         for cp in stored:
             key = keys.get(cp.key_id)
             if key is None:
@@ -229,7 +219,7 @@ class LedgerService:
                 raise BadCheckpoint(f"{what}: key is not pinned")
             held.verify()
             _check_against(tree, held, what)
-        return VerifyReport(count, len(stored), len(trusted), tree.root())
+        return VerifyReport(scan.entries, len(stored), len(trusted), tree.root())
 
 
 def _check_against(tree: MerkleTree, cp: Checkpoint, what: str) -> None:

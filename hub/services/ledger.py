@@ -1,25 +1,251 @@
-"""Appending to and verifying the log. Callers append inside their own write transaction."""
+"""Appending to and verifying the log. Callers append inside their own write transaction.
+
+Verification recomputes the chain and the Merkle tree from the rows. Rows as an honest hub writes
+them are accepted in bulk (``hub.ledger.rowcheck``: matched and hashed, not decoded), on a large log
+in one worker process per core, each over its own range of sequence numbers; anything the bulk
+check does not accept goes to the exact check (``ChainVerifier.feed``), in sequence order, so a
+broken log fails exactly as ``verify_rows`` would fail over the same rows, naming the same entry.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.ledger.entries import Entry, Record, chain, verify_rows
+import hub
+from hub.ledger import rowcheck
+from hub.ledger.entries import ChainVerifier, Entry, Record, chain
+from hub.ledger.merkle import MerkleTree
+from hub.services.ledger_chunks import ChunkResult
 from hub.store import ledger as ledger_store
 from hub.store.database import Database
+
+Progress = Callable[[int, int], None]
+
+BATCH = 5_000
+# Below this many entries a worker's start-up (tens of milliseconds) costs more than a second
+# core saves.
+PARALLEL_MIN = 50_000
+# Ranges start on multiples of a power of two (this one on a large log), so that the workers'
+# subtrees join with only the few nodes above them to hash; small enough that the ranges are
+# within a fraction of a percent of equal.
+_ALIGN = 1 << 12
+
+# Workers run with -P (no modules from the working directory) and import this very hub package.
+_HUB_ROOT = str(Path(hub.__file__).resolve().parent.parent)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scan:
+    entries: int
+    tree: MerkleTree
 
 
 async def append(conn: AsyncConnection, record: Record) -> Entry:
     """Chain ``record`` after the newest entry, in the caller's transaction."""
+    return (await append_many(conn, [record]))[0]
+
+
+async def append_many(conn: AsyncConnection, records: Sequence[Record]) -> list[Entry]:
+    """Chain ``records`` in order after the newest entry, in the caller's transaction: the head
+    is locked and moved once, however many there are."""
     seq, prev = await ledger_store.lock_head(conn)
-    entry = chain(seq + 1, prev, record)
-    await ledger_store.append(conn, entry.columns())
-    return entry
+    entries = []
+    for record in records:
+        seq += 1
+        entry = chain(seq, prev, record)
+        entries.append(entry)
+        prev = entry.entry_hash
+    await ledger_store.append_many(conn, [e.columns() for e in entries])
+    return entries
 
 
-async def verify(db: Database) -> int:
+async def verify(db: Database, progress: Progress | None = None) -> int:
     """Recompute the whole chain; return the number of entries. Raises ``LedgerBroken``."""
     async with db.read() as conn:
         head_seq, head_hash = await ledger_store.head(conn)
-        rows = [row async for row in ledger_store.stream_entries(conn)]
-    return verify_rows(rows, head_seq, head_hash)
+        return (await scan(db, conn, head_seq, head_hash, progress)).entries
+
+
+async def scan(
+    db: Database,
+    conn: AsyncConnection,
+    head_seq: int,
+    head_hash: str,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    parallel_min: int = PARALLEL_MIN,
+) -> Scan:
+    """Check every row of ``conn``'s snapshot against the head and build the Merkle tree.
+
+    Raises ``LedgerBroken`` naming the first bad entry. ``workers`` defaults to the usable cores.
+    """
+    report = progress or (lambda done, total: None)
+    check = ChainVerifier()
+    count = workers_for(head_seq, parallel_min) if workers is None else workers
+    if count > 1 and head_seq >= parallel_min:
+        tree = await _parallel(db.url, conn, check, head_seq, count, report)
+    else:
+        leaves = bytearray()
+        await _in_process(conn, check, head_seq, leaves, lambda done: report(done, head_seq))
+        tree = MerkleTree.from_packed(leaves)
+    # Rows past the head, met as a pass over every row would meet them; there are normally none.
+    while await _exact_batch(conn, check, None, bytearray()):
+        pass
+    entries = check.finish(head_seq, head_hash)
+    report(entries, head_seq)
+    return Scan(entries, tree)
+
+
+def workers_for(entries: int, parallel_min: int = PARALLEL_MIN) -> int:
+    """How many worker processes ``scan`` uses for a log of ``entries``: one per usable core."""
+    if entries < parallel_min:
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+async def _in_process(
+    conn: AsyncConnection,
+    check: ChainVerifier,
+    upto: int,
+    leaves: bytearray,
+    report: Callable[[int], None],
+) -> None:
+    """Check rows up to ``upto`` from where ``check`` stands: in bulk, and exactly where not."""
+    while check.expected_seq <= upto:
+        after = check.expected_seq - 1
+        batch_end = min(after + BATCH, upto)
+        rows = await ledger_store.bulk_rows(conn, after, batch_end)
+        seq, prev = rowcheck.accept(rows, after, check.prev, leaves)
+        check.accepted(seq, prev)
+        if seq < batch_end and not await _exact_batch(conn, check, upto, leaves):
+            return  # no rows where the head says there are: ``finish`` names the first missing
+        report(check.expected_seq - 1)
+
+
+async def _exact_batch(
+    conn: AsyncConnection, check: ChainVerifier, upto: int | None, leaves: bytearray
+) -> bool:
+    """Feed the next rows (up to ``upto``) to the exact check; False if there were none."""
+    rows = await ledger_store.entries_after(conn, check.expected_seq - 1, BATCH)
+    for row in rows:
+        if upto is not None and check.expected_seq > upto:
+            break
+        check.feed(row)  # raises LedgerBroken at the first bad entry
+        leaves += bytes.fromhex(row["entry_hash"])
+    return bool(rows)
+
+
+def _ranges(head_seq: int, count: int) -> list[tuple[int, int]]:
+    """At most ``count`` ranges covering (0, head_seq], each starting on a power of two."""
+    align = min(_ALIGN, 1 << max(head_seq // count, 1).bit_length() - 1)
+    step = -(-head_seq // (count * align)) * align
+    return [(lo, min(lo + step, head_seq)) for lo in range(0, head_seq, step)]
+
+
+async def _parallel(
+    url: str,
+    conn: AsyncConnection,
+    check: ChainVerifier,
+    head_seq: int,
+    count: int,
+    report: Progress,
+) -> MerkleTree:
+    ranges = _ranges(head_seq, count)
+    done = [0] * len(ranges)
+
+    def progress(index: int, checked: int) -> None:
+        done[index] = checked
+        report(sum(done), head_seq)
+
+    results = await asyncio.gather(
+        *(_worker(url, lo, upto, i, progress) for i, (lo, upto) in enumerate(ranges))
+    )
+    parts: list[list[bytes]] = []
+    whole = True  # every range accepted by its worker: the subtrees join as they are
+    for (lo, upto), result in zip(ranges, results, strict=True):
+        if (
+            result is not None
+            and result.accepted
+            and check.expected_seq - 1 == lo
+            and result.first_prev == check.prev
+            and result.last_hash is not None
+        ):
+            check.accepted(lo + result.accepted, result.last_hash)
+            parts.append(result.levels)
+        if check.expected_seq <= upto:
+            whole = False
+            leaves = bytearray()
+            await _in_process(conn, check, upto, leaves, lambda checked: report(checked, head_seq))
+            parts.append([bytes(leaves)])
+    if whole:
+        return MerkleTree.concat(parts)
+    return MerkleTree.from_packed(b"".join(part[0] for part in parts))
+
+
+async def _worker(
+    url: str, after: int, upto: int, index: int, progress: Callable[[int, int], None]
+) -> ChunkResult | None:
+    """Check (after, upto] in a worker process; None if it could not (the range is then checked
+    here, so a worker that fails costs time, never correctness)."""
+    request = json.dumps({"url": url, "after": after, "upto": upto}).encode()
+    path = os.pathsep.join(p for p in (_HUB_ROOT, os.environ.get("PYTHONPATH")) if p)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-P",
+            "-m",
+            "hub.services.ledger_chunks",
+            env={**os.environ, "PYTHONPATH": path},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        log.warning("cannot start a ledger worker: %s", type(exc).__name__)
+        return None
+    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+    if stdin is None or stdout is None or stderr is None:
+        raise RuntimeError("the worker's pipes were not opened")
+    errors: list[str] = []
+
+    async def read_progress() -> None:
+        async for line in stderr:
+            text = line.decode(errors="replace").strip()
+            if text.isdigit():
+                progress(index, int(text))
+            elif text:
+                errors.append(text)
+
+    try:
+        stdin.write(request)
+        await stdin.drain()
+        stdin.close()
+        output, _ = await asyncio.gather(stdout.read(), read_progress())
+        status = await proc.wait()
+    finally:
+        if proc.returncode is None:  # cancelled: do not leave the worker running
+            proc.kill()
+            await proc.wait()
+    if status != 0:
+        log.warning("a ledger worker failed (%s); checking its range here", errors[-1:] or status)
+        return None
+    try:
+        return ChunkResult.from_bytes(output)
+    except (ValueError, KeyError, TypeError):
+        log.warning("a ledger worker answered in a form not understood; checking its range here")
+        return None

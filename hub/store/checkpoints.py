@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.ledger import driver_connection
 from hub.store.schema import hub_keys, ledger_checkpoints, ledger_entries
 
 
@@ -82,14 +83,31 @@ async def all_checkpoints(conn: AsyncConnection) -> list[StoredCheckpoint]:
     return [_checkpoint(r) for r in (await conn.execute(stmt)).mappings()]
 
 
-async def leaf_hashes(conn: AsyncConnection, after: int, upto: int) -> list[bytes]:
-    """Entry hashes of seq in (after, upto], in order, as raw bytes."""
-    stmt = (
-        select(ledger_entries.c.entry_hash)
-        .where(ledger_entries.c.seq > after, ledger_entries.c.seq <= upto)
-        .order_by(ledger_entries.c.seq)
-    )
-    return [bytes.fromhex(h) for (h,) in (await conn.execute(stmt)).all()]
+async def leaf_hashes(conn: AsyncConnection, after: int, upto: int) -> bytes:
+    """Entry hashes of seq in (after, upto], in order, packed as raw bytes (32 each).
+
+    Read through the driver, a million hashes take a fraction of a second (SQLAlchemy rows and
+    one ``bytes`` each took seconds: the first checkpoint after a start reads them all).
+    """
+    driver = await driver_connection(conn)
+    packed = bytearray()
+    for lo in range(after, upto, _LEAF_BATCH):
+        hi = min(lo + _LEAF_BATCH, upto)
+        if conn.dialect.name == "sqlite":
+            cursor = await driver.execute(_SQLITE_LEAVES, (lo, hi))
+            try:
+                rows = await cursor.fetchall()
+            finally:
+                await cursor.close()
+        else:
+            rows = await driver.fetch(_POSTGRES_LEAVES, lo, hi)
+        packed += bytes.fromhex("".join([row[0] for row in rows]))
+    return bytes(packed)
+
+
+_LEAF_BATCH = 100_000
+_SQLITE_LEAVES = "SELECT entry_hash FROM ledger_entries WHERE seq > ? AND seq <= ? ORDER BY seq"
+_POSTGRES_LEAVES = "SELECT entry_hash FROM ledger_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq"
 
 
 async def entry_by_seq(conn: AsyncConnection, seq: int) -> bytes | None:

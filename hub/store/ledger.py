@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.ledger_rows import POSTGRES_ROWS, SQLITE_ROWS, Row
 from hub.store.schema import ledger_entries, ledger_head
 
 # Built once: appending is on every share's and every read's path.
@@ -31,8 +32,14 @@ async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
 
 
 async def append(conn: AsyncConnection, columns: Mapping[str, Any]) -> None:
-    await conn.execute(_INSERT_ENTRY, dict(columns))
-    await conn.execute(_MOVE_HEAD, {"new_seq": columns["seq"], "new_hash": columns["entry_hash"]})
+    await append_many(conn, [columns])
+
+
+async def append_many(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert chained entries (in sequence order) and move the head to the last one."""
+    await conn.execute(_INSERT_ENTRY, [dict(r) for r in rows])
+    last = rows[-1]
+    await conn.execute(_MOVE_HEAD, {"new_seq": last["seq"], "new_hash": last["entry_hash"]})
 
 
 async def head(conn: AsyncConnection) -> tuple[int, str]:
@@ -44,19 +51,44 @@ async def head(conn: AsyncConnection) -> tuple[int, str]:
 async def stream_entries(conn: AsyncConnection, batch: int = 5000) -> AsyncIterator[RowMapping]:
     """Every entry in sequence order, read in batches to bound memory."""
     after = 0
-    while True:
-        stmt = (
-            select(ledger_entries)
-            .where(ledger_entries.c.seq > after)
-            .order_by(ledger_entries.c.seq)
-            .limit(batch)
-        )
-        rows = (await conn.execute(stmt)).mappings().all()
-        if not rows:
-            return
+    while rows := await entries_after(conn, after, batch):
         for row in rows:
             yield row
         after = int(rows[-1]["seq"])
+
+
+async def entries_after(conn: AsyncConnection, after: int, limit: int) -> Sequence[RowMapping]:
+    """The next ``limit`` entries after ``after``, in sequence order, as typed mappings."""
+    stmt = (
+        select(ledger_entries)
+        .where(ledger_entries.c.seq > after)
+        .order_by(ledger_entries.c.seq)
+        .limit(limit)
+    )
+    return (await conn.execute(stmt)).mappings().all()
+
+
+async def bulk_rows(conn: AsyncConnection, after: int, upto: int) -> Sequence[Row]:
+    """Entries (after, upto] in the caller's snapshot, as ``hub.store.ledger_rows`` renders them,
+    read through the driver: SQLAlchemy's per-row processing would cost more than the check."""
+    driver = await driver_connection(conn)
+    if conn.dialect.name == "sqlite":
+        cursor = await driver.execute(SQLITE_ROWS, (after, upto))
+        try:
+            rows: list[Row] = await cursor.fetchall()
+        finally:
+            await cursor.close()
+        return rows
+    records: list[Row] = await driver.fetch(POSTGRES_ROWS, after, upto)
+    return records
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The driver's own connection (aiosqlite or asyncpg) under ``conn``, in its transaction."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None:
+        raise RuntimeError("the connection has been closed")
+    return driver
 
 
 async def entries_for_packet(conn: AsyncConnection, packet_id: str) -> list[RowMapping]:

@@ -9,6 +9,7 @@ tampered copies of each.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -649,3 +650,48 @@ def test_a_tree_of_100_000_leaves() -> None:
     assert tree.root() == root(leaves)
     proof = tree.consistency_proof(n)
     verify_consistency(n, n + 1, full, tree.root(), proof)
+
+
+# --- packed leaves, and trees joined from runs of leaves (as the verifier's workers build them) --
+
+
+def test_extend_with_packed_leaves_equals_one_leaf_at_a_time() -> None:
+    for split in (0, 1, 5, 32, 33, MAX):
+        tree = MerkleTree.from_packed(b"".join(LEAVES[:split]))
+        tree.extend(b"".join(LEAVES[split : 2 * MAX]))
+        assert tree._levels == MerkleTree(LEAVES[: 2 * MAX])._levels, split
+        assert tree.root() == ROOTS[2 * MAX]
+
+
+def test_extend_refuses_a_partial_hash() -> None:
+    with pytest.raises(ValueError, match="multiple of 32"):
+        MerkleTree().extend(b"\x00" * 33)
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        (0, 64, 128, 140),  # runs on a power of two, as the verifier plans them
+        (0, 32, 64, 96, 128),
+        (0, 3, 40, 140),  # anywhere: the straddling levels are hashed again
+        (0, 0, 7, 7, 140),  # empty runs
+        (0, 140),
+        (0, 1),
+    ],
+)
+def test_concat_of_runs_equals_the_whole_tree(bounds: tuple[int, ...]) -> None:
+    runs = [
+        MerkleTree.from_packed(b"".join(LEAVES[lo:hi])).levels()
+        for lo, hi in itertools.pairwise(bounds)
+    ]
+    whole = MerkleTree(LEAVES[: bounds[-1]])
+    joined = MerkleTree.concat(runs)
+    assert joined._levels == whole._levels
+    assert joined.root() == ROOTS[bounds[-1]]
+    assert joined.levels() == whole.levels()
+
+
+def test_concat_refuses_levels_that_do_not_fit_their_leaves() -> None:
+    good = MerkleTree(LEAVES[:8]).levels()
+    with pytest.raises(ValueError, match="sizes of its leaves"):
+        MerkleTree.concat([[*good[:1], good[1][:32]]])

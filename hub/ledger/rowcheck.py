@@ -1,0 +1,169 @@
+"""Accepting stored ledger rows in bulk: the entry bytes are compared, never decoded.
+
+The exact check (``ChainVerifier.feed``) decodes each entry's JSON and compares it with the row's
+columns, about 25 µs an entry. Here the entry an honest hub would have written is rendered from the
+columns (``Record`` -> ``encode`` by hand, in one f-string) and compared with the stored bytes, then
+hashed: a few microseconds an entry, most of it reading and hashing.
+
+It only ever accepts. A row it does not accept (another shape, a gap, a tamper) is left to the exact
+check, which decides and names the first bad entry; so it must never accept a row the exact check
+would refuse. A rendering equals ``canonical_json`` of the columns only when no string needs
+escaping, so that is checked too: no quote inside a value (each row's quotes are counted), no
+backslash or control character in the batch, and times and recipients in the forms that read back
+unchanged (``datetime.fromisoformat`` then ``entries._iso``; ``Entry.columns``'s join). Integers
+must be ``int`` and text ``str`` (format specs refuse anything else), so that no other storage class
+passes for the right one: a column that only equals the entry once cast would still mislead a
+query. tests/unit/test_ledger_rowcheck.py holds the two checks to the same answer for every tamper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+Row = Sequence[Any]
+
+# Rows are (seq, entry_hash, entry, then these columns), as hub.store.ledger_rows selects them;
+# "at" is recorded_at as the entry writes it, without the "Z".
+COLUMNS = (
+    "action",
+    "actor_agency_id",
+    "actor_token_id",
+    "actor_user_id",
+    "at",
+    "case_id",
+    "content_digest",
+    "decision",
+    "event",
+    "lawful_basis",
+    "packet_id",
+    "policy_version",
+    "prev_hash",
+    "purpose",
+    "recipients",
+)
+PREV = 3 + COLUMNS.index("prev_hash")
+
+_NUMBER = "(?:0|[1-9][0-9]*)"
+_RECIPIENTS = re.compile(f"(?:{_NUMBER}(?:,{_NUMBER})*)?")
+_LEAP_YEAR = "(?:[1-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26])00)"
+_DATE = (
+    "(?:[1-9][0-9]{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+    f"|{_LEAP_YEAR}-02-29)"
+)
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}"
+# A batch's times are checked joined by newlines, with one match.
+_TIMES = re.compile(f"(?:{_DATE}T{_TIME}(?:\n{_DATE}T{_TIME})*)?")
+# Bytes allowed anywhere in an entry that needs no escaping (0x20 and up, but not the backslash).
+_UNESCAPED = bytes(range(0x20, 0x100)).replace(b"\\", b"")
+_Q = '"'
+# Quotes each version's rendering holds besides those of non-null nullable strings: two per key
+# and two per string that is never null (action, at, event, lawful_basis, prev, purpose).
+_QUOTES = {1: 2 * 14 + 12, 2: 2 * 16 + 12, 3: 2 * 17 + 12}
+_V3_QUOTES = _QUOTES[3]
+
+
+def _int(value: int | None) -> str:
+    return "null" if value is None else f"{value:d}"
+
+
+def _str(value: str | None) -> str:
+    return "null" if value is None else f'"{value:s}"'
+
+
+def _render_older(row: Row, version: int) -> str | None:
+    """A v1 or v2 entry from the columns, or None if they hold what that version cannot."""
+    (_, _, _, action, agency, token, user, at, case, digest, decision, event, basis, packet,
+     policy, prev, purpose, recipients, seq) = (*row, row[0])  # fmt: skip
+    if token is not None or (version == 1 and (decision is not None or policy is not None)):
+        return None  # the exact check reads a field the version lacks as None
+    middle = "" if version == 1 else f',"decision":{_str(decision)}'
+    policy_part = "" if version == 1 else f',"policy_version":{_str(policy)}'
+    return (
+        f'{{"action":"{action:s}","actor_agency":{_int(agency)},"actor_user":{_int(user)},'
+        f'"at":"{at:s}Z","case":{_int(case)},"content_digest":{_str(digest)}{middle},'
+        f'"event":"{event:s}","lawful_basis":"{basis:s}","packet":{_str(packet)}{policy_part},'
+        f'"prev":"{prev:s}","purpose":"{purpose:s}","recipients":[{recipients:s}],'
+        f'"seq":{seq:d},"v":{version}}}'
+    )
+
+
+def _older_accepted(row: Row, data: bytes) -> bool:
+    version = {b"1": 1, b"2": 2}.get(data[-2:-1])
+    if version is None:
+        return False
+    built = _render_older(row, version)
+    if built is None or built.encode() != data:
+        return False
+    nullable = (row[9], row[13]) if version == 1 else (row[9], row[10], row[13], row[14])
+    return built.count(_Q) == _QUOTES[version] + 2 * sum(v is not None for v in nullable)
+
+
+def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple[int, str]:
+    """Accept rows in ``seq`` order for as long as each checks out; return the (seq, hash) of the
+    last one accepted, starting from ``seq`` and ``prev``, the entry before the first row.
+
+    Appends each accepted row's leaf hash to ``leaves``. The first row not accepted, and every row
+    after it, is left to the exact check; and if the rows accepted hold a value that a rendering
+    cannot carry unescaped, or a time or recipient list in another form, none of them is accepted.
+    """
+    start_seq, start_prev = seq, prev
+    entries: list[bytes] = []
+    hashes: list[str] = []
+    times: list[str] = []
+    recipient_lists: set[str] = set()
+    sha256 = hashlib.sha256
+    int_text = int.__repr__
+    for row in rows:
+        (row_seq, entry_hash, data, action, agency, token, user, at, case, digest, decision,
+         event, basis, packet, policy, row_prev, purpose, recipients) = row  # fmt: skip
+        if row_seq != seq + 1 or row_prev != prev:
+            break
+        try:
+            # str.join refuses anything but str, int.__repr__ anything but int: no other storage
+            # class passes for the right one.
+            built = "".join((
+                '{"action":"', action,
+                '","actor_agency":', "null" if agency is None else int_text(agency),
+                ',"actor_token":', "null" if token is None else int_text(token),
+                ',"actor_user":', "null" if user is None else int_text(user),
+                ',"at":"', at,
+                'Z","case":', "null" if case is None else int_text(case),
+                ',"content_digest":', "null" if digest is None else _Q + digest + _Q,
+                ',"decision":', "null" if decision is None else _Q + decision + _Q,
+                ',"event":"', event,
+                '","lawful_basis":"', basis,
+                '","packet":', "null" if packet is None else _Q + packet + _Q,
+                ',"policy_version":', "null" if policy is None else _Q + policy + _Q,
+                ',"prev":"', row_prev,
+                '","purpose":"', purpose,
+                '","recipients":[', recipients,
+                '],"seq":', int_text(row_seq), ',"v":3}',
+            ))  # fmt: skip
+            if built.encode() == data:
+                nulls = (digest, decision, packet, policy).count(None)
+                if built.count(_Q) != _V3_QUOTES + 8 - 2 * nulls:
+                    break  # a quote inside a value: the rendering is not canonical JSON
+            elif not _older_accepted(row, data):
+                break
+        except (TypeError, ValueError, UnicodeError):  # a column of another type
+            break
+        computed = sha256(b"\x00" + data).hexdigest()
+        if computed != entry_hash:
+            break
+        entries.append(data)
+        hashes.append(computed)
+        times.append(at)
+        recipient_lists.add(recipients)
+        seq, prev = row_seq, computed
+    if (
+        b"".join(entries).translate(None, _UNESCAPED)  # a control character or a backslash
+        or not _TIMES.fullmatch("\n".join(times))
+        or not all(_RECIPIENTS.fullmatch(r) for r in recipient_lists)
+    ):
+        return start_seq, start_prev
+    leaves += bytes.fromhex("".join(hashes))
+    return seq, prev

@@ -1,0 +1,296 @@
+"""Verifying the log in bulk and in worker processes, on real SQLite and PostgreSQL.
+
+``hub.services.ledger.scan`` must answer exactly as the exact check (``verify_rows`` over the typed
+rows) would: the same count and Merkle root for an intact log, and the same first bad entry and
+reason for a broken one, whether it runs in this process or splits the log between workers, and
+whichever range a tamper falls in (first, last, on a boundary).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, text, update
+
+from hub.config import normalise_database_url
+from hub.ledger.entries import Action, Event, LedgerBroken, Record, verify_rows
+from hub.ledger.merkle import MerkleTree
+from hub.services import ledger
+from hub.services.ledger_chunks import ChunkResult
+from hub.store import ledger as ledger_store
+from hub.store.database import Database
+from hub.store.schema import ledger_entries, ledger_head
+
+SIZE = 300
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def _record(i: int) -> Record:
+    share = i % 3 == 0
+    return Record(
+        action=Action.DISCLOSURE if share else Action.CONSULTATION,
+        event=Event.PACKET_SENT if share else Event.PACKET_OPENED,
+        recorded_at=T0 + timedelta(seconds=i, microseconds=7 * i),
+        actor_user_id=1 + i % 14,
+        actor_agency_id=1 + i % 14,
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        case_id=None if i % 50 == 0 else 1 + i % 7,
+        packet_id=f"packet-{i // 3}",
+        recipients=(2, 5) if share else (),
+        content_digest=hashlib.sha256(b"%d" % i).hexdigest() if share else None,
+        policy_version="ab" * 32 if share else None,
+        decision="permit" if share else None,
+        actor_token_id=9 if i % 11 == 0 else None,
+    )
+
+
+async def _log(url: str) -> Database:
+    database = Database(normalise_database_url(url))
+    await database.migrate()
+    async with database.write() as conn:
+        await ledger.append_many(conn, [_record(i) for i in range(1, SIZE + 1)])
+    return database
+
+
+@pytest.fixture
+async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    database = await _log(database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """SQLite keeps a value's storage class whatever the column's type (PostgreSQL cannot)."""
+    (tmp_path / "data").mkdir(exist_ok=True)
+    database = await _log(sqlite_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _reference(db: Database) -> tuple[int, bytes] | tuple[int, str]:
+    """What the exact check says: (entries, root), or the first bad entry and the reason."""
+    async with db.read() as conn:
+        head = await ledger_store.head(conn)
+        rows = [r async for r in ledger_store.stream_entries(conn)]
+    try:
+        count = verify_rows(rows, *head)
+    except LedgerBroken as exc:
+        return exc.seq, exc.reason
+    return count, MerkleTree(bytes.fromhex(r["entry_hash"]) for r in rows).root()
+
+
+async def _scan(db: Database, workers: int) -> tuple[int, bytes] | tuple[int, str]:
+    async with db.read() as conn:
+        head = await ledger_store.head(conn)
+        try:
+            result = await ledger.scan(db, conn, *head, workers=workers, parallel_min=0)
+        except LedgerBroken as exc:
+            return exc.seq, exc.reason
+    return result.entries, result.tree.root()
+
+
+async def _assert_same_answer(db: Database) -> None:
+    expected = await _reference(db)
+    for workers in (1, 3):
+        assert await _scan(db, workers) == expected, workers
+
+
+def _ranges(workers: int = 3) -> list[tuple[int, int]]:
+    return ledger._ranges(SIZE, workers)
+
+
+async def test_an_intact_log_verifies_alike_in_process_and_in_workers(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert len(_ranges()) == 3
+    expected = await _reference(db)
+    assert expected[0] == SIZE
+    with caplog.at_level(logging.WARNING, logger=ledger.__name__):
+        await _assert_same_answer(db)
+    assert not caplog.records  # the workers did the work, none fell back
+    assert await ledger.verify(db) == SIZE
+
+
+# Sequence numbers to tamper with: the first entry, both sides of each range boundary, the last.
+POSITIONS = sorted({1, SIZE} | {b for _, hi in _ranges() for b in (hi, hi + 1) if b <= SIZE})
+
+
+@pytest.mark.parametrize("seq", POSITIONS)
+async def test_an_edited_column_is_named_in_any_range(db: Database, seq: int) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            update(ledger_entries).where(ledger_entries.c.seq == seq).values(purpose="other")
+        )
+    await _assert_same_answer(db)
+    assert (await _reference(db))[0] == seq
+
+
+@pytest.mark.parametrize("seq", POSITIONS)
+async def test_a_deleted_row_is_named_in_any_range(db: Database, seq: int) -> None:
+    async with db.write() as conn:
+        await conn.execute(delete(ledger_entries).where(ledger_entries.c.seq == seq))
+    await _assert_same_answer(db)
+
+
+Tamper = Callable[[Database], Awaitable[None]]
+
+
+async def _sql(db: Database, statement: str, **params: int) -> None:
+    async with db.write() as conn:
+        await conn.execute(text(statement), params)
+
+
+async def _row_past_the_head(db: Database) -> None:
+    await _sql(
+        db,
+        "INSERT INTO ledger_entries (seq, recorded_at, action, event, actor_user_id,"
+        " actor_agency_id, case_id, packet_id, recipients, purpose, lawful_basis, content_digest,"
+        " policy_version, decision, actor_token_id, entry, prev_hash, entry_hash)"
+        " SELECT seq + 1, recorded_at, action, event, actor_user_id, actor_agency_id, case_id,"
+        " packet_id, recipients, purpose, lawful_basis, content_digest, policy_version, decision,"
+        " actor_token_id, entry, prev_hash, entry_hash FROM ledger_entries WHERE seq = :last",
+        last=SIZE,
+    )
+
+
+async def _head(db: Database, seq: int) -> None:
+    async with db.write() as conn:
+        await conn.execute(update(ledger_head).values(seq=seq))
+
+
+async def _reorder(db: Database) -> None:
+    for seq, temp in ((200, -200), (201, 200), (-200, 201)):
+        await _sql(db, "UPDATE ledger_entries SET seq = :temp WHERE seq = :seq", temp=temp, seq=seq)
+
+
+async def _time(db: Database) -> None:
+    if db.is_sqlite:
+        statement = "UPDATE ledger_entries SET recorded_at = '2026-11-23 09:00:03.000022'"
+    else:
+        statement = "UPDATE ledger_entries SET recorded_at = recorded_at + interval '1 second'"
+    await _sql(db, statement + " WHERE seq = 3")
+
+
+TAMPERS: dict[str, Tamper] = {
+    "entry-hash": lambda db: _sql(
+        db, "UPDATE ledger_entries SET entry_hash = prev_hash WHERE seq = 150"
+    ),
+    "prev-link": lambda db: _sql(
+        db, "UPDATE ledger_entries SET prev_hash = entry_hash WHERE seq = 129"
+    ),
+    "row-past-the-head": _row_past_the_head,
+    "head-behind": lambda db: _head(db, SIZE - 1),
+    "head-ahead": lambda db: _head(db, SIZE + 2),
+    "reordered": _reorder,
+    "recipients": lambda db: _sql(
+        db, "UPDATE ledger_entries SET recipients = '5,2' WHERE seq = 258"
+    ),
+    "time": _time,
+    "null-case": lambda db: _sql(db, "UPDATE ledger_entries SET case_id = NULL WHERE seq = 257"),
+}
+
+
+@pytest.mark.parametrize("tamper", TAMPERS.values(), ids=TAMPERS.keys())
+async def test_tampers_fail_exactly_as_the_exact_check_fails(db: Database, tamper: Tamper) -> None:
+    await tamper(db)
+    expected = await _reference(db)
+    assert isinstance(expected[1], str), "the tamper should break the log"
+    await _assert_same_answer(db)
+
+
+# A BLOB, or a text, that reads like the entry once cast would hide the row from queries on that
+# column.
+STORAGE_CLASSES = [
+    "UPDATE ledger_entries SET case_id = CAST(case_id AS BLOB) WHERE seq = 101",
+    "UPDATE ledger_entries SET case_id = 'null' WHERE seq = 50",
+    "UPDATE ledger_entries SET actor_agency_id = actor_agency_id + 0.5 WHERE seq = 270",
+    "UPDATE ledger_entries SET packet_id = CAST(packet_id AS BLOB) WHERE seq = 131",
+    "UPDATE ledger_entries SET purpose = CAST(purpose AS BLOB) WHERE seq = 256",
+    "UPDATE ledger_entries SET prev_hash = CAST(prev_hash AS BLOB) WHERE seq = 2",
+    "UPDATE ledger_entries SET entry = CAST(entry AS TEXT) WHERE seq = 299",
+]
+
+
+@pytest.mark.parametrize("statement", STORAGE_CLASSES)
+async def test_sqlite_storage_classes_are_not_taken_for_the_values(
+    sqlite_db: Database, statement: str
+) -> None:
+    db = sqlite_db
+    await _sql(db, statement)
+    try:
+        expected: object = await _reference(db)
+    except Exception as exc:  # the exact path cannot read the row at all
+        expected = type(exc)
+    assert expected != (SIZE, await _reference_root(db)), "the tamper should break the log"
+    for workers in (1, 3):
+        try:
+            got: object = await _scan(db, workers)
+        except Exception as exc:
+            got = type(exc)
+        assert got == expected, workers
+
+
+async def test_a_blob_time_is_left_to_the_exact_path(sqlite_db: Database) -> None:
+    db = sqlite_db
+    await _sql(
+        db, "UPDATE ledger_entries SET recorded_at = CAST(recorded_at AS BLOB) WHERE seq = 7"
+    )
+    with pytest.raises(TypeError):  # the exact path cannot read it either: as before
+        await _scan(db, 3)
+
+
+async def _reference_root(db: Database) -> bytes:
+    async with db.read() as conn:
+        hashes = await conn.execute(text("SELECT entry_hash FROM ledger_entries ORDER BY seq"))
+        return MerkleTree(bytes.fromhex(h) for (h,) in hashes).root()
+
+
+# -- workers that fail or answer wrongly only cost time --------------------------------------------
+
+
+async def test_a_worker_that_fails_is_replaced_by_checking_its_range_here(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(*args: object) -> None:
+        return None
+
+    monkeypatch.setattr(ledger, "_worker", failing)
+    await _assert_same_answer(db)
+
+
+async def test_a_worker_whose_range_does_not_link_is_checked_here(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ledger._worker
+
+    async def misleading(url: str, after: int, upto: int, *rest: object) -> ChunkResult | None:
+        result = await real(url, after, upto, *rest)  # type: ignore[arg-type]
+        if result is None or after == 0:
+            return result
+        return ChunkResult(result.accepted, "f" * 64, result.last_hash, result.levels)
+
+    monkeypatch.setattr(ledger, "_worker", misleading)
+    await _assert_same_answer(db)
+
+
+async def test_a_worker_stopped_by_a_tamper_hands_over_mid_range(db: Database) -> None:
+    start, end = _ranges()[1]
+    middle = (start + end) // 2
+    async with db.write() as conn:
+        await conn.execute(
+            update(ledger_entries).where(ledger_entries.c.seq == middle).values(event="other")
+        )
+    await _assert_same_answer(db)
+    assert (await _reference(db))[0] == middle
