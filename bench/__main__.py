@@ -463,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                 progress("ledger")
                 hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"
                 for row in sub_bench("bench.ledger", "--entries", str(s.ledger_entries),
-                                     "--database-url", hub_url):  # fmt: skip
+                                     "--database-url", hub_url, "--data-dir",
+                                     str(world.data_dir)):  # fmt: skip
                     report.figure(row["name"], row["value"], row["unit"], db=db, **row["params"])
             if "policy" not in args.skip:
                 progress("policy")

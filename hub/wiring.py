@@ -91,6 +91,7 @@ class Hub:
         )
 
     async def close(self) -> None:
+        await self.packets.close()
         await self.db.dispose()
 
 

@@ -7,7 +7,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,7 +16,7 @@ from hub.config import Limits
 from hub.crypto import packet_format as fmt
 from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, sha256_hex
-from hub.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from hub.errors import Forbidden, Gone, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
 from hub.model.cases import Case
 from hub.model.directory import Agency, Role
@@ -32,17 +31,18 @@ from hub.model.packets import (
 )
 from hub.policy.errors import ApprovalRequired, PolicyRefused
 from hub.policy.model import Decision, Outcome, ShareRequest
-from hub.services import ledger
+from hub.services import ledger, log_writer
 from hub.services.actor import Actor
 from hub.services.drafts import clean_filename, validate_draft
 from hub.services.keyring import KeyRing, KeysHeldElsewhere
+from hub.services.log_writer import Idempotency, LogWriter, PendingWrite
 from hub.services.policy import PolicyService
 from hub.services.workflow_rules import Plan, WorkflowRules
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import packets as store
 from hub.store.database import Database
-from hub.store.packets import PacketRow, StoredWrappedKey
+from hub.store.packets import NewPacket, PacketRow, StoredWrappedKey
 from hub.workflows.deadlines import local_date
 from hub.workflows.forms import form_document, render_form_text, schema_id
 
@@ -139,6 +139,7 @@ class PacketService:
         self._clock = clock
         self._limits = limits
         self._unwrapped = UnwrapCache(UNWRAP_CACHE_SIZE)
+        self._log = LogWriter(db)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -302,21 +303,23 @@ class PacketService:
             decision=decision.outcome.value,
         )
 
-        async def commit(conn: AsyncConnection) -> None:
-            # Packet, log entry and workflow rows in one transaction (group-committed with other
-            # shares): the share exists exactly when its log entry does.
-            await store.insert_packet(conn, row=row, wrapped_keys=wrapped_keys, parts=sealed.parts)
-            await self._rules.record(conn, actor, draft, case, plan, packet_id, now)
-            if idempotency is not None and actor.token_id is not None:
-                key, digest = idempotency
-                if await store.idempotent_send(conn, actor.token_id, key) is not None:
-                    # Another request with this key committed first: this one writes nothing.
-                    raise Conflict("A request with this idempotency key was just processed.")
-                await store.remember_send(conn, actor.token_id, key, digest, packet_id, now)
-            # Last: on PostgreSQL appending locks the log's head row until the commit.
-            await ledger.append(conn, record)
+        new = NewPacket(row, wrapped_keys, sealed.parts)
+        idem = None
+        if idempotency is not None and actor.token_id is not None:
+            idem = Idempotency(actor.token_id, *idempotency)
+        if self._rules.only_membership(plan):
+            # The common case (a note): batched with concurrent shares, a few statements a batch.
+            joins = (case.id, frozenset({actor.agency.id, *plan.recipient_ids}))
+            await self._log.submit(PendingWrite(record, now, new, joins, idem))
+        else:
 
-        await self._db.run_write(commit)
+            async def commit(conn: AsyncConnection) -> None:
+                # Packet, workflow rows and log entry in one transaction (group-committed).
+                await store.insert_packets(conn, [new])
+                await self._rules.record(conn, actor, draft, case, plan, packet_id, now)
+                await log_writer.write(conn, [PendingWrite(record, now, None, None, idem)])
+
+            await self._db.run_write(commit)
         return PacketSummary(
             id=packet_id,
             packet_type=draft.packet_type,
@@ -331,6 +334,10 @@ class PacketService:
             attachment_count=len(draft.attachments),
             reply_to=draft.reply_to,
         )
+
+    async def close(self) -> None:
+        """Finish the shares and consultations still being written."""
+        await self._log.close()
 
     async def idempotent(self, actor: Actor, key: str) -> tuple[str, str] | None:
         """(request digest, packet id) of an earlier send by this token under ``key``."""
@@ -570,9 +577,9 @@ class PacketService:
         self, actor: Actor, row: PacketRow, event: Event, header_bytes: bytes
     ) -> None:
         """Commit the consultation entry before any content leaves the service."""
-        await self._db.run_write(
-            partial(
-                ledger.append,
+        await self._log.submit(
+            PendingWrite(
+                when=self._clock.now(),
                 record=Record(
                     action=Action.CONSULTATION,
                     event=event,

@@ -182,6 +182,11 @@ class WorkflowRules:
             raise PolicyRefused(decision)
         return decision
 
+    @staticmethod
+    def only_membership(plan: Plan) -> bool:
+        """True when ``record`` would only mark the agencies active on the case (a note, say)."""
+        return plan.form is None and plan.answers_request is None
+
     async def record(
         self,
         conn: AsyncConnection,

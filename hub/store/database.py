@@ -67,7 +67,9 @@ class Database:
         # hide_parameters: a failed statement's values (names, ciphertext) stay out of the logs.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
-            kwargs.update(pool_size=20, max_overflow=10, pool_pre_ping=False)
+            # A fixed pool: connections opened and closed under load (overflow) cost more than
+            # the queries they carry.
+            kwargs.update(pool_size=32, max_overflow=0, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # In-process writers queue here instead of spinning on SQLite's busy handler.
         self._sqlite_write_lock = asyncio.Lock()

@@ -78,6 +78,15 @@ _OUTBOX = (
 _OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
 
 
+@dataclass(frozen=True)
+class NewPacket:
+    """A sealed packet's rows, ready to insert."""
+
+    row: PacketRow
+    wrapped_keys: Sequence[StoredWrappedKey]
+    parts: Mapping[str, bytes]
+
+
 async def insert_packet(
     conn: AsyncConnection,
     *,
@@ -85,40 +94,51 @@ async def insert_packet(
     wrapped_keys: Sequence[StoredWrappedKey],
     parts: Mapping[str, bytes],
 ) -> None:
+    await insert_packets(conn, [NewPacket(row, wrapped_keys, parts)])
+
+
+async def insert_packets(conn: AsyncConnection, new: Sequence[NewPacket]) -> None:
+    """Insert packets with one multi-row statement per table, whatever their number."""
     await conn.execute(
         _INSERT_PACKET,
-        {
-            "id": row.id,
-            "packet_type": row.packet_type,
-            "case_id": row.case_id,
-            "sender_agency_id": row.sender_agency_id,
-            "sender_user_id": row.sender_user_id,
-            "purpose": row.purpose,
-            "lawful_basis": row.lawful_basis,
-            "created_at": row.created_at,
-            "header": row.header,
-            "signature": row.signature,
-            "signer_key_id": row.signer_key_id,
-            "reply_to": row.reply_to,
-        },
+        [
+            {
+                "id": p.row.id,
+                "packet_type": p.row.packet_type,
+                "case_id": p.row.case_id,
+                "sender_agency_id": p.row.sender_agency_id,
+                "sender_user_id": p.row.sender_user_id,
+                "purpose": p.row.purpose,
+                "lawful_basis": p.row.lawful_basis,
+                "created_at": p.row.created_at,
+                "header": p.row.header,
+                "signature": p.row.signature,
+                "signer_key_id": p.row.signer_key_id,
+                "reply_to": p.row.reply_to,
+            }
+            for p in new
+        ],
     )
     await conn.execute(
         _INSERT_RECIPIENTS,
         [
-            {"packet_id": row.id, "agency_id": a, "created_at": row.created_at}
-            for a in row.recipient_agency_ids
+            {"packet_id": p.row.id, "agency_id": a, "created_at": p.row.created_at}
+            for p in new
+            for a in p.row.recipient_agency_ids
         ],
     )
     await conn.execute(
         _INSERT_KEYS,
         [
-            {"packet_id": row.id, "agency_id": k.agency_id, "key_id": k.key_id, "sealed": k.sealed}
-            for k in wrapped_keys
+            {"packet_id": p.row.id, "agency_id": k.agency_id, "key_id": k.key_id,
+             "sealed": k.sealed}
+            for p in new
+            for k in p.wrapped_keys
         ],
-    )
+    )  # fmt: skip
     await conn.execute(
         _INSERT_PARTS,
-        [{"packet_id": row.id, "name": n, "data": d} for n, d in parts.items()],
+        [{"packet_id": p.row.id, "name": n, "data": d} for p in new for n, d in p.parts.items()],
     )
 
 

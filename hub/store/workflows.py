@@ -30,9 +30,8 @@ CANCELLED = "cancelled"
 
 
 # Built once: every share records its agencies as active on the case.
-_ACTIVE_AMONG = select(case_agencies.c.agency_id).where(
-    case_agencies.c.case_id == bindparam("case"),
-    case_agencies.c.agency_id.in_(bindparam("ids", expanding=True)),
+_ACTIVE_ON = select(case_agencies.c.case_id, case_agencies.c.agency_id).where(
+    case_agencies.c.case_id.in_(bindparam("cases", expanding=True))
 )
 _JOIN_CASE = insert(case_agencies)
 
@@ -41,15 +40,22 @@ async def join_case(
     conn: AsyncConnection, case_id: int, agency_ids: Iterable[int], when: datetime
 ) -> None:
     """Record agencies as active on a case; those already active keep their first date."""
-    wanted = set(agency_ids)
+    await join_cases(conn, [(case_id, frozenset(agency_ids))], when)
+
+
+async def join_cases(
+    conn: AsyncConnection, joins: Iterable[tuple[int, frozenset[int]]], when: datetime
+) -> None:
+    """``join_case`` for several cases at once: one query, and one insert of what is new."""
+    wanted = {(case, agency) for case, agencies in joins for agency in agencies}
     if not wanted:
         return
-    params = {"case": case_id, "ids": sorted(wanted)}
-    have = set((await conn.execute(_ACTIVE_AMONG, params)).scalars())
+    cases = sorted({case for case, _ in wanted})
+    have = {(c, a) for c, a in (await conn.execute(_ACTIVE_ON, {"cases": cases})).all()}
     new = sorted(wanted - have)
     if new:
         await conn.execute(
-            _JOIN_CASE, [{"case_id": case_id, "agency_id": a, "joined_at": when} for a in new]
+            _JOIN_CASE, [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in new]
         )
 
 

@@ -1,7 +1,8 @@
-"""Group commit (Database.run_write) and one-trip reads (Database.run_read), on real databases.
+"""Group commit (Database.run_write, the batching LogWriter) and one-trip reads
+(Database.run_read), on real databases.
 
-Concurrent jobs share a transaction; each must still succeed or fail on its own, be on disk when
-its caller resumes, and see the jobs committed before it.
+Concurrent writes share transactions; each must still succeed or fail on its own, be on disk
+when its caller resumes, and leave the log without a gap.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
+from hub.demo import DemoLogin
 from hub.errors import Conflict
 from hub.ledger.entries import Action, Event, Record
+from hub.model.packets import Draft
 from hub.services import ledger
+from hub.store import ledger as ledger_store
 from hub.store.database import Database
 from hub.store.schema import ledger_entries
 from hub.wiring import Hub
-from tests.conftest import ManualClock
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, ManualClock, agency_id, case_id
 
 
 def _record(clock: ManualClock, purpose: str) -> Record:
@@ -128,3 +132,39 @@ async def test_writes_through_both_paths_interleave_without_gaps(
     await asyncio.gather(*(grouped(k) for k in range(20)), *(plain(k) for k in range(20)))
     assert await _count(hub.db) == before + 40
     assert await ledger.verify(hub.db) == before + 40
+
+
+async def test_batched_shares_with_a_key_used_twice_fail_alone(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """Thirty concurrent shares through the batching log writer, five under one idempotency key:
+    one of those five is sent, the other four are refused, and every other share lands with its
+    log entry (a refused item in a batch is retried alone, so it takes nothing else with it)."""
+    issued = await hub.tokens.issue(None, "DBY-POLICE", "Case system", ["packets:send"])
+    caller = await hub.tokens.authenticate(issued.secret)
+    draft = Draft(
+        case_id=await case_id(hub, "Harlow"),
+        recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
+        subject="Address check",
+        body="Is the proposed address suitable?",
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        data_categories=SHARE_CATEGORIES,
+        necessity=NECESSITY,
+    )
+    before = await _count(hub.db)
+    keys = [f"key-{k}" for k in range(25)] + ["same"] * 5
+    results = await asyncio.gather(
+        *(hub.packets.send(caller.actor, draft, idempotency=(k, "digest")) for k in keys),
+        return_exceptions=True,
+    )
+    sent = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(sent) == 26
+    assert len(refused) == 4 and all(isinstance(r, Conflict) for r in refused)
+    assert await _count(hub.db) == before + 26
+    assert await ledger.verify(hub.db) == before + 26
+    async with hub.db.read() as conn:
+        for summary in sent:
+            entries = await ledger_store.entries_for_packet(conn, summary.id)
+            assert [e["event"] for e in entries] == ["packet-sent"]

@@ -1,0 +1,146 @@
+"""Shares and consultations, written in batches: one transaction and a few statements per batch.
+
+A share is a packet's rows, the agencies it makes active on its case, the API token's idempotency
+key if any, and its log entry. Everything waiting when a batch starts goes in together: one
+multi-row insert per table, the log head locked and moved once, one commit. So the cost per share
+falls as the load rises, rather than each share queueing for its own statements and its own fsync.
+Each caller resumes only when its batch is committed (acknowledged means on disk, with its log
+entry). If a batch fails (an idempotency key used twice within it, say), every item in it is
+written again on its own, so that only the faulty one fails and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.errors import Conflict
+from hub.ledger.entries import Entry, Record
+from hub.services import ledger
+from hub.store import packets as packet_store
+from hub.store import workflows as workflow_store
+from hub.store.database import Database
+from hub.store.packets import NewPacket
+
+# At most this many items per batch: bounds a batch's statements and the cost of a retry.
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    token_id: int
+    key: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """One thing to log, with the rows that must be written in its transaction."""
+
+    record: Record
+    when: datetime
+    packet: NewPacket | None = None
+    # (case id, agencies now active on it)
+    joins: tuple[int, frozenset[int]] | None = None
+    idempotency: Idempotency | None = None
+
+
+async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]:
+    """The rows of ``items`` and their log entries, in order, in the caller's transaction."""
+    for item in items:
+        idem = item.idempotency
+        if idem is not None and await packet_store.idempotent_send(conn, idem.token_id, idem.key):
+            # Another request with this key committed first: this one writes nothing.
+            raise Conflict("A request with this idempotency key was just processed.")
+    new = [i.packet for i in items if i.packet is not None]
+    if new:
+        await packet_store.insert_packets(conn, new)
+    joins = [i.joins for i in items if i.joins is not None]
+    if joins:
+        await workflow_store.join_cases(conn, joins, max(i.when for i in items))
+    for item in items:
+        idem, packet_id = item.idempotency, item.record.packet_id
+        if idem is not None and packet_id is not None:
+            try:
+                await packet_store.remember_send(
+                    conn, idem.token_id, idem.key, idem.digest, packet_id, item.when
+                )
+            except IntegrityError:
+                # A concurrent request with this key got there first (on PostgreSQL both can
+                # pass the check above before either commits): this one writes nothing.
+                raise Conflict("A request with this idempotency key was just processed.") from None
+    # Last: on PostgreSQL appending locks the log's head row until the commit.
+    return await ledger.append_many(conn, [i.record for i in items])
+
+
+class LogWriter:
+    """Collects pending writes from concurrent requests and writes them in batches."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: list[tuple[PendingWrite, asyncio.Future[Entry]]] = []
+        self._pending: set[asyncio.Future[Entry]] = set()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: PendingWrite) -> Entry:
+        """Write ``item`` with the next batch; its log entry once the batch is committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Entry] = loop.create_future()
+        self._queue.append((item, done))
+        self._pending.add(done)
+        done.add_done_callback(self._pending.discard)
+        if self._task is None or self._task.done() or self._wake is None:
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run(self._wake))
+        self._wake.set()
+        return await done
+
+    async def close(self) -> None:
+        """Finish the writes already submitted, then stop."""
+        if self._task is not None and not self._task.done():
+            await asyncio.gather(*self._pending, return_exceptions=True)
+            self._task.cancel()
+
+    async def _run(self, wake: asyncio.Event) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[tuple[PendingWrite, asyncio.Future[Entry]]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            entries = await self._db.run_write(lambda conn: write(conn, items))
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            # Something in the batch was refused: write each alone, so only it fails.
+            await asyncio.gather(*(self._alone(item, done) for item, done in batch))
+            return
+        for (_, done), entry in zip(batch, entries, strict=True):
+            _settle(done, entry)
+
+    async def _alone(self, item: PendingWrite, done: asyncio.Future[Entry]) -> None:
+        try:
+            entries = await self._db.run_write(lambda conn: write(conn, [item]))
+        except Exception as exc:
+            _settle(done, exc)
+        else:
+            _settle(done, entries[0])
+
+
+def _settle(done: asyncio.Future[Entry], outcome: Entry | Exception) -> None:
+    if done.done():  # its caller was cancelled; the write stands
+        return
+    if isinstance(outcome, Exception):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
