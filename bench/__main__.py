@@ -465,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                 for row in sub_bench("bench.ledger", "--entries", str(s.ledger_entries),
                                      "--database-url", hub_url, "--data-dir",
                                      str(world.data_dir)):  # fmt: skip
-                    report.figure(row["name"], row["value"], row["unit"], db=db, **row["params"])
+                    report.figure(row["name"], row["value"], row["unit"],
+                                  **{"db": db, **row["params"]})  # fmt: skip
             if "policy" not in args.skip:
                 progress("policy")
                 for row in sub_bench("bench.policy", "--seconds", str(s.policy_seconds)):
