@@ -255,4 +255,8 @@ async def load_packets(
             if done % (10 * CHUNK) == 0 or done == total:
                 elapsed = time.perf_counter() - t0
                 progress(f"seeded {done:,}/{total:,} packets ({done / elapsed:,.0f}/s)")
+    # Fresh statistics, as after any bulk import (autovacuum would get there later): without
+    # them PostgreSQL plans a page of the inbox as if the tables were still empty.
+    async with hub.db.write() as conn:
+        await conn.exec_driver_sql("ANALYZE")
     return time.perf_counter() - t0, picked

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Integer, bindparam, delete, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -65,15 +65,16 @@ _INBOX = (
     select(packets)
     .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
     .where(packet_recipients.c.agency_id == bindparam("agency"))
-    .order_by(packet_recipients.c.created_at.desc(), packets.c.id.desc())
-    .limit(bindparam("limit"))
+    .order_by(packet_recipients.c.created_at.desc(), packet_recipients.c.packet_id.desc())
+    # The limit is written into the SQL: a planner that does not know it may sort the whole box.
+    .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
 _INBOX_BEFORE = _INBOX.where(packet_recipients.c.created_at < bindparam("before"))
 _OUTBOX = (
     select(packets)
     .where(packets.c.sender_agency_id == bindparam("agency"))
     .order_by(packets.c.created_at.desc(), packets.c.id.desc())
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
 _OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
 

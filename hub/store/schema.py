@@ -118,7 +118,8 @@ packets = Table(
     Column("signer_key_id", String(64), nullable=False),
     # The packet this one answers (a response to a request): workflow routing, in clear.
     Column("reply_to", String(36), nullable=True),
-    Index("ix_packets_sender_created", "sender_agency_id", "created_at"),
+    # The outbox's order, tie-breaker included (migration 0008).
+    Index("ix_packets_sender_created", "sender_agency_id", "created_at", "id"),
     Index("ix_packets_case_created", "case_id", "created_at"),
 )
 
@@ -129,7 +130,7 @@ packet_recipients = Table(
     Column("agency_id", Integer, ForeignKey("agencies.id"), primary_key=True),
     # Copied from the packet so that an inbox page is one index range scan.
     Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_packet_recipients_inbox", "agency_id", "created_at"),
+    Index("ix_packet_recipients_inbox", "agency_id", "created_at", "packet_id"),
 )
 
 packet_keys = Table(
