@@ -117,7 +117,8 @@ class LedgerService:
     async def _tree_upto(self, conn: AsyncConnection, size: int) -> MerkleTree:
         """The cached tree, extended with the leaves appended since it was last read."""
         if size > self._tree.size:
-            self._tree.extend(await store.leaf_hashes(conn, self._tree.size, size))
+            async for batch in store.leaf_hash_batches(conn, self._tree.size, size):
+                self._tree.extend(batch)
         return self._tree
 
     async def checkpoint(self) -> Checkpoint:

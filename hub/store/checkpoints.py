@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,13 +85,18 @@ async def all_checkpoints(conn: AsyncConnection) -> list[StoredCheckpoint]:
 
 
 async def leaf_hashes(conn: AsyncConnection, after: int, upto: int) -> bytes:
-    """Entry hashes of seq in (after, upto], in order, packed as raw bytes (32 each).
+    """Entry hashes of seq in (after, upto], in order, packed as raw bytes (32 each)."""
+    return b"".join([batch async for batch in leaf_hash_batches(conn, after, upto)])
+
+
+async def leaf_hash_batches(conn: AsyncConnection, after: int, upto: int) -> AsyncIterator[bytes]:
+    """``leaf_hashes`` a batch at a time, so that a caller building a tree never holds a second
+    copy of a million hashes (the first checkpoint after a start reads them all).
 
     Read through the driver, a million hashes take a fraction of a second (SQLAlchemy rows and
-    one ``bytes`` each took seconds: the first checkpoint after a start reads them all).
+    one ``bytes`` each took seconds).
     """
     driver = await driver_connection(conn)
-    packed = bytearray()
     for lo in range(after, upto, _LEAF_BATCH):
         hi = min(lo + _LEAF_BATCH, upto)
         if conn.dialect.name == "sqlite":
@@ -101,8 +107,7 @@ async def leaf_hashes(conn: AsyncConnection, after: int, upto: int) -> bytes:
                 await cursor.close()
         else:
             rows = await driver.fetch(_POSTGRES_LEAVES, lo, hi)
-        packed += bytes.fromhex("".join([row[0] for row in rows]))
-    return bytes(packed)
+        yield bytes.fromhex("".join([row[0] for row in rows]))
 
 
 _LEAF_BATCH = 100_000
