@@ -31,10 +31,6 @@ async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
     return int(seq), str(entry_hash)
 
 
-async def append(conn: AsyncConnection, columns: Mapping[str, Any]) -> None:
-    await append_many(conn, [columns])
-
-
 async def append_many(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert chained entries (in sequence order) and move the head to the last one."""
     await conn.execute(_INSERT_ENTRY, [dict(r) for r in rows])
