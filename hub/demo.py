@@ -70,6 +70,11 @@ USERS = [
     ("nts.yot", "Beth Marsh (Youth Justice Service)", "NTS-YOT", Role.PRACTITIONER),
 ]
 
+# Who sits on each demo case's arrangements besides its lead agency.
+INVOLVED = {
+    "Harlow": ("DBY-POLICE", "DBY-HOUSING"),
+}
+
 CASES = [
     NewCase("Harlow", "Dean Anthony", MappaCategory.REGISTERED_SEX_OFFENDER, MappaLevel.MULTI_AGENCY,
             "DBY-PROBATION", date(1979, 3, 14), "VR-DBY-10231", "79/112233X", "D482913"),
@@ -111,6 +116,11 @@ async def seed(hub: Hub) -> list[DemoLogin]:
         logins.append(DemoLogin(username, name, agency, role.value, password, enrolment.totp_uri))
     for new in CASES:
         await hub.cases.add(None, new)
+    # The agencies on each case's panel, involved by the area (receiving a packet involves none).
+    by_name = {c.family_name: c for c in await hub.cases.visible_to(None)}
+    for family_name, codes in INVOLVED.items():
+        for code in codes:
+            await hub.cases.involve(None, by_name[family_name].reference, code)
     await _seed_packets(hub)
     await _seed_workflows(hub)
     return logins

@@ -19,11 +19,13 @@ from hub.services.casework import CaseworkService
 from hub.services.checkpoints import LedgerService, pin_path
 from hub.services.directory import DirectoryService
 from hub.services.disclosures import DisclosureService
+from hub.services.held_shares import HeldShareService
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService
 from hub.services.policy import PolicyService
 from hub.services.requests import RequestService
 from hub.services.sealed import SealedService
+from hub.services.share_approvals import ShareApprovals
 from hub.services.tokens import TokenService
 from hub.store import keys as key_store
 from hub.store.database import Database
@@ -49,6 +51,8 @@ class Hub:
     casework: CaseworkService
     tokens: TokenService
     sealed: SealedService
+    held_shares: HeldShareService
+    share_approvals: ShareApprovals
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -69,6 +73,7 @@ class Hub:
         await policy.archive_current()
         hasher = PasswordHasher(config.passwords)
         packets = PacketService(db, keyring, policy, clock, config.limits)
+        held_shares = HeldShareService(db, keyring, policy, clock)
         return cls(
             config=config,
             clock=clock,
@@ -84,10 +89,12 @@ class Hub:
             ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
             access=AccessReportService(db),
             requests=RequestService(db, clock),
-            disclosures=DisclosureService(db, clock),
+            disclosures=DisclosureService(db, clock, policy),
             casework=CaseworkService(db, clock),
-            tokens=TokenService(db, keyring, clock),
+            tokens=TokenService(db, keyring, clock, policy),
             sealed=SealedService(db, keyring, policy, packets, clock, config.limits),
+            held_shares=held_shares,
+            share_approvals=ShareApprovals(db, policy, clock, held_shares),
         )
 
     async def close(self) -> None:

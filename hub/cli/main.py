@@ -127,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--level", type=int, choices=[1, 2, 3], required=True)
     c.add_argument("--category", type=int, choices=[1, 2, 3])
 
+    c = case.add_parser(
+        "involve",
+        parents=[common],
+        help="make an agency active on a case (the case page opens to it; shares to it are "
+        "inside the case's arrangements)",
+    )
+    c.add_argument("reference")
+    c.add_argument("agency", help="agency code, e.g. NTT-HOUSING")
     c = case.add_parser("combine", parents=[common], help="combine a duplicate record into a case")
     c.add_argument("keep", help="reference of the case to keep")
     c.add_argument("duplicate", help="reference of the duplicate record")
@@ -310,6 +318,9 @@ async def cmd_case(args: argparse.Namespace, config: Config) -> int:
                 MappaCategory(args.category) if args.category else None,
             )
             print(f"{c.reference}: now category {c.category.value}, level {c.level.value}")
+        elif args.action == "involve":
+            c = await hub.cases.involve(None, args.reference, args.agency)
+            print(f"{args.agency.upper()} is now active on {c.reference}")
         elif args.action == "combine":
             kept = await hub.cases.combine(None, args.keep, args.duplicate)
             print(f"{args.duplicate} combined into {kept.reference}")

@@ -2,6 +2,8 @@
 
 ``issue`` prints the token's secret on standard output and nothing else there, so that it can be
 piped straight into the system's secret store; it is shown this once (only its hash is kept).
+A token issued here acts for no person: its system names one per call (``On-Behalf-Of``) to
+propose, decide or record a disclosure. Issuing and revoking are on the log.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ def add_parser(
         "--role",
         choices=[r.value for r in _ROLES],
         default=Role.PRACTITIONER.value,
-        help="what its system account acts as (disclosures:decide needs coordinator)",
+        help=(
+            "what its system account acts as (disclosures:decide needs coordinator, and a "
+            "policy that allows delegated decisions)"
+        ),
     )
     li = token.add_parser("list", parents=[common], help="tokens, of one agency or all")
     li.add_argument("--agency", help="agency code")
@@ -123,6 +128,8 @@ async def _list(args: argparse.Namespace, hub: Hub) -> int:
                     f"expires {t.expires_at:%Y-%m-%d %H:%M}",
                     _state(t, hub),
                     users.get(t.user_id, "?"),
+                    # Who issued it: the person it acts for unless a call names another.
+                    users.get(t.issued_by_user_id, "?") if t.issued_by_user_id else "operator",
                 ]
             )
         )

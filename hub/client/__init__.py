@@ -46,9 +46,14 @@ class HubClient:
         *,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
+        on_behalf_of: str | None = None,
     ) -> None:
+        """``on_behalf_of``: the username of the member of staff the system acts for (sent as
+        ``On-Behalf-Of``); without it a token acts for the admin who issued it."""
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if on_behalf_of is not None:
+            self._headers["On-Behalf-Of"] = on_behalf_of
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)

@@ -46,9 +46,24 @@ class Event(StrEnum):
     CASE_CREATED = "case-created"
     CASE_ALTERED = "case-altered"
     CASES_COMBINED = "cases-combined"
+    # An agency brought into a case's arrangements by its coordinator or lead agency (alteration):
+    # from then on it is active on the case. Being sent a packet never does this.
+    CASE_AGENCY_INVOLVED = "case-agency-involved"
     PACKET_SHREDDED = "packet-shredded"
     DISCLOSURE_DECIDED = "disclosure-decided"
     THIRD_PARTY_DISCLOSED = "third-party-disclosed"
+    # Who may process through the API (alteration): an agency system given or denied access.
+    TOKEN_ISSUED = "token-issued"  # noqa: S105 - an event's name, not a secret
+    TOKEN_REVOKED = "token-revoked"  # noqa: S105
+    # A share the policy sent for approval (hub.services.held_shares): sealed and stored, not yet
+    # disclosed (collection); each approver's decision (alteration); its release to the
+    # recipients once approved (disclosure); an approver or the sender reading it meanwhile
+    # (consultation).
+    SHARE_PROPOSED = "share-proposed"
+    SHARE_DECIDED = "share-decided"
+    SHARE_RELEASED = "share-released"
+    HELD_SHARE_OPENED = "held-share-opened"
+    HELD_ATTACHMENT_OPENED = "held-attachment-opened"
 
 
 @dataclass(frozen=True)

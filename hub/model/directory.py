@@ -26,6 +26,9 @@ class AgencyType(StrEnum):
     PRISON = "prison"
     # Probation staff who deal only with victims (Victim Contact Scheme), never offenders.
     VICTIM_LIAISON = "victim-liaison"
+    # Scotland: local authority justice social work, a Responsible Authority under the Management
+    # of Offenders etc. (Scotland) Act 2005 s10 (Scotland has no probation service).
+    CRIMINAL_JUSTICE_SOCIAL_WORK = "criminal-justice-social-work"
     # Duty to Cooperate: CJA 2003 s325(3).
     CHILDRENS_SOCIAL_CARE = "childrens-social-care"
     ADULT_SOCIAL_CARE = "adult-social-care"
@@ -47,6 +50,7 @@ KIND_OF_TYPE: dict[AgencyType, AgencyKind] = {
     AgencyType.PROBATION: AgencyKind.RESPONSIBLE_AUTHORITY,
     AgencyType.PRISON: AgencyKind.RESPONSIBLE_AUTHORITY,
     AgencyType.VICTIM_LIAISON: AgencyKind.RESPONSIBLE_AUTHORITY,
+    AgencyType.CRIMINAL_JUSTICE_SOCIAL_WORK: AgencyKind.RESPONSIBLE_AUTHORITY,
     AgencyType.CHILDRENS_SOCIAL_CARE: AgencyKind.DUTY_TO_COOPERATE,
     AgencyType.ADULT_SOCIAL_CARE: AgencyKind.DUTY_TO_COOPERATE,
     AgencyType.HEALTH: AgencyKind.DUTY_TO_COOPERATE,

@@ -15,12 +15,14 @@ from typing import Any
 from hub.policy.compiled import identical
 from hub.policy.engine import evaluate, interpret
 from hub.policy.loader import PolicyError, PolicySet
-from hub.policy.model import Decision, Outcome, ShareRequest
+from hub.policy.model import ApprovalNeed, Decision, Outcome, Party, ShareRequest
 
 _REQUEST_KEYS = {
     "sender", "sender_role", "recipients", "packet_type", "categories", "purpose", "lawful_basis",
-    "mappa_category", "level", "channel", "necessity", "schedule1_condition", "restricted_reason",
+    "mappa_category", "level", "channel", "necessity", "schedule1_condition", "condition",
+    "restricted_reason", "sender_area", "jurisdiction",
 }  # fmt: skip
+_PARTY_KEYS = {"type", "area", "jurisdiction", "active"}
 _EXPECT_KEYS = {"expect", "expect_failed", "expect_approvers", "expect_rules"}
 _INFO_KEYS = {"name", "source"}
 
@@ -57,11 +59,33 @@ def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
     for key in ("recipients", "categories"):
         if not isinstance(merged.get(key), list):
             raise PolicyError(file, 0, f"case '{name}': '{key}' must be a list")
+    parties = []
+    for item in merged["recipients"]:
+        if isinstance(item, str):
+            parties.append(Party(item))
+        elif isinstance(item, dict) and set(item) <= _PARTY_KEYS and "type" in item:
+            parties.append(
+                Party(
+                    str(item["type"]),
+                    str(item.get("area", "")),
+                    str(item.get("jurisdiction", "")),
+                    bool(item.get("active", False)),
+                )
+            )
+        else:
+            raise PolicyError(
+                file,
+                0,
+                f"case '{name}': a recipient is a type or {{type, area, jurisdiction, active}}",
+            )
     try:
         request = ShareRequest(
             sender_type=str(merged["sender"]),
             sender_role=str(merged.get("sender_role", "practitioner")),
-            recipient_types=tuple(merged["recipients"]),
+            recipient_types=tuple(p.agency_type for p in parties),
+            recipients=tuple(parties),
+            sender_area=str(merged.get("sender_area", "")),
+            jurisdiction=str(merged.get("jurisdiction", "england-and-wales")),
             packet_type=str(merged.get("packet_type", "note")),
             data_categories=tuple(merged["categories"]),
             purpose=str(merged["purpose"]),
@@ -70,7 +94,7 @@ def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
             mappa_level=int(merged["level"]),
             channel=str(merged.get("channel", "hub")),
             necessity=dict(merged.get("necessity", {})),
-            schedule1_condition=merged.get("schedule1_condition"),
+            schedule1_condition=merged.get("condition", merged.get("schedule1_condition")),
             restricted_reason=merged.get("restricted_reason"),
         )
         expect = Outcome(str(merged["expect"]))
@@ -88,6 +112,11 @@ def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
         expect_approvers=tuple(sorted(approvers)) if approvers is not None else None,
         expect_rules=tuple(merged.get("expect_rules", ())),
     )
+
+
+def approver_name(need: ApprovalNeed) -> str:
+    """How a case table names an approval: the role, "/recipient-area" for the other area's."""
+    return need.role + ("/recipient-area" if need.area == "recipient" else "")
 
 
 def load_cases(directory: Path) -> list[Case]:
@@ -116,7 +145,7 @@ def run_case(policy: PolicySet, case: Case) -> CaseResult:
     if case.expect_failed is not None and failed != case.expect_failed:
         problems.append(f"expected failed tests {sorted(case.expect_failed)}, got {sorted(failed)}")
     if case.expect_approvers is not None:
-        got = tuple(sorted(a.role for a in decision.approvals))
+        got = tuple(sorted(approver_name(a) for a in decision.approvals))
         if got != case.expect_approvers:
             problems.append(f"expected approvers {list(case.expect_approvers)}, got {list(got)}")
     for rule in case.expect_rules:

@@ -10,13 +10,23 @@ identical decisions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.policy.engine import SHARING_ROLES, interpret
-from hub.policy.model import AgreementRef, Decision, Outcome, ShareRequest, Test, TestResult
-from hub.policy.tables import LEVELS, PASSED, Tables, build
+from hub.policy.lawful import dpv_terms, lawful_test
+from hub.policy.model import (
+    AgreementRef,
+    ApprovalNeed,
+    Decision,
+    Outcome,
+    ShareRequest,
+    Test,
+    TestResult,
+)
+from hub.policy.statements import long_enough
+from hub.policy.tables import LEVELS, PASSED, Parts, Tables, _result, build, make_parts
 
 if TYPE_CHECKING:
     from hub.policy.loader import PolicySet
@@ -47,28 +57,77 @@ def compile_policy(policy: PolicySet) -> CompiledPolicy:
 def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Decision]:
     """``decide`` for one version: the five tests of engine.interpret, in its order, with every
     table bound to a local name."""
-    type_bit, kind_of, category_bit = tables.type_bit, tables.kind_of, tables.category_bit
-    categories, purposes, purpose_keys = policy.categories, policy.purposes, tables.purpose_keys
-    bases, special_mask, special = tables.bases, tables.special_mask, tables.special
-    schedule1, packets, all_parts = tables.schedule1, tables.packets, tables.all_parts
-    outside_mask, recipients, channels = tables.outside_mask, tables.recipients, tables.channels
+    type_bit, category_bit = tables.type_bit, tables.category_bit
+    categories = policy.categories
+    packets, outside_mask = tables.packets, tables.outside_mask
+    recipients, channels = tables.recipients, tables.channels
     approvals, approval_levels = tables.approvals, tables.approval_levels
     accountable_results = tables.accountable
     minimum = policy.necessity_min_chars
     refs = {n: AgreementRef(n, a.uri, a.version) for n, a in policy.agreements.items()}
     named = {c.agreement for c in channels.values()}
     named |= {a for fired, _ in approvals.values() for _, a in fired}
+    named |= {policy.other_area.agreement, policy.other_jurisdiction.agreement}
     for row in recipients.values():
         named |= {r[1] for r in row.values()}
         named |= {d[1] for r in row.values() for d in r[3].values()}
     # The loader makes every named agreement exist; the check stays as the deny-by-default net.
     check_agreements = not (named - {None}) <= refs.keys()
-    purpose_dpv = {n: term.dpv for n, term in purposes.items()}
     category_dpv = {c: term.dpv for c, term in categories.items() if term.dpv}
     version, never_proposer = policy.version, policy.approver_is_never_proposer
-    lawful_, proportionate_, secure_ = Test.LAWFUL, Test.PROPORTIONATE, Test.SECURE
+    proportionate_ = Test.PROPORTIONATE
+    secure_ = Test.SECURE
     passed_proportionate = PASSED[proportionate_]
     deny, review, permit = Outcome.DENY, Outcome.REVIEW, Outcome.PERMIT
+    other_area, jurisdiction_agreement = policy.other_area, policy.other_jurisdiction.agreement
+    area_needs = tuple(
+        ApprovalNeed("other-area", role, 1, area)
+        for role in other_area.approvers
+        for area in ("sender", "recipient")
+    )
+    outside_parts, strict_parts = policy.outside_mappa_parts, policy.strictly_necessary_parts
+    confidence_part = policy.data_protection.confidence_part
+    # Compiled on first use, per shape: the lawful test (gateway, jurisdiction, data protection
+    # route) by what it reads, and the necessity parts by the set of parts due.
+    lawful_memo: dict[tuple[object, ...], _Lawful] = {}
+    parts_memo: dict[frozenset[str], Parts] = {}
+
+    def lawful_of(r: ShareRequest, known: tuple[str, ...], outside: object) -> _Lawful:
+        key = (
+            r.sender_type,
+            r.jurisdiction,
+            r.lawful_basis,
+            r.purpose,
+            r.recipient_types,
+            outside,
+            r.packet_type,
+            known,
+            r.schedule1_condition,
+            long_enough(r.necessity.get(confidence_part), minimum),
+        )
+        found = lawful_memo.get(key)
+        if found is None:
+            finding = lawful_test(policy, r)
+            basis = policy.lawful_bases.get(r.lawful_basis)
+            extra = dpv_terms(policy, r, basis, finding.data_protection, known)
+            del extra["personal_data"]
+            found = _Lawful(
+                _result(Test.LAWFUL, finding.reasons),
+                tuple(finding.rules),
+                finding.data_protection,
+                finding.strictly_necessary,
+                extra,
+            )
+            if len(lawful_memo) >= _MEMO_LIMIT:
+                lawful_memo.clear()
+            lawful_memo[key] = found
+        return found
+
+    def parts_for(names: frozenset[str]) -> Parts:
+        found = parts_memo.get(names)
+        if found is None:
+            found = parts_memo[names] = make_parts(policy, names)
+        return found
 
     def decide(r: ShareRequest) -> Decision:
         level, mappa_category = r.mappa_level, r.mappa_category
@@ -91,47 +150,33 @@ def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Deci
             elif not cmask & b:
                 cmask |= b
                 known.append(c)
-        purpose = r.purpose
+        outside = r.outside()
 
         # 1. Lawful authority.
-        head: list[str] = []
-        if purpose not in purposes:
-            head.append(f"'{purpose}' is not a purpose in the catalogue; choose one from the list.")
-        sender_kind = kind_of.get(r.sender_type)
-        if sender_kind is None:
-            head.append(f"'{r.sender_type}' is not a known agency type.")
-        basis = bases.get(r.lawful_basis)
-        if basis is None:
-            head.append(
-                f"'{r.lawful_basis}' is not a lawful basis in the catalogue; "
-                "choose one from the list."
-            )
-            lawful = TestResult(lawful_, False, tuple(head))
-        else:
-            rules[basis.rule] = None
-            key = (sender_kind, mask, purpose if purpose in purpose_keys else None)
-            tail: tuple[str, ...] = ()
-            if cmask & special_mask and not basis.special:
-                condition = schedule1.get(r.schedule1_condition)
-                if condition is None:
-                    tail = (
-                        f"{basis.label} needs a DPA 2018 Schedule 1 condition for "
-                        f"{', '.join(special[c] for c in known if c in special)}: cite one.",
-                    )
-                else:
-                    rules[condition] = None
-            if head or tail:
-                lawful = TestResult(lawful_, False, (*head, *basis.reasons[key], *tail))
-            else:
-                lawful = basis.results[key]
+        found = lawful_of(r, tuple(known), outside)
+        lawful = found.result
+        for rule in found.rules:
+            rules[rule] = None
+        if "boundaries.other-jurisdiction" in rules:
+            agreements[jurisdiction_agreement] = None
 
         # 2. Necessary.
         packet = packets.get(r.packet_type)
-        parts = all_parts if packet is None or mask & outside_mask else packet.parts
+        if packet is None:
+            parts = parts_for(outside_parts | (strict_parts if found.strict else frozenset()))
+        elif mask & outside_mask or found.strict:
+            due = packet.names
+            if mask & outside_mask:
+                due = due | outside_parts
+            if found.strict:
+                due = due | strict_parts
+            parts = parts_for(due)
+        else:
+            parts = packet.parts
         necessity = r.necessity
         missing = 0
         for part, b in parts.bits:
-            if len((necessity.get(part) or "").strip()) < minimum:
+            if not long_enough(necessity.get(part), minimum):
                 missing |= b
         necessary = parts.results[missing]
 
@@ -174,7 +219,7 @@ def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Deci
                         rules[restricted] = None
                         if agreement:
                             agreements[agreement] = None
-                        if with_reason and len((r.restricted_reason or "").strip()) >= minimum:
+                        if with_reason and long_enough(r.restricted_reason, minimum):
                             override = True
                             continue
                     refusals.append(reason)
@@ -202,6 +247,13 @@ def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Deci
             rules[rule] = None
             if agreement:
                 agreements[agreement] = None
+        for _, other in outside:
+            if not other:
+                rules["boundaries.other-area"] = None
+                agreements[other_area.agreement] = None
+                if r.packet_type not in other_area.travels:
+                    needs = (*needs, *area_needs)
+                break
         accountable = accountable_results[(r.sender_role in SHARING_ROLES, not recipient_types)]
         if check_agreements:
             strays = [
@@ -221,6 +273,14 @@ def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Deci
         else:
             outcome = review if needs else permit
         personal = [category_dpv[c] for c in known if c in category_dpv]
+        extra = found.dpv
+        dpv: dict[str, object] = {
+            "purpose": extra["purpose"],
+            "legal_basis": extra["legal_basis"],
+            "personal_data": sorted(set(personal)) if len(personal) > 1 else personal,
+        }
+        if len(extra) > 2:
+            dpv.update((k, v) for k, v in extra.items() if k not in ("purpose", "legal_basis"))
         # Positional: a frozen dataclass's keyword call costs a quarter more, on every decision.
         return Decision(
             outcome,
@@ -239,11 +299,20 @@ def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Deci
             version,
             packet.retention_years if packet is not None else None,
             never_proposer,
-            {
-                "purpose": purpose_dpv.get(purpose),
-                "legal_basis": basis.dpv if basis is not None else None,
-                "personal_data": sorted(set(personal)) if len(personal) > 1 else personal,
-            },
+            dpv,
+            found.data_protection,
         )
 
     return decide
+
+
+_MEMO_LIMIT = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class _Lawful:
+    result: TestResult
+    rules: tuple[str, ...]
+    data_protection: Mapping[str, Any]
+    strict: bool  # Part 3 sensitive processing: the strictly-necessary parts are due
+    dpv: Mapping[str, Any]  # the decision's DPV terms other than the personal data

@@ -11,10 +11,10 @@ tables at load (hub.policy.compiled), which is held to give exactly what ``inter
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from hub.model.directory import KIND_OF_TYPE, AgencyType, Role
+from hub.model.directory import Role
+from hub.policy.lawful import KIND_LABEL, dpv_terms, kind_of, lawful_test
 from hub.policy.model import (
     AgreementRef,
     ApprovalNeed,
@@ -24,6 +24,7 @@ from hub.policy.model import (
     Test,
     TestResult,
 )
+from hub.policy.statements import long_enough
 
 if TYPE_CHECKING:  # the loader imports the compiled form, which builds on this module
     from hub.policy.loader import PolicySet
@@ -32,30 +33,28 @@ if TYPE_CHECKING:  # the loader imports the compiled form, which builds on this 
 SHARING_ROLES = frozenset(
     {Role.PRACTITIONER.value, Role.COORDINATOR.value, Role.SENIOR_MANAGER.value}
 )
-KIND_LABEL = {
-    "responsible-authority": "a Responsible Authority agency",
-    "duty-to-cooperate": "a Duty to Cooperate agency",
-    "voluntary": "a voluntary partner",
-    "third-party": "a third party outside MAPPA",
-}
-
-
-def _kind(agency_type: str) -> str | None:
-    try:
-        return KIND_OF_TYPE[AgencyType(agency_type)].value
-    except ValueError:
-        return None
-
-
 _CACHE_LIMIT = 65536
 
 
 def evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
     """Decide a share with the compiled policy. A decision depends on the request's shape, not the
-    wording of its statements (only on whether each is long enough), so decisions are memoised
-    per version."""
+    wording of its statements (only on whether each is long enough, measured as
+    hub.policy.statements measures), so decisions are memoised per version."""
+    key = shape(policy, request)
+    cached = policy.decisions.get(key)
+    if isinstance(cached, Decision):
+        return cached
+    decision = policy.compiled.decide(request)
+    if len(policy.decisions) >= _CACHE_LIMIT:
+        policy.decisions.clear()
+    policy.decisions[key] = decision
+    return decision
+
+
+def shape(policy: PolicySet, request: ShareRequest) -> tuple[object, ...]:
+    """Everything a decision depends on: the memo key."""
     minimum = policy.necessity_min_chars
-    key = (
+    return (
         request.sender_type,
         request.sender_role,
         request.recipient_types,
@@ -66,18 +65,12 @@ def evaluate(policy: PolicySet, request: ShareRequest) -> Decision:
         request.mappa_category,
         request.mappa_level,
         request.channel,
-        frozenset(k for k, v in request.necessity.items() if len((v or "").strip()) >= minimum),
+        frozenset(k for k, v in request.necessity.items() if long_enough(v, minimum)),
         request.schedule1_condition,
-        len((request.restricted_reason or "").strip()) >= minimum,
+        long_enough(request.restricted_reason, minimum),
+        request.jurisdiction,
+        request.outside(),
     )
-    cached = policy.decisions.get(key)
-    if isinstance(cached, Decision):
-        return cached
-    decision = policy.compiled.decide(request)
-    if len(policy.decisions) >= _CACHE_LIMIT:
-        policy.decisions.clear()
-    policy.decisions[key] = decision
-    return decision
 
 
 def interpret(policy: PolicySet, request: ShareRequest) -> Decision:
@@ -93,63 +86,33 @@ def interpret(policy: PolicySet, request: ShareRequest) -> Decision:
         if agreement and agreement not in agreements:
             agreements.append(agreement)
 
-    sender_kind = _kind(request.sender_type)
-    recipient_kinds = {t: _kind(t) for t in request.recipient_types}
+    recipient_kinds = {t: kind_of(t) for t in request.recipient_types}
     categories = policy.categories
     wanted = tuple(dict.fromkeys(request.data_categories))
     level, mappa_category = request.mappa_level, request.mappa_category
+    minimum = policy.necessity_min_chars
 
     # 1. Lawful authority.
-    lawful: list[str] = []
-    basis = policy.lawful_bases.get(request.lawful_basis)
-    if request.purpose not in policy.purposes:
-        lawful.append(
-            f"'{request.purpose}' is not a purpose in the catalogue; choose one from the list."
-        )
-    if sender_kind is None:
-        lawful.append(f"'{request.sender_type}' is not a known agency type.")
-    if basis is None:
-        lawful.append(
-            f"'{request.lawful_basis}' is not a lawful basis in the catalogue; choose one from the list."
-        )
-    else:
-        fired(f"lawful_bases.{basis.name}")
-        if sender_kind is not None and sender_kind not in basis.relied_on_by:
-            lawful.append(
-                f"{KIND_LABEL[sender_kind].capitalize()} cannot rely on {basis.label}."
-                + suggest_bases(policy, sender_kind, recipient_kinds.values(), request.purpose)
-            )
-        for kind in sorted({k for k in recipient_kinds.values() if k is not None}):
-            if kind not in basis.recipients:
-                lawful.append(
-                    f"{basis.label} does not cover sharing with {KIND_LABEL[kind]}."
-                    + suggest_bases(policy, sender_kind, [kind], request.purpose)
-                )
-        if request.purpose in policy.purposes and request.purpose not in basis.purposes:
-            lawful.append(f"{basis.label} does not support the purpose '{request.purpose}'.")
-        special = [c for c in wanted if c in categories and categories[c].special]
-        if special and not basis.special:
-            condition = request.schedule1_condition
-            if condition not in policy.schedule1_conditions:
-                lawful.append(
-                    f"{basis.label} needs a DPA 2018 Schedule 1 condition for "
-                    f"{', '.join(categories[c].label.lower() for c in special)}: cite one."
-                )
-            else:
-                fired(f"schedule1_conditions.{condition}")
+    finding = lawful_test(policy, request)
+    lawful = finding.reasons
+    for name in finding.rules:
+        fired(name)
+    if "boundaries.other-jurisdiction" in finding.rules:
+        fired("boundaries.other-jurisdiction", policy.other_jurisdiction.agreement)
 
     # 2. Necessary.
     necessary: list[str] = []
     packet_type = policy.packet_types.get(request.packet_type)
-    needed = set(packet_type.necessity) if packet_type else set(policy.necessity_parts)
+    needed = set(packet_type.necessity) if packet_type else set(policy.outside_mappa_parts)
     if any(k in policy.outside_mappa_kinds for k in recipient_kinds.values()):
-        needed = set(policy.necessity_parts)
+        needed |= policy.outside_mappa_parts
+    if finding.strictly_necessary:
+        needed |= policy.strictly_necessary_parts
     for part in sorted(needed):
-        text = (request.necessity.get(part) or "").strip()
-        if len(text) < policy.necessity_min_chars:
+        if not long_enough(request.necessity.get(part), minimum):
             necessary.append(
                 f"State {policy.necessity_parts[part][0].lower()}{policy.necessity_parts[part][1:]} "
-                f"(at least {policy.necessity_min_chars} characters)."
+                f"(at least {minimum} characters)."
             )
 
     # 3. Proportionate.
@@ -185,10 +148,8 @@ def interpret(policy: PolicySet, request: ShareRequest) -> Decision:
                 restricted = policy.restricted.get(c)
                 if restricted is not None:
                     fired(f"restricted.{c}", restricted.agreement)
-                    reason = (request.restricted_reason or "").strip()
-                    if (
-                        restricted.with_reason == "review"
-                        and len(reason) >= policy.necessity_min_chars
+                    if restricted.with_reason == "review" and long_enough(
+                        request.restricted_reason, minimum
                     ):
                         override = True
                         continue
@@ -243,6 +204,14 @@ def interpret(policy: PolicySet, request: ShareRequest) -> Decision:
             continue
         fired(f"approvals.{rule_.id}", rule_.agreement)
         approvals.extend(ApprovalNeed(rule_.id, role, rule_.count) for role in rule_.approvers)
+    if any(not other for _, other in request.outside()):
+        # Another area of the same jurisdiction: both areas' coordinators, unless it travels.
+        boundary = policy.other_area
+        fired("boundaries.other-area", boundary.agreement)
+        if request.packet_type not in boundary.travels:
+            for role in boundary.approvers:
+                approvals.append(ApprovalNeed("other-area", role, 1, "sender"))
+                approvals.append(ApprovalNeed("other-area", role, 1, "recipient"))
     for name in agreements:
         if (
             name not in policy.agreements
@@ -262,6 +231,7 @@ def interpret(policy: PolicySet, request: ShareRequest) -> Decision:
         outcome = Outcome.REVIEW
     else:
         outcome = Outcome.PERMIT
+    basis = policy.lawful_bases.get(request.lawful_basis)
     return Decision(
         outcome=outcome,
         tests=tests,
@@ -275,25 +245,6 @@ def interpret(policy: PolicySet, request: ShareRequest) -> Decision:
         policy_version=policy.version,
         retention_years=packet_type.retention_years if packet_type else None,
         approver_is_never_proposer=policy.approver_is_never_proposer,
-        dpv={
-            "purpose": policy.purposes[request.purpose].dpv
-            if request.purpose in policy.purposes
-            else None,
-            "legal_basis": basis.dpv if basis else None,
-            "personal_data": sorted({categories[c].dpv for c in known if categories[c].dpv}),
-        },
+        dpv=dpv_terms(policy, request, basis, finding.data_protection, known),
+        data_protection=finding.data_protection,
     )
-
-
-def suggest_bases(
-    policy: PolicySet, sender_kind: str | None, kinds: Iterable[str | None], purpose: str | None
-) -> str:
-    targets = {k for k in kinds if isinstance(k, str)}
-    options = [
-        b.label
-        for b in policy.lawful_bases.values()
-        if (sender_kind is None or sender_kind in b.relied_on_by)
-        and targets <= b.recipients
-        and purpose in b.purposes
-    ]
-    return f" Bases that would: {'; '.join(options)}." if options else ""

@@ -9,14 +9,50 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from hub.errors import ConfigError
 from hub.model.directory import KIND_OF_TYPE, AgencyKind, AgencyType, Role
-from hub.policy.compiled import CompiledPolicy, compile_policy
+from hub.policy.policyset import (
+    ANY,
+    Agreement,
+    ApprovalRule,
+    Boundary,
+    Category,
+    Channel,
+    Condition,
+    DataProtection,
+    LawfulBasis,
+    PacketTypePolicy,
+    PolicyDocument,
+    PolicySet,
+    Purpose,
+    RecipientRule,
+    Restricted,
+    Term,
+)
+
+__all__ = [
+    "Agreement",
+    "ApprovalRule",
+    "Boundary",
+    "Category",
+    "Channel",
+    "Condition",
+    "DataProtection",
+    "LawfulBasis",
+    "PacketTypePolicy",
+    "PolicyDocument",
+    "PolicyError",
+    "PolicySet",
+    "Purpose",
+    "RecipientRule",
+    "Restricted",
+    "Term",
+    "load_policy",
+]  # fmt: skip
 
 FILES = (
     "catalogue.toml",
@@ -27,10 +63,13 @@ FILES = (
     "proportionality.toml",
     "approvals.toml",
     "channels.toml",
+    "conditions.toml",
+    "boundaries.toml",
 )
+JURISDICTIONS = ("england-and-wales", "scotland", "northern-ireland")
+NATURES = ("duty", "power", "presumption")
 LEVELS = (1, 2, 3)
 CATEGORIES = (1, 2, 3)
-ANY = "*"
 
 
 class PolicyError(ConfigError):
@@ -39,119 +78,6 @@ class PolicyError(ConfigError):
     def __init__(self, file: str, line: int, reason: str) -> None:
         super().__init__(f"{file}:{line}: {reason}", key="policy_dir")
         self.file, self.line, self.reason = file, line, reason
-
-
-@dataclass(frozen=True)
-class Term:
-    name: str
-    label: str
-    dpv: str
-
-
-@dataclass(frozen=True)
-class Category(Term):
-    special: bool
-
-
-@dataclass(frozen=True)
-class LawfulBasis(Term):
-    statute: str
-    relied_on_by: frozenset[str]
-    recipients: frozenset[str]
-    purposes: frozenset[str]
-    special: bool
-
-
-@dataclass(frozen=True)
-class Agreement:
-    id: str
-    title: str
-    uri: str
-    version: str
-
-
-@dataclass(frozen=True)
-class PacketTypePolicy:
-    name: str
-    label: str
-    categories: frozenset[str]
-    necessity: tuple[str, ...]
-    retention_years: int
-
-
-@dataclass(frozen=True)
-class RecipientRule:
-    agency_type: str
-    label: str
-    agreement: str
-    by_level: Mapping[int, frozenset[str]]
-    by_category: Mapping[int, frozenset[str]]
-
-
-@dataclass(frozen=True)
-class Restricted:
-    category: str
-    label: str
-    agreement: str
-    with_reason: str  # "review" or "deny"
-
-
-@dataclass(frozen=True)
-class ApprovalRule:
-    id: str
-    label: str
-    agreement: str
-    recipient_kinds: frozenset[str] | None
-    levels: frozenset[int] | None
-    restricted_override: bool
-    approvers: tuple[str, ...]
-    count: int
-
-
-@dataclass(frozen=True)
-class Channel:
-    name: str
-    label: str
-    categories: frozenset[str] | None  # None: any
-    recipient_kinds: frozenset[str] | None
-    agreement: str
-
-
-@dataclass(frozen=True)
-class PolicySet:
-    version: str  # SHA-256 over every file: the policy version on every decision
-    files: Mapping[str, bytes]
-    purposes: Mapping[str, Term]
-    categories: Mapping[str, Category]
-    lawful_bases: Mapping[str, LawfulBasis]
-    schedule1_conditions: Mapping[str, Term]
-    agreements: Mapping[str, Agreement]
-    packet_types: Mapping[str, PacketTypePolicy]
-    necessity_parts: Mapping[str, str]
-    necessity_min_chars: int
-    outside_mappa_kinds: frozenset[str]
-    recipients: Mapping[str, RecipientRule]
-    restricted: Mapping[str, Restricted]
-    approval_rules: tuple[ApprovalRule, ...]
-    approver_is_never_proposer: bool
-    channels: Mapping[str, Channel]
-    # Precompiled: (recipient agency type, level, MAPPA category) -> categories it may receive.
-    allowed: Mapping[tuple[str, int, int], frozenset[str]]
-    # Decisions already made under this version, by the shape of the request (engine.evaluate).
-    # Not an argument, so that a replace() starts with its own, empty memo.
-    decisions: dict[tuple[object, ...], object] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
-    # The set compiled to lookup tables (hub.policy.compiled): built in __post_init__, so that
-    # every PolicySet, loaded or made by replace(), decides by tables made from its own fields.
-    compiled: CompiledPolicy = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", compile_policy(self))
-
-    @property
-    def short_version(self) -> str:
-        return self.version[:12]
 
 
 class _File:
@@ -177,6 +103,22 @@ class _File:
     def fail(self, reason: str, *needles: str) -> PolicyError:
         return PolicyError(self.name, self.line_of(*needles), reason)
 
+    def line_in(self, where: str, field: str, needle: str) -> int:
+        """The line of ``field = [... needle ...]`` inside the table ``[where]``, or failing that
+        the table's header: where the fault is, not the first mention anywhere in the file."""
+        header = next(
+            (n for n, line in enumerate(self.lines, 1) if line.strip() == f"[{where}]"), None
+        )
+        if header is None:
+            return self.line_of(needle)
+        for number in range(header, len(self.lines)):
+            line = self.lines[number].strip()
+            if line.startswith("["):
+                break
+            if line.startswith((f"{field} ", f"{field}=")) and needle in line:
+                return number + 1
+        return header
+
     def table(self, key: str) -> dict[str, Any]:
         value = self.doc.get(key)
         if not isinstance(value, dict) or not value:
@@ -197,6 +139,14 @@ class _File:
             raise self.fail(f"{where}: '{field}' must be text", f"[{where}]", where)
         return value
 
+    def flag(
+        self, entry: dict[str, Any], field: str, where: str, *, required: bool = False
+    ) -> bool:
+        value = entry.get(field, None if required else False)
+        if not isinstance(value, bool):
+            raise self.fail(f"{where}: '{field}' must be true or false", f"[{where}]", where)
+        return value
+
     def names(
         self,
         entry: dict[str, Any],
@@ -215,8 +165,10 @@ class _File:
         known_set = set(known)
         for item in value:
             if item not in known_set:
-                raise self.fail(
-                    f"{where}: unknown name '{item}' in '{field}'", f'"{item}"', f"[{where}]"
+                raise PolicyError(
+                    self.name,
+                    self.line_in(where, field, f'"{item}"'),
+                    f"{where}: unknown name '{item}' in '{field}'",
                 )
         return frozenset(value)
 
@@ -256,22 +208,30 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
 
     cat = f["catalogue.toml"]
     purposes = {
-        n: Term(
+        n: Purpose(
             n,
             cat.text_field(e, "label", f"purposes.{n}"),
             cat.text_field(e, "dpv", f"purposes.{n}", ""),
+            cat.flag(e, "law_enforcement", f"purposes.{n}", required=True),
         )
         for n, e in cat.entries("purposes")
     }
-    categories = {
-        n: Category(
+    categories = {}
+    for n, e in cat.entries("data_categories"):
+        where = f"data_categories.{n}"
+        if "special" in e:
+            raise cat.fail(
+                f"{where}: 'special' is replaced by special_category (UK GDPR Art 9) and "
+                "criminal_offence (Art 10)",
+                f"[{where}]",
+            )
+        categories[n] = Category(
             n,
-            cat.text_field(e, "label", f"data_categories.{n}"),
-            cat.text_field(e, "dpv", f"data_categories.{n}", ""),
-            bool(e.get("special", False)),
+            cat.text_field(e, "label", where),
+            cat.text_field(e, "dpv", where, ""),
+            cat.flag(e, "special_category", where),
+            cat.flag(e, "criminal_offence", where),
         )
-        for n, e in cat.entries("data_categories")
-    }
 
     agr = f["agreements.toml"]
     agreements = {
@@ -290,24 +250,99 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
             raise file.fail(f"{where}: unknown agreement '{name}'", f'"{name}"', f"[{where}]")
         return name
 
+    parties = [*kinds, *agency_types]
     lb = f["lawful_bases.toml"]
+    if "schedule1_conditions" in lb.doc:
+        raise lb.fail(
+            "[schedule1_conditions] moved to conditions.toml as [conditions.*]",
+            "[schedule1_conditions",
+        )
     lawful_bases = {}
     for n, e in lb.entries("lawful_bases"):
         where = f"lawful_bases.{n}"
+        if "special" in e:
+            raise lb.fail(
+                f"{where}: a gateway never covers special category or criminal offence data by "
+                "itself ('special' is not allowed): the condition is in conditions.toml",
+                f"[{where}]",
+            )
+        nature = lb.text_field(e, "nature", where)
+        if nature not in NATURES:
+            raise lb.fail(f"{where}: nature must be one of {', '.join(NATURES)}", f"[{where}]")
         lawful_bases[n] = LawfulBasis(
             n,
             lb.text_field(e, "label", where),
             lb.text_field(e, "dpv", where, ""),
             lb.text_field(e, "statute", where, ""),
-            lb.names(e, "relied_on_by", where, kinds) or frozenset(),
-            lb.names(e, "recipients", where, kinds) or frozenset(),
+            nature,
+            lb.names(e, "jurisdictions", where, JURISDICTIONS) or frozenset(),
+            lb.names(e, "relied_on_by", where, [*parties, ANY]) or frozenset(),
+            lb.names(e, "recipients", where, parties) or frozenset(),
             lb.names(e, "purposes", where, purposes) or frozenset(),
-            bool(e.get("special", False)),
+            lb.flag(e, "legitimate_interests", where),
+            lb.flag(e, "overrides_confidence", where),
         )
-    schedule1 = {
-        n: Term(n, lb.text_field(e, "label", f"schedule1_conditions.{n}"), "")
-        for n, e in lb.entries("schedule1_conditions")
+
+    co = f["conditions.toml"]
+    documents = {
+        n: PolicyDocument(
+            n,
+            co.text_field(e, "title", f"policy_documents.{n}"),
+            co.text_field(e, "uri", f"policy_documents.{n}"),
+            co.text_field(e, "version", f"policy_documents.{n}"),
+        )
+        for n, e in co.entries("policy_documents")
     }
+    conditions = {}
+    for n, e in co.entries("conditions"):
+        where = f"conditions.{n}"
+        schedule = e.get("schedule")
+        if type(schedule) is not int or schedule not in (1, 8):
+            raise co.fail(f"{where}: schedule must be 1 or 8", f"[{where}]")
+        part = e.get("part")
+        if schedule == 1 and (type(part) is not int or part not in (1, 2, 3)):
+            raise co.fail(f"{where}: a Schedule 1 condition needs part = 1, 2 or 3", f"[{where}]")
+        if schedule == 8 and part is not None:
+            raise co.fail(f"{where}: Schedule 8 has no parts", f"[{where}]")
+        document = e.get("policy_document")
+        if document is not None and document not in documents:
+            raise co.fail(f"{where}: unknown policy document '{document}'", f'"{document}"')
+        if schedule == 8 and document is None:
+            raise co.fail(
+                f"{where}: every Schedule 8 condition needs an appropriate policy document "
+                "(DPA 2018 s35(5)(c), s42)",
+                f"[{where}]",
+            )
+        conditions[n] = Condition(
+            n,
+            co.text_field(e, "label", where),
+            co.text_field(e, "dpv", where, ""),
+            co.text_field(e, "statute", where, ""),
+            schedule,
+            part,
+            co.names(e, "purposes", where, purposes) or frozenset(),
+            document,
+            co.names(e, "relied_on_by", where, agency_types) if "relied_on_by" in e else None,
+        )
+    regimes = co.table("regimes")
+    for name in ("law-enforcement", "general"):
+        if not isinstance(regimes.get(name), dict):
+            raise co.fail(f"[regimes.{name}] is missing", "[regimes")
+    law, general = regimes["law-enforcement"], regimes["general"]
+    confidence = co.table("confidence")
+    confidence_part = co.text_field(confidence, "part", "confidence")
+    data_protection = DataProtection(
+        co.names(law, "competent_authorities", "regimes.law-enforcement", agency_types)
+        or frozenset(),
+        co.text_field(law, "label", "regimes.law-enforcement"),
+        co.text_field(general, "label", "regimes.general"),
+        co.text_field(general, "dpv", "regimes.general", ""),
+        co.names(co.table("public_authorities"), "agency_types", "public_authorities", agency_types)
+        or frozenset(),
+        co.names(confidence, "owed_by", "confidence", agency_types) or frozenset(),
+        confidence_part,
+        co.text_field(confidence, "label", "confidence"),
+    )
 
     nec = f["necessity.toml"]
     parts = {n: nec.text_field(e, "label", f"parts.{n}") for n, e in nec.entries("parts")}
@@ -318,6 +353,19 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
         nec.names(nec.table("outside_mappa"), "recipient_kinds", "outside_mappa", kinds)
         or frozenset()
     )
+    outside_parts = (
+        nec.names(nec.table("outside_mappa"), "parts", "outside_mappa", parts) or frozenset()
+    )
+    strict_parts = (
+        nec.names(nec.table("strictly_necessary"), "parts", "strictly_necessary", parts)
+        or frozenset()
+    )
+    if confidence_part not in parts:
+        raise PolicyError(
+            co.name,
+            co.line_in("confidence", "part", f'"{confidence_part}"'),
+            f"confidence: part '{confidence_part}' is not in necessity.toml",
+        )
 
     pt = f["packet_types.toml"]
     packet_types = {}
@@ -417,6 +465,20 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
     if "hub" not in channels:
         raise ch.fail("the 'hub' channel must be defined", "[channels")
 
+    bo = f["boundaries.toml"]
+
+    def boundary(key: str, approvals: bool) -> Boundary:
+        entry = bo.table(key)
+        return Boundary(
+            bo.text_field(entry, "label", key),
+            agreement_of(bo, entry, key),
+            bo.names(entry, "travels", key, packet_types) or frozenset(),
+            tuple(sorted(bo.names(entry, "approvers", key, roles) or ())) if approvals else (),
+        )
+
+    other_area = boundary("other_area", True)
+    other_jurisdiction = boundary("other_jurisdiction", False)
+
     allowed = {}
     for agency_type in agency_types:
         rule = recipients.get(agency_type)
@@ -434,16 +496,23 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
         purposes=MappingProxyType(purposes),
         categories=MappingProxyType(categories),
         lawful_bases=MappingProxyType(lawful_bases),
-        schedule1_conditions=MappingProxyType(schedule1),
+        conditions=MappingProxyType(conditions),
+        policy_documents=MappingProxyType(documents),
+        data_protection=data_protection,
         agreements=MappingProxyType(agreements),
         packet_types=MappingProxyType(packet_types),
         necessity_parts=MappingProxyType(parts),
         necessity_min_chars=min_chars,
         outside_mappa_kinds=outside,
+        outside_mappa_parts=outside_parts,
+        strictly_necessary_parts=strict_parts,
+        other_area=other_area,
+        other_jurisdiction=other_jurisdiction,
         recipients=MappingProxyType(recipients),
         restricted=MappingProxyType(restricted),
         approval_rules=tuple(approval_rules),
         approver_is_never_proposer=bool(ap.doc.get("approver_is_never_proposer", True)),
+        delegated_decisions=bool(ap.doc.get("delegated_decisions", False)),
         channels=MappingProxyType(channels),
         allowed=MappingProxyType(allowed),
     )

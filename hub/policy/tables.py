@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hub.model.directory import KIND_OF_TYPE
-from hub.policy.engine import KIND_LABEL, suggest_bases
+from hub.policy.lawful import KIND_LABEL
 from hub.policy.model import ApprovalNeed, Test, TestResult
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ LEVELS = (1, 2, 3)
 # A passed test carries nothing but its name, so one instance serves every decision.
 PASSED = {t: TestResult(t, True, ()) for t in Test}
 
-# (sender kind or None, recipient kinds mask, purpose or None): the lawful-basis table's key.
-LawfulKey = tuple[str | None, int, str | None]
 # A category a recipient may not receive: (restricted rule or None, its agreement or None,
 # whether a stated reason turns the refusal into an approval, reason).
 Denial = tuple[str | None, str | None, bool, str]
@@ -41,16 +39,6 @@ def _result(test: Test, reasons: Iterable[str]) -> TestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Basis:
-    rule: str
-    label: str
-    special: bool
-    dpv: str
-    reasons: Mapping[LawfulKey, tuple[str, ...]]  # why the basis does not fit, if it does not
-    results: Mapping[LawfulKey, TestResult]  # the lawful test, when nothing else is wrong
-
-
-@dataclass(frozen=True, slots=True)
 class Parts:
     """The necessity parts a share must state: each with its bit, and the necessary test's
     result by the mask of parts missing."""
@@ -62,6 +50,7 @@ class Parts:
 @dataclass(frozen=True, slots=True)
 class Packet:
     rule: str
+    names: frozenset[str]  # the necessity parts it asks for
     parts: Parts
     forbidden_mask: int  # categories it may not carry
     forbidden: Mapping[str, str]  # ... and the reason for each
@@ -89,13 +78,7 @@ class Tables:
     type_bit: Mapping[str, int]  # agency type -> its kind's bit
     kind_of: Mapping[str, str]  # agency type -> kind
     category_bit: Mapping[str, int]
-    purpose_keys: frozenset[str]  # purposes a basis or the catalogue names
-    bases: Mapping[str, Basis]
-    special_mask: int
-    special: Mapping[str, str]  # special category -> its label, lower case
-    schedule1: Mapping[str | None, str]  # condition -> rule name
     packets: Mapping[str, Packet]
-    all_parts: Parts
     outside_mask: int  # recipient kinds outside MAPPA: every part needed
     recipients: Mapping[int, Mapping[str, Recipient]]  # by level * 4 + MAPPA category, type
     channels: Mapping[str, Channel]
@@ -113,20 +96,13 @@ def build(policy: PolicySet) -> Tables:
     bit = {k: 1 << i for i, k in enumerate(kinds)}
     # The kinds in each mask, sorted as the reference iterates them.
     kinds_in = [tuple(k for k in kinds if m & bit[k]) for m in range(1 << len(kinds))]
-    purpose_keys = set(policy.purposes).union(*(b.purposes for b in policy.lawful_bases.values()))
     approvals = _approvals(policy, kinds_in)
     return Tables(
         version=policy.version,
         type_bit={t: bit[k] for t, k in kind_of.items()},
         kind_of=kind_of,
         category_bit=category_bit,
-        purpose_keys=frozenset(purpose_keys),
-        bases=_bases(policy, kinds, bit, kinds_in, [None, *sorted(purpose_keys)]),
-        special_mask=sum(category_bit[c] for c, term in categories.items() if term.special),
-        special={c: lower[c] for c, term in categories.items() if term.special},
-        schedule1={n: f"schedule1_conditions.{n}" for n in policy.schedule1_conditions},
         packets=_packets(policy, lower, category_bit),
-        all_parts=_parts(policy, policy.necessity_parts),
         outside_mask=sum(bit[k] for k in policy.outside_mappa_kinds if k in bit),
         recipients=_recipients(policy, lower, category_bit),
         channels=_channels(policy, lower, category_bit, kinds_in),
@@ -144,52 +120,7 @@ def build(policy: PolicySet) -> Tables:
     )
 
 
-def _bases(
-    policy: PolicySet,
-    kinds: list[str],
-    bit: Mapping[str, int],
-    kinds_in: list[tuple[str, ...]],
-    purpose_keys: list[str | None],
-) -> dict[str, Basis]:
-    suggestions: dict[LawfulKey, str] = {}
-
-    def suggest(s: str | None, m: int, p: str | None) -> str:
-        if (s, m, p) not in suggestions:
-            suggestions[(s, m, p)] = suggest_bases(policy, s, kinds_in[m], p)
-        return suggestions[(s, m, p)]
-
-    out = {}
-    shared: dict[tuple[str, ...], TestResult] = {}  # one TestResult for each list of reasons
-    for name, b in policy.lawful_bases.items():
-        reasons: dict[LawfulKey, tuple[str, ...]] = {}
-        for s in [None, *kinds]:
-            refused = None
-            if s is not None and s not in b.relied_on_by:
-                refused = f"{KIND_LABEL[s].capitalize()} cannot rely on {b.label}."
-            for p in purpose_keys:
-                unsupported: tuple[str, ...] = ()
-                if p in policy.purposes and p not in b.purposes:
-                    unsupported = (f"{b.label} does not support the purpose '{p}'.",)
-                uncovered = {
-                    k: f"{b.label} does not cover sharing with {KIND_LABEL[k]}."
-                    + suggest(s, bit[k], p)
-                    for k in kinds
-                    if k not in b.recipients
-                }
-                for m, recipient_kinds in enumerate(kinds_in):
-                    why = [refused + suggest(s, m, p)] if refused is not None else []
-                    why.extend(uncovered[k] for k in recipient_kinds if k in uncovered)
-                    reasons[(s, m, p)] = (*why, *unsupported)
-        results = {}
-        for key, found in reasons.items():
-            if found not in shared:
-                shared[found] = _result(Test.LAWFUL, found)
-            results[key] = shared[found]
-        out[name] = Basis(f"lawful_bases.{b.name}", b.label, b.special, b.dpv, reasons, results)
-    return out
-
-
-def _parts(policy: PolicySet, parts: Iterable[str]) -> Parts:
+def make_parts(policy: PolicySet, parts: Iterable[str]) -> Parts:
     labels, minimum = policy.necessity_parts, policy.necessity_min_chars
     ordered = sorted(set(parts))
     reasons = [
@@ -215,7 +146,8 @@ def _packets(
         }
         out[name] = Packet(
             f"packet_types.{pt.name}",
-            _parts(policy, pt.necessity),
+            frozenset(pt.necessity),
+            make_parts(policy, pt.necessity),
             sum(category_bit[c] for c in forbidden),
             forbidden,
             pt.retention_years,

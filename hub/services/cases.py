@@ -150,6 +150,42 @@ class CaseService:
             )
         return kept
 
+    async def involve(self, actor: Actor | None, reference: str, agency_code: str) -> Case:
+        """Bring an agency into the case's arrangements: from now on it is active on the case
+        (its case page opens to it, and shares to it are inside the arrangements wherever it
+        sits). The case's coordinator or its lead agency decides this, not the act of sending
+        a packet. An alteration on the log, naming the agency."""
+        if actor is not None and not actor.has_role(Role.COORDINATOR, Role.PRACTITIONER):
+            raise Forbidden("Your role cannot involve an agency in a case.")
+        case = await self.get(actor, reference)
+        if actor is not None and not (
+            actor.has_role(Role.COORDINATOR) or actor.agency.id == case.lead_agency_id
+        ):
+            raise Forbidden(
+                "Only the area's MAPPA coordinator or the lead agency involves agencies."
+            )
+        if case.merged_into_id is not None:
+            raise InvalidInput("This case record was combined into another: involve in that case.")
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            agency = await directory_store.agency_by_code(conn, agency_code.strip().upper())
+            if agency is None or agency.kind.value in ("third-party",):
+                raise InvalidInput("Unknown agency.", field="agency", code="unknown_agency")
+            if await workflow_store.is_active_on(conn, case.id, agency.id):
+                raise Conflict(f"{agency.name} is already active on this case.")
+            await workflow_store.join_case(conn, case.id, {agency.id}, now)
+            await _log(
+                conn,
+                actor,
+                Action.ALTERATION,
+                Event.CASE_AGENCY_INVOLVED,
+                case.id,
+                now,
+                f"involved:{agency.id}",
+                recipients=(agency.id,),
+            )
+        return case
+
 
 async def _log(
     conn: AsyncConnection,
@@ -159,6 +195,7 @@ async def _log(
     case_id: int,
     when: datetime,
     change: str | None = None,
+    recipients: tuple[int, ...] = (),
 ) -> None:
     """A case-record event on the log, in the caller's transaction (``actor`` None: operator)."""
     await ledger.append(
@@ -171,6 +208,7 @@ async def _log(
             actor_token_id=actor.token_id if actor else None,
             actor_agency_id=actor.agency.id if actor else None,
             case_id=case_id,
+            recipients=recipients,
             purpose="risk-management",
             lawful_basis="cja2003-s325",
             content_digest=sha256_hex(change.encode()) if change is not None else None,

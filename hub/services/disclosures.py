@@ -4,6 +4,12 @@ A practitioner proposes by sending a ``disclosure-proposal`` packet (``services.
 decides the disclosure against the policy then, and keeps the approvals it names). Here the named
 approvers decide, never the proposer; only an approved disclosure can be delivered, and delivery
 is a DISCLOSURE entry on the log. The register lists them per case and per area.
+
+Separation of duties holds for people, not accounts (``Actor.person``): every proposal, decision
+and delivery names the person behind it, the proposer is compared as a person (whichever account,
+token or session, each acted through), and a person decides once. An agency system (an API token)
+decides only when the policy allows delegated decisions, and then only for a named person who holds
+the approver role.
 """
 
 from __future__ import annotations
@@ -12,16 +18,18 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import Clock
 from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
-from hub.model.directory import Role
+from hub.model.directory import Role, User
 from hub.model.packets import PacketType
 from hub.services import ledger
 from hub.services.actor import Actor
+from hub.services.policy import PolicyService
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import packets as packet_store
@@ -50,6 +58,30 @@ class DisclosureView:
         return self.row.id
 
 
+def proposing_person(actor: Actor) -> int:
+    """The person a new proposal is recorded against (``workflow_rules`` stores it). A token that
+    names nobody (issued at the command line, no ``On-Behalf-Of``) cannot propose: nobody could
+    then be shown not to be the proposer."""
+    if actor.person is None:
+        raise Forbidden(_NAME_THE_PERSON)
+    return actor.person.id
+
+
+_NAME_THE_PERSON = (
+    "This token acts for no named person: send On-Behalf-Of with the username of the person "
+    "responsible."
+)
+
+
+def _label(person: User | None, account: User) -> str:
+    """Who acted, as the register shows it: the person, and the system they acted through."""
+    if person is None:
+        return account.display_name
+    if person.id == account.id:
+        return person.display_name
+    return f"{person.display_name} (through {account.display_name})"
+
+
 def outstanding(
     needed: list[dict[str, object]], decisions: list[store.DecisionRow]
 ) -> dict[str, int]:
@@ -61,9 +93,10 @@ def outstanding(
 
 
 class DisclosureService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, policy: PolicyService) -> None:
         self._db = db
         self._clock = clock
+        self._policy = policy
 
     async def register(
         self, actor: Actor, *, case_id: int | None = None, status: str | None = None
@@ -93,7 +126,12 @@ class DisclosureService:
         self, conn: AsyncConnection, rows: list[store.DisclosureRow]
     ) -> list[DisclosureView]:
         decisions = await store.decisions_for(conn, [r.id for r in rows])
-        user_ids = {r.proposer_user_id for r in rows} | {d.approver_user_id for d in decisions}
+        user_ids = {
+            *(r.proposer_user_id for r in rows),
+            *(r.proposer_person_id for r in rows if r.proposer_person_id is not None),
+            *(d.approver_user_id for d in decisions),
+            *(d.approver_person_id for d in decisions if d.approver_person_id is not None),
+        }
         users = await directory_store.users_by_ids(conn, sorted(user_ids))
         agencies = await directory_store.agencies_by_ids(
             conn, sorted({r.proposer_agency_id for r in rows})
@@ -109,11 +147,16 @@ class DisclosureService:
                 DisclosureView(
                     row=r,
                     case_reference=refs[r.case_id],
-                    proposer=users[r.proposer_user_id].display_name,
+                    proposer=_label(
+                        users.get(r.proposer_person_id or 0), users[r.proposer_user_id]
+                    ),
                     proposer_agency=agencies[r.proposer_agency_id].name,
                     decisions=mine,
                     decided_by={
-                        d.approver_user_id: users[d.approver_user_id].display_name for d in mine
+                        d.approver_user_id: _label(
+                            users.get(d.approver_person_id or 0), users[d.approver_user_id]
+                        )
+                        for d in mine
                     },
                     outstanding=outstanding(r.approvals_needed, mine)
                     if r.status == PROPOSED
@@ -153,21 +196,25 @@ class DisclosureService:
         reasons: str,
         conditions: str = "",
     ) -> DisclosureView:
-        """Approve or refuse with reasons. The policy named the roles; the proposer never decides."""
+        """Approve or refuse with reasons. The policy named the roles; the proposer never decides,
+        and each person decides once, whichever accounts they act through."""
         form = validate_form(
             PacketType.DISCLOSURE_DECISION,
             {"decision": decision, "reasons": reasons, "conditions": conditions},
         )
         if not isinstance(form, DisclosureDecisionForm):  # pragma: no cover - validate_form's type
             raise InvalidInput("Not a disclosure decision.")
-        if not actor.has_role(*_APPROVER_ROLES):
-            raise Forbidden("Only a MAPPA coordinator or a senior manager decides disclosures.")
+        person = self._deciding_person(actor)
+        role = person.role.value
         now = self._clock.now()
         async with self._db.write() as conn:
             row = await store.disclosure_by_id(conn, disclosure_id)
             if row is None or row.area_id != actor.agency.area_id:
                 raise NotFound("No such disclosure.")
-            if row.proposer_user_id == actor.user.id:
+            if (
+                row.proposer_user_id in (actor.user.id, person.id)
+                or row.proposer_person_id == person.id
+            ):
                 raise Forbidden("You proposed this disclosure, so someone else must decide it.")
             if row.status != PROPOSED:
                 raise Conflict(f"This disclosure has already been {row.status}.")
@@ -180,28 +227,36 @@ class DisclosureService:
                     "The proposal was not sent to your agency: it must reach you before you decide."
                 )
             decisions = await store.decisions_for(conn, [row.id])
-            if any(d.approver_user_id == actor.user.id for d in decisions):
+            if any(
+                d.approver_user_id in (actor.user.id, person.id)
+                or d.approver_person_id == person.id
+                for d in decisions
+            ):
                 raise Conflict("You have already decided this disclosure.")
             wanted = outstanding(row.approvals_needed, decisions)
-            if actor.role.value not in wanted:
+            if role not in wanted:
                 raise Forbidden(
                     "The policy does not ask for a decision from your role on this disclosure "
                     f"(still wanted: {', '.join(wanted) or 'none'})."
                 )
-            await store.insert_decision(
-                conn,
-                disclosure_id=row.id,
-                approver_user_id=actor.user.id,
-                approver_agency_id=actor.agency.id,
-                role=actor.role.value,
-                decision=form.decision,
-                reasons=form.reasons,
-                conditions=form.conditions,
-                decided_at=now,
-            )
+            try:
+                await store.insert_decision(
+                    conn,
+                    disclosure_id=row.id,
+                    approver_user_id=actor.user.id,
+                    approver_person_id=person.id,
+                    approver_agency_id=actor.agency.id,
+                    role=role,
+                    decision=form.decision,
+                    reasons=form.reasons,
+                    conditions=form.conditions,
+                    decided_at=now,
+                )
+            except IntegrityError:  # the same person, a moment ago, through another account
+                raise Conflict("You have already decided this disclosure.") from None
             if form.decision == "refuse":
                 new_status: str | None = REFUSED
-            elif wanted[actor.role.value] == 1 and len(wanted) == 1:
+            elif wanted[role] == 1 and len(wanted) == 1:
                 new_status = APPROVED
             else:
                 new_status = None
@@ -232,16 +287,45 @@ class DisclosureService:
                 raise NotFound("No such disclosure.")
             return (await self._views(conn, [updated]))[0]
 
+    def _deciding_person(self, actor: Actor) -> User:
+        """The person a decision is attributed to: the signed-in user, or the person a token acts
+        for when the policy lets agency systems carry decisions at all."""
+        if not actor.has_role(*_APPROVER_ROLES):
+            raise Forbidden("Only a MAPPA coordinator or a senior manager decides disclosures.")
+        if actor.token_id is not None and not self._policy.current.delegated_decisions:
+            raise Forbidden(
+                "The policy does not allow delegated decisions: a disclosure is decided by a "
+                "person signed in to the inbox, not through an agency system."
+            )
+        person = actor.person
+        if person is None:
+            raise Forbidden(_NAME_THE_PERSON)
+        if person.role not in _APPROVER_ROLES:
+            raise Forbidden(
+                "Only a MAPPA coordinator or a senior manager decides disclosures, and the "
+                "person this token acts for is neither."
+            )
+        return person
+
     async def deliver(self, actor: Actor, disclosure_id: int) -> DisclosureView:
-        """Record that an approved disclosure was made: a DISCLOSURE entry on the log."""
+        """Record that an approved disclosure was made: a DISCLOSURE entry on the log, by the
+        proposer (as a person) or a MAPPA coordinator."""
         if not actor.has_role(Role.PRACTITIONER, Role.COORDINATOR):
             raise Forbidden("Your role cannot make a disclosure.")
+        person = actor.person
+        if person is None:
+            raise Forbidden(_NAME_THE_PERSON)
         now = self._clock.now()
         async with self._db.write() as conn:
             row = await store.disclosure_by_id(conn, disclosure_id)
             if row is None or row.area_id != actor.agency.area_id:
                 raise NotFound("No such disclosure.")
-            if actor.user.id != row.proposer_user_id and not actor.has_role(Role.COORDINATOR):
+            if row.proposer_person_id is None:  # proposed before people were recorded
+                proposer = actor.user.id == row.proposer_user_id
+            else:
+                proposer = person.id == row.proposer_person_id
+            coordinator = actor.has_role(Role.COORDINATOR) and person.role is Role.COORDINATOR
+            if not (proposer or coordinator):
                 raise Forbidden("Only the proposer or a MAPPA coordinator records the disclosure.")
             if row.status == DELIVERED:
                 raise Conflict("This disclosure has already been made.")
@@ -256,6 +340,7 @@ class DisclosureService:
                 status=DELIVERED,
                 delivered_at=now,
                 delivered_by_user_id=actor.user.id,
+                delivered_by_person_id=person.id,
             ):
                 raise Conflict("This disclosure was recorded a moment ago.")
             proposal = await packet_store.packet_by_id(conn, row.proposal_packet_id)

@@ -67,9 +67,9 @@ def validate_draft(draft: Draft, limits: Limits, policy: PolicySet) -> tuple[str
     for text in (*draft.necessity.values(), draft.restricted_reason or ""):
         if len(text) > MAX_STATEMENT_CHARS:
             raise TooLarge(f"Statements are limited to {MAX_STATEMENT_CHARS} characters.")
-    if draft.schedule1_condition and draft.schedule1_condition not in policy.schedule1_conditions:
+    if draft.schedule1_condition and draft.schedule1_condition not in policy.conditions:
         raise InvalidInput(
-            "Choose a Schedule 1 condition from the list.", field="schedule1_condition"
+            "Choose a data protection condition from the list.", field="schedule1_condition"
         )
     if len(draft.attachments) > limits.max_attachments:
         raise TooLarge(f"At most {limits.max_attachments} attachments.")

@@ -19,7 +19,7 @@ from hub.crypto.secrets import SecretBytes, sha256_hex
 from hub.errors import Forbidden, Gone, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
 from hub.model.cases import Case
-from hub.model.directory import Agency, Role
+from hub.model.directory import Agency, Area, Role
 from hub.model.packets import (
     AttachmentMeta,
     Classification,
@@ -29,9 +29,9 @@ from hub.model.packets import (
     PacketSummary,
     PacketType,
 )
-from hub.policy.errors import ApprovalRequired, PolicyRefused
+from hub.policy.errors import PolicyRefused
 from hub.policy.model import Decision, Outcome, ShareRequest
-from hub.services import ledger, log_writer
+from hub.services import ledger, log_writer, share_approvals, share_parties
 from hub.services.actor import Actor
 from hub.services.drafts import clean_filename, validate_draft
 from hub.services.keyring import KeyRing, KeysHeldElsewhere
@@ -41,6 +41,7 @@ from hub.services.workflow_rules import Plan, WorkflowRules
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import packets as store
+from hub.store import workflows as workflow_store
 from hub.store.database import Database
 from hub.store.packets import NewPacket, PacketRow, StoredWrappedKey
 from hub.workflows.deadlines import local_date
@@ -111,6 +112,18 @@ async def _page(conn: AsyncConnection, actor: Actor, rows: Sequence[PacketRow]) 
 
 
 @dataclass(frozen=True)
+class _Resolved:
+    """A draft's case, recipients and workflow plan, with what the policy needs of the
+    directory: the agencies active on the case and the areas."""
+
+    case: Case
+    recipients: dict[int, Agency]
+    plan: Plan
+    active: set[int]
+    areas: dict[int, Area]
+
+
+@dataclass(frozen=True)
 class _Loaded:
     row: PacketRow
     wrapped: Sequence[StoredWrappedKey]
@@ -159,9 +172,16 @@ class PacketService:
 
         today = local_date(self._clock.now())
 
-        async def resolve(conn: AsyncConnection) -> tuple[Case, dict[int, Agency], Plan]:
+        async def resolve(conn: AsyncConnection) -> _Resolved:
             case = await case_store.case_by_id(conn, draft.case_id)
-            if case is None or case.area_id != actor.agency.area_id:
+            if case is None:
+                raise InvalidInput("Unknown case.", field="case", code="unknown_case")
+            active = await workflow_store.case_agency_ids(conn, case.id)
+            # An agency sends about the cases of its own area, and about another area's case
+            # only once it is active on it (involved by that area) or to answer a request
+            # addressed to it (checked below, once the plan knows which request it answers).
+            inside = case.area_id == actor.agency.area_id or actor.agency.id in active
+            if not inside and draft.packet_type is not PacketType.RESPONSE:
                 raise InvalidInput("Unknown case.", field="case", code="unknown_case")
             if case.merged_into_id is not None:
                 raise InvalidInput(
@@ -176,16 +196,26 @@ class PacketService:
                     code="unknown_agency",
                 )
             plan = await self._rules.prepare(conn, actor, draft, case, recipient_ids, today)
+            if not inside and plan.answers_request is None:
+                raise InvalidInput("Unknown case.", field="case", code="unknown_case")
             if plan.recipient_ids != recipient_ids:
                 recipients = await directory_store.agencies_by_ids(conn, plan.recipient_ids)
-            return case, recipients, plan
+            areas = {a.id: a for a in await directory_store.list_areas(conn)}
+            return _Resolved(case, recipients, plan, active, areas)
 
-        case, recipients, plan = await self._db.run_read(resolve)
+        found = await self._db.run_read(resolve)
+        case, recipients, plan = found.case, found.recipients, found.plan
+        parties = share_parties.describe(
+            actor.agency, recipients.values(), found.areas, found.active
+        )
         decision = self._policy.decide(
             ShareRequest(
                 sender_type=actor.agency.type.value,
                 sender_role=actor.role.value,
-                recipient_types=tuple(sorted({a.type.value for a in recipients.values()})),
+                recipient_types=(),
+                recipients=parties.recipients,
+                sender_area=parties.sender_area,
+                jurisdiction=parties.jurisdiction,
                 packet_type=draft.packet_type.value,
                 data_categories=tuple(draft.data_categories),
                 purpose=draft.purpose,
@@ -210,7 +240,9 @@ class PacketService:
     async def send(
         self, actor: Actor, draft: Draft, idempotency: tuple[str, str] | None = None
     ) -> PacketSummary:
-        """Seal and send a draft the policy permits. DENY and REVIEW are refused, writing nothing.
+        """Seal and send a draft the policy permits; DENY is refused, writing nothing. A REVIEW
+        share is sealed just the same and held for the approvers the policy names
+        (``share_approvals.hold``): the answer is then a ``HeldSummary``.
 
         ``idempotency`` (key, request digest) is kept with the packet, in its transaction, for an
         API token: a retry with the same key finds it (``idempotent``) instead of sending twice.
@@ -220,8 +252,6 @@ class PacketService:
         subject, body, case, recipients, decision, plan = await self._prepare(actor, draft)
         if decision.outcome is Outcome.DENY:
             raise PolicyRefused(decision)
-        if decision.outcome is Outcome.REVIEW:
-            raise ApprovalRequired(decision)
         recipient_ids = tuple(sorted(recipients))
 
         now = self._clock.now()
@@ -307,9 +337,16 @@ class PacketService:
         idem = None
         if idempotency is not None and actor.token_id is not None:
             idem = Idempotency(actor.token_id, *idempotency)
+        if decision.outcome is Outcome.REVIEW:
+            # Not sent yet: stored held, beside the approvals it waits for, in one transaction.
+            return await share_approvals.hold(
+                self._db, actor, draft, case, decision, new, idem, subject
+            )
         if self._rules.only_membership(plan):
             # The common case (a note): batched with concurrent shares, a few statements a batch.
-            joins = (case.id, frozenset({actor.agency.id, *plan.recipient_ids}))
+            # The sender acts on the case, so it is active on it; being sent a packet does not
+            # make the recipients active (they are involved by the case's area, explicitly).
+            joins = (case.id, frozenset({actor.agency.id}))
             await self._log.submit(PendingWrite(record, now, new, joins, idem))
         else:
 

@@ -37,7 +37,7 @@ from hub.model.directory import Agency
 from hub.model.packets import Classification, PacketSummary, PacketType
 from hub.policy.errors import ApprovalRequired, PolicyRefused
 from hub.policy.model import Decision, Outcome, ShareRequest
-from hub.services import ledger
+from hub.services import ledger, share_parties
 from hub.services.drafts import MAX_RECIPIENTS, MAX_STATEMENT_CHARS
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService, summary_of
@@ -170,7 +170,8 @@ class SealedService:
         async with self._db.read() as conn:
             case = await self._case(conn, caller, header)
             recipients = await self._recipients(conn, actor.agency, header)
-        decision = self._decide(caller, header, case, recipients)
+            parties = await share_parties.load(conn, case.id, actor.agency, recipients.values())
+        decision = self._decide(caller, header, case, parties)
         if decision.outcome is Outcome.DENY:
             raise PolicyRefused(decision)
         if decision.outcome is Outcome.REVIEW:
@@ -285,7 +286,7 @@ class SealedService:
         if set(necessity) - set(policy.necessity_parts):
             raise _bad("Unknown part of the necessity statement.", "necessity")
         condition = header.get("schedule1_condition")
-        if condition is not None and condition not in policy.schedule1_conditions:
+        if condition is not None and condition not in policy.conditions:
             raise _bad("Unknown Schedule 1 condition.", "schedule1_condition")
         reason = header.get("restricted_reason")
         if reason is not None and not isinstance(reason, str):
@@ -358,14 +359,21 @@ class SealedService:
         return found
 
     def _decide(
-        self, caller: ApiActor, header: Mapping[str, Any], case: Case, recipients: dict[str, Agency]
+        self,
+        caller: ApiActor,
+        header: Mapping[str, Any],
+        case: Case,
+        parties: share_parties.ShareParties,
     ) -> Decision:
         actor = caller.actor
         return self._policy.decide(
             ShareRequest(
                 sender_type=actor.agency.type.value,
                 sender_role=actor.role.value,
-                recipient_types=tuple(sorted({a.type.value for a in recipients.values()})),
+                recipient_types=(),
+                recipients=parties.recipients,
+                sender_area=parties.sender_area,
+                jurisdiction=parties.jurisdiction,
                 packet_type=str(header["type"]),
                 data_categories=tuple(header["data_categories"]),
                 purpose=str(header["purpose"]),
@@ -469,7 +477,8 @@ class SealedService:
                 ),
             )
             # As a hub-mode note: sender and recipients become active on the case.
-            await workflow_store.join_case(conn, case.id, {actor.agency.id, *recipient_ids}, now)
+            # The sender acts on the case; receiving a packet makes no agency active on it.
+            await workflow_store.join_case(conn, case.id, {actor.agency.id}, now)
         return _summary(row, case.reference)
 
     # -- fetching --------------------------------------------------------------------------

@@ -4,24 +4,37 @@ A token is ``mh_<id>_<secret>``. Only the SHA-256 of the secret is stored (the s
 bits, so a slow hash adds nothing); it is compared in constant time. Each token acts as its own
 system account of the agency (a user row nobody can sign in as), so everything it does is on the
 log under that account, the agency and the token's id.
+
+Behind the account is a person (``Actor.person``): the one a call names (``On-Behalf-Of``, checked
+to be an active person of the token's agency), or else the admin who issued the token. A token
+never holds more than its issuer may give: an agency admin issues practitioner systems only, and
+no token decides disclosures unless the policy allows delegated decisions. Issuing and revoking
+are alterations on the log, in the same transaction, with a digest of the token (never its
+secret).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import Clock
+from hub.crypto.canonical import canonical_json
 from hub.crypto.secrets import constant_time_equals, sha256_hex
 from hub.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from hub.ledger.entries import Action, Event, Record
 from hub.model.directory import Agency, AgencyType, Role, User
+from hub.services import ledger
 from hub.services.actor import Actor
 from hub.services.keyring import KeyRing
+from hub.services.policy import PolicyService
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store.database import Database
@@ -32,6 +45,13 @@ MAX_LIFETIME = timedelta(days=365)
 DEFAULT_LIFETIME = timedelta(days=90)
 # Not an argon2 hash, so no password ever verifies: the account signs in only with its token.
 _UNUSABLE_HASH = "!system-account"
+# The header an agency system names the person it acts for with (documented in the OpenAPI).
+ON_BEHALF_OF = "On-Behalf-Of"
+SYSTEM_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
+# What an agency admin may give a system: agency casework, not the coordinator's area-wide powers
+# (they hold neither); the operator at the command line may issue either.
+_ADMIN_MAY_ISSUE = (Role.PRACTITIONER,)
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 
 
 class Scope(StrEnum):
@@ -50,6 +70,9 @@ class Token:
     id: int
     agency_id: int
     user_id: int
+    # The admin who issued it, the person it acts for unless a call names another; None for the
+    # operator at the command line.
+    issued_by_user_id: int | None
     name: str
     scopes: frozenset[Scope]
     case_ids: frozenset[int] | None
@@ -70,7 +93,7 @@ class Issued:
 
 @dataclass(frozen=True)
 class ApiActor:
-    """Who is calling the API: the token and the system account it acts as."""
+    """Who is calling the API: the token, the system account it acts as and the person behind."""
 
     actor: Actor
     token: Token
@@ -91,6 +114,7 @@ def _row(r: object) -> Token:
         id=m["id"],
         agency_id=m["agency_id"],
         user_id=m["user_id"],
+        issued_by_user_id=m["created_by_user_id"],
         name=m["name"],
         scopes=frozenset(Scope(s) for s in m["scopes"].split(",") if s),
         case_ids=None if ids is None else frozenset(int(i) for i in ids.split(",") if i),
@@ -101,6 +125,49 @@ def _row(r: object) -> Token:
     )
 
 
+def ledger_digest(token: Token) -> str:
+    """What a token-issued or token-revoked entry holds of the token: a digest anyone holding the
+    ``api_tokens`` row can recompute. Never the secret, nor its hash."""
+
+    def when(t: datetime | None) -> str | None:
+        return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    return sha256_hex(
+        canonical_json(
+            {
+                "token": token.id,
+                "agency": token.agency_id,
+                "account": token.user_id,
+                "issued_by": token.issued_by_user_id,
+                "name": token.name,
+                "scopes": sorted(s.value for s in token.scopes),
+                "cases": None if token.case_ids is None else sorted(token.case_ids),
+                "created_at": when(token.created_at),
+                "expires_at": when(token.expires_at),
+                "revoked_at": when(token.revoked_at),
+            }
+        )
+    )
+
+
+def _record(event: Event, admin: Actor | None, token: Token, when: datetime) -> Record:
+    """The log entry for issuing or revoking: by the admin (or the operator), about the token's
+    agency (its recipient: the agency whose system gains or loses access)."""
+    person = admin.person if admin is not None else None
+    return Record(
+        action=Action.ALTERATION,
+        event=event,
+        recorded_at=when,
+        actor_user_id=person.id if person is not None else None,
+        actor_agency_id=admin.agency.id if admin is not None else None,
+        recipients=(token.agency_id,),
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        content_digest=ledger_digest(token),
+    )
+
+
+_issuer = users.alias("issuer")
 _CALLER = (
     select(
         api_tokens,
@@ -112,18 +179,34 @@ _CALLER = (
         agencies.c.name.label("a_name"),
         agencies.c.type.label("a_type"),
         agencies.c.area_id.label("a_area_id"),
+        _issuer.c.username.label("i_username"),
+        _issuer.c.display_name.label("i_display_name"),
+        _issuer.c.agency_id.label("i_agency_id"),
+        _issuer.c.role.label("i_role"),
+        _issuer.c.active.label("i_active"),
     )
     .join(users, users.c.id == api_tokens.c.user_id)
     .join(agencies, agencies.c.id == api_tokens.c.agency_id)
+    .outerjoin(_issuer, _issuer.c.id == api_tokens.c.created_by_user_id)
     .where(api_tokens.c.id == bindparam("id"))
+)
+# A person the call names: a user of the token's agency who is not itself a system account.
+_NAMED = select(
+    users.c.id, users.c.username, users.c.display_name, users.c.agency_id, users.c.role
+).where(
+    users.c.username == bindparam("username"),
+    users.c.agency_id == bindparam("agency_id"),
+    users.c.active.is_(True),
+    ~select(api_tokens.c.id).where(api_tokens.c.user_id == users.c.id).exists(),
 )
 
 
 class TokenService:
-    def __init__(self, db: Database, keyring: KeyRing, clock: Clock) -> None:
+    def __init__(self, db: Database, keyring: KeyRing, clock: Clock, policy: PolicyService) -> None:
         self._db = db
         self._keyring = keyring
         self._clock = clock
+        self._policy = policy
 
     async def issue(
         self,
@@ -150,12 +233,7 @@ class TokenService:
             ) from None
         if not wanted:
             raise InvalidInput("Give the token at least one scope.", field="scopes")
-        if role not in (Role.PRACTITIONER, Role.COORDINATOR):
-            raise InvalidInput("A system acts as a practitioner or a coordinator.", field="role")
-        if Scope.DISCLOSURES_DECIDE in wanted and role is not Role.COORDINATOR:
-            raise InvalidInput(
-                "Only a coordinator's system may decide disclosures.", field="scopes"
-            )
+        self._check_within_issuer(admin, role, wanted)
         if not timedelta(minutes=5) <= lifetime <= MAX_LIFETIME:
             raise InvalidInput("A token lives between 5 minutes and a year.", field="lifetime")
         now = self._clock.now()
@@ -193,6 +271,7 @@ class TokenService:
                 ),
                 created_at=now,
             )
+            issuer = admin.person if admin is not None else None
             result = await conn.execute(
                 insert(api_tokens)
                 .values(
@@ -202,14 +281,45 @@ class TokenService:
                     secret_hash=sha256_hex(secret.encode()),
                     scopes=",".join(sorted(s.value for s in wanted)),
                     case_ids=None if case_ids is None else ",".join(str(i) for i in case_ids),
-                    created_by_user_id=admin.user.id if admin else None,
+                    created_by_user_id=issuer.id if issuer is not None else None,
                     created_at=now,
                     expires_at=now + lifetime,
                 )
                 .returning(api_tokens)
             )
             token = _row(result.one())
+            await ledger.append(conn, _record(Event.TOKEN_ISSUED, admin, token, now))
         return Issued(token, f"{PREFIX}{token.id}_{secret}")
+
+    def issuable_roles(self, admin: Actor | None) -> tuple[Role, ...]:
+        """The roles ``admin`` may give a system (None: the operator, who may give any)."""
+        return SYSTEM_ROLES if admin is None else _ADMIN_MAY_ISSUE
+
+    def _check_within_issuer(
+        self, admin: Actor | None, role: Role, wanted: frozenset[Scope]
+    ) -> None:
+        """A token never holds more than its issuer may give, nor what the policy withholds."""
+        if role not in SYSTEM_ROLES:
+            raise InvalidInput("A system acts as a practitioner or a coordinator.", field="role")
+        if role not in self.issuable_roles(admin):
+            raise InvalidInput(
+                "An agency admin issues practitioner systems only: a coordinator's system would "
+                "hold powers the admin does not. The operator issues one "
+                "(mappa-hub token issue --role coordinator).",
+                field="role",
+            )
+        if Scope.DISCLOSURES_DECIDE in wanted:
+            if role is not Role.COORDINATOR:
+                raise InvalidInput(
+                    "Only a coordinator's system may decide disclosures.", field="scopes"
+                )
+            if not self._policy.current.delegated_decisions:
+                raise InvalidInput(
+                    "The policy does not allow delegated decisions (approvals.toml "
+                    "delegated_decisions), so no token may decide disclosures: people decide "
+                    "them in the inbox.",
+                    field="scopes",
+                )
 
     async def list(self, admin: Actor | None, agency_code: str | None = None) -> list[Token]:
         if admin is not None and not admin.has_role(Role.AGENCY_ADMIN):
@@ -235,17 +345,19 @@ class TokenService:
             ).first()
             if row is None or (admin is not None and _row(row).agency_id != admin.agency.id):
                 raise NotFound("No such token.")
-            await conn.execute(
+            revoked = await conn.execute(
                 update(api_tokens)
                 .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
             # The account goes with it: a session or token for it stops at once.
             await directory_store.update_user(conn, _row(row).user_id, active=False)
-            updated = (
-                await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))
-            ).one()
-        return _row(updated)
+            updated = _row(
+                (await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))).one()
+            )
+            if revoked.rowcount:  # revoking again changes nothing, and logs nothing
+                await ledger.append(conn, _record(Event.TOKEN_REVOKED, admin, updated, now))
+        return updated
 
     async def authenticate(self, presented: str) -> ApiActor:
         """The caller behind a bearer token, or NotAuthenticated (one message for every failure)."""
@@ -259,7 +371,9 @@ class TokenService:
             raise refused
         now = self._clock.now()
 
-        async def load(conn: AsyncConnection) -> tuple[Token, User | None, Agency | None]:
+        async def load(
+            conn: AsyncConnection,
+        ) -> tuple[Token, User | None, Agency | None, User | None]:
             row = (await conn.execute(_CALLER, {"id": int(token_id)})).first()
             stored = row._mapping["secret_hash"] if row is not None else "0" * 64
             # Compare even for an unknown id, so timing does not tell which ids exist.
@@ -281,10 +395,57 @@ class TokenService:
             agency = Agency(
                 token.agency_id, m["a_code"], m["a_name"], AgencyType(m["a_type"]), m["a_area_id"]
             )
-            return token, user, agency
+            issuer = None
+            # The issuer is the person behind the token while they remain an active user of the
+            # token's agency; after that a call must name its person.
+            if (
+                token.issued_by_user_id is not None
+                and m["i_active"]
+                and m["i_agency_id"] == token.agency_id
+            ):
+                issuer = User(
+                    token.issued_by_user_id,
+                    m["i_username"],
+                    m["i_display_name"],
+                    m["i_agency_id"],
+                    Role(m["i_role"]),
+                )
+            return token, user, agency, issuer
 
-        # One query per API call (token, its account and agency): this runs before every request.
-        token, user, agency = await self._db.run_read(load)
+        # One query per API call (token, its account, agency and issuer): this runs before every
+        # request.
+        token, user, agency, issuer = await self._db.run_read(load)
         if user is None or agency is None or not user.active:
             raise refused
-        return ApiActor(Actor(user, agency, token_id=token.id), token)
+        return ApiActor(Actor(user, agency, token_id=token.id, on_behalf_of=issuer), token)
+
+    async def acting_for(self, caller: ApiActor, username: str) -> ApiActor:
+        """The caller acting for the person a call names (``On-Behalf-Of``): an active user of
+        the token's agency, never a system account. One answer for every refusal, so that the
+        header tells nothing of other agencies' users. Whether the person may do what the call
+        asks (decide, record a disclosure) is the service's to check, as for anyone."""
+        refused = Forbidden(
+            f"{ON_BEHALF_OF} must name an active person of this token's agency by username."
+        )
+        if not (username.isascii() and _USERNAME.fullmatch(username)):
+            raise refused
+
+        async def load(conn: AsyncConnection) -> User | None:
+            params = {"username": username, "agency_id": caller.token.agency_id}
+            row = (await conn.execute(_NAMED, params)).mappings().first()
+            if row is None:
+                return None
+            return User(
+                row["id"],
+                row["username"],
+                row["display_name"],
+                row["agency_id"],
+                Role(row["role"]),
+            )
+
+        person = await self._db.run_read(load)
+        if person is None:
+            raise refused
+        return dataclasses.replace(
+            caller, actor=dataclasses.replace(caller.actor, on_behalf_of=person)
+        )

@@ -22,6 +22,7 @@ from hub.model.packets import Draft, PacketType
 from hub.policy.errors import PolicyRefused
 from hub.policy.model import Decision, Outcome, ShareRequest
 from hub.services.actor import Actor
+from hub.services.disclosures import proposing_person
 from hub.services.policy import PolicyService
 from hub.store import directory as directory_store
 from hub.store import workflows as store
@@ -105,7 +106,11 @@ class WorkflowRules:
                 {f"form.agencies_to_invite.{i}.agency": a.agency for i, a in enumerate(invited)},
             )
         elif isinstance(form, DisclosureProposalForm):
-            plan.disclosure_decision = self._decide_disclosure(actor, draft, case, form)
+            home = await directory_store.area_by_id(conn, actor.agency.area_id)
+            jurisdiction = home.jurisdiction.value if home else "england-and-wales"
+            plan.disclosure_decision = self._decide_disclosure(
+                actor, draft, case, form, jurisdiction
+            )
         return plan
 
     async def _check_response(
@@ -160,7 +165,12 @@ class WorkflowRules:
         plan.agency_codes = await _codes(conn, named)
 
     def _decide_disclosure(
-        self, actor: Actor, draft: Draft, case: Case, form: DisclosureProposalForm
+        self,
+        actor: Actor,
+        draft: Draft,
+        case: Case,
+        form: DisclosureProposalForm,
+        jurisdiction: str,
     ) -> Decision:
         """Decide the disclosure to the third party now: an unlawful one is never proposed."""
         decision = self._policy.decide(
@@ -176,6 +186,8 @@ class WorkflowRules:
                 mappa_level=int(case.level),
                 channel=DISCLOSURE_CHANNEL[form.method.value],
                 necessity=dict(draft.necessity),
+                schedule1_condition=draft.schedule1_condition,
+                jurisdiction=jurisdiction,
             )
         )
         if decision.outcome is Outcome.DENY:
@@ -197,7 +209,8 @@ class WorkflowRules:
         packet_id: str,
         now: datetime,
     ) -> None:
-        await store.join_case(conn, case.id, {actor.agency.id, *plan.recipient_ids}, now)
+        # The sender acts on the case; its recipients are not made active by receiving a packet.
+        await store.join_case(conn, case.id, {actor.agency.id}, now)
         form = plan.form
         if isinstance(form, RequestForm):
             for target in plan.recipient_ids:
@@ -264,6 +277,7 @@ class WorkflowRules:
                 area_id=case.area_id,
                 proposal_packet_id=packet_id,
                 proposer_user_id=actor.user.id,
+                proposer_person_id=proposing_person(actor),
                 proposer_agency_id=actor.agency.id,
                 recipient_kind=form.recipient_kind.value,
                 method=form.method.value,
@@ -321,8 +335,13 @@ class WorkflowRules:
                 await store.close_item(
                     conn, item_id, now, user_id=actor.user.id, outcome=action.outcome
                 )
+        # The meeting brings into the case the agencies that attended it and those it gives an
+        # action to: the panel decided their part, which receiving the minutes alone does not.
         attended = {plan.agency_codes[a.agency] for a in form.attendance if a.attended}
-        await store.join_case(conn, case.id, attended | {plan.agency_codes[form.lead_agency]}, now)
+        owners = {plan.agency_codes[a.owner_agency] for a in form.actions}
+        await store.join_case(
+            conn, case.id, attended | owners | {plan.agency_codes[form.lead_agency]}, now
+        )
 
 
 async def record_meeting(

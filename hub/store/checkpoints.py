@@ -124,7 +124,11 @@ async def entry_by_seq(conn: AsyncConnection, seq: int) -> bytes | None:
 async def sent_entry_seq(conn: AsyncConnection, packet_id: str) -> int | None:
     stmt = (
         select(ledger_entries.c.seq)
-        .where(ledger_entries.c.packet_id == packet_id, ledger_entries.c.event == "packet-sent")
+        # A share held for approval is disclosed when released, not when proposed.
+        .where(
+            ledger_entries.c.packet_id == packet_id,
+            ledger_entries.c.event.in_(("packet-sent", "share-released")),
+        )
         .limit(1)
     )
     row = (await conn.execute(stmt)).first()

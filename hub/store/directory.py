@@ -51,6 +51,10 @@ async def list_areas(conn: AsyncConnection) -> list[Area]:
     return [_area(r) for r in result.mappings()]
 
 
+async def area_by_id(conn: AsyncConnection, area_id: int) -> Area | None:
+    return next((a for a in await list_areas(conn) if a.id == area_id), None)
+
+
 async def area_by_code(conn: AsyncConnection, code: str) -> Area | None:
     row = (await conn.execute(select(areas).where(areas.c.code == code))).mappings().first()
     return _area(row) if row else None

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, bindparam, delete, insert, select
+from sqlalchemy import Integer, bindparam, delete, false, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,7 +48,11 @@ _RECIPIENTS = (
     .where(packet_recipients.c.packet_id.in_(bindparam("ids", expanding=True)))
     .order_by(packet_recipients.c.agency_id)
 )
-_PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
+# A packet held for approval (``held_shares``) is in no listing and no lookup until released:
+# the recipients cannot list or open it, and nothing else that reads packets meets it.
+_SENT = packets.c.held == false()
+_PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), _SENT)
+_HELD_OR_SENT_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
 _WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
 _WRAPPED_KEYS_FOR = select(packet_keys).where(
     packet_keys.c.packet_id.in_(bindparam("ids", expanding=True)),
@@ -64,7 +68,7 @@ _MANIFESTS = select(packet_parts.c.packet_id, packet_parts.c.data).where(
 _INBOX = (
     select(packets)
     .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
-    .where(packet_recipients.c.agency_id == bindparam("agency"))
+    .where(packet_recipients.c.agency_id == bindparam("agency"), _SENT)
     .order_by(packet_recipients.c.created_at.desc(), packet_recipients.c.packet_id.desc())
     # The limit is written into the SQL: a planner that does not know it may sort the whole box.
     .limit(bindparam("limit", type_=Integer, literal_execute=True))
@@ -72,7 +76,7 @@ _INBOX = (
 _INBOX_BEFORE = _INBOX.where(packet_recipients.c.created_at < bindparam("before"))
 _OUTBOX = (
     select(packets)
-    .where(packets.c.sender_agency_id == bindparam("agency"))
+    .where(packets.c.sender_agency_id == bindparam("agency"), _SENT)
     .order_by(packets.c.created_at.desc(), packets.c.id.desc())
     .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
@@ -196,8 +200,12 @@ async def outbox(
     return await _rows(conn, (await conn.execute(stmt, params)).mappings().all())
 
 
-async def packet_by_id(conn: AsyncConnection, packet_id: str) -> PacketRow | None:
-    row = (await conn.execute(_PACKET_BY_ID, {"id": packet_id})).mappings().first()
+async def packet_by_id(
+    conn: AsyncConnection, packet_id: str, *, include_held: bool = False
+) -> PacketRow | None:
+    """A sent packet; one held for approval too with ``include_held`` (``held_shares`` only)."""
+    stmt = _HELD_OR_SENT_BY_ID if include_held else _PACKET_BY_ID
+    row = (await conn.execute(stmt, {"id": packet_id})).mappings().first()
     if row is None:
         return None
     return (await _rows(conn, [row]))[0]
@@ -250,7 +258,7 @@ async def case_packets(conn: AsyncConnection, case_id: int, limit: int = 500) ->
     """A case's packets, oldest first (served by ix_packets_case_created)."""
     stmt = (
         select(packets)
-        .where(packets.c.case_id == case_id)
+        .where(packets.c.case_id == case_id, _SENT)
         .order_by(packets.c.created_at, packets.c.id)
         .limit(limit)
     )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from hub.store.types import UTCDateTime
@@ -118,6 +119,9 @@ packets = Table(
     Column("signer_key_id", String(64), nullable=False),
     # The packet this one answers (a response to a request): workflow routing, in clear.
     Column("reply_to", String(36), nullable=True),
+    # Sealed but held for approval (``held_shares``): no listing or lookup of packets shows it
+    # until it is released (migration 0010).
+    Column("held", Boolean, nullable=False, server_default=false()),
     # The outbox's order, tie-breaker included (migration 0008).
     Index("ix_packets_sender_created", "sender_agency_id", "created_at", "id"),
     Index("ix_packets_case_created", "case_id", "created_at"),
@@ -336,6 +340,12 @@ disclosures = Table(
     Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
     Column("proposal_packet_id", String(36), ForeignKey("packets.id"), nullable=False),
     Column("proposer_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    # The person behind the proposing account (the same user in the inbox; for an API token the
+    # person it acted for). NULL only for a proposal made before people were recorded whose token
+    # no admin had issued (migration 0009). No foreign key on the person columns, like
+    # delivered_by_user_id: SQLite cannot add or drop one without rebuilding this table, which the
+    # decisions that reference it forbid; the service writes only ids of existing users.
+    Column("proposer_person_id", Integer, nullable=True),
     Column("proposer_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
     Column("recipient_kind", String(24), nullable=False),
     Column("method", String(16), nullable=False),
@@ -352,6 +362,7 @@ disclosures = Table(
     Column("decided_at", UTCDateTime, nullable=True),
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("delivered_by_user_id", Integer, nullable=True),
+    Column("delivered_by_person_id", Integer, nullable=True),
     Index("ix_disclosures_area", "area_id", "created_at"),
     Index("ix_disclosures_case", "case_id", "created_at"),
 )
@@ -362,6 +373,8 @@ disclosure_decisions = Table(
     Column("id", Integer, primary_key=True),
     Column("disclosure_id", Integer, ForeignKey("disclosures.id"), nullable=False),
     Column("approver_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    # The person who decided (for an API token, the person it acted for): one decision each.
+    Column("approver_person_id", Integer, nullable=True),
     Column("approver_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
     Column("role", String(32), nullable=False),
     Column("decision", String(16), nullable=False),
@@ -369,6 +382,7 @@ disclosure_decisions = Table(
     Column("conditions", Text, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
     Index("ix_disclosure_decisions_once", "disclosure_id", "approver_user_id", unique=True),
+    Index("ix_disclosure_decisions_person", "disclosure_id", "approver_person_id", unique=True),
 )
 
 
@@ -404,4 +418,54 @@ idempotency_keys = Table(
     Column("request_digest", String(64), nullable=False),
     Column("packet_id", String(36), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# -- shares held for approval (a REVIEW decision): who must approve, and who did --------------
+
+held_shares = Table(
+    "held_shares",
+    metadata,
+    # A share the policy answered REVIEW: its packet is sealed (``packets.held``) and waits here
+    # for the approvers the policy named; released to its recipients when the last one approves.
+    Column("id", Integer, primary_key=True),
+    Column("packet_id", String(36), ForeignKey("packets.id"), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    # The sender's area (whose approvers the policy names as "sender").
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+    Column("proposer_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    # The person behind the proposing account (for an API token, the person it acted for).
+    Column("proposer_person_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("proposer_token_id", Integer, ForeignKey("api_tokens.id"), nullable=True),
+    Column("proposer_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    # awaiting, released or refused.
+    Column("status", String(16), nullable=False),
+    # Why a restricted category must go to these recipients, as the proposer stated it: a
+    # justification for the approvers (like a decision's reasons), not case content.
+    Column("restricted_reason", Text, nullable=True),
+    # The approvals wanted: JSON [{"role", "area_id", "count", "rules"}], areas resolved.
+    Column("approvals_needed", Text, nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Index("ix_held_shares_packet", "packet_id", unique=True),
+    Index("ix_held_shares_status", "status", "created_at"),
+    Index("ix_held_shares_proposer_agency", "proposer_agency_id", "created_at"),
+)
+
+held_share_decisions = Table(
+    "held_share_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("held_share_id", Integer, ForeignKey("held_shares.id"), nullable=False),
+    Column("approver_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("approver_person_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("approver_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("role", String(32), nullable=False),
+    # The area whose approval this is.
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Index("ix_held_share_decisions_person", "held_share_id", "approver_person_id", unique=True),
 )

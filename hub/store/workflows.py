@@ -374,6 +374,8 @@ class DisclosureRow:
     area_id: int
     proposal_packet_id: str
     proposer_user_id: int
+    # The person behind the proposing account; None only for some rows older than migration 0009.
+    proposer_person_id: int | None
     proposer_agency_id: int
     recipient_kind: str
     method: str
@@ -388,6 +390,7 @@ class DisclosureRow:
     decided_at: datetime | None
     delivered_at: datetime | None
     delivered_by_user_id: int | None
+    delivered_by_person_id: int | None
 
 
 @dataclass(frozen=True)
@@ -395,6 +398,7 @@ class DecisionRow:
     id: int
     disclosure_id: int
     approver_user_id: int
+    approver_person_id: int | None
     approver_agency_id: int
     role: str
     decision: str

@@ -83,6 +83,8 @@ async def _page(
         {
             "token": t,
             "account": users.get(t.user_id, "?"),
+            # The person it acts for unless a call names another (On-Behalf-Of).
+            "issuer": users.get(t.issued_by_user_id, "?") if t.issued_by_user_id else "operator",
             "cases": None
             if t.case_ids is None
             else sorted(cases.get(i, f"#{i}") for i in t.case_ids),
@@ -96,7 +98,8 @@ async def _page(
         status=status,
         rows=rows,
         scopes=[s.value for s in Scope],
-        roles=[r.value for r in ROLES],
+        roles=[r.value for r in hub.tokens.issuable_roles(actor)],
+        delegated_decisions=hub.policy.current.delegated_decisions,
         error=error,
         form=form or IssueForm(),
         notice=_NOTICES.get(request.query.get("done", ""), ""),

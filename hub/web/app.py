@@ -6,7 +6,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.web import admin, audit, casework, compose, disclosures, inbox, login, requests
+from hub.web import (
+    admin,
+    audit,
+    casework,
+    compose,
+    disclosures,
+    held_shares,
+    inbox,
+    login,
+    requests,
+)
+from hub.web.api import held_shares as api_held_shares
 from hub.web.api import sealed as api_sealed
 from hub.web.api import v1 as api_v1
 from hub.web.errors import error_middleware
@@ -43,9 +54,11 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(compose.routes)
     app.add_routes(requests.routes)
     app.add_routes(disclosures.routes)
+    app.add_routes(held_shares.routes)
     app.add_routes(casework.routes)
     app.add_routes(api_v1.routes)
     app.add_routes(api_sealed.routes)
+    app.add_routes(api_held_shares.routes)
     app.add_routes(audit.routes)
     app.add_routes(admin.routes)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)

@@ -7,6 +7,7 @@ from datetime import date
 from aiohttp import web
 
 from hub.errors import InvalidInput
+from hub.model.directory import AgencyKind, Role
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
 
@@ -15,6 +16,7 @@ _NOTICES = {
     "meeting": "The meeting is recorded: its minutes and the next review are now due.",
     "release": "The release date is recorded: the referral is due six months before it.",
     "action": "The action is completed with its outcome.",
+    "involved": "The agency is now active on this case: its case page opens to it.",
 }
 
 
@@ -45,11 +47,24 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     case_id = int(request.match_info["case_id"])
     case_file = await hub.casework.case_file(actor, case_id)
     register = await hub.disclosures.register(actor, case_id=case_id)
+    case = case_file.case
+    may_involve = actor.has_role(Role.COORDINATOR) or (
+        actor.has_role(Role.PRACTITIONER) and actor.agency.id == case.lead_agency_id
+    )
+    candidates = []
+    if may_involve:
+        areas = {a.id: a.name for a in await hub.directory.areas()}
+        candidates = [
+            (a.code, f"{a.name} ({areas.get(a.area_id, '')})")
+            for a in await hub.directory.agencies()
+            if a.kind is not AgencyKind.THIRD_PARTY and a.name not in case_file.active_agencies
+        ]
     return render(
         request,
         "case.html",
         file=case_file,
         views=register,
+        candidates=candidates,
         notice=_NOTICES.get(request.query.get("done", ""), ""),
     )
 
@@ -65,6 +80,19 @@ async def record_meeting(request: web.Request) -> web.StreamResponse:
         _int(form.get("level"), "level"),
     )
     raise web.HTTPSeeOther(f"/cases/{case_id}?done=meeting")
+
+
+@routes.post("/cases/{case_id:\\d{1,12}}/agencies")
+async def involve_agency(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    case_id = int(request.match_info["case_id"])
+    form = await request.post()
+    agency = form.get("agency")
+    case = await hub.cases.get(request[ACTOR], case_id)
+    await hub.cases.involve(
+        request[ACTOR], case.reference, agency if isinstance(agency, str) else ""
+    )
+    raise web.HTTPSeeOther(f"/cases/{case_id}?done=involved")
 
 
 @routes.post("/cases/{case_id:\\d{1,12}}/release")

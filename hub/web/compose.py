@@ -16,6 +16,7 @@ from hub.model.directory import AgencyKind
 from hub.model.packets import AttachmentIn, Draft, PacketType
 from hub.policy.errors import PolicyRefused
 from hub.policy.model import Decision
+from hub.services.share_approvals import HeldSummary
 from hub.web import formfields
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
@@ -67,8 +68,26 @@ async def _context(request: web.Request, kind: PacketType) -> dict[str, Any]:
     agencies = [
         a for a in every if a.id != actor.agency.id and a.kind is not AgencyKind.THIRD_PARTY
     ]
-    areas = {a.id: a.name for a in await hub.directory.areas()}
+    every_area = await hub.directory.areas()
+    areas = {a.id: a.name for a in every_area}
     policy = hub.policy.current
+    # Offer only what the sender can rely on: the gateways that are law in its jurisdiction and
+    # that its kind of agency may use, and the confidence statement only where confidence is owed.
+    jurisdiction = next(
+        (a.jurisdiction.value for a in every_area if a.id == actor.agency.area_id), ""
+    )
+    sender_type, sender_kind = actor.agency.type.value, actor.agency.kind.value
+    bases = {
+        k: b
+        for k, b in policy.lawful_bases.items()
+        if jurisdiction in b.jurisdictions and b.relied_on(sender_type, sender_kind)
+    }
+    confidence = policy.data_protection
+    parts = {
+        k: v
+        for k, v in policy.necessity_parts.items()
+        if k != confidence.confidence_part or sender_type in confidence.confidence_owed_by
+    }
     return {
         "kind": kind,
         "kinds": [(k, _TYPE_LABELS[k]) for k in COMPOSABLE if k is not PacketType.RESPONSE],
@@ -80,13 +99,14 @@ async def _context(request: web.Request, kind: PacketType) -> dict[str, Any]:
         ],
         "areas": areas,
         "purposes": policy.purposes,
-        "bases": policy.lawful_bases,
+        "bases": bases,
         "categories": policy.categories,
         "allowed_categories": set(policy.packet_types[kind.value].categories)
         if kind.value in policy.packet_types
         else set(policy.categories),
-        "necessity_parts": policy.necessity_parts,
-        "conditions": policy.schedule1_conditions,
+        "necessity_parts": parts,
+        "conditions": policy.conditions,
+        "policy": policy,
         "decision": None,
     }
 
@@ -245,4 +265,7 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
         return _rerender(
             request, form, context, status=exc.status, error=exc.public_message, exc=exc
         )
+    if isinstance(sent, HeldSummary):
+        # Sealed but held: its record says who must approve it ("Sent for approval by ...").
+        raise web.HTTPSeeOther(f"/shares/{sent.share_id}?sent=1")
     raise web.HTTPSeeOther(f"/packets/{sent.id}?sent=1")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from hub.model.directory import Role
 from hub.model.packets import PacketSummary
+from hub.services.held_shares import HeldShareView
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
 
@@ -16,7 +19,9 @@ async def _agency_names(request: web.Request) -> dict[int, str]:
     return {a.id: a.name for a in await request.app[HUB].directory.agencies()}
 
 
-async def _listing(request: web.Request, box: str, rows: list[PacketSummary]) -> web.Response:
+async def _listing(
+    request: web.Request, box: str, rows: list[PacketSummary], held: Sequence[HeldShareView] = ()
+) -> web.Response:
     actor = request[ACTOR]
     due = await request.app[HUB].casework.due(actor)
     return render(
@@ -24,6 +29,7 @@ async def _listing(request: web.Request, box: str, rows: list[PacketSummary]) ->
         "listing.html",
         box=box,
         rows=rows,
+        held=held,
         names=await _agency_names(request),
         overdue=[d for d in due if d.overdue],
         due_soon=[d for d in due if not d.overdue],
@@ -49,8 +55,11 @@ async def inbox(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/outbox")
 async def outbox(request: web.Request) -> web.StreamResponse:
-    rows = await request.app[HUB].packets.outbox(request[ACTOR])
-    return await _listing(request, "outbox", rows)
+    hub, actor = request.app[HUB], request[ACTOR]
+    rows = await hub.packets.outbox(actor)
+    # Shares held for approval are not sent yet: listed apart, until released or refused.
+    held = await hub.held_shares.proposed(actor, unreleased=True)
+    return await _listing(request, "outbox", rows, held)
 
 
 @routes.get("/packets/{packet_id}")

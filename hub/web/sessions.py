@@ -7,6 +7,7 @@ from aiohttp.typedefs import Handler
 
 from hub.errors import NotAuthenticated, RateLimited
 from hub.services.auth import SessionExpired, Stage
+from hub.services.tokens import ON_BEHALF_OF
 from hub.web.keys import ACTOR, API_CALLER, COOKIE_NAME, HUB, RATE_LIMITER, SESSION
 
 # Reachable without a signed-in session. Everything else is denied by default.
@@ -34,6 +35,8 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
         raise RateLimited(
             "Too many requests for this token: slow down.", retry_after=max(1, round(wait))
         )
+    if ON_BEHALF_OF in request.headers:  # the person the system acts for (several: refused)
+        caller = await hub.tokens.acting_for(caller, ",".join(request.headers.getall(ON_BEHALF_OF)))
     request[API_CALLER] = caller
     request[ACTOR] = caller.actor
     return await handler(request)

@@ -64,8 +64,8 @@ class Api:
         )
         return issued.secret
 
-    async def client(self, token: str) -> HubClient:
-        client = HubClient(self.url, token)
+    async def client(self, token: str, on_behalf_of: str | None = None) -> HubClient:
+        client = HubClient(self.url, token, on_behalf_of=on_behalf_of)
         await client.__aenter__()
         self._stack.push_async_callback(client.__aexit__, None, None, None)
         return client

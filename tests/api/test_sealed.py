@@ -254,13 +254,13 @@ async def test_scopes_and_case_limits_are_enforced(
     police_keys, housing_keys = systems
     case = await _harlow(api)
     envelope = _note(police_keys, [housing_keys.public], case)
-    before = await _state(api)
     no_scope = await api.client(await api.token("DBY-POLICE", ["packets:send", "sealed:read"]))
+    others = [c.reference for c in await api.hub.cases.visible_to(None) if c.reference != case]
+    limited = await api.client(await api.token("DBY-POLICE", SUBMIT, cases=others[:1]))
+    before = await _state(api)  # issuing a token is on the log: count after issuing these
     with pytest.raises(ApiError) as err:
         await no_scope.submit_sealed(envelope)
     assert err.value.status == 403 and "sealed:submit" in err.value.problem["detail"]
-    others = [c.reference for c in await api.hub.cases.visible_to(None) if c.reference != case]
-    limited = await api.client(await api.token("DBY-POLICE", SUBMIT, cases=others[:1]))
     with pytest.raises(ApiError) as err:
         await limited.submit_sealed(envelope)
     assert err.value.status == 403 and "other cases" in err.value.problem["detail"]
@@ -268,16 +268,16 @@ async def test_scopes_and_case_limits_are_enforced(
 
     police = await api.client(await api.token("DBY-POLICE", SUBMIT))
     packet_id = (await police.submit_sealed(envelope)).packet["id"]
-    after = await _state(api)
     cannot: list[HubClient] = [
         await api.client(await api.token("DBY-HOUSING", ["packets:read"])),
         await api.client(await api.token("DBY-HOUSING", READ, cases=others[:1])),
     ]
+    outsider = await api.client(await api.token("DBY-CSC", READ))
+    after = await _state(api)
     for client in cannot:
         with pytest.raises(ApiError) as err:
             await client.fetch_sealed(packet_id)
         assert err.value.status == 403
-    outsider = await api.client(await api.token("DBY-CSC", READ))
     with pytest.raises(ApiError) as err:
         await outsider.fetch_sealed(packet_id)
     assert err.value.status == 404
@@ -332,6 +332,7 @@ async def test_hub_mode_send_to_an_agency_with_its_own_keys(
                 lawful_basis="cja2003-s325",
                 data_categories=("address",),
                 necessity=NECESSITY,
+                schedule1_condition="sch1-para6",
             ),
         )
 

@@ -253,6 +253,56 @@ async def test_non_ascii_and_oversized_headers_are_refused_cleanly(api: Api) -> 
     assert 400 <= status < 500, response[:300]
 
 
+async def test_on_behalf_of_names_a_person_or_is_refused_never_a_500(
+    api: Api, http: aiohttp.ClientSession
+) -> None:
+    secret = await api.token("DBY-POLICE")
+    ok = await call(
+        http, api, "GET", "/api/v1/cases", token=secret, headers={"On-Behalf-Of": "dby.police"}
+    )
+    assert ok[0] == 200
+    for value in [
+        "",
+        " ",
+        "dby.housing",
+        "x" * 300,
+        "dby.police,dby.police",
+        "Ｄby.police",
+        "dby police",
+    ]:
+        status, headers, doc = await call(
+            http, api, "GET", "/api/v1/cases", token=secret, headers={"On-Behalf-Of": value}
+        )
+        assert status == 403, (value, doc)
+        assert headers["Content-Type"].startswith(PROBLEM)
+        assert "On-Behalf-Of" in doc["detail"]
+    # A bad token is still a 401 first, whatever the header names.
+    status, headers, doc = await call(
+        http,
+        api,
+        "GET",
+        "/api/v1/cases",
+        headers={"Authorization": "Bearer mh_1_x", "On-Behalf-Of": "dby.police"},
+    )
+    assert_unauthenticated(status, headers, doc)
+    # Bytes that are not UTF-8, written by hand.
+    host, port = api.server.host, api.server.port
+    assert port is not None
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(
+            b"GET /api/v1/cases HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+            b"Authorization: Bearer " + secret.encode() + b"\r\n"
+            b"On-Behalf-Of: dby.\xff\xfepolice\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert int(response.split(b" ", 2)[1]) == 403, response[:300]
+
+
 # -- case limits ------------------------------------------------------------------------------
 
 
@@ -336,11 +386,16 @@ async def test_each_endpoint_needs_its_scope(api: Api, http: aiohttp.ClientSessi
         ("packets:send", "POST", "/api/v1/disclosures/1/delivery", None),
     ]
     all_scopes = {s for s, *_ in checks}
-    before = await _ledger_size(api)
-    for scope, method, path, body in checks:
-        others = sorted(all_scopes - {scope})
-        # A coordinator's system, so that only the missing scope can be the reason.
-        secret = await api.token("DBY-POLICE", others, role=Role.COORDINATOR)
+    # A coordinator's system, so that only the missing scope can be the reason (none holds
+    # disclosures:decide: the shipped policy allows no delegated decisions).
+    tokens = [
+        await api.token(
+            "DBY-POLICE", sorted(all_scopes - {scope, "disclosures:decide"}), role=Role.COORDINATOR
+        )
+        for scope, *_ in checks
+    ]
+    before = await _ledger_size(api)  # after issuing, which is on the log
+    for secret, (scope, method, path, body) in zip(tokens, checks, strict=True):
         status, _, doc = await call(http, api, method, path, token=secret, body=body)
         assert status == 403, (scope, path, status, doc)
         assert scope in doc["detail"], (scope, doc)
@@ -353,15 +408,18 @@ async def test_each_endpoint_needs_its_scope(api: Api, http: aiohttp.ClientSessi
     assert err.value.status == 403 and "packets:send" in err.value.problem["detail"]
 
 
-async def test_deciding_disclosures_needs_a_coordinator_system(api: Api) -> None:
+async def test_deciding_disclosures_needs_a_coordinator_system_and_the_policy(api: Api) -> None:
     admin = await actor_for(api.hub, "dby.admin")
-    for role in (Role.PRACTITIONER, Role.AGENCY_ADMIN, Role.AUDITOR, Role.SENIOR_MANAGER):
-        with pytest.raises(InvalidInput):
-            await api.hub.tokens.issue(
-                admin, "DBY-POLICE", "Decider", ["disclosures:decide"], role=role
-            )
+    for issuer in (admin, None):
+        for role in Role:
+            with pytest.raises(InvalidInput):
+                await api.hub.tokens.issue(
+                    issuer, "DBY-POLICE", "Decider", ["disclosures:decide"], role=role
+                )
+    # The operator issues a coordinator's system, without the scope the policy withholds
+    # (tests/api/test_separation_of_duties.py: with delegated decisions allowed).
     issued = await api.hub.tokens.issue(
-        admin, "DBY-POLICE", "Decider", ["disclosures:decide"], role=Role.COORDINATOR
+        None, "DBY-POLICE", "Unit", ["disclosures:read"], role=Role.COORDINATOR
     )
     account = next(u for u in await api.hub.directory.users() if u.id == issued.token.user_id)
     assert account.role is Role.COORDINATOR

@@ -11,8 +11,9 @@ from hub.crypto.errors import CryptoFailure
 from hub.errors import HubError, InvalidInput, NotFound, TooLarge
 from hub.model.directory import AgencyType
 from hub.model.packets import AttachmentIn, Draft
-from hub.policy.errors import ApprovalRequired, PolicyRefused
+from hub.policy.errors import PolicyRefused
 from hub.policy.model import Outcome
+from hub.services.share_approvals import HeldSummary
 from hub.store import ledger as ledger_store
 from hub.store.schema import packet_keys, packet_parts, packets
 from hub.wiring import Hub
@@ -99,25 +100,28 @@ async def test_own_agency_and_third_party_recipients_refused(hub: Hub, logins: o
         await hub.packets.send(police, await _draft(hub, recipient_agency_ids=(employer.id,)))
     assert refused.value.decision.outcome is Outcome.DENY
     assert "Lawful authority" in refused.value.public_message
-    # A well-made third-party disclosure still needs a coordinator's approval before it goes.
-    with pytest.raises(ApprovalRequired) as review:
-        await hub.packets.send(
-            police,
-            await _draft(
-                hub,
-                recipient_agency_ids=(employer.id,),
-                lawful_basis="common-law",
-                purpose="public-protection",
-                data_categories=("identity", "risk-summary"),
-                necessity={
-                    "why": "He has applied to drive for a firm delivering to primary schools.",
-                    "who": "Only the operations director, who makes the placement decision.",
-                    "use": "To decide the placement; the letter is returned, not filed.",
-                },
-            ),
-        )
-    assert [a.role for a in review.value.decision.approvals] == ["coordinator"]
     assert await _counts(hub) == before
+    # A well-made third-party disclosure still needs a coordinator's approval before it goes:
+    # sealed and held (tests/integration/test_held_shares.py), received by nobody yet.
+    held = await hub.packets.send(
+        police,
+        await _draft(
+            hub,
+            recipient_agency_ids=(employer.id,),
+            lawful_basis="common-law",
+            purpose="public-protection",
+            data_categories=("identity", "risk-summary"),
+            necessity={
+                "why": "He has applied to drive for a firm delivering to primary schools.",
+                "who": "Only the operations director, who makes the placement decision.",
+                "use": "To decide the placement; the letter is returned, not filed.",
+            },
+        ),
+    )
+    assert isinstance(held, HeldSummary)
+    assert held.awaiting == ("a coordinator of Derbyshire",)
+    with pytest.raises(NotFound):
+        await hub.packets.summary(police, held.id)
 
 
 async def test_unknown_packet_is_not_found(hub: Hub, logins: object) -> None:

@@ -210,4 +210,20 @@ def test_case_set_level_and_packet_shred_from_the_command_line(data_dir: Path) -
     r = run(data_dir, "packet", "shred", "00000000-0000-0000-0000-000000000000")
     assert r.returncode == 2
     assert "No such packet" in r.stderr
+    # Involving an agency makes it active on the case (an alteration on the log); twice is a
+    # conflict and an unknown agency is bad usage.
+    assert (
+        run(
+            data_dir, "agency", "add", "DBY-HOUSING", "Housing", "--type", "housing", "--area",
+            "DBY",
+        ).returncode
+        == 0
+    )  # fmt: skip
+    r = run(data_dir, "case", "involve", reference, "dby-housing")
+    assert r.returncode == 0, r.stderr
+    assert f"DBY-HOUSING is now active on {reference}" in r.stdout
+    r = run(data_dir, "case", "involve", reference, "DBY-HOUSING")
+    assert r.returncode == 2 and "already active" in r.stderr
+    r = run(data_dir, "case", "involve", reference, "NOWHERE")
+    assert r.returncode == 2 and "Unknown agency" in r.stderr
     assert run(data_dir, "ledger", "verify").returncode == 0

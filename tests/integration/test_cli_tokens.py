@@ -10,6 +10,8 @@ import pytest
 
 from hub.config import load_config
 from hub.errors import NotAuthenticated
+from hub.services.tokens import ledger_digest
+from hub.store import ledger as ledger_store
 from hub.wiring import Hub
 from tests.integration.test_cli import run
 
@@ -83,6 +85,7 @@ def test_issue_list_revoke_round_trip(data_dir: Path) -> None:
         "DBY-2026-0001",
     ]
     assert fields[7] == "active" and fields[8].startswith("system.dby-police.")
+    assert fields[9] == "operator"  # issued here: it acts for nobody unless a call names one
     assert "\tDBY-HSG\tHousing CRM\tpackets:read\t*\t" in lines[1]
     assert secret not in r.stdout
 
@@ -104,6 +107,8 @@ def test_bad_usage_exits_2(data_dir: Path) -> None:
     for args, message in [
         ([*base, "--scope", "cases:read", "--scope", "everything"], "Unknown scope"),
         ([*base, "--scope", "disclosures:decide"], "coordinator"),
+        # The shipped policy allows no delegated decisions: no token decides.
+        ([*base, "--scope", "disclosures:decide", "--role", "coordinator"], "delegated decisions"),
         ([*base, "--scope", "cases:read", "--days", "0"], "--days"),
         ([*base, "--scope", "cases:read", "--days", "99999999999"], "--days"),
         ([*base, "--scope", "cases:read", "--case", "DBY-1999-0009"], "Unknown case"),
@@ -116,3 +121,53 @@ def test_bad_usage_exits_2(data_dir: Path) -> None:
         assert message in r.stderr, (args, r.stderr)
         assert "mh_" not in r.stdout
     assert run(data_dir, "token", "list").stdout == ""
+
+
+def ledger_events(data_dir: Path) -> list[tuple[str, str, int | None, str, str | None]]:
+    """(action, event, actor user, recipients, content digest) of every log entry."""
+
+    async def read() -> list[tuple[str, str, int | None, str, str | None]]:
+        hub = await Hub.open(load_config(data_dir))
+        try:
+            async with hub.db.read() as conn:
+                rows = [r async for r in ledger_store.stream_entries(conn)]
+        finally:
+            await hub.close()
+        return [
+            (r["action"], r["event"], r["actor_user_id"], r["recipients"], r["content_digest"])
+            for r in rows
+        ]
+
+    return asyncio.run(read())
+
+
+def test_issue_and_revoke_are_on_the_log_and_it_verifies(data_dir: Path) -> None:
+    before = ledger_events(data_dir)
+    r = run(data_dir, "token", "issue", "--agency", "DBY-HSG", "--name", "Housing CRM",
+            "--scope", "packets:read")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    secret = r.stdout.strip()
+    token_id = secret.split("_")[1]
+    assert run(data_dir, "token", "revoke", token_id).returncode == 0
+    assert run(data_dir, "token", "revoke", token_id).returncode == 0  # again: nothing new
+    new = ledger_events(data_dir)[len(before) :]
+    assert [(action, event, user) for action, event, user, _, _ in new] == [
+        ("alteration", "token-issued", None),  # the operator
+        ("alteration", "token-revoked", None),
+    ]
+
+    async def tokens_and_agency() -> tuple[list[str], str]:
+        hub = await Hub.open(load_config(data_dir))
+        try:
+            (token,) = await hub.tokens.list(None, "DBY-HSG")
+            housing = next(a for a in await hub.directory.agencies() if a.code == "DBY-HSG")
+        finally:
+            await hub.close()
+        return [ledger_digest(token)], str(housing.id)
+
+    digests, housing_id = asyncio.run(tokens_and_agency())
+    assert {recipients for *_, recipients, _ in new} == {housing_id}
+    assert new[1][4] == digests[0]  # the revoked token, as the table holds it now
+    assert all(digest is not None and secret not in digest for *_, digest in new)
+    r = run(data_dir, "ledger", "verify")
+    assert r.returncode == 0, r.stderr

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from hub.errors import Forbidden
+from hub.errors import Forbidden, NotFound
 from hub.ledger.entries import Action, Event
 from hub.model.packets import AttachmentIn, Draft
 from hub.services import ledger
+from hub.services.share_approvals import HeldSummary
 from hub.store import ledger as ledger_store
 from hub.wiring import Hub
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
@@ -103,9 +104,19 @@ async def test_auditor_cannot_read_content(hub: Hub, logins: object) -> None:
 
 async def test_one_packet_to_many_agencies(hub: Hub, logins: object) -> None:
     police = await actor_for(hub, "dby.police")
-    sent = await hub.packets.send(
-        police, await _draft(hub, "DBY-HOUSING", "DBY-PROBATION", "DBY-MH", "NTS-POLICE")
-    )
+    draft = await _draft(hub, "DBY-HOUSING", "DBY-PROBATION", "DBY-MH", "NTS-POLICE")
+    # Nottinghamshire Police is of another area and not active on the case: the share is held
+    # for both areas' coordinators, and no recipient can open it yet.
+    held = await hub.packets.send(police, draft)
+    assert isinstance(held, HeldSummary) and held.share_id
+    with pytest.raises(NotFound):
+        await hub.packets.open(await actor_for(hub, "dby.housing"), held.id)
+    # Once the Derbyshire coordinator involves it in the case, one packet reaches all four.
+    coordinator = await actor_for(hub, "dby.coordinator")
+    reference = (await hub.cases.get(coordinator, draft.case_id)).reference
+    await hub.cases.involve(coordinator, reference, "NTS-POLICE")
+    sent = await hub.packets.send(police, draft)
+    assert not isinstance(sent, HeldSummary)
     for username in ("dby.housing", "dby.probation", "dby.mh", "nts.police"):
         reader = await actor_for(hub, username)
         assert (await hub.packets.open(reader, sent.id)).body == "Body text"

@@ -54,17 +54,52 @@ def test_explain_prints_the_five_tests() -> None:
         "--category", "intelligence", "--purpose", "risk-management", "--basis", "cja2003-s325",
         "--mappa-category", "2", "--level", "2", "--why", "short",
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # DENY
     assert r.stdout.startswith("decision: DENY (deny)")
-    assert "FAIL  Necessary" in r.stdout and "pass  Lawful authority" in r.stdout
+    assert "FAIL  Necessary" in r.stdout and "FAIL  Lawful authority" in r.stdout
+    # Children's social care owes a duty of confidence and shares criminal offence data under
+    # UK GDPR: the refusal names the public interest test and the Schedule 1 conditions.
+    assert "public interest test" in r.stdout and "Sch 1 para 6" in r.stdout
     r = policy(
         "explain", "--sender", "police", "--recipient", "third-party", "--category", "identity",
         "--purpose", "public-protection", "--basis", "common-law", "--mappa-category", "1",
-        "--level", "3", "--why", "x" * 30, "--who", "y" * 30, "--use", "z" * 30, "--format", "json",
+        "--level", "3", "--why", "x y" * 10, "--who", "y z" * 10, "--use", "z x" * 10,
+        "--format", "json",
     )  # fmt: skip
+    assert r.returncode == 3, r.stderr  # REVIEW
     doc = json.loads(r.stdout)
     assert doc["outcome"] == "REVIEW"
     assert sorted(a["role"] for a in doc["approvals"]) == ["coordinator", "senior-manager"]
+    assert doc["data_protection"]["regime"] == "law-enforcement"
+    assert doc["dpv"]["legal_basis"] == "dpv:OfficialAuthorityOfController"
+
+
+def test_explain_takes_areas_jurisdictions_and_active_recipients() -> None:
+    share = (
+        "explain", "--sender", "police", "--sender-area", "DBY", "--category", "identity",
+        "--category", "address", "--purpose", "accommodation-placement", "--basis",
+        "cja2003-s325", "--mappa-category", "1", "--level", "2",
+        "--why", "Housing must assess the proposed address against the plan",
+    )  # fmt: skip
+    r = policy(*share, "--recipient", "housing@DBY")
+    assert r.returncode == 0 and r.stdout.startswith("decision: PERMIT"), r.stdout
+    # Another area's housing authority, not active on the case: both coordinators approve.
+    r = policy(*share, "--recipient", "housing@NTT")
+    assert r.returncode == 3, r.stdout
+    assert "1 coordinator of the recipient area (other-area)" in r.stdout
+    # Already active on the case (involved by the owning area): inside the arrangements.
+    r = policy(*share, "--recipient", "housing@NTT+")
+    assert r.returncode == 0, r.stdout
+    # Across the border and not active: refused unless it travels as a request or a transfer.
+    r = policy(*share, "--recipient", "housing@LOTH/scotland")
+    assert r.returncode == 1 and "request for information" in r.stdout, r.stdout
+    # s325 is law in England and Wales only: a Scottish sender is offered the 2005 Act.
+    r = policy(*share[:-2], "--jurisdiction", "scotland", "--recipient", "housing",
+               "--why", "Housing must assess the proposed address against the plan")  # fmt: skip
+    assert r.returncode == 1 and "not law in Scotland" in r.stdout
+    assert "Management of Offenders etc. (Scotland) Act 2005" in r.stdout
+    r = policy(*share, "--recipient", "housing@LOTH/atlantis")
+    assert r.returncode == 2 and "unknown jurisdiction" in r.stderr
 
 
 def test_case_tables_pass_and_a_wrong_expectation_fails(tmp_path: Path) -> None:

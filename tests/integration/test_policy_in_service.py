@@ -87,7 +87,7 @@ async def test_reload_takes_effect_and_old_version_stays_identifiable(own_policy
         path = hub.config.policy_dir / "proportionality.toml"
         text = path.read_text()
         narrowed = text.replace(
-            'level_2 = ["identity", "address", "risk-summary", "licence-conditions", "risk-management-plan", "notification"]',
+            'level_2 = ["identity", "address", "risk-summary", "licence-conditions", "risk-management-plan", "notification", "release-and-sentence"]',
             'level_2 = ["identity", "address", "notification"]',
             1,
         )

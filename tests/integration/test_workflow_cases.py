@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.model.packets import Draft, PacketType
 from hub.wiring import Hub
 from tests.conftest import (
@@ -64,6 +64,25 @@ async def _note(
     )
 
 
+async def _csc_note(hub: Hub, case: int, to: str) -> Draft:
+    """Children's social care shares under UK GDPR: criminal offence data needs a Schedule 1
+    condition, and social workers owe confidence, so the public interest test is stated."""
+    return Draft(
+        case_id=case,
+        recipient_agency_ids=(await agency_id(hub, to),),
+        subject="Contact with children",
+        body="He has been seen collecting a child from the primary school.",
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        data_categories=("identity", "children"),
+        necessity={
+            **NECESSITY,
+            "public-interest": "Protecting the children outweighs his confidence as a client.",
+        },
+        schedule1_condition="sch1-para6",
+    )
+
+
 # -- referral before release ------------------------------------------------------------------
 
 
@@ -93,10 +112,10 @@ async def test_a_complete_referral_closes_the_referral_due_before_release(
     [item] = [i for i in await case_items(hub, case) if i.kind == "referral"]
     assert (item.id, item.status, item.closed_by_packet_id) == (due.id, "done", sent.id)
     assert item.closed_by_user_id == probation.user.id
-    # The agencies the referral invites are active on the case, as are its recipients.
+    # The agencies the referral invites are active on the case; a recipient it does not invite
+    # (the prison) is told, but not made active by being told.
     assert await active_on(hub, case) == {
-        await agency_id(hub, code)
-        for code in ("DBY-PROBATION", "DBY-POLICE", "DBY-HMP-SUDBURY", "DBY-HOUSING")
+        await agency_id(hub, code) for code in ("DBY-PROBATION", "DBY-POLICE", "DBY-HOUSING")
     }
     opened = await hub.packets.open(await actor_for(hub, "dby.prison"), sent.id)
     assert opened.form is not None
@@ -179,14 +198,19 @@ async def test_a_risk_change_reaches_every_agency_active_on_the_case(
     case = await new_case(hub, "Okafor")  # lead: probation
     probation = await actor_for(hub, "dby.probation")
     csc = await actor_for(hub, "dby.csc")
+    coordinator = await actor_for(hub, "dby.coordinator")
     await hub.packets.send(probation, await _note(hub, case, "DBY-HOUSING"))
-    await hub.packets.send(csc, await _note(hub, case, "DBY-POLICE", ("identity", "children")))
+    await hub.packets.send(csc, await _csc_note(hub, case, "DBY-POLICE"))
     codes = {
         code: await agency_id(hub, code)
         for code in ("DBY-PROBATION", "DBY-HOUSING", "DBY-CSC", "DBY-POLICE", "DBY-MH", "DBY-VLU")
     }
+    # The senders act on the case; being sent a packet makes neither housing nor police active.
+    assert await active_on(hub, case) == {codes[c] for c in ("DBY-PROBATION", "DBY-CSC")}
+    reference = (await hub.cases.get(coordinator, case)).reference
+    await hub.cases.involve(coordinator, reference, "DBY-HOUSING")
     assert await active_on(hub, case) == {
-        codes[c] for c in ("DBY-PROBATION", "DBY-HOUSING", "DBY-CSC", "DBY-POLICE")
+        codes[c] for c in ("DBY-PROBATION", "DBY-CSC", "DBY-HOUSING")
     }
 
     police = await actor_for(hub, "dby.police")
@@ -221,7 +245,7 @@ async def test_a_risk_change_reaches_every_agency_active_on_the_case(
     assert (entry["action"], entry["actor_agency_id"]) == ("disclosure", police.agency.id)
     assert {int(a) for a in entry["recipients"].split(",")} == told
 
-    # A recipient named as well is told too, and is active on the case from then on.
+    # A recipient named as well is told too, but is not made active by being told.
     named = await typed_draft(
         hub,
         PacketType.RISK_CHANGE,
@@ -235,7 +259,7 @@ async def test_a_risk_change_reaches_every_agency_active_on_the_case(
     assert set(again.recipient_agency_ids) == {
         codes[c] for c in ("DBY-HOUSING", "DBY-CSC", "DBY-POLICE", "DBY-MH")
     }
-    assert codes["DBY-MH"] in await active_on(hub, case)
+    assert codes["DBY-MH"] not in await active_on(hub, case)
     assert codes["DBY-VLU"] not in await active_on(hub, case)
 
 
@@ -403,9 +427,29 @@ async def test_the_case_file_is_closed_to_agencies_not_active_on_the_case(
 ) -> None:
     case = await new_case(hub, "Okafor")
     probation = await actor_for(hub, "dby.probation")
+    housing = await actor_for(hub, "dby.housing")
     await hub.packets.send(probation, await _note(hub, case, "DBY-HOUSING"))
     assert (await hub.casework.case_file(probation, case)).case.id == case
-    assert (await hub.casework.case_file(await actor_for(hub, "dby.housing"), case)).timeline
+    # Housing was sent a packet about the case, which does not open the case file to it ...
+    with pytest.raises(Forbidden, match="not active"):
+        await hub.casework.case_file(housing, case)
+    # ... until the lead agency involves it (an alteration on the log, naming housing).
+    reference = (await hub.cases.get(probation, case)).reference
+    await hub.cases.involve(probation, reference, "DBY-HOUSING")
+    assert (await hub.casework.case_file(housing, case)).timeline
+    involved = [
+        r
+        for r in await ledger_rows(hub)
+        if r["event"] == "case-agency-involved" and r["case_id"] == case
+    ]
+    assert [(r["action"], r["recipients"]) for r in involved] == [
+        ("alteration", str(housing.agency.id))
+    ]
+    with pytest.raises(Conflict, match="already active"):
+        await hub.cases.involve(probation, reference, "DBY-HOUSING")
+    # Only the coordinator or the lead agency involves agencies.
+    with pytest.raises(Forbidden, match="lead agency"):
+        await hub.cases.involve(housing, reference, "DBY-MH")
     for username in ("dby.vlo", "dby.mh", "dby.police", "dby.senior", "nts.probation"):
         with pytest.raises(Forbidden, match="not active"):
             await hub.casework.case_file(await actor_for(hub, username), case)

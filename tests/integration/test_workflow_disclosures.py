@@ -280,7 +280,8 @@ async def test_a_disclosure_the_policy_denies_is_refused_at_proposal(
     cases: list[tuple[tuple[str, ...], dict[str, str], set[str]]] = [
         # A letter to a third party may not carry health or employment details (the proposal
         # itself may carry employment within MAPPA: it is the disclosure that is refused).
-        (("identity", "health"), {}, {"proportionate", "secure"}),
+        # Health data: Part 3 sensitive processing without a Schedule 8 condition fails lawful too.
+        (("identity", "health"), {}, {"lawful", "proportionate", "secure"}),
         (("identity", "employment"), {}, {"proportionate", "secure"}),
         # CJA 2003 s325 covers sharing within MAPPA, not disclosure outside it.
         (LETTER_CATEGORIES, {"lawful_basis": "cja2003-s325"}, {"lawful"}),

@@ -50,6 +50,8 @@ async def _response(hub: Hub, request_packet: str, to: str) -> Draft:
         packet_type=PacketType.RESPONSE,
         data_categories=("address",),
         necessity={"why": "Answering the probation request of 23 November."},
+        # Housing shares under UK GDPR: the offender's address is criminal offence data.
+        schedule1_condition="sch1-para6",
         form={"information_provided": "Sole tenant since June; no reports of visitors."},
         reply_to=request_packet,
     )

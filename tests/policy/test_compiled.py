@@ -25,7 +25,7 @@ from hub.policy.casetable import load_cases, run_case
 from hub.policy.compiled import CompiledPolicy, compile_policy, identical
 from hub.policy.engine import evaluate, interpret
 from hub.policy.loader import ApprovalRule, PolicySet, load_policy
-from hub.policy.model import Decision, Outcome, ShareRequest
+from hub.policy.model import Decision, Outcome, Party, ShareRequest
 from hub.services.policy import PolicyService
 
 CASES = load_cases(SOURCE_POLICY_DIR / "tests")
@@ -62,15 +62,32 @@ def _names(policy: PolicySet) -> dict[str, list[Any]]:
         "purposes": [*sorted(policy.purposes), "research"],
         "bases": [*sorted(policy.lawful_bases), "consent"],
         "channels": [*sorted(policy.channels), "fax"],
-        "conditions": [None, *sorted(policy.schedule1_conditions), "sch1-para99"],
+        "conditions": [None, *sorted(policy.conditions), "sch1-para99"],
+        "jurisdictions": ["england-and-wales", "england-and-wales", "scotland", "northern-ireland"],
+        "areas": ["", "DBY", "DBY", "NTT", "LOTH"],
     }
+
+
+def _parties(rng: random.Random, names: dict[str, list[Any]], k: int) -> tuple[Party, ...]:
+    """Recipients with areas, jurisdictions and whether each is active on the case."""
+    return tuple(
+        Party(
+            rng.choice(names["types"]),
+            rng.choice(names["areas"]),
+            rng.choice(["", *names["jurisdictions"]]),
+            rng.random() < 0.3,
+        )
+        for _ in range(k)
+    )
 
 
 def _statement(rng: random.Random, minimum: int) -> str | None:
     """A necessity part or a reason: missing, blank, short, exactly long enough, padded."""
-    padded = "  " + "z" * minimum + "  "
-    choices = [None, "", "   ", "too short", "x" * (minimum - 1), "y" * minimum, padded,
-               " " * 30 + "w", LONG, LONG]  # fmt: skip
+    padded = "  " + "zy" * (minimum // 2) + "  "
+    hidden = "\u200b".join("ab" * minimum)  # long only while the zero-width spaces count
+    choices = [None, "", "   ", "too short", "xy" * (minimum // 2 - 1) + "x", "y" * minimum,
+               "yz" * minimum, padded, " " * 30 + "w", hidden, "\uff21\uff22" * minimum,
+               LONG, LONG]  # fmt: skip
     return rng.choice(choices)
 
 
@@ -98,6 +115,9 @@ def varied(policy: PolicySet, n: int, seed: int) -> Iterator[ShareRequest]:
             necessity=necessity,  # type: ignore[arg-type]  # None values as an API might send
             schedule1_condition=rng.choice(names["conditions"]),
             restricted_reason=_statement(rng, minimum),
+            sender_area=rng.choice(names["areas"]),
+            jurisdiction=rng.choice(names["jurisdictions"]),
+            recipients=_parties(rng, names, rng.choice([0, 0, 1, 2, 3])),
         )
 
 
@@ -109,7 +129,9 @@ def near(policy: PolicySet, n: int, seed: int) -> Iterator[ShareRequest]:
     changes: dict[str, Callable[[], Any]] = {
         "sender_type": lambda: rng.choice(names["types"]),
         "sender_role": lambda: rng.choice(names["roles"]),
-        "recipient_types": lambda: tuple(rng.choices(names["types"], k=rng.randint(1, 3))),
+        "recipients": lambda: _parties(rng, names, rng.randint(1, 3)),
+        "sender_area": lambda: rng.choice(names["areas"]),
+        "jurisdiction": lambda: rng.choice(names["jurisdictions"]),
         "packet_type": lambda: rng.choice(names["packets"]),
         "data_categories": lambda: tuple(rng.sample(names["categories"], rng.randint(1, 4))),
         "purpose": lambda: rng.choice(names["purposes"]),
@@ -144,13 +166,18 @@ def test_a_wide_random_sweep(policy: PolicySet) -> None:
     assert {"PERMIT", "DENY", "REVIEW"} <= set(seen)
     tests = {"lawful", "necessary", "proportionate", "secure", "accountable"}
     assert {f"failed:{t}" for t in tests} <= set(seen)
-    assert {"lawful_bases", "schedule1_conditions", "packet_types", "proportionality"} <= set(seen)
-    assert {"restricted", "channels", "approvals"} <= set(seen)
+    assert {"lawful_bases", "conditions", "packet_types", "proportionality"} <= set(seen)
+    assert {"restricted", "channels", "approvals", "boundaries", "regimes"} <= set(seen)
+    assert "confidence" in seen
 
 
 def test_every_sender_recipient_basis_and_purpose(policy: PolicySet) -> None:
     names = _names(policy)
-    special = next(c for c, term in policy.categories.items() if term.special)
+    special = next(c for c, term in policy.categories.items() if term.special_category)
+    # The condition and jurisdiction turn with each share, so every pair of them meets every
+    # sender and basis without multiplying the sweep.
+    conditions = itertools.cycle([None, "sch1-para6", "sch8-para1", "sch1-para30", "sch1-para18"])
+    jurisdictions = itertools.cycle(["england-and-wales", "england-and-wales", "scotland"])
     shares = (
         ShareRequest(
             sender_type=sender,
@@ -162,13 +189,16 @@ def test_every_sender_recipient_basis_and_purpose(policy: PolicySet) -> None:
             lawful_basis=basis,
             mappa_category=2,
             mappa_level=2,
-            necessity={"why": LONG},
+            necessity={"why": LONG, "public-interest": LONG},
+            schedule1_condition=next(conditions),
+            jurisdiction=next(jurisdictions),
         )
         for sender, recipient, basis, purpose in itertools.product(
             names["types"], names["types"], names["bases"], names["purposes"]
         )
     )
-    same_everywhere(policy, shares)
+    seen = same_everywhere(policy, shares)
+    assert seen["conditions"] and seen["PERMIT"]
 
 
 def test_every_recipient_level_category_and_data_category(policy: PolicySet) -> None:
@@ -205,7 +235,7 @@ def test_every_channel_recipient_and_data_category(policy: PolicySet) -> None:
             packet_type="note",
             data_categories=(category,),
             purpose="public-protection",
-            lawful_basis="dpa2018-part3-s35",
+            lawful_basis="cja2003-s325",
             mappa_category=1,
             mappa_level=3,
             channel=channel,
@@ -228,8 +258,20 @@ def _altered(policy: PolicySet) -> Iterator[PolicySet]:
         for name, r in policy.restricted.items()
     }
     yield replace(policy, restricted=MappingProxyType(flipped))
-    not_special = {n: replace(b, special=False) for n, b in policy.lawful_bases.items()}
-    yield replace(policy, lawful_bases=MappingProxyType(not_special))
+    everywhere = {
+        n: replace(b, jurisdictions=frozenset({"england-and-wales", "scotland"}), relied_on_by=frozenset({"*"}))
+        for n, b in policy.lawful_bases.items()
+    }  # fmt: skip
+    yield replace(policy, lawful_bases=MappingProxyType(everywhere))
+    yield replace(
+        policy,
+        other_area=replace(
+            policy.other_area, travels=frozenset(), approvers=("coordinator", "senior-manager")
+        ),
+    )
+    yield replace(
+        policy, strictly_necessary_parts=frozenset(), outside_mappa_parts=frozenset({"why"})
+    )
     narrow = {
         n: replace(c, categories=frozenset({"identity"}), recipient_kinds=frozenset({"voluntary"}))
         for n, c in policy.channels.items()

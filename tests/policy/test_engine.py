@@ -18,6 +18,7 @@ from hub.policy.model import (
     ApprovalNeed,
     Decision,
     Outcome,
+    Party,
     ShareRequest,
 )
 from hub.policy.model import Test as PolicyTest
@@ -27,6 +28,9 @@ WHO = "The named housing officer allocating the tenancy and their team leader on
 USE = "To decide the allocation; kept on the housing file until the case closes."
 FULL = {"why": WHY, "who": WHO, "use": USE}
 REASON = "The victim has asked that her new address be covered by an exclusion zone."
+PUBLIC_INTEREST = (
+    "He has named a neighbour he blames for his recall; her safety outweighs his confidence."
+)
 
 
 @pytest.fixture
@@ -80,12 +84,29 @@ def test_a_permitted_share_and_what_it_carries(policy: PolicySet) -> None:
     assert all(t.passed and t.reasons == () for t in decision.tests)
     assert decision.failed == ()
     assert decision.message() == "The policy allows this share."
+    # The police share for a law enforcement purpose: DPA 2018 Part 3, where criminal offence data
+    # (the offender's address and risk) is ordinary business and needs no further condition.
     assert decision.rules == (
         "lawful_bases.cja2003-s325",
+        "regimes.law-enforcement",
         "packet_types.note",
         "proportionality.housing.level-2",
         "channels.hub",
     )
+    assert decision.data_protection == {
+        "regime": "law-enforcement",
+        "basis_nature": "duty",
+        "special_category": False,
+        "criminal_offence": True,
+        "condition": None,
+        "policy_document": None,
+        "confidence": None,
+    }
+    assert decision.dpv == {
+        "purpose": "dpv:ProtectionOfPublicSecurity",
+        "legal_basis": "dpv:LegalObligation",
+        "personal_data": ["pd:Criminal", "pd:PhysicalAddress"],
+    }
     isp = policy.agreements["mappa-isp"]
     assert decision.agreements == (AgreementRef("mappa-isp", isp.uri, isp.version),)
     assert str(decision.agreements[0]) == f"{isp.uri} (version {isp.version})"
@@ -103,6 +124,7 @@ def test_the_record_on_the_header_and_log(policy: PolicySet) -> None:
         "policy_version": policy.version,
         "rules": [
             "lawful_bases.common-law",
+            "regimes.law-enforcement",
             "packet_types.note",
             "proportionality.third-party.level-3",
             "channels.letter",
@@ -118,13 +140,34 @@ def test_the_record_on_the_header_and_log(policy: PolicySet) -> None:
         },
         "agreements": [{"uri": third.uri, "version": third.version}],
         "approvals": [
-            {"role": "coordinator", "count": 1, "rule": "third-party-disclosure"},
-            {"role": "senior-manager", "count": 1, "rule": "third-party-disclosure-level-3"},
+            {
+                "role": "coordinator",
+                "count": 1,
+                "rule": "third-party-disclosure",
+                "area": "sender",
+            },
+            {
+                "role": "senior-manager",
+                "count": 1,
+                "rule": "third-party-disclosure-level-3",
+                "area": "sender",
+            },
         ],
+        # The common law power is an official authority, not legitimate interests; the police
+        # disclose for public protection under DPA 2018 Part 3, so there is no UK GDPR basis.
         "dpv": {
-            "purpose": "dpv:PublicSafety",
-            "legal_basis": "dpv:LegitimateInterest",
-            "personal_data": ["pd:CriminalConviction", "pd:Identifying"],
+            "purpose": "dpv:ProtectionOfPublicSecurity",
+            "legal_basis": "dpv:OfficialAuthorityOfController",
+            "personal_data": ["pd:Criminal", "pd:CriminalConviction", "pd:Identifying"],
+        },
+        "data_protection": {
+            "regime": "law-enforcement",
+            "basis_nature": "power",
+            "special_category": False,
+            "criminal_offence": True,
+            "condition": None,
+            "policy_document": None,
+            "confidence": None,
         },
     }
 
@@ -166,14 +209,26 @@ def test_all_five_tests_are_reported_when_several_fail(policy: PolicySet) -> Non
 def test_the_deny_message_names_the_failed_tests_and_what_would_satisfy_them(
     policy: PolicySet,
 ) -> None:
+    # Housing (a public authority) cites legitimate interests, which only a voluntary partner may.
     decision = evaluate(
         policy,
-        request(sender_type="housing", lawful_basis="dpa2018-part3-s35", necessity={"why": "x"}),
+        request(
+            sender_type="housing",
+            recipient_types=("police",),
+            lawful_basis="ukgdpr-6-1-f",
+            schedule1_condition="sch1-para10",
+            necessity={"why": "x"},
+        ),
     )
     message = decision.message()
     assert message.startswith("The policy refuses this share. ")
-    assert "Lawful authority: A duty to cooperate agency cannot rely on" in message
-    assert "Bases that would: Criminal Justice Act 2003 s325" in message
+    assert (
+        "Lawful authority: A Duty to Cooperate agency (housing) cannot rely on UK GDPR Art 6(1)(f) "
+        "legitimate interests (voluntary partners only). Bases that would: Criminal Justice Act "
+        "2003 s325 (MAPPA: the Responsible Authority's arrangements and the duty to co-operate); "
+        "Crime and Disorder Act 1998 s115 (power of any person to disclose to a relevant "
+        "authority). Public authorities never rely on legitimate interests"
+    ) in message
     assert "Necessary: State why sharing this is necessary" in message
     assert "(at least 20 characters)" in message
     for label in ("Proportionate", "Secure", "Accountable"):
@@ -187,15 +242,26 @@ def test_an_unknown_purpose_basis_and_sender(policy: PolicySet) -> None:
     decision = evaluate(
         policy, request(sender_type="gp-practice", purpose="research", lawful_basis="consent")
     )
+    # An unknown sender is no competent authority and an unknown purpose no law enforcement
+    # purpose: UK GDPR applies, so the offender's address (criminal offence data) still needs a
+    # Schedule 1 condition, and none can be suggested for a purpose the policy does not know.
     assert failed(decision) == {
         "lawful": (
             "'research' is not a purpose in the catalogue; choose one from the list.",
             "'gp-practice' is not a known agency type.",
             "'consent' is not a lawful basis in the catalogue; choose one from the list.",
+            "Under UK GDPR, criminal offence data (Art 10) needs a DPA 2018 Schedule 1 condition: "
+            "cite one.",
         )
     }
-    assert decision.dpv == {"purpose": None, "legal_basis": None, "personal_data": ["pd:Address"]}
+    assert decision.dpv == {
+        "purpose": None,
+        "legal_basis": None,
+        "personal_data": ["pd:Criminal", "pd:PhysicalAddress"],
+    }
     assert not any(r.startswith("lawful_bases.") for r in decision.rules)
+    assert "regimes.general" in decision.rules
+    assert decision.data_protection["basis_nature"] is None
 
 
 def test_an_unknown_sender_is_offered_bases_for_the_recipient(policy: PolicySet) -> None:
@@ -205,19 +271,29 @@ def test_an_unknown_sender_is_offered_bases_for_the_recipient(policy: PolicySet)
     )
     reasons = failed(decision)["lawful"]
     assert reasons[0] == "'gp-practice' is not a known agency type."
-    assert reasons[1].startswith(
-        "Criminal Justice Act 2003 s325 (MAPPA co-operation) does not cover sharing with a third "
-        "party outside MAPPA. Bases that would: "
+    # Who may rely on a gateway is not known for an unknown sender: the bases offered are those
+    # that reach the recipient, serve the purpose and are law here.
+    assert reasons[1] == (
+        "Criminal Justice Act 2003 s325 (MAPPA: the Responsible Authority's arrangements and the "
+        "duty to co-operate) does not cover sharing with a third party outside MAPPA "
+        "(third-party). Bases that would: Common law power of the police and the Responsible "
+        "Authority to disclose to prevent harm (third-party disclosure)."
     )
-    assert "Data Protection Act 2018 Part 3" in reasons[1] and "Common law" in reasons[1]
+    assert reasons[2].startswith(
+        "Under UK GDPR, criminal offence data (Art 10) needs a DPA 2018 Schedule 1 condition"
+    )
+    assert len(reasons) == 3
 
 
 def test_no_suggestion_when_no_basis_would_do(policy: PolicySet) -> None:
-    decision = evaluate(policy, third_party(sender_type="housing"))
+    # Housing processes under UK GDPR: the condition is cited, so the gateway is the only reason.
+    decision = evaluate(
+        policy, third_party(sender_type="housing", schedule1_condition="sch1-para10")
+    )
     assert failed(decision) == {
         "lawful": (
-            "A duty to cooperate agency cannot rely on Common law power to disclose to prevent "
-            "harm (third-party disclosure).",
+            "A Duty to Cooperate agency (housing) cannot rely on Common law power of the police "
+            "and the Responsible Authority to disclose to prevent harm (third-party disclosure).",
         )
     }
 
@@ -226,8 +302,8 @@ def test_a_basis_that_does_not_support_the_purpose(policy: PolicySet) -> None:
     decision = evaluate(policy, request(lawful_basis="cda1998-s115", purpose="mappa-meeting"))
     assert failed(decision) == {
         "lawful": (
-            "Crime and Disorder Act 1998 s115 (disclosure to prevent crime) does not support the "
-            "purpose 'mappa-meeting'.",
+            "Crime and Disorder Act 1998 s115 (power of any person to disclose to a relevant "
+            "authority) does not support the purpose 'mappa-meeting'.",
         )
     }
 
@@ -235,28 +311,102 @@ def test_a_basis_that_does_not_support_the_purpose(policy: PolicySet) -> None:
 def test_special_category_data_under_uk_gdpr_needs_a_schedule_1_condition(
     policy: PolicySet,
 ) -> None:
+    # Health is no competent authority: UK GDPR, with the s325 gateway as the basis in law.
     share = request(
         sender_type="health",
         recipient_types=("police",),
-        lawful_basis="ukgdpr-6-1-e",
         data_categories=("identity", "mental-health", "health"),
+        necessity={"why": WHY, "public-interest": PUBLIC_INTEREST},
     )
     refused = evaluate(policy, share)
     assert failed(refused) == {
         "lawful": (
-            "UK GDPR Art 6(1)(e) public task, with Art 9/10 and a DPA 2018 Sch 1 condition needs a "
-            "DPA 2018 Schedule 1 condition for mental health, physical health: cite one.",
+            "Under UK GDPR, special category data (Art 9: mental health needs and their effect on "
+            "risk, physical health) and criminal offence data (Art 10) needs a DPA 2018 Schedule 1 "
+            "condition: cite one. Conditions that would: DPA 2018 Sch 1 para 6: statutory and "
+            "government purposes (substantial public interest); DPA 2018 Sch 1 para 10: "
+            "preventing or detecting unlawful acts.",
         )
     }
-    assert evaluate(policy, replace(share, schedule1_condition="sch1-para99")).outcome is (
-        Outcome.DENY
-    )
+    unknown = evaluate(policy, replace(share, schedule1_condition="sch1-para99"))
+    assert failed(unknown) == {
+        "lawful": ("'sch1-para99' is not a data protection condition the policy knows.",)
+    }
     allowed = evaluate(policy, replace(share, schedule1_condition="sch1-para10"))
     assert allowed.outcome is Outcome.PERMIT
-    assert "schedule1_conditions.sch1-para10" in allowed.rules
+    assert "conditions.sch1-para10" in allowed.rules
+    apd = policy.policy_documents["apd-mappa-part2"]
+    assert allowed.data_protection == {
+        "regime": "general",
+        "basis_nature": "duty",
+        "special_category": True,
+        "criminal_offence": True,
+        "condition": "sch1-para10",
+        "policy_document": {"uri": apd.uri, "version": apd.version},
+        "confidence": "public-interest-test",
+    }
+    assert allowed.dpv["gdpr_basis"] == "eu-gdpr:A6-1-e"
+    assert allowed.dpv["condition"] == "eu-gdpr:A9-2-g"
+    # The offender's identity alone is still criminal offence data (Art 10, DPA 2018 s11(2)): it
+    # needs a Schedule 1 condition too, and Part 3 (criminal offence data only) conditions do.
     plain = evaluate(policy, replace(share, data_categories=("identity",)))
-    assert plain.outcome is Outcome.PERMIT
-    assert not any(r.startswith("schedule1_conditions.") for r in plain.rules)
+    assert failed(plain) == {
+        "lawful": (
+            "Under UK GDPR, criminal offence data (Art 10) needs a DPA 2018 Schedule 1 condition: "
+            "cite one. Conditions that would: DPA 2018 Sch 1 para 6: statutory and government "
+            "purposes (substantial public interest); DPA 2018 Sch 1 para 10: preventing or "
+            "detecting unlawful acts.",
+        )
+    }
+    # A notification carries no personal data of either kind: no condition is needed.
+    notice = evaluate(policy, replace(share, data_categories=("notification",)))
+    assert notice.outcome is Outcome.PERMIT
+    assert not any(r.startswith("conditions.") for r in notice.rules)
+
+
+def test_part_3_sensitive_processing_needs_schedule_8_and_every_part(policy: PolicySet) -> None:
+    """DPA 2018 s35(5): health data shared by a competent authority for a law enforcement purpose
+    needs a Schedule 8 condition and must be strictly necessary (why, who and use all stated)."""
+    share = request(recipient_types=("probation",), data_categories=("identity", "mental-health"))
+    refused = evaluate(policy, share)
+    assert set(failed(refused)) == {"lawful", "necessary"}
+    assert failed(refused)["lawful"] == (
+        "Sensitive processing under DPA 2018 Part 3 (mental health needs and their effect on "
+        "risk) needs a DPA 2018 Schedule 8 condition: cite one. Conditions that would: DPA 2018 "
+        "Sch 8 para 1: statutory etc. purposes (substantial public interest).",
+    )
+    assert len(failed(refused)["necessary"]) == 2
+    cited = replace(share, schedule1_condition="sch8-para1")
+    assert set(failed(evaluate(policy, cited))) == {"necessary"}
+    allowed = evaluate(policy, replace(cited, necessity=FULL))
+    assert allowed.outcome is Outcome.PERMIT
+    assert "conditions.sch8-para1" in allowed.rules
+    apd = policy.policy_documents["apd-mappa-part3"]
+    assert allowed.data_protection["policy_document"] == {"uri": apd.uri, "version": apd.version}
+    # No UK GDPR basis under Part 3, and a Schedule 8 condition has no DPV term.
+    assert "gdpr_basis" not in allowed.dpv and "condition" not in allowed.dpv
+
+
+def test_a_sender_owing_confidence_states_the_public_interest(policy: PolicySet) -> None:
+    share = request(
+        sender_type="mental-health",
+        recipient_types=("police",),
+        data_categories=("identity", "mental-health"),
+        schedule1_condition="sch1-para10",
+    )
+    assert failed(evaluate(policy, share)) == {
+        "lawful": (
+            "Duty of confidence: public interest test: a Duty to Cooperate agency (mental-health) "
+            "owes a duty of confidence; state why the public interest in sharing outweighs the "
+            "duty of confidence (public interest test) (at least 20 characters).",
+        )
+    }
+    allowed = evaluate(
+        policy, replace(share, necessity={"why": WHY, "public-interest": PUBLIC_INTEREST})
+    )
+    assert allowed.outcome is Outcome.PERMIT
+    assert "confidence.public-interest-test" in allowed.rules
+    assert allowed.data_protection["confidence"] == "public-interest-test"
 
 
 # Necessary.
@@ -268,6 +418,7 @@ def test_the_packet_type_decides_the_parts_needed(policy: PolicySet) -> None:
         recipient_types=("police",),
         packet_type="request-for-information",
         data_categories=("identity",),
+        schedule1_condition="sch1-para10",  # housing under UK GDPR: the offender's identity
     )
     reasons = failed(evaluate(policy, rfi))["necessary"]
     assert [r.split(" (")[0] for r in reasons] == [
@@ -341,10 +492,15 @@ def test_the_case_needs_a_level_and_category(policy: PolicySet, level: int, cate
 
 
 def test_multiple_recipients_where_one_is_refused(policy: PolicySet) -> None:
+    # Health data from the police for risk management is Part 3 sensitive processing: the Schedule
+    # 8 condition and every part of the statement are given, so proportionality alone refuses.
     decision = evaluate(
         policy,
         request(
-            recipient_types=("police", "housing", "health"), data_categories=("address", "health")
+            recipient_types=("police", "housing", "health"),
+            data_categories=("address", "health"),
+            schedule1_condition="sch8-para1",
+            necessity=FULL,
         ),
     )
     assert decision.outcome is Outcome.DENY
@@ -550,6 +706,66 @@ def test_an_agreement_the_policy_does_not_define_is_refused(policy: PolicySet) -
     }
     assert [a.id for a in decision.agreements] == ["mappa-isp"]
     assert identical(evaluate(broken, share), decision)
+
+
+# Area boundaries (boundaries.toml).
+
+
+def test_another_area_not_active_on_the_case_needs_both_areas_coordinators(
+    policy: PolicySet,
+) -> None:
+    share = request(sender_area="north", recipients=(Party("housing", area="south"),))
+    decision = evaluate(policy, share)
+    assert decision.outcome is Outcome.REVIEW
+    assert "boundaries.other-area" in decision.rules
+    assert decision.approvals == (
+        ApprovalNeed("other-area", "coordinator", 1, "sender"),
+        ApprovalNeed("other-area", "coordinator", 1, "recipient"),
+    )
+    assert decision.message() == (
+        "This share needs approval before it can be sent "
+        "(1 coordinator, 1 coordinator of the recipient's area)."
+    )
+    assert decision.record()["approvals"][1] == {
+        "role": "coordinator",
+        "count": 1,
+        "rule": "other-area",
+        "area": "recipient",
+    }
+    # Active on the case, or of the sender's own area: inside the arrangements.
+    for inside in (Party("housing", area="south", active=True), Party("housing", area="north")):
+        within = evaluate(policy, replace(share, recipients=(inside,)))
+        assert within.outcome is Outcome.PERMIT
+        assert "boundaries.other-area" not in within.rules
+    # A request for information travels between areas without that approval.
+    rfi = replace(
+        share, packet_type="request-for-information", data_categories=("identity",), necessity=FULL
+    )
+    travels = evaluate(policy, rfi)
+    assert travels.outcome is Outcome.PERMIT
+    assert "boundaries.other-area" in travels.rules
+
+
+def test_another_jurisdiction_not_active_on_the_case_is_beyond_the_senders_law(
+    policy: PolicySet,
+) -> None:
+    share = request(
+        sender_area="north",
+        recipients=(Party("housing", area="glasgow", jurisdiction="scotland"),),
+    )
+    decision = evaluate(policy, share)
+    assert failed(decision) == {
+        "lawful": (f"{policy.other_jurisdiction.label}: housing is not active on this case.",)
+    }
+    assert "boundaries.other-jurisdiction" in decision.rules
+    assert "boundaries.other-area" not in decision.rules
+    assert [a.id for a in decision.agreements] == ["cross-border-protocol", "mappa-isp"]
+    rfi = replace(
+        share, packet_type="request-for-information", data_categories=("identity",), necessity=FULL
+    )
+    assert evaluate(policy, rfi).outcome is Outcome.PERMIT
+    active = (Party("housing", area="glasgow", jurisdiction="scotland", active=True),)
+    assert evaluate(policy, replace(share, recipients=active)).outcome is Outcome.PERMIT
 
 
 # The per-version memo.

@@ -78,8 +78,50 @@ def test_the_shipped_files_load() -> None:
     assert policy.restricted["victim-information"].with_reason == "review"
     assert policy.packet_types["minutes"].necessity == ("why",)
     assert policy.packet_types["request-for-information"].necessity == ("use", "who", "why")
-    assert policy.lawful_bases["ukgdpr-6-1-e"].special is False
-    assert policy.categories["health"].special and not policy.categories["address"].special
+    health, address, victim = (
+        policy.categories[c] for c in ("health", "address", "victim-information")
+    )
+    assert health.special_category and health.criminal_offence
+    assert address.criminal_offence and not address.special_category
+    assert not victim.special_category and not victim.criminal_offence
+    assert policy.purposes["risk-management"].law_enforcement is True
+    assert policy.purposes["safeguarding-children"].law_enforcement is False
+    s325 = policy.lawful_bases["cja2003-s325"]
+    assert (s325.nature, s325.jurisdictions) == ("duty", {"england-and-wales"})
+    assert policy.lawful_bases["cda1998-s115"].relied_on_by == {"*"}
+    assert policy.lawful_bases["cja2003-s327a"].nature == "presumption"
+    assert policy.lawful_bases["ukgdpr-6-1-f"].legitimate_interests is True
+    assert policy.lawful_bases["care-act-2014-s45"].overrides_confidence is True
+    assert policy.lawful_bases["cda1998-s115"].overrides_confidence is False
+    assert not any(
+        b.legitimate_interests for n, b in policy.lawful_bases.items() if n != "ukgdpr-6-1-f"
+    )
+    assert "ukgdpr-6-1-e" not in policy.lawful_bases
+    assert "dpa2018-part3-s35" not in policy.lawful_bases
+    para2, para30, sch8 = (
+        policy.conditions[c] for c in ("sch1-para2", "sch1-para30", "sch8-para1")
+    )
+    assert (para2.schedule, para2.part, para2.policy_document) == (1, 1, None)
+    assert para2.relied_on_by == {
+        "health",
+        "mental-health",
+        "childrens-social-care",
+        "adult-social-care",
+    }
+    assert (para30.schedule, para30.part) == (1, 3)
+    assert (sch8.schedule, sch8.part, sch8.policy_document) == (8, None, "apd-mappa-part3")
+    assert policy.conditions["sch1-para6"].relied_on_by is None
+    assert set(policy.policy_documents) == {"apd-mappa-part2", "apd-mappa-part3"}
+    dp = policy.data_protection
+    assert "police" in dp.competent_authorities and "housing" not in dp.competent_authorities
+    assert "housing" in dp.public_authorities and "voluntary" not in dp.public_authorities
+    assert dp.general_dpv == "eu-gdpr:A6-1-e"
+    assert dp.confidence_part == "public-interest" and "health" in dp.confidence_owed_by
+    assert policy.strictly_necessary_parts == {"why", "who", "use"}
+    assert policy.other_area.approvers == ("coordinator",)
+    assert policy.other_jurisdiction.approvers == ()
+    assert policy.other_jurisdiction.agreement == "cross-border-protocol"
+    assert policy.other_area.travels == {"request-for-information", "case-transfer"}
 
 
 def test_every_agency_type_has_a_precompiled_allowance() -> None:
@@ -403,7 +445,7 @@ def test_an_unknown_role_in_approvers(policy_dir: Path) -> None:
             "[channels.email]",
             "categories",
             'categories = ["notification", "*"]\n',
-            '"*"',
+            'categories = ["notification", "*"]',
             "channels.email: unknown name '*' in 'categories'",
         ),
         (
@@ -435,6 +477,387 @@ def test_other_mistakes_name_file_line_and_reason(
         next(i for i, s in enumerate(lines, 1) if needle in s),
         reason,
     )
+
+
+# The data protection layer (conditions.toml), the gateways' new fields and the area boundaries.
+# ``at`` says which line the error must name: "edit" (the changed line), "header" (the table the
+# change is in) or a needle (the first line containing it).
+
+_LINE_NAMED = [
+    pytest.param(
+        "catalogue.toml",
+        "[data_categories.health]",
+        "special_category",
+        "special = true\n",
+        "header",
+        "data_categories.health: 'special' is replaced by special_category (UK GDPR Art 9) and "
+        "criminal_offence (Art 10)",
+        id="special-in-catalogue",
+    ),
+    pytest.param(
+        "catalogue.toml",
+        "[data_categories.identity]",
+        "criminal_offence",
+        'criminal_offence = "yes"\n',
+        "header",
+        "data_categories.identity: 'criminal_offence' must be true or false",
+        id="criminal-offence-not-a-flag",
+    ),
+    pytest.param(
+        "catalogue.toml",
+        "[purposes.case-transfer]",
+        "law_enforcement",
+        "\n",
+        "header",
+        "purposes.case-transfer: 'law_enforcement' must be true or false",
+        id="law-enforcement-missing",
+    ),
+    pytest.param(
+        "catalogue.toml",
+        "[purposes.case-transfer]",
+        "law_enforcement",
+        'law_enforcement = "yes"\n',
+        "header",
+        "purposes.case-transfer: 'law_enforcement' must be true or false",
+        id="law-enforcement-not-a-flag",
+    ),
+    pytest.param(
+        "lawful_bases.toml",
+        "[lawful_bases.cda1998-s115]",
+        "nature",
+        'nature = "power"\nspecial = true\n',
+        "header",
+        "lawful_bases.cda1998-s115: a gateway never covers special category or criminal offence "
+        "data by itself ('special' is not allowed): the condition is in conditions.toml",
+        id="special-in-lawful-bases",
+    ),
+    pytest.param(
+        "lawful_bases.toml",
+        "[lawful_bases.common-law]",
+        "nature",
+        'nature = "discretion"\n',
+        "header",
+        "lawful_bases.common-law: nature must be one of duty, power, presumption",
+        id="bad-nature",
+    ),
+    pytest.param(
+        "lawful_bases.toml",
+        "[lawful_bases.common-law]",
+        "nature",
+        "# no nature\n",
+        "header",
+        "lawful_bases.common-law: 'nature' must be text",
+        id="nature-missing",
+    ),
+    pytest.param(
+        "lawful_bases.toml",
+        "[lawful_bases.mosa2005-s10]",
+        "jurisdictions",
+        'jurisdictions = ["scotland", "wales"]\n',
+        "edit",
+        "lawful_bases.mosa2005-s10: unknown name 'wales' in 'jurisdictions'",
+        id="unknown-jurisdiction",
+    ),
+    pytest.param(
+        "lawful_bases.toml",
+        "[lawful_bases.ukgdpr-6-1-f]",
+        "legitimate_interests",
+        'legitimate_interests = "yes"\n',
+        "header",
+        "lawful_bases.ukgdpr-6-1-f: 'legitimate_interests' must be true or false",
+        id="legitimate-interests-not-a-flag",
+    ),
+    pytest.param(
+        "lawful_bases.toml",
+        "[lawful_bases.care-act-2014-s45]",
+        "overrides_confidence",
+        'overrides_confidence = "yes"\n',
+        "header",
+        "lawful_bases.care-act-2014-s45: 'overrides_confidence' must be true or false",
+        id="overrides-confidence-not-a-flag",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch1-para18]",
+        "schedule",
+        "schedule = 2\n",
+        "header",
+        "conditions.sch1-para18: schedule must be 1 or 8",
+        id="bad-schedule",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch1-para18]",
+        "schedule",
+        "# no schedule\n",
+        "header",
+        "conditions.sch1-para18: schedule must be 1 or 8",
+        id="schedule-missing",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch1-para18]",
+        "part",
+        "part = 4\n",
+        "header",
+        "conditions.sch1-para18: a Schedule 1 condition needs part = 1, 2 or 3",
+        id="bad-schedule-1-part",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch1-para18]",
+        "part",
+        "# no part\n",
+        "header",
+        "conditions.sch1-para18: a Schedule 1 condition needs part = 1, 2 or 3",
+        id="schedule-1-part-missing",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch8-para3]",
+        "schedule",
+        "schedule = 8\npart = 2\n",
+        "header",
+        "conditions.sch8-para3: Schedule 8 has no parts",
+        id="schedule-8-with-a-part",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch8-para4]",
+        "policy_document",
+        "\n",
+        "header",
+        "conditions.sch8-para4: every Schedule 8 condition needs an appropriate policy document "
+        "(DPA 2018 s35(5)(c), s42)",
+        id="schedule-8-without-policy-document",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch1-para6]",
+        "policy_document",
+        'policy_document = "apd-mappa"\n',
+        "edit",
+        "conditions.sch1-para6: unknown policy document 'apd-mappa'",
+        id="unknown-policy-document",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch1-para2]",
+        "relied_on_by",
+        'relied_on_by = ["health", "gp"]\n',
+        "edit",
+        "conditions.sch1-para2: unknown name 'gp' in 'relied_on_by'",
+        id="condition-relied-on-by-unknown-type",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch1-para18]",
+        "purposes",
+        'purposes = ["safeguarding-children", "safeguarding"]\n',
+        "edit",
+        "conditions.sch1-para18: unknown name 'safeguarding' in 'purposes'",
+        id="condition-unknown-purpose",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[regimes.general]",
+        "[regimes.general]",
+        "[regimes.gdpr]\n",
+        "[regimes",
+        "[regimes.general] is missing",
+        id="regimes-general-missing",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[regimes.law-enforcement]",
+        "[regimes.law-enforcement]",
+        "[regimes.part-3]\n",
+        "[regimes",
+        "[regimes.law-enforcement] is missing",
+        id="regimes-law-enforcement-missing",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[regimes.law-enforcement]",
+        "competent_authorities",
+        'competent_authorities = ["police", "sheriff"]\n',
+        "edit",
+        "regimes.law-enforcement: unknown name 'sheriff' in 'competent_authorities'",
+        id="unknown-competent-authority",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[public_authorities]",
+        "agency_types",
+        'agency_types = ["police", "parish-council"]\n',
+        "edit",
+        "public_authorities: unknown name 'parish-council' in 'agency_types'",
+        id="unknown-public-authority",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[confidence]",
+        "owed_by",
+        'owed_by = ["health", "gp"]\n',
+        "edit",
+        "confidence: unknown name 'gp' in 'owed_by'",
+        id="confidence-owed-by-unknown-type",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[confidence]",
+        "part",
+        "part = 3\n",
+        "header",
+        "confidence: 'part' must be text",
+        id="confidence-part-not-text",
+    ),
+    pytest.param(
+        "necessity.toml",
+        "[strictly_necessary]",
+        "parts",
+        'parts = ["why", "how"]\n',
+        "edit",
+        "strictly_necessary: unknown name 'how' in 'parts'",
+        id="strictly-necessary-unknown-part",
+    ),
+    pytest.param(
+        "boundaries.toml",
+        "[other_jurisdiction]",
+        "travels",
+        'travels = ["request-for-information", "transfer"]\n',
+        "edit",
+        "other_jurisdiction: unknown name 'transfer' in 'travels'",
+        id="boundary-travels-unknown-packet-type",
+    ),
+    pytest.param(
+        "boundaries.toml",
+        "[other_area]",
+        "travels",
+        'travels = ["case-transfer", "memo"]\n',
+        "edit",
+        "other_area: unknown name 'memo' in 'travels'",
+        id="other-area-travels-unknown-packet-type",
+    ),
+    pytest.param(
+        "boundaries.toml",
+        "[other_area]",
+        "approvers",
+        'approvers = ["chair"]\n',
+        "edit",
+        "other_area: unknown name 'chair' in 'approvers'",
+        id="boundary-unknown-approver-role",
+    ),
+    pytest.param(
+        "boundaries.toml",
+        "[other_area]",
+        "agreement",
+        'agreement = "mappa"\n',
+        "edit",
+        "other_area: unknown agreement 'mappa'",
+        id="boundary-unknown-agreement",
+    ),
+    pytest.param(
+        "boundaries.toml",
+        "[other_jurisdiction]",
+        "[other_jurisdiction]",
+        "[other_jurisdictions]\n",
+        "edit",
+        "[other_jurisdiction] is missing or empty",
+        id="boundary-missing",
+    ),
+    # Mistakes named at the line at fault, not at the first mention of the name in the file.
+    pytest.param(
+        "conditions.toml",
+        "[confidence]",
+        "part",
+        'part = "public-good"\n',
+        "edit",
+        "confidence: part 'public-good' is not in necessity.toml",
+        id="confidence-part-not-in-necessity",
+    ),
+    pytest.param(
+        "conditions.toml",
+        "[conditions.sch8-para4]",
+        "purposes",
+        'purposes = ["safeguarding-children", "police"]\n',
+        "edit",
+        "conditions.sch8-para4: unknown name 'police' in 'purposes'",
+        id="unknown-name-found-earlier-in-the-file",
+    ),
+    pytest.param(
+        "lawful_bases.toml",
+        "[lawful_bases.cda1998-s115]",
+        "recipients",
+        'recipients = ["*"]\n',
+        "edit",
+        "lawful_bases.cda1998-s115: unknown name '*' in 'recipients'",
+        id="unknown-name-found-in-a-comment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "after", "startswith", "new", "at", "reason"), _LINE_NAMED)
+def test_data_protection_and_boundary_mistakes_name_file_line_and_reason(
+    policy_dir: Path, file: str, after: str, startswith: str, new: str, at: str, reason: str
+) -> None:
+    original = (policy_dir / file).read_text(encoding="utf-8").splitlines()
+    header = next(i for i, s in enumerate(original, 1) if after in s)
+    edited = _edit_line(policy_dir, file, after, startswith, lambda s: new)
+    error = _refused(policy_dir)
+    lines = (policy_dir / file).read_text(encoding="utf-8").splitlines()
+    expected = {"edit": edited, "header": header}.get(at) or next(
+        i for i, s in enumerate(lines, 1) if at in s
+    )
+    assert (error.file, error.line, error.reason) == (file, expected, reason)
+
+
+def test_schedule1_conditions_in_lawful_bases_are_refused(policy_dir: Path) -> None:
+    """The old home of the conditions: they moved to conditions.toml, and a gateway file that
+    still has them is refused rather than silently ignored."""
+    with (policy_dir / "lawful_bases.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            "\n[schedule1_conditions.sch1-para10]\n"
+            'label = "DPA 2018 Sch 1 para 10: preventing or detecting unlawful acts"\n'
+        )
+    error = _refused(policy_dir)
+    lines = (policy_dir / "lawful_bases.toml").read_text(encoding="utf-8").splitlines()
+    assert (error.file, error.line, error.reason) == (
+        "lawful_bases.toml",
+        lines.index("[schedule1_conditions.sch1-para10]") + 1,
+        "[schedule1_conditions] moved to conditions.toml as [conditions.*]",
+    )
+
+
+def test_a_necessity_part_the_confidence_test_names_must_exist(policy_dir: Path) -> None:
+    _edit_line(
+        policy_dir,
+        "necessity.toml",
+        "[parts.public-interest]",
+        "[parts.public-interest]",
+        lambda s: "[parts.public-good]\n",
+    )
+    error = _refused(policy_dir)
+    # The line is not asserted: it is the line-1 error of "confidence-part-not-in-necessity".
+    assert (error.file, error.reason) == (
+        "conditions.toml",
+        "confidence: part 'public-interest' is not in necessity.toml",
+    )
+
+
+@pytest.mark.parametrize(
+    ("after", "startswith", "new"),
+    [
+        pytest.param("[conditions.sch1-para18]", "schedule", "schedule = true\n", id="schedule"),
+        pytest.param("[conditions.sch1-para18]", "part", "part = true\n", id="part"),
+    ],
+)
+def test_a_flag_is_not_a_schedule_or_part_number(
+    policy_dir: Path, after: str, startswith: str, new: str
+) -> None:
+    _edit_line(policy_dir, "conditions.toml", after, startswith, lambda s: new)
+    error = _refused(policy_dir)
+    assert error.file == "conditions.toml"
 
 
 def _replace_file(policy_dir: Path, file: str, text: str) -> None:

@@ -148,9 +148,18 @@ async def test_bad_input_shows_the_form_again_and_writes_nothing(web: Web) -> No
         assert 'id="token-error"' in html and message in html, (fields, html)
         assert "token-secret" not in html
     assert await token_count(web) == 0
-    # A coordinator's system may decide disclosures.
-    secret, _, _ = await issue(web, admin, scopes=["disclosures:decide"], role="coordinator")
-    assert secret.startswith("mh_")
+    # An agency admin cannot issue a token with a role they could not hold, nor one that decides
+    # disclosures while the policy allows no delegated decisions.
+    for fields in (
+        {"role": "coordinator"},
+        {"scopes": ["disclosures:decide"], "role": "coordinator"},
+    ):
+        async with admin.post(
+            "/admin/tokens", data=await issue_form(admin, **fields), allow_redirects=False
+        ) as resp:
+            html = await resp.text()
+        assert resp.status == 400 and 'id="token-error"' in html, (fields, html)
+    assert await token_count(web) == 0
 
 
 async def test_html_in_the_name_is_shown_as_text(web: Web) -> None:

@@ -51,27 +51,28 @@ async def test_missing_necessity_statement_is_refused(web: Web) -> None:
 
 async def test_third_party_disclosure_needs_approval(web: Web) -> None:
     await web.login("dby.police")
+    share: dict[str, object] = {
+        "recipients": [await web.agency_id("DBY-EMPLOYER-ACME")],
+        "purpose": "public-protection",
+        "lawful_basis": "common-law",
+        "categories": ("identity", "risk-summary"),
+        "necessity": {
+            "why": "He has applied to drive for a firm delivering to primary schools.",
+            "who": "Only the operations director, who decides the placement.",
+            "use": "To decide the placement; the letter is returned, not filed.",
+        },
+    }
     before = (await web.packet_count(), await web.ledger_seq())
-    status, _, html = await post(
-        web.client,
-        "/compose",
-        await _form(
-            web,
-            recipients=[await web.agency_id("DBY-EMPLOYER-ACME")],
-            purpose="public-protection",
-            lawful_basis="common-law",
-            categories=("identity", "risk-summary"),
-            necessity={
-                "why": "He has applied to drive for a firm delivering to primary schools.",
-                "who": "Only the operations director, who decides the placement.",
-                "use": "To decide the placement; the letter is returned, not filed.",
-            },
-        ),
-    )
-    assert status == 403
+    status, _, html = await post(web.client, "/compose", await _form(web, action="check", **share))
+    assert status == 200
     assert 'id="decision-outcome">REVIEW<' in html
-    assert "needs approval before it can be sent (1 coordinator)" in html
+    assert "Approval needed from: 1 coordinator" in html
     assert (await web.packet_count(), await web.ledger_seq()) == before
+    # Sent, it is sealed and held for the coordinator (tests/web/test_held_shares.py): one packet
+    # that nobody receives yet, and one log entry (its collection).
+    status, location, _ = await post(web.client, "/compose", await _form(web, **share))
+    assert status == 303 and location.startswith("/shares/") and location.endswith("?sent=1")
+    assert (await web.packet_count(), await web.ledger_seq()) == (before[0] + 1, before[1] + 1)
 
 
 async def test_sent_packet_shows_its_decision_and_necessity(web: Web) -> None:

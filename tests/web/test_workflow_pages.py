@@ -1246,6 +1246,8 @@ async def test_an_answered_request_is_no_longer_to_answer(web: Web) -> None:
             "necessity_why": "The panel asked; the answer informs the risk management plan.",
             "necessity_who": "The offender manager and the level 2 panel.",
             "necessity_use": "To review the plan; recorded in the minutes only.",
+            # Housing shares under UK GDPR: criminal offence data needs a Schedule 1 condition.
+            "schedule1_condition": "sch1-para6",
             "f.information_provided": "Sole tenant since June; no reports of visitors.",
         },
         recipients=[request.row.requester_agency_id],

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from hub.services.tokens import Scope
+from hub.services.tokens import ON_BEHALF_OF, Scope
 from hub.web.api.models import Problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,6 +44,8 @@ class Endpoint:
     raw_response: str | None  # a non-JSON media type (attachments)
     operation_id: str
     also: tuple[tuple[int, str], ...] = ()  # other success statuses (same body), described
+    # Other success statuses with a body of their own: (status, description, model).
+    other: tuple[tuple[int, str, type[BaseModel]], ...] = ()
 
     @property
     def openapi_path(self) -> str:
@@ -59,6 +61,20 @@ routes = web.RouteTableDef()
 _COMMON_ERRORS = (401, 403, 429)
 # Ids are 32-bit integers in the store, whatever width a route's pattern allows.
 _MAX_ID = 2**31 - 1
+# Every authenticated operation takes it: the person the system acts for (hub/services/tokens.py).
+_ON_BEHALF_OF = {
+    "name": ON_BEHALF_OF,
+    "in": "header",
+    "required": False,
+    "description": (
+        "The username of the person this call is made for: an active person of the token's "
+        "agency (403 otherwise). Without it the token acts for the admin who issued it. "
+        "Proposing a disclosure and recording one as made need a person (a token issued at the "
+        "command line has none); deciding one needs a coordinator or senior manager other than "
+        "the proposer, and only when the policy allows delegated decisions."
+    ),
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{2,63}$"},
+}
 _DIGITS = re.compile(r"\\d(?:\+|\{(?:\d+,)?(\d+)\})?")
 
 
@@ -76,9 +92,11 @@ def endpoint(
     raw_response: str | None = None,
     table: web.RouteTableDef | None = None,
     also: tuple[tuple[int, str], ...] = (),
+    other: tuple[tuple[int, str, type[BaseModel]], ...] = (),
 ) -> Callable[[Handler], Handler]:
     """``table``: the route table of a module the app adds on its own (default: ``routes``).
-    ``also``: other success statuses answering the same body, each with its description."""
+    ``also``: other success statuses answering the same body, each with its description;
+    ``other``: success statuses answering another body (status, description, model)."""
 
     def register(handler: Handler) -> Handler:
         ENDPOINTS.append(
@@ -95,6 +113,7 @@ def endpoint(
                 raw_response=raw_response,
                 operation_id=handler.__name__,
                 also=also,
+                other=other,
             )
         )
         (routes if table is None else table).route(method, path)(handler)
@@ -179,6 +198,8 @@ def document(server_url: str = "/") -> dict[str, Any]:
                     "schema": p.schema,
                 }
             )
+        if ep.scope is not None:
+            op["parameters"].append(dict(_ON_BEHALF_OF))
         if ep.body is not None:
             op["requestBody"] = {
                 "required": True,
@@ -196,6 +217,13 @@ def document(server_url: str = "/") -> dict[str, Any]:
         op["responses"][str(ep.status)] = ok
         for status, description in ep.also:
             op["responses"][str(status)] = {**ok, "description": description}
+        for status, description, model in ep.other:
+            op["responses"][str(status)] = {
+                "description": description,
+                "content": {
+                    "application/json": {"schema": _schema_ref(model, schemas, "serialization")}
+                },
+            }
         codes = set(ep.errors) | ({400, 413, 415} if ep.body is not None else set())
         if ep.scope is not None:
             codes |= set(_COMMON_ERRORS)
@@ -210,7 +238,10 @@ def document(server_url: str = "/") -> dict[str, Any]:
             "description": (
                 "Sharing packets between MAPPA agencies' systems. Every call needs a bearer token "
                 "issued by the agency's admin; every share and every read is on the hub's log, "
-                "attributed to the token and its agency. Errors are RFC 9457 problem details."
+                "attributed to the token and its agency. Each call is made for a person: the one "
+                "named in `On-Behalf-Of`, or else the admin who issued the token; separation of "
+                "duties (never the proposer, one decision per person) compares people, whichever "
+                "tokens or sign-ins they act through. Errors are RFC 9457 problem details."
             ),
         },
         "servers": [{"url": server_url}],

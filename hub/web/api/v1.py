@@ -21,8 +21,10 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.model.packets import AttachmentIn, Draft, PacketSummary, PacketType
 from hub.services.disclosures import DisclosureView
 from hub.services.requests import RequestView
+from hub.services.share_approvals import HeldSummary
 from hub.services.tokens import ApiActor, Scope
 from hub.web.api import models as m
+from hub.web.api.held_share_models import HeldShareOut, held_share_out
 from hub.web.api.spec import Param, document, endpoint, routes
 from hub.web.keys import API_CALLER, HUB
 
@@ -229,6 +231,9 @@ def _request_digest(body: BaseModel) -> str:
     scope=Scope.PACKETS_SEND, body=m.SendIn, response=m.PacketOut, status=201,
     errors=(404, 409), params=(_IDEMPOTENCY,),
     also=((200, "Already sent with this Idempotency-Key: the first packet (Idempotent-Replayed)."),),
+    other=((202, "The policy answered REVIEW: the share is sealed and held until the approvers "
+            "it names agree (GET /api/v1/shares/{id}); a replay under the same Idempotency-Key "
+            "answers the same while it is held.", HeldShareOut),),
 )  # fmt: skip
 async def send_packet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
@@ -240,8 +245,7 @@ async def send_packet(request: web.Request) -> web.StreamResponse:
     key = request.headers.get("Idempotency-Key")
     codes = {i: c for c, i in by_code.items()}
     if key is None:
-        sent = await hub.packets.send(caller.actor, draft)
-        return _json(_packet(sent, codes), status=201)
+        return await _sent(request, caller, await hub.packets.send(caller.actor, draft), codes)
     if not 1 <= len(key) <= 200 or not key.isprintable():
         raise InvalidInput(
             "An idempotency key is 1-200 printable characters.", field="Idempotency-Key"
@@ -252,15 +256,31 @@ async def send_packet(request: web.Request) -> web.StreamResponse:
         if earlier is not None:
             if earlier[0] != digest:
                 raise Conflict("This idempotency key was used for a different request.")
-            replay = _json(_packet(await hub.packets.summary(caller.actor, earlier[1]), codes))
+            held = await hub.held_shares.for_packet(caller.actor, earlier[1])
+            if held is not None and held.row.status != "released":
+                replay = _json(held_share_out(held), status=202)
+            else:
+                replay = _json(_packet(await hub.packets.summary(caller.actor, earlier[1]), codes))
             replay.headers["Idempotent-Replayed"] = "true"
             return replay
         try:
             sent = await hub.packets.send(caller.actor, draft, idempotency=(key, digest))
         except Conflict:
             continue  # a concurrent request with the same key won: answer with its packet
-        return _json(_packet(sent, codes), status=201)
+        return await _sent(request, caller, sent, codes)
     raise Conflict("This idempotency key is in use by a request still being processed.")
+
+
+async def _sent(
+    request: web.Request, caller: ApiActor, sent: PacketSummary, codes: dict[int, str]
+) -> web.Response:
+    """201 with the packet; 202 with the held share when the policy wants approval first."""
+    if isinstance(sent, HeldSummary):
+        held = await request.app[HUB].held_shares.for_packet(caller.actor, sent.id)
+        if held is None:  # pragma: no cover - the proposer's agency always sees its own
+            raise NotFound("No such share.")
+        return _json(held_share_out(held), status=202)
+    return _json(_packet(sent, codes), status=201)
 
 
 @endpoint(
