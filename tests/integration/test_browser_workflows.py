@@ -520,6 +520,9 @@ def test_request_answered_only_by_the_agency_asked(
         page.select_option("#purpose", "risk-management")
         page.select_option("#lawful_basis", "cja2003-s325")
         page.check("input[name=categories][value=address]")
+        # Housing answers under UK GDPR: the offender's address is criminal offence data, so it
+        # cites its Schedule 1 condition (the police, under Part 3, need none but may cite it).
+        page.select_option("#schedule1_condition", "sch1-para6")
         page.fill("#necessity_why", "Answering the offender manager's request on the address.")
         page.fill("#subject", subject)
         page.fill("#f-information_provided", "Sole tenant since June; no children visit.")

@@ -1301,3 +1301,31 @@ async def test_a_refusal_page_keeps_the_security_headers(web: Web) -> None:
         assert resp.status == 403
         assert resp.headers["Content-Security-Policy"] == CSP
         assert resp.headers["Cache-Control"] == "no-store"
+
+
+async def test_the_coordinator_involves_an_agency_from_the_case_page(web: Web) -> None:
+    case = await web.case_id("Harlow")
+    coordinator = await _as(web, "dby.coordinator")
+    status, _, page = await fetch(coordinator, f"/cases/{case}")
+    assert status == 200 and 'id="involve-form"' in page
+    assert 'value="NTS-HOUSING"' in page and 'value="DBY-EMPLOYER-ACME"' not in page
+    # Nottingham's housing provider was never involved: the case page is closed to it.
+    nts_housing = await _as(web, "nts.housing")
+    status, _, _ = await fetch(nts_housing, f"/cases/{case}")
+    assert status == 403
+    status, location, _ = await post(
+        coordinator, f"/cases/{case}/agencies", {"_csrf": csrf_from(page), "agency": "NTS-HOUSING"}
+    )
+    assert (status, location) == (303, f"/cases/{case}?done=involved")
+    status, _, page = await fetch(coordinator, f"/cases/{case}?done=involved")
+    assert "The agency is now active on this case" in page and "Nottingham City Homes" in page
+    status, _, _ = await fetch(nts_housing, f"/cases/{case}")
+    assert status == 200
+    # A practitioner of an agency that does not lead the case sees no form and is refused.
+    housing = await _as(web, "dby.housing")
+    status, _, page = await fetch(housing, f"/cases/{case}")
+    assert status == 200 and 'id="involve-form"' not in page
+    status, _, _ = await post(
+        housing, f"/cases/{case}/agencies", {"_csrf": csrf_from(page), "agency": "DBY-MH"}
+    )
+    assert status == 403
