@@ -87,6 +87,7 @@ def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Deci
     )
     outside_parts, strict_parts = policy.outside_mappa_parts, policy.strictly_necessary_parts
     confidence_part = policy.data_protection.confidence_part
+    owed_confidence = policy.data_protection.confidence_owed_by
     # Compiled on first use, per shape: the lawful test (gateway, jurisdiction, data protection
     # route) by what it reads, and the necessity parts by the set of parts due.
     lawful_memo: dict[tuple[object, ...], _Lawful] = {}
@@ -103,7 +104,8 @@ def _decider(policy: PolicySet, tables: Tables) -> Callable[[ShareRequest], Deci
             r.packet_type,
             known,
             r.schedule1_condition,
-            long_enough(r.necessity.get(confidence_part), minimum),
+            r.sender_type in owed_confidence
+            and long_enough(r.necessity.get(confidence_part), minimum),
         )
         found = lawful_memo.get(key)
         if found is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 
@@ -93,6 +94,11 @@ class ShareRequest:
     def outside(self) -> tuple[tuple[str, bool], ...]:
         """The recipients outside the case's arrangements: of another area and not active on
         the case, as (agency type, of another jurisdiction too), sorted."""
+        return self._outside
+
+    @cached_property
+    def _outside(self) -> tuple[tuple[str, bool], ...]:
+        # Worked out once per request: the memo key and the decision both ask.
         return tuple(
             sorted(
                 {

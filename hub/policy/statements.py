@@ -11,6 +11,7 @@ twenty full stops, or "a" held down, say nothing about why a share is necessary.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 # Unicode general categories that print nothing: format, control, surrogate, private use, unassigned.
 _INVISIBLE = frozenset({"Cf", "Cc", "Cs", "Co", "Cn"})
@@ -44,6 +45,20 @@ def meaningful(text: str | None) -> str:
     """The statement as counted: normalised, invisible characters gone, spaces collapsed."""
     if not text:
         return ""
+    if text.isascii():
+        # NFKC leaves ASCII as it is and ASCII has no marks; only controls are invisible. This is
+        # every decision's path for most statements, so it stays in C string methods.
+        words = (text if text.isprintable() else _drop_controls(text)).split()
+        return " ".join(words) if len(set("".join(words))) > 1 else ""
+    return _meaningful(text)
+
+
+def _drop_controls(text: str) -> str:
+    return "".join(" " if ch.isspace() else ch for ch in text if ch.isspace() or ch.isprintable())
+
+
+@lru_cache(maxsize=4096)
+def _meaningful(text: str) -> str:
     normal = unicodedata.normalize("NFKC", text)
     visible = "".join(" " if ch.isspace() else ch for ch in normal if ch.isspace() or _shown(ch))
     words = visible.split()
@@ -55,5 +70,19 @@ def meaningful(text: str | None) -> str:
 def long_enough(text: str | None, minimum: int) -> bool:
     """Whether a statement says at least ``minimum`` characters once measured as above (marks
     count with the character they mark)."""
-    counted = sum(1 for ch in meaningful(text) if unicodedata.category(ch) not in _MARKS)
-    return counted >= minimum
+    if minimum <= 0:
+        return True
+    if not text:
+        return False
+    if text.isascii() and text.isprintable():
+        # The common case, in C string methods: words joined by single spaces, and not one
+        # character repeated.
+        words = text.split()
+        length = sum(map(len, words)) + len(words) - 1 if words else 0
+        return length >= minimum and len(set(text) - {" "}) > 1
+    return _counted(text) >= minimum
+
+
+@lru_cache(maxsize=4096)
+def _counted(text: str) -> int:
+    return sum(1 for ch in _meaningful(text) if unicodedata.category(ch) not in _MARKS)
