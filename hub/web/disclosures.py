@@ -29,12 +29,19 @@ async def register(request: web.Request) -> web.StreamResponse:
     return render(request, "disclosures.html", views=views, scope="area")
 
 
+def _proposed_by(actor: Actor, view: DisclosureView) -> bool:
+    """The signed-in person proposed it, in the inbox or through a system acting for them."""
+    return actor.user.id in (view.row.proposer_user_id, view.row.proposer_person_id)
+
+
 def _may_decide(actor: Actor, view: DisclosureView) -> bool:
+    # The buttons follow the service's rules, which compare people, not accounts.
     return (
         view.row.status == "proposed"
         and actor.role.value in view.outstanding
-        and actor.user.id != view.row.proposer_user_id
+        and not _proposed_by(actor, view)
         and actor.user.id not in view.decided_by
+        and all(d.approver_person_id != actor.user.id for d in view.decisions)
     )
 
 
@@ -51,8 +58,8 @@ async def _page(
         notice=_NOTICES.get(request.query.get("done", ""), ""),
         may_decide=_may_decide(actor, view),
         may_deliver=view.row.status == "approved"
-        and (actor.user.id == view.row.proposer_user_id or actor.has_role(Role.COORDINATOR)),
-        own_proposal=actor.user.id == view.row.proposer_user_id,
+        and (_proposed_by(actor, view) or actor.has_role(Role.COORDINATOR)),
+        own_proposal=_proposed_by(actor, view),
     )
 
 

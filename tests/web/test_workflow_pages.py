@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 
 from hub.services.casework import DueItem
 from hub.services.disclosures import DisclosureView
@@ -1329,3 +1329,28 @@ async def test_the_coordinator_involves_an_agency_from_the_case_page(web: Web) -
         housing, f"/cases/{case}/agencies", {"_csrf": csrf_from(page), "agency": "DBY-MH"}
     )
     assert status == 403
+
+
+async def test_the_disclosure_page_knows_the_person_behind_a_proposal(web: Web) -> None:
+    """A proposal made through an agency system on behalf of a person is that person's: the
+    page tells them another person decides it, as the service would refuse them."""
+    disclosure = await _seeded_disclosure(web)
+    coordinator = await actor_for(web.hub, "dby.coordinator")
+    path = f"/disclosures/{disclosure.id}"
+    client = await _as(web, "dby.coordinator")
+    status, _, page = await fetch(client, path)
+    assert status == 200 and 'id="own-proposal"' not in page
+    # As if the police system had proposed it on behalf of the coordinator.
+    async with web.hub.db.write() as conn:
+        await conn.execute(
+            update(disclosures)
+            .where(disclosures.c.id == disclosure.id)
+            .values(proposer_person_id=coordinator.user.id)
+        )
+    status, _, page = await fetch(client, path)
+    assert status == 200 and 'id="own-proposal"' in page
+    csrf = csrf_from(page)
+    status, _, page = await post(
+        client, f"{path}/decide", {"_csrf": csrf, "decision": "approve", "reasons": "Agreed."}
+    )
+    assert status == 403 and "someone else must decide it" in page
