@@ -14,6 +14,7 @@ from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.services.held_shares import HeldShareView
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
+from hub.web.security import attachment_download
 
 routes = web.RouteTableDef()
 _ID = "{share_id:\\d{1,12}}"
@@ -117,13 +118,4 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     att = await request.app[HUB].held_shares.attachment(
         request[ACTOR], _id(request), int(request.match_info["index"])
     )
-    # As hub.web.inbox: always a download, never rendered on our origin.
-    safe_name = att.meta.filename.replace('"', "").encode("ascii", "replace").decode()
-    return web.Response(
-        body=att.data,
-        content_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe_name}"',
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    return attachment_download(att.data, att.meta.filename)

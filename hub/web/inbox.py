@@ -11,6 +11,7 @@ from hub.model.packets import PacketSummary
 from hub.services.held_shares import HeldShareView
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
+from hub.web.security import attachment_download
 
 routes = web.RouteTableDef()
 
@@ -85,16 +86,7 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
     att = await request.app[HUB].packets.attachment(
         request[ACTOR], request.match_info["packet_id"], int(request.match_info["index"])
     )
-    # Always a download, never rendered inline: an uploaded HTML file must not run on our origin.
-    safe_name = att.meta.filename.replace('"', "").encode("ascii", "replace").decode()
-    return web.Response(
-        body=att.data,
-        content_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe_name}"',
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    return attachment_download(att.data, att.meta.filename)
 
 
 @routes.get("/packets/{packet_id}/receipt")

@@ -74,3 +74,17 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             code="csrf",
         )
     return await handler(request)
+
+
+def attachment_download(data: bytes, filename: str) -> web.Response:
+    """An attachment as a download, never rendered inline: an uploaded HTML file must not run on
+    our origin (a sandbox CSP as well, for a browser that renders it anyway)."""
+    safe_name = filename.replace('"', "").encode("ascii", "replace").decode()
+    return web.Response(
+        body=data,
+        content_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
