@@ -469,3 +469,39 @@ held_share_decisions = Table(
     Column("decided_at", UTCDateTime, nullable=False),
     Index("ix_held_share_decisions_person", "held_share_id", "approver_person_id", unique=True),
 )
+
+saved_drafts = Table(
+    "saved_drafts",
+    metadata,
+    # A packet being written: every field and attachment sealed to the author's agency key
+    # (hub.services.saved_drafts); nothing readable is stored. Deleted when sent or discarded.
+    Column("id", String(36), primary_key=True),
+    Column("owner_user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("packet_type", String(48), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_saved_drafts_owner", "owner_user_id", "updated_at"),
+)
+
+packet_reads = Table(
+    "packet_reads",
+    metadata,
+    # Who has opened which packet, for the inbox's unread markers. The ledger stays the record.
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("packet_id", String(36), ForeignKey("packets.id"), primary_key=True),
+    Column("first_read_at", UTCDateTime, nullable=False),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    # Failed sign-ins per keyed digest of the username typed, existing account or not: a lockout
+    # says "locked until" for any username alike, revealing nothing about which exist.
+    Column("username_digest", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

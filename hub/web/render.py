@@ -1,39 +1,69 @@
-"""Templates: Jinja2 with autoescaping always on, so HTML in subjects and bodies shows as text."""
+"""Templates: Jinja2 with autoescaping always on, so HTML in subjects and bodies shows as text.
+
+Components come from govuk-frontend-jinja (the GOV.UK Frontend macros ported to Jinja, loaded under
+``govuk_frontend_jinja/``); the page layout is ``base.html``, which follows GOV.UK Frontend's page
+template without its inline script (the CSP forbids inline script; ``/static/hub.js`` does its job).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    PrefixLoader,
+    Undefined,
+    select_autoescape,
+)
 
-from hub.web.keys import ACTOR, SESSION, TEMPLATES
+from hub.web import labels, navigation
+from hub.web.keys import ACTOR, HUB, SESSION, TEMPLATES
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_DIR = labels.__file__.rsplit("/", 1)[0] + "/templates"
 
 
-def _when(value: datetime) -> str:
-    return value.strftime("%d %b %Y %H:%M UTC")
+class _Undefined(Undefined):
+    """Lenient where the GOV.UK macros test optional parameters (``if params.hint``), strict
+    where it matters: printing a name that does not exist is a bug, not an empty string."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        self._fail_with_undefined_error()
+        return ""  # pragma: no cover - the line above raises
 
 
 def make_environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
+        loader=ChoiceLoader(
+            [
+                FileSystemLoader(TEMPLATE_DIR),
+                PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+            ]
+        ),
         autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
+        undefined=_Undefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = _when
+    env.filters.update(labels.filters())
+    env.globals["menu_for"] = navigation.menu
+    env.globals["home_for"] = navigation.home
+    env.globals["home_label_for"] = navigation.home_label
     return env
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     env = request.app[TEMPLATES]
     session = request.get(SESSION)
+    hub = request.app.get(HUB)
     context.setdefault("csrf_token", session.csrf_token if session else "")
     context.setdefault("actor", request.get(ACTOR))
+    context.setdefault("request_path", request.path)
+    context.setdefault("label", labels.Labels(hub.policy.current if hub is not None else None))
     html = env.get_template(template).render(**context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

@@ -231,3 +231,13 @@ async def start_web(
 @pytest.fixture
 async def web(start_web: StartWeb) -> Web:
     return await start_web()
+
+
+HUB_SCRIPT = '<script type="module" src="/static/hub.js"></script>'
+
+
+def without_hub_script(html: str) -> str:
+    """The page less its one legitimate script (the first-party module every page loads), so a
+    test can assert that no other script, injected or inline, is on it."""
+    assert html.count(HUB_SCRIPT) <= 1
+    return html.replace(HUB_SCRIPT, "")

@@ -39,7 +39,7 @@ from hub.store.schema import (
 )
 from hub.web.security import CSP
 from tests.conftest import actor_for
-from tests.web.conftest import Client, Web, csrf_from, fetch, post
+from tests.web.conftest import Client, Web, csrf_from, fetch, post, without_hub_script
 
 HOSTILE = "<script>alert(1)</script><b>x</b>"
 HOSTILE_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;"
@@ -762,7 +762,7 @@ async def test_html_in_a_decline_reason_is_escaped(web: Web) -> None:
     ]
     for html in pages:
         assert HOSTILE_ESCAPED in html
-        assert "<script" not in html
+        assert "<script" not in without_hub_script(html)
         assert "<b>x</b>" not in html
     assert 'class="decline-reason">Declined: ' in pages[1]
 
@@ -792,7 +792,7 @@ async def test_html_in_disclosure_reasons_and_conditions_is_escaped(web: Web) ->
         assert status == 200
         assert f"Reasons {HOSTILE_ESCAPED}" in html
         assert f"Conditions {HOSTILE_ESCAPED}" in html
-        assert "<script" not in html
+        assert "<script" not in without_hub_script(html)
         assert "<b>x</b>" not in html
 
 
@@ -812,7 +812,7 @@ async def test_html_in_an_action_outcome_is_escaped(web: Web) -> None:
     assert status == 200
     assert f"Action for {MH_NAME} completed" in html
     assert HOSTILE_ESCAPED in html
-    assert "<script" not in html
+    assert "<script" not in without_hub_script(html)
     assert "<b>x</b>" not in html
 
 
@@ -1013,7 +1013,7 @@ async def test_markup_in_the_compose_query_is_shown_as_text(web: Web) -> None:
     path = f"/compose?type=response&case={quoted}&reply_to={quoted}&to={quoted}"
     status, _, html = await fetch(police, path)
     assert status == 200
-    assert "<script" not in html
+    assert "<script" not in without_hub_script(html)
     assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
 
 
@@ -1284,7 +1284,7 @@ async def test_new_pages_keep_the_security_headers_and_need_no_script(
     client = await _as(web, user)
     async with client.get(path.format_map(await _ids(web)), allow_redirects=False) as resp:
         assert resp.status == 200
-        html = (await resp.text()).lower()
+        html = without_hub_script(await resp.text()).lower()
         headers = resp.headers
     assert headers["Content-Security-Policy"] == CSP
     assert headers["X-Frame-Options"] == "DENY"

@@ -1,0 +1,143 @@
+"""Words for people: every code the hub stores, shown by its human name.
+
+Purposes, lawful bases, data categories, conditions and packet types are named by the policy's
+catalogue; roles, decisions, statuses and the rest here. A code with no name is humanised
+("awaiting-approval" -> "Awaiting approval") rather than shown raw.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from hub.policy.loader import PolicySet
+
+ROLES = {
+    "practitioner": "Practitioner",
+    "coordinator": "MAPPA coordinator",
+    "senior-manager": "Senior manager",
+    "agency-admin": "Agency administrator",
+    "auditor": "Auditor",
+}
+OUTCOMES = {
+    "PERMIT": "Allowed",
+    "DENY": "Refused",
+    "REVIEW": "Needs approval before it is sent",
+}
+STATUSES = {
+    "open": "Open",
+    "awaiting": "Awaiting approval",
+    "proposed": "Proposed",
+    "approved": "Approved",
+    "released": "Sent after approval",
+    "refused": "Refused",
+    "declined": "Declined",
+    "answered": "Answered",
+    "done": "Done",
+    "late": "Late",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "decided": "Decided",
+    "withdrawn": "Withdrawn",
+    "revoked": "Revoked",
+    "active": "Active",
+    "expired": "Expired",
+    "overdue": "Overdue",
+}
+JURISDICTIONS = {
+    "england-and-wales": "England and Wales",
+    "scotland": "Scotland",
+    "northern-ireland": "Northern Ireland",
+}
+CLASSIFICATIONS = {"OFFICIAL": "OFFICIAL", "OFFICIAL-SENSITIVE": "OFFICIAL-SENSITIVE"}
+
+
+def humanise(code: object) -> str:
+    text = str(getattr(code, "value", code) or "").replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _value(code: object) -> str:
+    return str(getattr(code, "value", code) or "")
+
+
+class Labels:
+    """``label.purpose("risk-management")`` -> "Managing the risk ..." in templates."""
+
+    def __init__(self, policy: PolicySet | None) -> None:
+        self._policy = policy
+
+    def _catalogue(self, table: str, code: object) -> str:
+        key = _value(code)
+        entry = getattr(self._policy, table, {}).get(key) if self._policy else None
+        return entry.label if entry is not None else humanise(key)
+
+    def purpose(self, code: object) -> str:
+        return self._catalogue("purposes", code)
+
+    def basis(self, code: object) -> str:
+        return self._catalogue("lawful_bases", code)
+
+    def category(self, code: object) -> str:
+        return self._catalogue("categories", code)
+
+    def condition(self, code: object) -> str:
+        return self._catalogue("conditions", code)
+
+    def packet_type(self, code: object) -> str:
+        return self._catalogue("packet_types", code)
+
+    def form(self, schema_id: object) -> str:
+        """"mappa-hub/form/request-for-information/v1" -> the packet type's name."""
+        parts = _value(schema_id).split("/")
+        return self.packet_type(parts[2]) if len(parts) >= 3 else humanise(schema_id)
+
+    def necessity_part(self, code: object) -> str:
+        parts = getattr(self._policy, "necessity_parts", {}) if self._policy else {}
+        return str(parts.get(_value(code), humanise(code)))
+
+    def role(self, code: object) -> str:
+        return ROLES.get(_value(code), humanise(code))
+
+    def outcome(self, code: object) -> str:
+        return OUTCOMES.get(_value(code).upper(), humanise(code))
+
+    def status(self, code: object) -> str:
+        return STATUSES.get(_value(code), humanise(code))
+
+    def jurisdiction(self, code: object) -> str:
+        return JURISDICTIONS.get(_value(code), humanise(code))
+
+    def classification(self, code: object) -> str:
+        return CLASSIFICATIONS.get(_value(code), humanise(code))
+
+    def any(self, code: object) -> str:
+        return humanise(code)
+
+
+def govuk_date(value: date | datetime | None) -> str:
+    """GOV.UK style: "9 December 2026" (no leading zero, no ordinal)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value.strftime('%B %Y')}"
+
+
+def govuk_time(value: datetime) -> str:
+    """GOV.UK style: "9:05am", "midday", "midnight"."""
+    if value.hour == 12 and value.minute == 0:
+        return "midday"
+    if value.hour == 0 and value.minute == 0:
+        return "midnight"
+    hour = value.hour % 12 or 12
+    return f"{hour}:{value.minute:02d}{'am' if value.hour < 12 else 'pm'}"
+
+
+def govuk_datetime(value: datetime | None) -> str:
+    """"9 December 2026 at 2:05pm" (UTC, as the ledger keeps it)."""
+    if value is None:
+        return ""
+    return f"{govuk_date(value)} at {govuk_time(value)}"
+
+
+def filters() -> dict[str, Any]:
+    return {"govuk_date": govuk_date, "govuk_datetime": govuk_datetime, "when": govuk_datetime}
