@@ -88,7 +88,7 @@ class Labels:
         return self._catalogue("packet_types", code)
 
     def form(self, schema_id: object) -> str:
-        """"mappa-hub/form/request-for-information/v1" -> the packet type's name."""
+        """The packet type's name for a form schema ("mappa-hub/form/referral/v1")."""
         parts = _value(schema_id).split("/")
         return self.packet_type(parts[2]) if len(parts) >= 3 else humanise(schema_id)
 
@@ -133,7 +133,7 @@ def govuk_time(value: datetime) -> str:
 
 
 def govuk_datetime(value: datetime | None) -> str:
-    """"9 December 2026 at 2:05pm" (UTC, as the ledger keeps it)."""
+    """GOV.UK style date and time, "9 December 2026 at 2:05pm" (UTC, as the ledger keeps it)."""
     if value is None:
         return ""
     return f"{govuk_date(value)} at {govuk_time(value)}"
