@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -129,3 +130,17 @@ def sign_in(page: Page, base: str, login: list[str]) -> None:
     page.fill("#code", pyotp.parse_uri(login[4].strip()).now())
     page.click("#verify")
     expect(page).to_have_url(f"{base}/inbox")
+
+
+def sign_in_anywhere(page: Page, base: str, login: list[str]) -> None:
+    """As ``sign_in``, for any role: lands on the role's own first page, whatever it is."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/login")
+    page.fill("#username", login[0])
+    page.fill("#password", login[1])
+    page.click("#signin")
+    expect(page).to_have_url(f"{base}/login/totp")
+    page.fill("#code", pyotp.parse_uri(login[4].strip()).now())
+    page.click("#verify")
+    expect(page).not_to_have_url(re.compile(r"/login"))
