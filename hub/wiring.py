@@ -21,9 +21,11 @@ from hub.services.directory import DirectoryService
 from hub.services.disclosures import DisclosureService
 from hub.services.held_shares import HeldShareService
 from hub.services.keyring import KeyRing
+from hub.services.notifications import NotificationService
 from hub.services.packets import PacketService
 from hub.services.policy import PolicyService
 from hub.services.requests import RequestService
+from hub.services.saved_drafts import SavedDraftService
 from hub.services.sealed import SealedService
 from hub.services.share_approvals import ShareApprovals
 from hub.services.tokens import TokenService
@@ -53,6 +55,8 @@ class Hub:
     sealed: SealedService
     held_shares: HeldShareService
     share_approvals: ShareApprovals
+    saved_drafts: SavedDraftService
+    notifications: NotificationService
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -74,6 +78,8 @@ class Hub:
         hasher = PasswordHasher(config.passwords)
         packets = PacketService(db, keyring, policy, clock, config.limits)
         held_shares = HeldShareService(db, keyring, policy, clock)
+        requests = RequestService(db, clock)
+        casework = CaseworkService(db, clock)
         return cls(
             config=config,
             clock=clock,
@@ -88,13 +94,15 @@ class Hub:
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
             ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
             access=AccessReportService(db),
-            requests=RequestService(db, clock),
+            requests=requests,
             disclosures=DisclosureService(db, clock, policy),
-            casework=CaseworkService(db, clock),
+            casework=casework,
             tokens=TokenService(db, keyring, clock, policy),
             sealed=SealedService(db, keyring, policy, packets, clock, config.limits),
             held_shares=held_shares,
             share_approvals=ShareApprovals(db, policy, clock, held_shares),
+            saved_drafts=SavedDraftService(db, keyring, packets, clock, config.limits),
+            notifications=NotificationService(db, clock, requests, casework),
         )
 
     async def close(self) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nacl.bindings as sodium
 import nacl.utils
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, sha256_hex
@@ -70,6 +72,13 @@ class KeyEncryptionKey:
             secret, aad, nonce, self._key.reveal()
         )
         return bytes([_WRAP_VERSION]) + nonce + ct
+
+    def derive(self, purpose: str) -> SecretBytes:
+        """A 32-byte key for one named purpose (HKDF-Expand, RFC 5869, over the uniformly random
+        KEK), e.g. the HMAC key for sign-in throttling: the same for every process sharing the
+        KEK, never stored, and useless for unwrapping anything."""
+        info = f"mappa-hub/derived-key/v1/{purpose}".encode()
+        return SecretBytes(HKDFExpand(hashes.SHA256(), KEK_BYTES, info).derive(self._key.reveal()))
 
     def unwrap(self, blob: bytes, context: str) -> SecretBytes:
         if len(blob) < 1 + _NONCE + 16 or blob[0] != _WRAP_VERSION:

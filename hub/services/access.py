@@ -37,6 +37,17 @@ class AccessRow:
     packet_id: str | None
     decision: str | None
     policy_version: str | None
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """Optional bounds on a report: entries recorded at or after ``since`` and before
+    ``before``, of one ``event`` only."""
+
+    since: datetime | None = None
+    before: datetime | None = None
+    event: str | None = None
 
 
 class AccessReportService:
@@ -57,18 +68,21 @@ class AccessReportService:
         return cases, [u for u in users if u.agency_id in in_area]
 
     async def case_report(
-        self, actor: Actor, case_id: int, limit: int = 200
+        self, actor: Actor, case_id: int, limit: int = 200, narrow: ReportFilter | None = None
     ) -> tuple[Case, list[AccessRow]]:
         self._require(actor)
         async with self._db.read() as conn:
             case = await case_store.case_by_id(conn, case_id)
             if case is None or case.area_id != actor.agency.area_id:
                 raise NotFound("No such case.")  # as if absent: no probing of other areas
-            rows = await store.entries_for_case(conn, case_id, min(limit, 1000))
+            n = narrow or ReportFilter()
+            rows = await store.entries_for_case(
+                conn, case_id, min(limit, 1000), since=n.since, before=n.before, event=n.event
+            )
             return case, await self._rows(conn, rows)
 
     async def user_report(
-        self, actor: Actor, user_id: int, limit: int = 200
+        self, actor: Actor, user_id: int, limit: int = 200, narrow: ReportFilter | None = None
     ) -> tuple[User, list[AccessRow]]:
         self._require(actor)
         async with self._db.read() as conn:
@@ -76,7 +90,10 @@ class AccessReportService:
             agency = await directory_store.agency_by_id(conn, user.agency_id) if user else None
             if user is None or agency is None or agency.area_id != actor.agency.area_id:
                 raise NotFound("No such user.")
-            rows = await store.entries_by_user(conn, user_id, min(limit, 1000))
+            n = narrow or ReportFilter()
+            rows = await store.entries_by_user(
+                conn, user_id, min(limit, 1000), since=n.since, before=n.before, event=n.event
+            )
             return user, await self._rows(conn, rows)
 
     async def _rows(self, conn: AsyncConnection, rows: Sequence[RowMapping]) -> list[AccessRow]:
@@ -108,6 +125,7 @@ class AccessReportService:
                     packet_id=r["packet_id"],
                     decision=r["decision"],
                     policy_version=(r["policy_version"] or "")[:12] or None,
+                    case_id=r["case_id"],
                 )
             )
         return out

@@ -22,6 +22,9 @@ class Actor:
     token_id: int | None = None
     # For a token: the person it acts for (named in the call and checked, or its issuer).
     on_behalf_of: User | None = None
+    # For a token: the call named its person (``On-Behalf-Of``), rather than the token standing
+    # for its issuer. A named person acts as themselves: an agency administrator reads no content.
+    person_named: bool = False
 
     @property
     def role(self) -> Role:

@@ -7,6 +7,7 @@ and of the area's coordinators, and the stamp is what an email notifier picks up
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -217,16 +218,42 @@ class CaseworkService:
 
     # -- the case page ---------------------------------------------------------------------
 
+    @staticmethod
+    async def _may_open_file(conn: AsyncConnection, actor: Actor, case: Case) -> bool:
+        # The area's MAPPA coordinator brokers every case in it (schedules the meetings,
+        # quality-assures the minutes), so the file opens to them as to the active agencies.
+        # Agency administrators manage tokens and keys, and see no case content.
+        if actor.has_role(Role.AGENCY_ADMIN):
+            return False
+        coordinator = actor.has_role(Role.COORDINATOR) and case.area_id == actor.agency.area_id
+        return coordinator or await store.is_active_on(conn, case.id, actor.agency.id)
+
+    async def openable_files(self, actor: Actor, case_ids: Iterable[int]) -> set[int]:
+        """Which of these cases' files ``case_file`` opens to the actor: for links, so that no
+        page offers one that would answer 403."""
+        wanted = sorted(set(case_ids))
+        if actor.has_role(Role.AGENCY_ADMIN) or not wanted:
+            return set()
+        async with self._db.read() as conn:
+            found = await store.active_among(conn, actor.agency.id, wanted)
+            if actor.has_role(Role.COORDINATOR):
+                for case_id in set(wanted) - found:
+                    case = await case_store.case_by_id(conn, case_id)
+                    if case is not None and case.area_id == actor.agency.area_id:
+                        found.add(case_id)
+            return found
+
     async def case_file(self, actor: Actor, case_id: int) -> CaseFile:
         """Everything on a case in time order, for its active agencies and the area coordinator."""
+        if actor.has_role(Role.AGENCY_ADMIN):
+            raise Forbidden(
+                "Agency administrators manage API tokens and keys; they do not read case files."
+            )
         async with self._db.read() as conn:
             case = await case_store.case_by_id(conn, case_id)
             if case is None:
                 raise NotFound("No such case.")
-            # The area's MAPPA coordinator brokers every case in it (schedules the meetings,
-            # quality-assures the minutes), so the file opens to them as to the active agencies.
-            coordinator = actor.has_role(Role.COORDINATOR) and case.area_id == actor.agency.area_id
-            if not (coordinator or await store.is_active_on(conn, case.id, actor.agency.id)):
+            if not await self._may_open_file(conn, actor, case):
                 raise Forbidden(
                     "Your agency is not active on this case, so its file is closed to you."
                 )

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,7 +21,7 @@ from hub.crypto import signing
 from hub.crypto.agency_keys import KeyPurpose, generate_key_pair
 from hub.crypto.kek import KeyEncryptionKey
 from hub.crypto.secrets import SecretBytes
-from hub.errors import ConfigError, Forbidden, NotFound
+from hub.errors import ConfigError, Forbidden, IntegrityFailure, NotFound
 from hub.ledger.checkpoint import BadCheckpoint, Checkpoint, Receipt
 from hub.ledger.merkle import MerkleTree, ProofError, verify_consistency
 from hub.model.directory import Role
@@ -48,6 +49,47 @@ def pin_path(kek_path: Path) -> Path:
     the KEK (a deployment whose KEK directory is read-only points the variable elsewhere)."""
     configured = os.environ.get("MAPPA_HUB_KEY_PINS")
     return Path(configured) if configured else kek_path.parent / PIN_FILE
+
+
+class ReceiptRefused(IntegrityFailure):
+    """A receipt that does not verify. ``failed`` names the check, for words on a page:
+    ``format`` (not a receipt), ``key`` (not signed by a pinned hub key), ``signature``, ``entry``
+    (the entry is not the one the receipt names), ``inclusion`` (the proof does not lead to the
+    checkpoint's root), ``log`` (signed by this hub, but its log no longer holds it)."""
+
+    code = "receipt_refused"
+
+    def __init__(self, failed: str) -> None:
+        super().__init__("The receipt does not verify.", failed=failed)
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class CheckedReceipt:
+    receipt: Receipt
+    entry: dict[str, Any]
+
+
+def check_receipt(data: bytes, pins: set[bytes]) -> CheckedReceipt:
+    """The offline check of ``mappa-hub ledger check-receipt`` (``Receipt.verify``), against the
+    pinned hub keys, naming the check that failed in ``ReceiptRefused``."""
+    try:
+        receipt = Receipt.from_bytes(data)
+    except BadCheckpoint:
+        raise ReceiptRefused("format") from None
+    if receipt.checkpoint.public_key not in pins:
+        raise ReceiptRefused("key")
+    try:
+        receipt.checkpoint.verify()
+    except BadCheckpoint:
+        raise ReceiptRefused("signature") from None
+    try:
+        entry = receipt.verify()
+    except ProofError:
+        raise ReceiptRefused("inclusion") from None
+    except BadCheckpoint:
+        raise ReceiptRefused("entry") from None
+    return CheckedReceipt(receipt, entry)
 
 
 def read_pins(path: Path) -> set[bytes]:
@@ -180,6 +222,28 @@ class LedgerService:
             raise NotFound("No such log entry.")
         proof = tree.inclusion_proof(seq - 1, cp.tree_size)
         return Receipt(seq, entry, cp, tuple(proof))
+
+    @staticmethod
+    def require_receipt_checker(actor: Actor) -> None:
+        """Anyone signed in checks receipts, but an agency admin (keys and tokens, not shares)."""
+        if actor.has_role(Role.AGENCY_ADMIN):
+            raise Forbidden("Your role does not check receipts.")
+
+    async def check_receipt(self, actor: Actor, data: bytes) -> CheckedReceipt:
+        """A receipt someone holds, checked as the CLI checks it (``check_receipt``) against this
+        hub's pinned keys, and then against this hub's own log: the checkpoint must be one it
+        signed and stored, and the entry the one at that place in the log now."""
+        self.require_receipt_checker(actor)
+        checked = check_receipt(data, read_pins(self._pins))
+        receipt = checked.receipt
+        async with self._db.read() as conn:
+            stored = await store.checkpoint_at(conn, receipt.checkpoint.tree_size)
+            entry = await store.entry_by_seq(conn, receipt.seq)
+        if stored is None or stored.root_hash != receipt.checkpoint.root.hex():
+            raise ReceiptRefused("log")
+        if entry is None or bytes(entry) != receipt.entry:
+            raise ReceiptRefused("log")
+        return checked
 
     # -- verification ------------------------------------------------------------------------
 

@@ -208,37 +208,7 @@ class DisclosureService:
         role = person.role.value
         now = self._clock.now()
         async with self._db.write() as conn:
-            row = await store.disclosure_by_id(conn, disclosure_id)
-            if row is None or row.area_id != actor.agency.area_id:
-                raise NotFound("No such disclosure.")
-            if (
-                row.proposer_user_id in (actor.user.id, person.id)
-                or row.proposer_person_id == person.id
-            ):
-                raise Forbidden("You proposed this disclosure, so someone else must decide it.")
-            if row.status != PROPOSED:
-                raise Conflict(f"This disclosure has already been {row.status}.")
-            proposal = await packet_store.packet_by_id(conn, row.proposal_packet_id)
-            if proposal is None or actor.agency.id not in (
-                proposal.sender_agency_id,
-                *proposal.recipient_agency_ids,
-            ):
-                raise Forbidden(
-                    "The proposal was not sent to your agency: it must reach you before you decide."
-                )
-            decisions = await store.decisions_for(conn, [row.id])
-            if any(
-                d.approver_user_id in (actor.user.id, person.id)
-                or d.approver_person_id == person.id
-                for d in decisions
-            ):
-                raise Conflict("You have already decided this disclosure.")
-            wanted = outstanding(row.approvals_needed, decisions)
-            if role not in wanted:
-                raise Forbidden(
-                    "The policy does not ask for a decision from your role on this disclosure "
-                    f"(still wanted: {', '.join(wanted) or 'none'})."
-                )
+            row, wanted = await self._decidable(conn, actor, person, disclosure_id)
             try:
                 await store.insert_decision(
                     conn,
@@ -286,6 +256,54 @@ class DisclosureService:
             if updated is None:  # pragma: no cover - just written in this transaction
                 raise NotFound("No such disclosure.")
             return (await self._views(conn, [updated]))[0]
+
+    async def may_decide(self, actor: Actor, disclosure_id: int) -> bool:
+        """Whether ``decide`` would accept a decision from the actor now: the page offers the
+        form only then."""
+        try:
+            person = self._deciding_person(actor)
+            async with self._db.read() as conn:
+                await self._decidable(conn, actor, person, disclosure_id)
+        except (Forbidden, Conflict, NotFound):
+            return False
+        return True
+
+    async def _decidable(
+        self, conn: AsyncConnection, actor: Actor, person: User, disclosure_id: int
+    ) -> tuple[store.DisclosureRow, dict[str, int]]:
+        """The checks a decision passes before it is written: raises the refusal, or returns
+        the disclosure and the approvals still wanted."""
+        row = await store.disclosure_by_id(conn, disclosure_id)
+        if row is None or row.area_id != actor.agency.area_id:
+            raise NotFound("No such disclosure.")
+        if (
+            row.proposer_user_id in (actor.user.id, person.id)
+            or row.proposer_person_id == person.id
+        ):
+            raise Forbidden("You proposed this disclosure, so someone else must decide it.")
+        if row.status != PROPOSED:
+            raise Conflict(f"This disclosure has already been {row.status}.")
+        proposal = await packet_store.packet_by_id(conn, row.proposal_packet_id)
+        if proposal is None or actor.agency.id not in (
+            proposal.sender_agency_id,
+            *proposal.recipient_agency_ids,
+        ):
+            raise Forbidden(
+                "The proposal was not sent to your agency: it must reach you before you decide."
+            )
+        decisions = await store.decisions_for(conn, [row.id])
+        if any(
+            d.approver_user_id in (actor.user.id, person.id) or d.approver_person_id == person.id
+            for d in decisions
+        ):
+            raise Conflict("You have already decided this disclosure.")
+        wanted = outstanding(row.approvals_needed, decisions)
+        if person.role.value not in wanted:
+            raise Forbidden(
+                "The policy does not ask for a decision from your role on this disclosure "
+                f"(still wanted: {', '.join(wanted) or 'none'})."
+            )
+        return row, wanted
 
     def _deciding_person(self, actor: Actor) -> User:
         """The person a decision is attributed to: the signed-in user, or the person a token acts

@@ -1,13 +1,19 @@
-"""Checking a draft's shape before the policy decides it: limits, catalogue codes, clean text."""
+"""Checking a draft's shape before the policy decides it: limits, catalogue codes, clean text;
+the necessity statement's parts a typed form already answers; and which lawful bases fit a share.
+"""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from hub.config import Limits
 from hub.errors import InvalidInput, TooLarge
 from hub.model.packets import Draft, PacketType
+from hub.policy.lawful import kind_of
 from hub.policy.loader import PolicySet
+from hub.workflows.forms import FORMS
 
 MAX_RECIPIENTS = 50
 MAX_STATEMENT_CHARS = 5000
@@ -20,7 +26,7 @@ def clean_filename(name: str) -> str:
     return (base or "attachment")[:200]
 
 
-def _size(nbytes: int) -> str:
+def size_text(nbytes: int) -> str:
     if nbytes >= 1024 * 1024 and nbytes % (1024 * 1024) == 0:
         return f"{nbytes // (1024 * 1024)} MiB"
     if nbytes >= 1024:
@@ -77,6 +83,57 @@ def validate_draft(draft: Draft, limits: Limits, policy: PolicySet) -> tuple[str
         if len(att.data) > limits.max_attachment_bytes:
             raise TooLarge(
                 f"Attachment {clean_filename(att.filename)} is larger than the limit of "
-                f"{_size(limits.max_attachment_bytes)}."
+                f"{size_text(limits.max_attachment_bytes)}."
             )
     return subject, draft.body
+
+
+def form_answers(packet_type: PacketType) -> Mapping[str, str]:
+    """The necessity parts a packet type's form answers, by part: ``{"why": "purpose_of_request"}``."""
+    model = FORMS.get(packet_type)
+    return model.necessity_answers if model is not None else {}
+
+
+def with_form_answers(draft: Draft) -> Draft:
+    """The draft with each necessity part its form answers taken from the form, so that the
+    sender is not asked twice (inbox and API alike). A statement given for a part wins."""
+    if not isinstance(draft.form, Mapping):
+        return draft
+    filled = dict(draft.necessity)
+    for part, name in form_answers(draft.packet_type).items():
+        answer = draft.form.get(name)
+        if isinstance(answer, str) and answer.strip() and not filled.get(part, "").strip():
+            filled[part] = answer.strip()
+    return draft if filled == dict(draft.necessity) else replace(draft, necessity=filled)
+
+
+def basis_notes(
+    policy: PolicySet,
+    bases: Iterable[str],
+    recipients: Iterable[tuple[str, str]],
+    purpose: str,
+    sender_type: str,
+) -> dict[str, str]:
+    """Why the policy would refuse each of ``bases`` for this share, in words, by basis code;
+    bases that fit are left out. ``recipients`` are (name, agency type) of each recipient.
+
+    The questions are the lawful test's own (``LawfulBasis.reaches``, its purposes, and legitimate
+    interests never for a public authority); the full test still decides the share.
+    """
+    chosen = list(recipients)
+    out: dict[str, str] = {}
+    for code in bases:
+        basis = policy.lawful_bases.get(code)
+        if basis is None:
+            continue
+        problems = []
+        unreached = [name for name, t in chosen if not basis.reaches(t, kind_of(t))]
+        if unreached:
+            problems.append("not for " + ", ".join(unreached))
+        if purpose in policy.purposes and purpose not in basis.purposes:
+            problems.append("not for the purpose " + policy.purposes[purpose].label.lower())
+        if basis.legitimate_interests and sender_type in policy.data_protection.public_authorities:
+            problems.append("never for a public authority")
+        if problems:
+            out[code] = "; ".join(problems)
+    return out

@@ -40,7 +40,8 @@ from hub.store.packets import PacketRow
 __all__ = ["AWAITING", "REFUSED", "RELEASED", "HeldShareService", "HeldShareView"]
 
 # Who reads what their own agency holds (as ``PacketService``); auditors see the record only.
-_READERS = (Role.PRACTITIONER, Role.COORDINATOR, Role.AGENCY_ADMIN, Role.SENIOR_MANAGER)
+# Agency administrators manage tokens and keys and see no case content (least privilege).
+_READERS = (Role.PRACTITIONER, Role.COORDINATOR, Role.SENIOR_MANAGER)
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,10 @@ class HeldShareService:
         if actor.agency.id == row.proposer_agency_id and actor.has_role(*_READERS):
             return True  # the sender's own agency holds it anyway
         return row.status == AWAITING and self._approver_of(actor, row)
+
+    def may_open(self, actor: Actor, row: store.HeldShareRow) -> bool:
+        """Whether ``open`` reads the share's content to the actor: for the page's link."""
+        return self._may_open(actor, row)
 
     @staticmethod
     def is_proposer(actor: Actor, row: store.HeldShareRow) -> bool:

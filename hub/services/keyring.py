@@ -174,3 +174,13 @@ class KeyRing:
 
     def unwrap_secret(self, blob: bytes, context: str) -> SecretBytes:
         return self._kek.unwrap(blob, context)
+
+    async def history(self, agency_id: int) -> list[StoredKey]:
+        """Every key the agency has had, current and retired, oldest first (public halves and
+        dates only are of use to a caller: private halves stay wrapped)."""
+        async with self._db.read() as conn:
+            return await key_store.keys_for_agency(conn, agency_id)
+
+    def derived_key(self, purpose: str) -> SecretBytes:
+        """A key derived from the KEK for one purpose (``KeyEncryptionKey.derive``)."""
+        return self._kek.derive(purpose)

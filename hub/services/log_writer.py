@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.errors import Conflict
 from hub.ledger.entries import Entry, Record
 from hub.services import ledger
+from hub.store import packet_reads
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
@@ -47,6 +48,8 @@ class PendingWrite:
     # (case id, agencies now active on it)
     joins: tuple[int, frozenset[int]] | None = None
     idempotency: Idempotency | None = None
+    # A person opening the packet the record names: marked read for them (``packet_reads``).
+    read_by: int | None = None
 
 
 async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]:
@@ -73,6 +76,13 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
                 # A concurrent request with this key got there first (on PostgreSQL both can
                 # pass the check above before either commits): this one writes nothing.
                 raise Conflict("A request with this idempotency key was just processed.") from None
+    reads = [
+        (i.read_by, i.record.packet_id, i.when)
+        for i in items
+        if i.read_by is not None and i.record.packet_id is not None
+    ]
+    if reads:
+        await packet_reads.mark_read(conn, reads)
     # Last: on PostgreSQL appending locks the log's head row until the commit.
     return await ledger.append_many(conn, [i.record for i in items])
 

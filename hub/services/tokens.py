@@ -447,5 +447,6 @@ class TokenService:
         if person is None:
             raise refused
         return dataclasses.replace(
-            caller, actor=dataclasses.replace(caller.actor, on_behalf_of=person)
+            caller,
+            actor=dataclasses.replace(caller.actor, on_behalf_of=person, person_named=True),
         )

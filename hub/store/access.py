@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,20 +27,50 @@ _COLUMNS = (
 )
 
 
-async def entries_for_case(conn: AsyncConnection, case_id: int, limit: int) -> list[RowMapping]:
+def _narrowed(
+    since: datetime | None, before: datetime | None, event: str | None
+) -> list[ColumnElement[bool]]:
+    """Optional bounds on an access report: a time window and one kind of event."""
+    where = []
+    if since is not None:
+        where.append(ledger_entries.c.recorded_at >= since)
+    if before is not None:
+        where.append(ledger_entries.c.recorded_at < before)
+    if event is not None:
+        where.append(ledger_entries.c.event == event)
+    return where
+
+
+async def entries_for_case(
+    conn: AsyncConnection,
+    case_id: int,
+    limit: int,
+    *,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    event: str | None = None,
+) -> list[RowMapping]:
     stmt = (
         select(*_COLUMNS)
-        .where(ledger_entries.c.case_id == case_id)
+        .where(ledger_entries.c.case_id == case_id, *_narrowed(since, before, event))
         .order_by(ledger_entries.c.seq.desc())
         .limit(limit)
     )
     return list((await conn.execute(stmt)).mappings().all())
 
 
-async def entries_by_user(conn: AsyncConnection, user_id: int, limit: int) -> list[RowMapping]:
+async def entries_by_user(
+    conn: AsyncConnection,
+    user_id: int,
+    limit: int,
+    *,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    event: str | None = None,
+) -> list[RowMapping]:
     stmt = (
         select(*_COLUMNS)
-        .where(ledger_entries.c.actor_user_id == user_id)
+        .where(ledger_entries.c.actor_user_id == user_id, *_narrowed(since, before, event))
         .order_by(ledger_entries.c.seq.desc())
         .limit(limit)
     )

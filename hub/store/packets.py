@@ -5,8 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import Integer, bindparam, delete, false, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    tuple_,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -81,6 +94,125 @@ _OUTBOX = (
     .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
 _OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
+
+
+Box = Literal["inbox", "outbox"]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a row sits in a listing's order (newest first): its time, then its id."""
+
+    created_at: datetime
+    id: str
+
+
+@dataclass(frozen=True)
+class PacketFilter:
+    """The cheap filters of a listing, all on columns in clear (the subject is not one)."""
+
+    case_id: int | None = None
+    # In an inbox the sender agency; in an outbox one of the recipients.
+    agency_id: int | None = None
+    packet_type: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+def _box(
+    box: Box, agency_id: int, flt: PacketFilter
+) -> tuple[Select[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """A box's packets with the filter applied, and the two columns of its order."""
+    if box == "inbox":
+        stmt = (
+            select(packets)
+            .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
+            .where(packet_recipients.c.agency_id == agency_id, _SENT)
+        )
+        when: ColumnElement[Any] = packet_recipients.c.created_at
+        key: ColumnElement[Any] = packet_recipients.c.packet_id
+        if flt.agency_id is not None:
+            stmt = stmt.where(packets.c.sender_agency_id == flt.agency_id)
+    else:
+        stmt = select(packets).where(packets.c.sender_agency_id == agency_id, _SENT)
+        when, key = packets.c.created_at, packets.c.id
+        if flt.agency_id is not None:
+            to = packet_recipients.alias("to_agency")
+            stmt = stmt.where(
+                exists().where(to.c.packet_id == packets.c.id, to.c.agency_id == flt.agency_id)
+            )
+    if flt.case_id is not None:
+        stmt = stmt.where(packets.c.case_id == flt.case_id)
+    if flt.packet_type is not None:
+        stmt = stmt.where(packets.c.packet_type == flt.packet_type)
+    if flt.since is not None:
+        stmt = stmt.where(when >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(when < flt.until)
+    return stmt, when, key
+
+
+async def listing(
+    conn: AsyncConnection,
+    box: Box,
+    agency_id: int,
+    flt: PacketFilter,
+    limit: int,
+    *,
+    before: Position | None = None,
+    after: Position | None = None,
+) -> list[PacketRow]:
+    """A page of a box, filtered, by keyset on (time, id): newest first and older than
+    ``before``, or (``after``) the ``limit`` rows just newer than ``after``, oldest first.
+    Served by ix_packet_recipients_inbox and ix_packets_sender_created."""
+    stmt, when, key = _box(box, agency_id, flt)
+    if after is not None:
+        stmt = stmt.where(tuple_(when, key) > tuple_(after.created_at, after.id))
+        stmt = stmt.order_by(when.asc(), key.asc())
+    else:
+        if before is not None:
+            stmt = stmt.where(tuple_(when, key) < tuple_(before.created_at, before.id))
+        stmt = stmt.order_by(when.desc(), key.desc())
+    stmt = stmt.limit(limit)
+    return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+
+
+async def count_listing(
+    conn: AsyncConnection,
+    box: Box,
+    agency_id: int,
+    flt: PacketFilter,
+    cap: int,
+    *,
+    newer_than: Position | None = None,
+) -> int:
+    """How many rows the filtered box holds (or hold newer than a position), counting no
+    further than ``cap``: an index range of at most ``cap`` entries, whatever the box's size."""
+    stmt, when, key = _box(box, agency_id, flt)
+    if newer_than is not None:
+        stmt = stmt.where(tuple_(when, key) > tuple_(newer_than.created_at, newer_than.id))
+    inner = stmt.with_only_columns(key).limit(cap).subquery()
+    return int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+
+
+async def openable(conn: AsyncConnection, agency_id: int, packet_ids: Sequence[str]) -> set[str]:
+    """Which of ``packet_ids`` were sent by or to the agency (and are not held for approval)."""
+    if not packet_ids:
+        return set()
+    ids = list(set(packet_ids))
+    sent = select(packets.c.id).where(
+        packets.c.id.in_(ids), packets.c.sender_agency_id == agency_id, _SENT
+    )
+    received = (
+        select(packet_recipients.c.packet_id)
+        .join(packets, packets.c.id == packet_recipients.c.packet_id)
+        .where(
+            packet_recipients.c.packet_id.in_(ids),
+            packet_recipients.c.agency_id == agency_id,
+            _SENT,
+        )
+    )
+    return {r[0] for r in await conn.execute(sent.union(received))}
 
 
 @dataclass(frozen=True)

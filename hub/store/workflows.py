@@ -71,6 +71,16 @@ async def is_active_on(conn: AsyncConnection, case_id: int, agency_id: int) -> b
     return (await conn.execute(stmt)).first() is not None
 
 
+async def active_among(conn: AsyncConnection, agency_id: int, case_ids: Sequence[int]) -> set[int]:
+    """Which of ``case_ids`` the agency is active on (served by ix_case_agencies_agency)."""
+    if not case_ids:
+        return set()
+    stmt = select(case_agencies.c.case_id).where(
+        case_agencies.c.agency_id == agency_id, case_agencies.c.case_id.in_(list(set(case_ids)))
+    )
+    return set((await conn.execute(stmt)).scalars())
+
+
 # -- meetings ---------------------------------------------------------------------------------
 
 

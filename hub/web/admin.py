@@ -28,6 +28,27 @@ ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
 MAX_DAYS = 365
 DEFAULT_DAYS = 90
 _NOTICES = {"revoked": "The token was revoked: its system can no longer call the API."}
+# What each scope lets a system do, in words (the scope itself is shown beside it: the agency's
+# developers configure their system with it).
+SCOPE_WORDS = {
+    Scope.CASES_READ: "Read the area's cases",
+    Scope.PACKETS_SEND: "Send packets",
+    Scope.PACKETS_READ: "Read packets sent to or by the agency",
+    Scope.REQUESTS_ANSWER: "Answer requests for information",
+    Scope.DISCLOSURES_READ: "Read third-party disclosures",
+    Scope.DISCLOSURES_DECIDE: "Decide third-party disclosures",
+    Scope.SEALED_SUBMIT: "Submit packets the agency's system sealed itself",
+    Scope.SEALED_READ: "Collect sealed packets for the agency's system",
+}
+# The form's element for each field an error can name, for the error summary's links.
+_FIELD_IDS = {
+    "name": "token-name",
+    "scopes": "token-scopes",
+    "cases": "token-cases",
+    "days": "token-days",
+    "lifetime": "token-days",
+    "role": "token-role",
+}
 
 
 @dataclass
@@ -71,6 +92,7 @@ async def _page(
     *,
     status: int = 200,
     error: str = "",
+    error_field: str | None = None,
     form: IssueForm | None = None,
 ) -> web.Response:
     hub = request.app[HUB]
@@ -97,10 +119,13 @@ async def _page(
         "admin_tokens.html",
         status=status,
         rows=rows,
-        scopes=[s.value for s in Scope],
+        scopes=[(s.value, SCOPE_WORDS.get(s, s.value)) for s in Scope],
+        scope_words={s.value: SCOPE_WORDS.get(s, s.value) for s in Scope},
         roles=[r.value for r in hub.tokens.issuable_roles(actor)],
         delegated_decisions=hub.policy.current.delegated_decisions,
         error=error,
+        error_href="#" + _FIELD_IDS.get(error_field or "", "token-name"),
+        error_title_prefix=bool(error),
         form=form or IssueForm(),
         notice=_NOTICES.get(request.query.get("done", ""), ""),
         max_days=MAX_DAYS,
@@ -143,7 +168,9 @@ async def issue(request: web.Request) -> web.StreamResponse:
             role=_role(form.role),
         )
     except InvalidInput as exc:
-        return await _page(request, status=400, error=exc.public_message, form=form)
+        return await _page(
+            request, status=400, error=exc.public_message, error_field=exc.field, form=form
+        )
     log.info(
         "API token %s issued for %s by user %s", issued.token.id, actor.agency.code, actor.user.id
     )
@@ -152,7 +179,7 @@ async def issue(request: web.Request) -> web.StreamResponse:
         "admin_token_issued.html",
         token=issued.token,
         secret=issued.secret,
-        scopes=sorted(s.value for s in issued.token.scopes),
+        scopes=sorted((s.value, SCOPE_WORDS.get(s, s.value)) for s in issued.token.scopes),
     )
     # The security headers middleware sets no-store on every page; say it here as well, since
     # this is the one page that must never be kept anywhere.

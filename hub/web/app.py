@@ -7,14 +7,20 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.web import (
+    accessibility,
     admin,
+    admin_keys,
     audit,
     casework,
     compose,
+    compose_drafts,
     disclosures,
     held_shares,
     inbox,
     login,
+    notifications,
+    packet_page,
+    receipts,
     requests,
 )
 from hub.web.api import held_shares as api_held_shares
@@ -51,7 +57,10 @@ def build_app(hub: Hub) -> web.Application:
     app[COOKIE_NAME] = "__Host-mappa-session" if secure else "mappa-session"
     app.add_routes(login.routes)
     app.add_routes(inbox.routes)
+    app.add_routes(packet_page.routes)
+    app.add_routes(notifications.routes)
     app.add_routes(compose.routes)
+    app.add_routes(compose_drafts.routes)
     app.add_routes(requests.routes)
     app.add_routes(disclosures.routes)
     app.add_routes(held_shares.routes)
@@ -61,5 +70,8 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(api_held_shares.routes)
     app.add_routes(audit.routes)
     app.add_routes(admin.routes)
+    app.add_routes(admin_keys.routes)
+    app.add_routes(receipts.routes)
+    app.add_routes(accessibility.routes)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     return app

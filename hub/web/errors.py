@@ -51,6 +51,7 @@ def _respond(
     code: str,
     message: str,
     exc: HubError | None = None,
+    reference: str = "",
 ) -> web.StreamResponse:
     if _wants_json(request):
         response = problem(status, code, code.replace("_", " "), message, **_details(exc))
@@ -59,7 +60,15 @@ def _respond(
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.context.get("retry_after", 1))
         return response
-    return render(request, "error.html", status=status, message=message, status_code=status)
+    return render(
+        request,
+        "error.html",
+        status=status,
+        message=message,
+        status_code=status,
+        viewing=request.method in ("GET", "HEAD"),
+        reference=reference,
+    )
 
 
 def _details(exc: HubError | None) -> dict[str, Any]:
@@ -101,4 +110,4 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         correlation = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", correlation, request.method, request.path)
         message = f"Something went wrong on our side. Reference: {correlation}."
-        return _respond(request, 500, "internal_error", message)
+        return _respond(request, 500, "internal_error", message, reference=correlation)

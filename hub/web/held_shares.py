@@ -6,8 +6,6 @@ sender's Sent list while it waits; coordinators reach the queue from the navigat
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -19,6 +17,8 @@ from hub.web.security import attachment_download
 routes = web.RouteTableDef()
 _ID = "{share_id:\\d{1,12}}"
 _MAX_ID = 2**31 - 1
+# The decision form's fields an error can name, for the error summary's link.
+_ERROR_FIELDS = {"decision": "#decision", "reasons": "#reasons"}
 _NOTICES = {
     "approve": "Your approval is recorded with its reasons.",
     "refuse": "Your refusal is recorded with its reasons; the share will not be sent.",
@@ -32,18 +32,15 @@ def _id(request: web.Request) -> int:
     return share_id
 
 
-def _policy_terms(request: web.Request) -> dict[str, Any]:
-    """Labels for what a share's header names, from the policy the hub runs now."""
+def _rule_labels(request: web.Request) -> dict[str, str]:
+    """The words of the rules that sent a share for approval, from the policy the hub runs now
+    (a rule no longer in the policy is named by its identifier)."""
     policy = request.app[HUB].policy.current
     rules = {r.id: r.label for r in policy.approval_rules}
     rules["other-area"] = policy.other_area.label
-    return {
-        "categories": policy.categories,
-        "purposes": policy.purposes,
-        "bases": policy.lawful_bases,
-        "necessity_parts": policy.necessity_parts,
-        "rule_labels": rules,
-    }
+    for category, restricted in policy.restricted.items():
+        rules.setdefault(f"restricted.{category}", restricted.label)
+    return rules
 
 
 @routes.get("/shares")
@@ -64,20 +61,28 @@ async def _page(
     *,
     status: int = 200,
     error: str = "",
+    error_field: str | None = None,
     typed: dict[str, str] | None = None,
 ) -> web.Response:
+    hub, actor = request.app[HUB], request[ACTOR]
     notice = _NOTICES.get(request.query.get("done", ""), "")
     if request.query.get("sent") == "1" and view.row.status == "awaiting":
-        notice = "Sent for approval by " + " and ".join(view.awaiting) + "."
+        notice = "Sealed and held for approval by " + " and ".join(view.awaiting) + "."
+    released = view.row.status == "released"
+    openable = await hub.packets.listing.openable(actor, [view.packet.id]) if released else set()
     return render(
         request,
         "share.html",
         status=status,
         view=view,
         error=error,
+        error_href=_ERROR_FIELDS.get(error_field or "", ""),
         notice=notice,
         typed=typed or {"decision": "", "reasons": ""},
-        **_policy_terms(request),
+        content_openable=hub.held_shares.may_open(actor, view.row),
+        packet_openable=view.packet.id in openable,
+        rule_labels=_rule_labels(request),
+        error_title_prefix=bool(error),
     )
 
 
@@ -101,16 +106,22 @@ async def decide(request: web.Request) -> web.StreamResponse:
         # Shown on the share's page: the approver sees why, with the record beside it.
         view = await hub.held_shares.get(actor, _id(request))
         typed = {"decision": decision, "reasons": reasons}  # nothing typed is lost
-        return await _page(request, view, status=exc.status, error=exc.public_message, typed=typed)
+        field = exc.field if isinstance(exc, InvalidInput) else None
+        return await _page(
+            request,
+            view,
+            status=exc.status,
+            error=exc.public_message,
+            error_field=field,
+            typed=typed,
+        )
     raise web.HTTPSeeOther(f"/shares/{_id(request)}?done={decision}")
 
 
 @routes.get(f"/shares/{_ID}/content")
 async def content(request: web.Request) -> web.StreamResponse:
     view, opened = await request.app[HUB].held_shares.open(request[ACTOR], _id(request))
-    return render(
-        request, "share_content.html", view=view, content=opened, **_policy_terms(request)
-    )
+    return render(request, "share_content.html", view=view, content=opened)
 
 
 @routes.get(f"/shares/{_ID}/attachments/{{index:\\d{{1,3}}}}")

@@ -44,6 +44,35 @@ STATUSES = {
     "expired": "Expired",
     "overdue": "Overdue",
 }
+# The log's events (hub.ledger.entries.Event) and the DPA 2018 s62 kinds of processing.
+EVENTS = {
+    "packet-sent": "Packet sent",
+    "packet-opened": "Packet opened",
+    "attachment-opened": "Attachment opened",
+    "sealed-fetched": "Sealed packet collected by the agency's system",
+    "case-created": "Case opened",
+    "case-altered": "Case changed",
+    "cases-combined": "Case records combined",
+    "case-agency-involved": "Agency brought into the case",
+    "packet-shredded": "Packet content destroyed",
+    "disclosure-decided": "Disclosure decision recorded",
+    "third-party-disclosed": "Disclosure made to a third party",
+    "token-issued": "API token issued",
+    "token-revoked": "API token revoked",
+    "share-proposed": "Share held for approval",
+    "share-decided": "Share approval decision recorded",
+    "share-released": "Share sent after approval",
+    "held-share-opened": "Share held for approval read",
+    "held-attachment-opened": "Attachment of a held share opened",
+}
+ACTIONS = {
+    "collection": "Collection",
+    "alteration": "Alteration",
+    "consultation": "Consultation (read)",
+    "disclosure": "Disclosure",
+    "combination": "Combination",
+    "erasure": "Erasure",
+}
 JURISDICTIONS = {
     "england-and-wales": "England and Wales",
     "scotland": "Scotland",
@@ -99,6 +128,11 @@ class Labels:
     def role(self, code: object) -> str:
         return ROLES.get(_value(code), humanise(code))
 
+    def role_in_sentence(self, code: object) -> str:
+        """The role's name inside a sentence: "senior manager", "MAPPA coordinator"."""
+        text = self.role(code)
+        return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
     def outcome(self, code: object) -> str:
         return OUTCOMES.get(_value(code).upper(), humanise(code))
 
@@ -110,6 +144,14 @@ class Labels:
 
     def classification(self, code: object) -> str:
         return CLASSIFICATIONS.get(_value(code), humanise(code))
+
+    def event(self, code: object) -> str:
+        """A log event: "packet-opened" -> "Packet opened"."""
+        return EVENTS.get(_value(code), humanise(code))
+
+    def action(self, code: object) -> str:
+        """The DPA 2018 s62 kind of processing an event is: "consultation" -> "Consultation (read)"."""
+        return ACTIONS.get(_value(code), humanise(code))
 
     def any(self, code: object) -> str:
         return humanise(code)

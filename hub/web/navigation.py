@@ -2,6 +2,24 @@
 
 The service layer decides every request; this module only keeps the menu honest, so that no link
 is offered to a page that would answer 403 (tests/web/test_navigation.py walks every role's menu).
+Each row below names the service check it mirrors:
+
+- Inbox, Sent: ``PacketService.inbox/outbox`` (readers of packet content; agency admins manage
+  keys and tokens and are not offered packets). Sent, Drafts and New packet are for the roles that
+  may send (``PacketService`` sender roles: practitioners and coordinators).
+- Cases: ``CaseService.visible_to`` lists the area's cases to anyone; offered to the roles whose
+  work is cases. Auditors reach cases through the access reports, never the case file.
+- Requests: ``RequestService.queue`` (practitioners and coordinators handle requests).
+- Deadlines: ``CaseworkService.due`` (the agency's own items; coordinators and senior managers
+  also see the area's).
+- Notifications: ``NotificationService.for_actor`` (practitioners, coordinators, senior managers:
+  decisions on what they proposed, requests put to their agency, what their agency has due).
+- Disclosures: ``DisclosureService.register`` (coordinators, senior managers and auditors).
+- Approvals: ``HeldShareService.queue`` (the policy's approvers: coordinators, senior managers).
+- Access reports: ``AccessReportService`` (auditors and coordinators).
+- Check a receipt: ``LedgerService.check_receipt`` (anyone signed in but an agency admin);
+  offered in the menu to auditors, whose work it is, and linked from the pages that give receipts.
+- API tokens: ``TokenService.list``; Agency keys: ``KeyRing``'s read-only view (agency admins).
 """
 
 from __future__ import annotations
@@ -39,12 +57,24 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("/cases", "Cases", "cases-link", frozenset({P, C, S})),
     MenuItem("/requests", "Requests", "requests-link", frozenset({P, C})),
     MenuItem("/deadlines", "Deadlines", "deadlines-link", frozenset({P, C, S})),
+    MenuItem("/notifications", "Notifications", "notifications-link", frozenset({P, C, S})),
     MenuItem("/disclosures", "Disclosures", "disclosures-link", frozenset({C, S, AU})),
     MenuItem("/shares", "Approvals", "shares-link", frozenset({C, S})),
     MenuItem("/audit", "Access reports", "audit-link", frozenset({C, AU})),
+    MenuItem("/receipts/check", "Check a receipt", "receipts-link", frozenset({AU})),
     MenuItem("/admin/tokens", "API tokens", "tokens-link", frozenset({A})),
     MenuItem("/admin/keys", "Agency keys", "keys-link", frozenset({A})),
 )
+
+# A role's landing page when it is not the first page of its menu: an auditor's work starts at
+# the access reports, though the menu keeps the order the other roles see.
+_LANDING = {AU: "/audit"}
+# The way back from an error page, in words: "Go to access reports".
+_BACK = {
+    "/inbox": "Go to your inbox",
+    "/audit": "Go to access reports",
+    "/admin/tokens": "Go to API tokens",
+}
 
 
 def menu(actor: Actor | None) -> list[MenuItem]:
@@ -54,11 +84,20 @@ def menu(actor: Actor | None) -> list[MenuItem]:
 
 
 def home(actor: Actor | None) -> str:
-    """Where a role lands after sign-in, and where an error page leads back to."""
+    """Where a role lands after sign-in, and where an error page leads back to: the first page
+    of its menu (the inbox; API tokens for agency admins) or its landing page (access reports
+    for auditors). Always a page of its menu."""
     items = menu(actor)
-    return items[0].href if items else "/login"
+    if not items or actor is None:
+        return "/login"
+    landing = _LANDING.get(actor.role)
+    return next((i.href for i in items if i.href == landing), items[0].href)
 
 
 def home_label(actor: Actor | None) -> str:
-    items = menu(actor)
-    return items[0].text if items else "Sign in"
+    """The words of the link to ``home(actor)``: "Go to your inbox", or "Sign in"."""
+    target = home(actor)
+    if target == "/login":
+        return "Sign in"
+    text = next(i.text for i in MENU if i.href == target)
+    return _BACK.get(target, f"Go to {text}")

@@ -12,7 +12,15 @@ from hub.web.keys import ACTOR, API_CALLER, COOKIE_NAME, HUB, RATE_LIMITER, SESS
 
 # Reachable without a signed-in session. Everything else is denied by default.
 PUBLIC_PATHS = frozenset(
-    {"/login", "/login/totp", "/logout", "/healthz", "/favicon.ico", "/api/v1/openapi.json"}
+    {
+        "/login",
+        "/login/totp",
+        "/logout",
+        "/healthz",
+        "/favicon.ico",
+        "/api/v1/openapi.json",
+        "/accessibility",  # the accessibility statement, for anyone before they sign in
+    }
 )
 PUBLIC_PREFIXES = ("/static/",)
 

@@ -12,6 +12,7 @@ Agencies are named by their directory code; the services check the codes against
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -37,6 +38,11 @@ AgencyCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-
 class FormModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
     schema_version: ClassVar[int] = 1
+    # Which field of the form answers which part of the necessity statement
+    # (policies/necessity.toml): the sender is not asked the same question twice. The service
+    # fills the part from the field when no statement of that part is given
+    # (hub.services.drafts.with_form_answers); one given explicitly wins.
+    necessity_answers: ClassVar[Mapping[str, str]] = {}
 
 
 class Harm(StrEnum):
@@ -60,6 +66,12 @@ class Likelihood(StrEnum):
 
 class RequestForm(FormModel):
     """A need-to-know record: what is asked, why, who will see it, how it will be used, by when."""
+
+    necessity_answers: ClassVar[Mapping[str, str]] = {
+        "why": "purpose_of_request",
+        "who": "who_needs_access",
+        "use": "how_it_will_be_used",
+    }
 
     information_sought: Text
     purpose_of_request: Text
@@ -94,6 +106,9 @@ class RiskAssessmentRecord(FormModel):
 
 class ReferralForm(FormModel):
     """MAPPA A: two-thirds of referrals examined in 2015 gave no likelihood of reoffending."""
+
+    # Why the case is referred to level 2 or 3 is why the panel's agencies need the referral.
+    necessity_answers: ClassVar[Mapping[str, str]] = {"why": "reason_for_referral"}
 
     level_sought: Literal[2, 3]
     reason_for_referral: Text
@@ -197,6 +212,15 @@ class DisclosureMethod(StrEnum):
 
 
 class DisclosureProposalForm(FormModel):
+    """A disclosure to a third party proposed within MAPPA. Two lawful questions, each asked once:
+    the packet's own lawful basis is how the proposal travels to MAPPA agencies (CJA 2003 s325 in
+    England and Wales); ``lawful_basis`` here is the basis for the disclosure to the third party
+    itself (the common law power, CJA 2003 s327A, ...), a code from the policy's catalogue, which
+    the inbox offers as a list in the catalogue's words. No one basis serves both: s325 does not
+    reach a third party and the common law power does not reach MAPPA agencies."""
+
+    necessity_answers: ClassVar[Mapping[str, str]] = {"why": "why_necessary"}
+
     recipient_kind: RecipientKind
     recipient_name: ShortText
     recipient_role: Annotated[str, Field(max_length=200)] = ""
@@ -206,7 +230,8 @@ class DisclosureProposalForm(FormModel):
     offender_to_be_told: bool
     reason_offender_not_told: Annotated[str, Field(max_length=MAX_TEXT)] = ""
     method: DisclosureMethod
-    # The basis for the disclosure itself (the proposal travels within MAPPA on its own basis).
+    # The basis for the disclosure itself (the proposal travels within MAPPA on its own basis);
+    # the default keeps documents written before the inbox asked for it readable.
     lawful_basis: ShortText = "common-law"
 
     @model_validator(mode="after")

@@ -60,7 +60,7 @@ def test_compose_and_read_in_chromium(
             )
             # Ask the policy first: the decision shows, the form keeps what was typed.
             page.click("#check")
-            expect(page.locator("#decision-outcome")).to_have_text("PERMIT")
+            expect(page.locator("#decision-outcome")).to_have_text("Allowed")
             expect(page.locator("#subject")).to_have_value(subject)
             page.set_input_files("#attachments", str(attachment))
             page.click("#send")

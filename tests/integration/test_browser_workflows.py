@@ -42,8 +42,8 @@ SCRIPT = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 def _day(d: date) -> str:
-    """A date as the pages show it."""
-    return d.strftime("%d %b %Y")
+    """A date as the pages show it (GOV.UK style: "9 December 2026")."""
+    return f"{d.day} {d.strftime('%B %Y')}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def _send(page: Page, base: str) -> str:
     page.click("#send")
     page.wait_for_load_state()
     if not PACKET_URL.search(page.url):
-        shown = page.locator("#compose-error, #field-errors, .decision").all_inner_texts()
+        shown = page.locator("#compose-error, #decision").all_inner_texts()
         pytest.fail(f"not sent ({page.url}): {shown}")
     return page.url.split("?", 1)[0].removeprefix(base)
 
@@ -179,6 +179,13 @@ def _fill_common(
     page.fill("#subject", subject)
 
 
+def _fill_date(page: Page, control: str, day: date) -> None:
+    """A GOV.UK date input: day, month and year boxes."""
+    page.fill(f"{control}-day", str(day.day))
+    page.fill(f"{control}-month", str(day.month))
+    page.fill(f"{control}-year", str(day.year))
+
+
 def _fill_referral(page: Page, reason: str, *, complete: bool) -> None:
     """MAPPA A for Harlow to police; without the likelihood and the plan unless ``complete``."""
     _fill_common(
@@ -186,7 +193,7 @@ def _fill_referral(page: Page, reason: str, *, complete: bool) -> None:
         recipients=("DBY-POLICE",),
         categories=("identity", "risk-summary", "risk-assessment", "risk-management-plan"),
         subject="MAPPA A: Harlow for level 2 management",
-        necessity={"why": "Police must take part in the level 2 plan before release next month."},
+        necessity={},  # the referral's reason is its statement of why the share is needed
     )
     page.select_option("#f-level_sought", "2")
     page.fill("#f-reason_for_referral", reason)
@@ -195,7 +202,7 @@ def _fill_referral(page: Page, reason: str, *, complete: bool) -> None:
     page.fill("#f-risk_of_serious_harm_to_whom", "Children living near the release address.")
     page.fill("#f-imminence", "Release on licence in four weeks.")
     page.select_option("#f-agency_risk_assessment-tool", "OASys")
-    page.fill("#f-agency_risk_assessment-completed_on", (_today() - timedelta(days=20)).isoformat())
+    _fill_date(page, "#f-agency_risk_assessment-completed_on", _today() - timedelta(days=20))
     page.fill("#f-agency_risk_assessment-assessor", "Helen Carter")
     page.select_option("#f-agencies_to_invite-0-agency", "DBY-HOUSING")
     page.fill("#f-agencies_to_invite-0-reason", "The release address must be assessed.")
@@ -213,7 +220,7 @@ def test_referral_refused_field_by_field_then_sent_and_read_by_the_recipient(
     base = server.base
     page = open_as("dby.probation")
     page.goto(f"{base}/cases/{ids.harlow}")
-    page.click("#case-actions a:text-is('referral')")
+    page.click("#case-actions a:text-is('Make a referral')")
     expect(page).to_have_url(f"{base}/compose?type=referral&case={ids.harlow}")
     expect(page.locator("#case")).to_have_value(str(ids.harlow))
 
@@ -222,15 +229,20 @@ def test_referral_refused_field_by_field_then_sent_and_read_by_the_recipient(
     before = _sent_state(server, "dby.probation")
     assert _post_status(page, "#send") == 400
 
-    expect(page.locator("#compose-error")).to_contain_text("referral form is incomplete")
-    errors = page.locator("#field-errors")
-    expect(errors).to_contain_text("likelihood_of_reoffending: This field is required.")
-    expect(errors).to_contain_text("risk_management_plan: This field is required.")
-    expect(page.locator("#err-f-likelihood_of_reoffending")).to_have_text("This field is required.")
-    expect(page.locator("#err-f-risk_management_plan")).to_have_text("This field is required.")
-    expect(page.locator("#f-likelihood_of_reoffending")).to_have_attribute("aria-invalid", "true")
-    # The error list links to the field it names.
-    expect(errors.locator("a", has_text="risk_management_plan")).to_have_attribute(
+    errors = page.locator("#compose-error")
+    expect(errors).to_contain_text("Choose likelihood of reoffending")
+    expect(errors).to_contain_text("Enter risk management plan")
+    expect(page.locator("#f-likelihood_of_reoffending-error")).to_contain_text(
+        "Choose likelihood of reoffending"
+    )
+    expect(page.locator("#f-risk_management_plan-error")).to_contain_text(
+        "Enter risk management plan"
+    )
+    expect(page.locator("#f-likelihood_of_reoffending")).to_have_attribute(
+        "aria-describedby", re.compile(r"\bf-likelihood_of_reoffending-error\b")
+    )
+    # The error summary links to the field it names.
+    expect(errors.locator("a", has_text="Enter risk management plan")).to_have_attribute(
         "href", "#f-risk_management_plan"
     )
     # Everything typed is still there.
@@ -239,9 +251,6 @@ def test_referral_refused_field_by_field_then_sent_and_read_by_the_recipient(
     expect(page.locator("input[name=categories][value=risk-assessment]")).to_be_checked()
     expect(page.locator("#purpose")).to_have_value("risk-management")
     expect(page.locator("#subject")).to_have_value("MAPPA A: Harlow for level 2 management")
-    expect(page.locator("#necessity_why")).to_have_value(
-        "Police must take part in the level 2 plan before release next month."
-    )
     expect(page.locator("#f-level_sought")).to_have_value("2")
     expect(page.locator("#f-reason_for_referral")).to_have_value(reason)
     expect(page.locator("#f-risk_of_serious_harm")).to_have_value("high")
@@ -259,9 +268,11 @@ def test_referral_refused_field_by_field_then_sent_and_read_by_the_recipient(
     expect(page.locator("#subject")).to_have_text("MAPPA A: Harlow for level 2 management")
     expect(page.locator("#to")).to_have_text("Derbyshire Constabulary")
     form = page.locator("#form")
-    expect(form).to_contain_text("mappa-hub/form/referral/v1")
+    # The form by its name in words, never its schema id.
+    expect(page.locator("h2", has_text="MAPPA referral (MAPPA A)")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("mappa-hub/form/referral/v1")
     expect(form.locator("#field-reason_for_referral")).to_have_text(reason)
-    expect(form.locator("#field-likelihood_of_reoffending")).to_have_text("high")
+    expect(form.locator("#field-likelihood_of_reoffending")).to_have_text("High")
     expect(form.locator("#field-risk_management_plan")).to_have_text(
         "Approved premises; exclusion zone; weekly visits."
     )
@@ -276,7 +287,7 @@ def test_referral_refused_field_by_field_then_sent_and_read_by_the_recipient(
         "Probation Service - Derbyshire (dby.probation)"
     )
     expect(reader.locator("#form #field-level_sought")).to_have_text("2")
-    expect(reader.locator("#form #field-likelihood_of_reoffending")).to_have_text("high")
+    expect(reader.locator("#form #field-likelihood_of_reoffending")).to_have_text("High")
 
 
 def test_meeting_minutes_and_an_action_completed_by_housing(
@@ -303,9 +314,9 @@ def test_meeting_minutes_and_an_action_completed_by_housing(
     expect(minutes_rows).to_have_count(minutes_before + 1)
     due_row = minutes_rows.filter(has_text=_day(minutes_due(held, 2))).first
     expect(due_row).to_be_visible()
-    meeting = coordinator.locator("#timeline li.entry-meeting", has_text=_day(held))
+    meeting = coordinator.locator("#timeline .entry-meeting", has_text=_day(held))
     expect(meeting).to_contain_text("Level 2 MAPPA meeting")
-    expect(meeting).to_contain_text("minutes awaited")
+    expect(meeting).to_contain_text("Minutes awaited")
 
     due_row.locator("a", has_text="Write the minutes").click()
     expect(coordinator).to_have_url(f"{base}/compose?type=minutes&case={ids.harlow}")
@@ -316,7 +327,7 @@ def test_meeting_minutes_and_an_action_completed_by_housing(
         subject=f"Level 2 MAPPA meeting {_day(held)}: minutes",
         necessity={"why": "Minutes for every agency that carries out the plan."},
     )
-    coordinator.fill("#f-meeting_date", held.isoformat())
+    _fill_date(coordinator, "#f-meeting_date", held)
     coordinator.select_option("#f-meeting_level", "2")
     coordinator.fill("#f-chair", "Priya Shah")
     for i, (code, role) in enumerate(
@@ -341,20 +352,22 @@ def test_meeting_minutes_and_an_action_completed_by_housing(
     deadline = today + timedelta(days=5)
     coordinator.fill("#f-actions-0-description", "Offer a tenancy outside the exclusion zone.")
     coordinator.select_option("#f-actions-0-owner_agency", "DBY-HOUSING")
-    coordinator.fill("#f-actions-0-deadline", deadline.isoformat())
+    _fill_date(coordinator, "#f-actions-0-deadline", deadline)
     coordinator.select_option("#f-disclosure_considered", "yes")
     coordinator.fill("#f-disclosure_reasons", "Disclosure to the school considered; not needed.")
     coordinator.fill("#f-offenders_views", "Accepts the plan; wants to live near his mother.")
-    coordinator.fill("#f-next_review_date", (held + timedelta(weeks=6)).isoformat())
+    _fill_date(coordinator, "#f-next_review_date", held + timedelta(weeks=6))
     minutes_path = _send(coordinator, base)
     form = coordinator.locator("#form")
-    expect(form).to_contain_text("mappa-hub/form/minutes/v1")
+    # The form by its name in words, never its schema id.
+    expect(coordinator.locator("h2", has_text="MAPPA meeting minutes (MAPPA B)")).to_be_visible()
+    expect(coordinator.locator("main")).not_to_contain_text("mappa-hub/form/minutes/v1")
     expect(form.locator("#field-actions")).to_contain_text("Offer a tenancy outside")
-    expect(form.locator("#field-disclosure_considered")).to_have_text("yes")
+    expect(form.locator("#field-disclosure_considered")).to_have_text("Yes")
 
     # The case page: the meeting's minutes are circulated and the action is due.
     coordinator.goto(case_url)
-    expect(meeting).to_contain_text("minutes circulated")
+    expect(meeting).to_contain_text("Minutes circulated")
     expect(meeting.locator("a")).to_have_attribute("href", minutes_path)
     expect(minutes_rows).to_have_count(minutes_before)
     action = coordinator.locator(
@@ -374,12 +387,12 @@ def test_meeting_minutes_and_an_action_completed_by_housing(
     mine.locator("textarea[name=outcome]").fill(outcome)
     mine.locator("button", has_text="Complete with this outcome").click()
     expect(housing).to_have_url(f"{base}/deadlines?done=action")
-    expect(housing.locator("#notice")).to_have_text("The action is completed with its outcome.")
+    expect(housing.locator("#notice")).to_contain_text("The action is completed with its outcome.")
     expect(housing.locator(f"#due-items a[href='{minutes_path}']")).to_have_count(0)
 
     coordinator.goto(case_url)
     expect(action).to_have_count(0)
-    done = coordinator.locator("#timeline li.entry-action", has_text=outcome)
+    done = coordinator.locator("#timeline .entry-action", has_text=outcome)
     expect(done).to_contain_text("Action for Derby City Council Housing Options completed")
 
 
@@ -388,7 +401,7 @@ def _propose_disclosure(page: Page, base: str, harlow: int, name: str) -> str:
     from playwright.sync_api import expect
 
     page.goto(f"{base}/cases/{harlow}")
-    page.click("#case-actions a:text-is('third-party disclosure proposal')")
+    page.click("#case-actions a:text-is('Propose a third-party disclosure')")
     expect(page).to_have_url(f"{base}/compose?type=disclosure-proposal&case={harlow}")
     _fill_common(
         page,
@@ -396,8 +409,7 @@ def _propose_disclosure(page: Page, base: str, harlow: int, name: str) -> str:
         categories=("identity", "offence-history", "risk-summary"),
         subject=f"Proposed disclosure to {name}",
         purpose="public-protection",
-        necessity={
-            "why": "He has been offered a driving job delivering to primary schools.",
+        necessity={  # why: the form's "why necessary" says it
             "who": f"The managing director of {name} only.",
             "use": "To restrict the role; the letter is kept in a sealed HR file.",
         },
@@ -412,14 +424,25 @@ def _propose_disclosure(page: Page, base: str, harlow: int, name: str) -> str:
     _send(page, base)
     page.click("#disclosure-record a")
     expect(page).to_have_url(re.compile(r"/disclosures/\d+$"))
-    expect(page.locator("#disclosure-status")).to_have_text("proposed")
+    expect(page.locator("#disclosure-status")).to_have_text("Proposed")
     return page.url
 
 
 def _decide(page: Page, decision: str, reasons: str) -> int:
-    page.select_option("#decision", decision)
+    page.check(f"input[name='decision'][value='{decision}']")
     page.fill("#reasons", reasons)
     return _post_status(page, "#decide")
+
+
+def _forged_decision(page: Page, url: str) -> tuple[int, str]:
+    """A decision posted by someone the page offers no form to (with their own session's
+    token): the status and the page the hub answers with."""
+    csrf = page.locator("input[name='_csrf']").first.get_attribute("value") or ""
+    response = page.request.post(
+        f"{url}/decide",
+        form={"_csrf": csrf, "decision": "approve", "reasons": "Posted without the form."},
+    )
+    return response.status, response.text()
 
 
 def _disclosure_status(server: DemoServer, url: str) -> tuple[str, int]:
@@ -441,12 +464,10 @@ def test_disclosure_decided_only_by_the_role_asked_and_never_by_its_proposer(
     coordinator = open_as("dby.coordinator")
     own = _propose_disclosure(coordinator, base, ids.harlow, "Acme Logistics")
     expect(coordinator.locator("#own-proposal")).to_be_visible()
-    expect(coordinator.locator("#decide-form")).to_be_visible()
-    assert _decide(coordinator, "approve", "I am sure it is needed.") == 403
-    expect(coordinator.locator("#disclosure-error")).to_have_text(
-        "You proposed this disclosure, so someone else must decide it."
-    )
-    expect(coordinator.locator("#disclosure-status")).to_have_text("proposed")
+    # The form is offered only to people the hub would let decide; posting anyway is refused.
+    expect(coordinator.locator("#decide-form")).to_have_count(0)
+    status, text = _forged_decision(coordinator, own)
+    assert status == 403 and "You proposed this disclosure, so someone else must decide it." in text
     assert _disclosure_status(server, own) == ("proposed", 0)
 
     # At level 2 the policy asks a coordinator, not a senior manager.
@@ -454,13 +475,12 @@ def test_disclosure_decided_only_by_the_role_asked_and_never_by_its_proposer(
     senior.goto(f"{base}/disclosures")
     senior.locator(f"#disclosure-register a[href='{own.removeprefix(base)}']").click()
     expect(senior).to_have_url(own)
-    expect(senior.locator("#decide-form")).to_be_visible()
-    assert _decide(senior, "approve", "Proportionate and necessary.") == 403
-    expect(senior.locator("#disclosure-error")).to_contain_text(
-        "The policy does not ask for a decision from your role on this disclosure"
-    )
-    expect(senior.locator("#disclosure-error")).to_contain_text("still wanted: coordinator")
-    expect(senior.locator("#disclosure-status")).to_have_text("proposed")
+    expect(senior.locator("#decide-form")).to_have_count(0)
+    status, text = _forged_decision(senior, own)
+    assert status == 403
+    assert "The policy does not ask for a decision from your role on this disclosure" in text
+    assert "still wanted: coordinator" in text
+    expect(senior.locator("#disclosure-status")).to_have_text("Proposed")
     expect(senior.locator("#deliver")).to_have_count(0)
     assert _disclosure_status(server, own) == ("proposed", 0)
 
@@ -470,20 +490,20 @@ def test_disclosure_decided_only_by_the_role_asked_and_never_by_its_proposer(
     expect(police.locator("#decide-form")).to_have_count(0)
     coordinator.goto(f"{base}/disclosures")
     row = coordinator.locator(f"#disclosure-register tr:has(a[href='{other.removeprefix(base)}'])")
-    expect(row).to_contain_text("awaiting 1 coordinator")
-    row.locator("a").click()
+    expect(row).to_contain_text("Awaiting 1 MAPPA coordinator")
+    row.locator(f"a[href='{other.removeprefix(base)}']").click()
     reasons = "Necessary to protect children on the round; letter only to the director."
     assert _decide(coordinator, "approve", reasons) == 303  # recorded, back to its page
     expect(coordinator).to_have_url(f"{other}?done=approve")
-    expect(coordinator.locator("#disclosure-status")).to_have_text("approved")
+    expect(coordinator.locator("#disclosure-status")).to_have_text("Approved")
     expect(coordinator.locator("#decisions")).to_contain_text(reasons)
     expect(coordinator.locator("#decide-form")).to_have_count(0)
 
     police.goto(other)
-    expect(police.locator("#disclosure-status")).to_have_text("approved")
+    expect(police.locator("#disclosure-status")).to_have_text("Approved")
     police.click("#deliver")
     expect(police).to_have_url(f"{other}?done=delivered")
-    expect(police.locator("#disclosure-status")).to_have_text("delivered")
+    expect(police.locator("#disclosure-status")).to_have_text("Delivered")
     expect(police.locator("#delivered")).to_be_visible()
     expect(police.locator("#deliver")).to_have_count(0)
     assert _disclosure_status(server, other) == ("delivered", 1)
@@ -559,13 +579,13 @@ def test_request_answered_only_by_the_agency_asked(
     expect(housing.locator("#reply-to a")).to_have_attribute("href", f"/packets/{request_packet}")
     expect(housing.locator("#to")).to_have_text("Probation Service - Derbyshire")
     housing.goto(f"{base}/requests")
-    expect(housing.locator(f"#incoming-{request_id} .badge")).to_have_text("answered")
+    expect(housing.locator(f"#incoming-status-{request_id}")).to_have_text("Answered")
     expect(housing.locator(f"#incoming-{request_id} a.answer")).to_have_count(0)
 
     probation_page = open_as("dby.probation")
     probation_page.goto(f"{base}/requests")
     mine = probation_page.locator(f"#outgoing #outgoing-{request_id}")
-    expect(mine.locator(".badge")).to_have_text("answered")
+    expect(mine.locator(f"#outgoing-status-{request_id}")).to_have_text("Answered")
     mine.locator("a.response-link").click()
     expect(probation_page).to_have_url(f"{base}{response_path}")
     expect(probation_page.locator("#form #field-information_provided")).to_have_text(

@@ -128,3 +128,33 @@ def test_sign_in_and_send_a_packet_by_keyboard_alone(demo: DemoServer, browser: 
         expect(page.locator(".govuk-notification-banner--success")).to_contain_text("Sent")
     finally:
         context.close()
+
+
+def test_decide_a_disclosure_by_keyboard_alone(demo: DemoServer, browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        sign_in_by_keyboard(page, demo, "dby.coordinator")
+        tab_to(page, "#disclosures-link")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{demo.base}/disclosures")
+        tab_to(page, "main a[href^='/disclosures/']")
+        page.keyboard.press("Enter")
+        page.wait_for_url(lambda url: "/disclosures/" in url)
+        # The first radio of the group takes the focus; Space chooses it (Approve).
+        tab_to(page, "input[name=decision]")
+        page.keyboard.press("Space")
+        assert page.eval_on_selector("input[name=decision]:checked", "e => e.value") == "approve"
+        type_into(
+            page,
+            "#reasons",
+            "Necessary: the employer runs a nursery; disclosure of the risk to children is "
+            "proportionate and limited to what the manager needs to supervise him.",
+        )
+        tab_to(page, "#decide")
+        page.keyboard.press("Enter")
+        expect(page.locator("#decisions")).to_contain_text("Approve")
+    finally:
+        context.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -72,10 +74,9 @@ async def revoke_csrf(client: Client, token_id: int) -> str:
 
 async def test_issue_use_and_revoke_through_the_page(web: Web) -> None:
     admin = await web.login("dby.admin")
-    status, _, html = await fetch(admin, "/inbox")
-    assert status == 200 and 'href="/admin/tokens"' in html
+    assert (await fetch(admin, "/"))[1] == "/admin/tokens"  # an admin lands on the tokens
     status, _, html = await fetch(admin, "/admin/tokens")
-    assert status == 200 and 'id="no-tokens"' in html
+    assert status == 200 and 'href="/admin/tokens"' in html and 'id="no-tokens"' in html
 
     harlow = await web.case_id("Harlow")
     reference = next(c.reference for c in await web.hub.cases.visible_to(None) if c.id == harlow)
@@ -93,7 +94,8 @@ async def test_issue_use_and_revoke_through_the_page(web: Web) -> None:
     assert status == 200
     assert f'id="token-{token_id}"' in html
     assert "Records management system" in html and reference in html
-    assert "cases:read" in html and "active" in html
+    assert "cases:read" in html and "Read the area&#39;s cases" in html
+    assert f'id="token-status-{token_id}">Active<' in html
     assert secret not in html and random_part not in html
     (token,) = await web.hub.tokens.list(None, "DBY-POLICE")
     account = next(u for u in await web.hub.directory.users() if u.id == token.user_id)
@@ -105,7 +107,8 @@ async def test_issue_use_and_revoke_through_the_page(web: Web) -> None:
     )
     assert (status, location) == (303, "/admin/tokens?done=revoked")
     status, _, html = await fetch(admin, location)
-    assert status == 200 and 'id="notice"' in html and "revoked" in html
+    assert status == 200 and 'id="notice"' in html and "The token was revoked" in html
+    assert f'id="token-status-{token_id}">Revoked<' in html
     assert f'action="/admin/tokens/{token_id}/revoke"' not in html
     assert await api_status(web, secret) == 401
 
@@ -262,3 +265,38 @@ async def test_csrf_is_required_to_issue_and_to_revoke(web: Web) -> None:
     assert await api_status(web, secret) == 200
     (token,) = await web.hub.tokens.list(None)
     assert token.revoked_at is None
+
+
+async def test_the_agency_keys_page_shows_current_and_past_keys_read_only(web: Web) -> None:
+    police = next(a for a in await web.hub.directory.agencies() if a.code == "DBY-POLICE")
+    first = await web.hub.keyring.active(police.id)
+    web.clock.advance(timedelta(days=1))
+    rotated = await web.hub.keyring.issue(police.id)  # what `mappa-hub keys rotate` does
+    admin = await web.login("dby.admin")
+    status, _, html = await fetch(admin, "/admin/keys")
+    assert status == 200
+    current = html[html.index('id="current-keys"') : html.index("Past keys")]
+    past = html[html.index('id="past-keys"') :]
+    for key in (rotated.encryption, rotated.signing):
+        assert f'id="key-{key.key_id}"' in current
+        grouped = " ".join(key.key_id[i : i + 4] for i in range(0, 32, 4))
+        assert grouped in current  # the fingerprint, in groups of four
+        assert base64.b64encode(key.public_key).decode() in current
+    for key in (first.encryption, first.signing):
+        assert f'id="key-{key.key_id}"' in past and f'id="key-{key.key_id}"' not in current
+    assert "Encryption (X25519)" in current and "Signing (Ed25519)" in current
+    assert "24 November 2026" in past  # retired when rotated, a day after the demo began
+    assert "mappa-hub keys rotate --agency DBY-POLICE" in html
+    assert "<form" not in html[html.index("<main") : html.index("</main>")]  # read-only
+    # Another agency's keys are not shown.
+    housing = next(a for a in await web.hub.directory.agencies() if a.code == "DBY-HOUSING")
+    assert (await web.hub.keyring.active(housing.id)).encryption.key_id not in html
+
+
+async def test_the_agency_keys_page_is_for_admins_only(web: Web) -> None:
+    for username in ("dby.police", "dby.coordinator", "dby.auditor"):
+        client = await web.login(username, await web.new_client())
+        status, _, html = await fetch(client, "/admin/keys")
+        assert status == 403, username
+        assert "Only an agency admin sees the agency&#39;s keys." in html
+        assert 'href="/admin/keys"' not in html

@@ -3,12 +3,21 @@ content - limited to their own area; everyone else is refused."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+
+from markupsafe import escape
 
 from tests.conftest import actor_for
 from tests.web.conftest import Web, fetch
 
 SEEDED_SUBJECT = "Proposed address - suitability check before release"
+
+
+def _text(html: str) -> str:
+    """What the page shows: markup and attribute values (data-event="...") left out."""
+    main = html[html.index("<main") : html.index("</main>")]
+    return re.sub(r"<[^>]+>", " ", main)
 
 
 async def test_auditor_sees_the_case_and_user_reports_without_content(web: Web) -> None:
@@ -26,11 +35,21 @@ async def test_auditor_sees_the_case_and_user_reports_without_content(web: Web) 
     assert 'data-event="packet-sent"' in html and 'data-event="packet-opened"' in html
     assert "DS Mark Ellis (dby.police)" in html and "Derbyshire Constabulary" in html
     assert "Aisha Khan (Housing Options) (dby.housing)" in html
-    assert "PERMIT" in html and "risk-management" in html
+    # In words: the policy's decision, the purpose and the event, never their codes.
+    purpose = web.hub.policy.current.purposes["risk-management"].label
+    assert "Allowed" in html and escape(purpose) in html
+    assert ">Packet sent<" in html and ">Packet opened<" in html
+    text = _text(html)
+    assert "PERMIT" not in text and "risk-management" not in text and "packet-opened" not in text
     assert SEEDED_SUBJECT not in html and "primary school" not in html
+    # Nothing the auditor may not open is linked: no case file, no packet.
+    assert 'href="/cases/' not in html and 'href="/packets/' not in html
 
     status, _, html = await fetch(web.client, f"/audit/users/{housing.user.id}")
     assert status == 200 and 'data-event="packet-opened"' in html
+    # The person's report links the case to its own access report, which the auditor may open.
+    assert f'href="/audit/cases/{packet.case_id}"' in html
+    assert 'href="/cases/' not in html and 'href="/packets/' not in html
     assert (await fetch(web.client, f"/packets/{packet.id}"))[0] == 403
 
 
@@ -48,3 +67,43 @@ async def test_other_areas_are_not_found_and_practitioners_refused(web: Web) -> 
     status, _, html = await fetch(web.client, "/audit")
     assert status == 403
     assert "Only auditors and coordinators" in html
+
+
+async def test_reports_narrow_by_date_and_event_and_the_overview_by_name(web: Web) -> None:
+    housing = await actor_for(web.hub, "dby.housing")
+    packet = (await web.hub.packets.inbox(housing))[0]
+    await web.hub.packets.open(housing, packet.id)
+    await web.login("dby.auditor")
+    path = f"/audit/cases/{packet.case_id}"
+
+    status, _, html = await fetch(web.client, f"{path}?event=packet-opened")
+    assert status == 200
+    assert 'data-event="packet-opened"' in html and 'data-event="packet-sent"' not in html
+    assert '<option value="packet-opened" selected>' in html  # the filter as chosen
+
+    # The demo's entries are all of 23 November 2026 (the clock's day).
+    day = "from-day=23&from-month=11&from-year=2026&to-day=23&to-month=11&to-year=2026"
+    status, _, html = await fetch(web.client, f"{path}?{day}")
+    assert status == 200 and 'data-event="packet-opened"' in html
+    later = "from-day=24&from-month=11&from-year=2026"
+    status, _, html = await fetch(web.client, f"{path}?{later}")
+    assert status == 200 and 'id="report-empty"' in html and "data-event" not in html
+
+    # A date that is not one is named in an error summary that links its field.
+    status, _, html = await fetch(web.client, f"{path}?from-day=31&from-month=2&from-year=2026")
+    assert status == 400
+    assert "<title>Error: " in html
+    assert '<a href="#from-day">The date from must be a real date</a>' in html
+    status, _, html = await fetch(web.client, f"{path}?from-day=5&from-year=2026")
+    assert '<a href="#from-month">The date from must include a month</a>' in html
+    status, _, html = await fetch(
+        web.client,
+        f"{path}?from-day=5&from-month=12&from-year=2026&to-day=1&to-month=12&to-year=2026",
+    )
+    assert "The date to must be the same as or after the date from" in html
+    assert "data-event" not in html
+
+    status, _, html = await fetch(web.client, "/audit?q=khan")
+    assert status == 200
+    assert f'href="/audit/users/{housing.user.id}"' in html
+    assert "dby.police" not in html and 'id="no-cases"' in html

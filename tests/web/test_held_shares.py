@@ -50,12 +50,20 @@ async def test_compose_confirms_who_approves_and_the_recipient_sees_nothing(web:
     share_id, packet_id = await _compose_held(web)
     status, _, html = await fetch(web.client, f"/shares/{share_id}?sent=1")
     assert status == 200
-    assert "Sent for approval by a coordinator of Derbyshire." in html
-    assert escape(REASON) in html and "restricted.victim-address" in html
+    # A success banner says who must approve it, in words (the rule by its label).
+    assert "Sealed and held for approval by a coordinator of Derbyshire." in html
+    assert "govuk-notification-banner--success" in html
+    rule = next(
+        r
+        for r in web.hub.policy.current.approval_rules
+        if r.id == "restricted-category-with-reason"
+    )
+    assert escape(REASON) in html and escape(rule.label) in html
+    assert "restricted-category-with-reason" not in html and "REVIEW" not in html
     assert 'id="decide-form"' not in html  # the proposer's agency does not decide
     status, _, html = await fetch(web.client, "/outbox")
     assert status == 200
-    assert f'href="/shares/{share_id}"' in html and "awaiting approval" in html
+    assert f'href="/shares/{share_id}"' in html and "Awaiting approval" in html
 
     await _switch(web, "dby.housing")
     status, _, html = await fetch(web.client, "/inbox")
@@ -85,7 +93,8 @@ async def test_a_coordinator_reads_and_approves_then_the_recipient_opens_it(web:
         {"_csrf": csrf_from(html), "decision": "approve", "reasons": " "},
     )
     assert status == 400 and 'id="share-error"' in html
-    assert '<option value="approve" selected>' in html  # what was chosen is kept
+    assert '<a href="#reasons">Give the reasons for your decision' in html  # links the field
+    assert 'value="approve" checked' in html  # what was chosen is kept
     status, location, _ = await post(
         web.client,
         f"/shares/{share_id}/decide",
@@ -93,7 +102,8 @@ async def test_a_coordinator_reads_and_approves_then_the_recipient_opens_it(web:
     )
     assert (status, location) == (303, f"/shares/{share_id}?done=approve")
     status, _, html = await fetch(web.client, location)
-    assert "Your approval is recorded" in html and 'id="share-status">released<' in html
+    assert "Your approval is recorded" in html and 'id="share-status">Sent after approval<' in html
+    assert f'href="/packets/{packet_id}"' in html  # the coordinator's agency sent it: readable
 
     await _switch(web, "dby.housing")
     status, _, html = await fetch(web.client, "/inbox")
@@ -115,9 +125,9 @@ async def test_a_refusal_is_shown_to_the_proposer_with_its_reasons(web: Web) -> 
     assert status == 303
     await _switch(web, "dby.police")
     status, _, html = await fetch(web.client, f"/shares/{share_id}")
-    assert 'id="share-status">refused<' in html and escape(reasons) in html
+    assert 'id="share-status">Refused<' in html and escape(reasons) in html
     status, _, html = await fetch(web.client, "/outbox")
-    assert f'href="/shares/{share_id}"' in html and "refused" in html
+    assert f'href="/shares/{share_id}"' in html and "Refused" in html
     # A practitioner posting a decision anyway is refused on the page, and nothing is written.
     before = await web.ledger_seq()
     status, _, html = await post(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tests.web.conftest import COOKIE, LOGIN_FAILED, Client, Web, csrf_from, fetch, session_cookie
+
+# The demo clock starts at 9:00am on 23 November 2026 (GMT): a lock lasts 15 minutes.
+LOCKED_AT_915 = "Too many failed attempts. You can try again at 9:15am."
 
 
 def _set_cookie(headers: list[str]) -> tuple[str, set[str]]:
@@ -104,15 +108,19 @@ async def test_a_totp_code_works_only_once(web: Web) -> None:
 
 
 async def test_five_failed_passwords_lock_the_account_for_fifteen_minutes(web: Web) -> None:
-    for _ in range(5):
+    for _ in range(4):
         status, _, html = await web.password_step(web.client, "dby.housing", password="wrong")
         assert status == 401
         assert LOGIN_FAILED in html
+    # The fifth failure locks the username, and the page says until when (UK time).
+    status, _, html = await web.password_step(web.client, "dby.housing", password="wrong")
+    assert status == 401
+    assert LOCKED_AT_915 in html and LOGIN_FAILED not in html
 
     # Locked: even the right password is refused, with the same message.
     status, location, html = await web.password_step(web.client, "dby.housing")
     assert (status, location) == (401, "")
-    assert LOGIN_FAILED in html
+    assert LOCKED_AT_915 in html
 
     web.clock.advance(timedelta(minutes=14))
     assert (await web.password_step(web.client, "dby.housing"))[0] == 401
@@ -134,14 +142,58 @@ async def test_five_wrong_codes_lock_the_account_and_end_the_pending_session(web
     assert (await web.password_step(web.client, "dby.housing"))[0] == 303
     valid = {web.totp_code("dby.housing", timedelta(seconds=s)) for s in (-30, 0, 30)}
     wrong = [f"{n:06d}" for n in range(10) if f"{n:06d}" not in valid][:5]
-    for code in wrong:
+    pending = session_cookie(web.client)
+    for code in wrong[:4]:
         status, _, html = await web.totp_step(web.client, code)
         assert status == 401
         assert LOGIN_FAILED in html
 
-    # Locked now: the right code is refused and the half-signed-in session is gone.
-    status, location, _ = await web.totp_step(web.client, web.totp_code("dby.housing"))
-    assert (status, location) == (303, "/login")
-    assert session_cookie(web.client) is None
+    # The fifth wrong code locks the account: the half-signed-in session is over, and the
+    # sign-in page says until when.
+    status, _, html = await web.totp_step(web.client, wrong[4])
+    assert status == 401
+    assert LOCKED_AT_915 in html and 'action="/login"' in html
+    assert session_cookie(web.client) not in (None, pending)
     assert (await fetch(web.client, "/login/totp"))[:2] == (303, "/login")
-    assert (await web.password_step(web.client, "dby.housing"))[0] == 401
+    # Locked now: the right password is refused with the same message.
+    status, _, html = await web.password_step(web.client, "dby.housing")
+    assert status == 401 and LOCKED_AT_915 in html
+
+
+async def test_blank_fields_are_asked_for_by_name_and_count_for_nothing(web: Web) -> None:
+    status, _, html = await web.password_step(web.client, "dby.housing", password="")
+    assert status == 400
+    assert '<a href="#password">Enter your password</a>' in html
+    assert "<title>Error: Sign in - MAPPA Hub</title>" in html
+    assert 'value="dby.housing"' in html  # what was typed is kept
+    status, _, html = await web.password_step(web.client, "  ", password="")
+    assert html.index('href="#username"') < html.index('href="#password"')  # in form order
+    # Blank submissions are not failed sign-ins: five of them lock nothing.
+    for _ in range(5):
+        await web.password_step(web.client, "dby.housing", password="")
+    status, location, _ = await web.password_step(web.client, "dby.housing")
+    assert (status, location) == (303, "/login/totp")
+    status, _, html = await web.totp_step(web.client, "")
+    assert status == 400 and "Enter the 6-digit code from your authenticator app" in html
+    status, _, html = await web.totp_step(web.client, "12ab56")
+    assert status == 400 and "Enter the code as 6 numbers" in html
+    # A code typed with a space in the middle, as the app shows it, is accepted.
+    code = web.totp_code("dby.housing")
+    status, location, _ = await web.totp_step(web.client, f"{code[:3]} {code[3:]}")
+    assert (status, location) == (303, "/")
+
+
+async def test_the_sign_in_pages_use_the_design_system_inputs(web: Web) -> None:
+    status, _, html = await fetch(web.client, "/login")
+    assert status == 200
+    assert 'class="govuk-input govuk-!-width-two-thirds" id="username" name="username"' in html
+    assert 'autocomplete="username"' in html
+    assert 'data-module="govuk-password-input"' in html
+    assert 'autocomplete="current-password"' in html
+    # The show-password button is hidden until the script runs: the field works without it.
+    assert re.search(r"<button[^>]*govuk-password-input__toggle[^>]*hidden", html)
+    await web.password_step(web.client, "dby.housing")
+    status, _, html = await fetch(web.client, "/login/totp")
+    assert status == 200
+    assert 'autocomplete="one-time-code"' in html and 'inputmode="numeric"' in html
+    assert '<label class="govuk-label govuk-label--l" for="code">' in html

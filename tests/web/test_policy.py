@@ -19,9 +19,9 @@ async def test_check_shows_the_decision_and_sends_nothing(web: Web) -> None:
     before = (await web.packet_count(), await web.ledger_seq())
     status, _, html = await post(web.client, "/compose", await _form(web, action="check"))
     assert status == 200
-    assert 'id="decision-outcome">PERMIT<' in html
+    assert 'id="decision-outcome" data-outcome="PERMIT">Allowed<' in html
     for label in ("Lawful authority", "Necessary", "Proportionate", "Secure", "Accountable"):
-        assert f"<th>{label}</th>" in html
+        assert f'<dt class="govuk-summary-list__key">{label}</dt>' in html
     assert "proportionality.housing.level-2" in html
     assert "https://mappa-hub.example/agreements/mappa-isp (version 3.1)" in html
     assert "Please confirm whether the proposed address is suitable." in html  # kept
@@ -35,8 +35,9 @@ async def test_denied_share_names_the_failed_test_and_writes_nothing(web: Web) -
         web.client, "/compose", await _form(web, categories=("address", "intelligence"))
     )
     assert status == 403
-    assert 'id="decision-outcome">DENY<' in html
-    assert "The policy refuses this share. Proportionate:" in html
+    assert 'id="decision-outcome" data-outcome="DENY">Refused<' in html
+    assert "The policy would refuse this share." in html
+    assert '<a href="#categories">Proportionate: ' in html  # the summary points at the field
     assert "Intelligence stays within the Responsible Authority" in html
     assert 'data-test="proportionate"' in html
     assert (await web.packet_count(), await web.ledger_seq()) == before
@@ -65,8 +66,8 @@ async def test_third_party_disclosure_needs_approval(web: Web) -> None:
     before = (await web.packet_count(), await web.ledger_seq())
     status, _, html = await post(web.client, "/compose", await _form(web, action="check", **share))
     assert status == 200
-    assert 'id="decision-outcome">REVIEW<' in html
-    assert "Approval needed from: 1 coordinator" in html
+    assert 'id="decision-outcome" data-outcome="REVIEW">Needs approval before it is sent<' in html
+    assert "Approval needed from: 1 MAPPA coordinator of this area" in html
     assert (await web.packet_count(), await web.ledger_seq()) == before
     # Sent, it is sealed and held for the coordinator (tests/web/test_held_shares.py): one packet
     # that nobody receives yet, and one log entry (its collection).
@@ -85,4 +86,6 @@ async def test_sent_packet_shows_its_decision_and_necessity(web: Web) -> None:
     html = await response.text()
     assert "Why it was shared" in html
     assert "Housing must assess the proposed address" in html
-    assert "Policy decision PERMIT under policy version" in html
+    assert (
+        "Allowed under policy version" in html
+    )  # the decision in words (rules: Technical details)

@@ -12,6 +12,7 @@ and a refusal writes nothing: every workflow table and the log are compared befo
 from __future__ import annotations
 
 import html as htmllib
+import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping
@@ -369,7 +370,7 @@ async def test_area_disclosure_register_lists_the_proposal_for_a_coordinator(web
     status, _, html = await fetch(coordinator, "/disclosures")
     assert status == 200
     assert f'href="/disclosures/{disclosure.id}"' in html
-    assert "awaiting 1 coordinator, 1 senior-manager" in html
+    assert "Awaiting 1 MAPPA coordinator and 1 senior manager" in html
 
 
 async def test_case_file_is_closed_to_an_agency_not_active_on_it(web: Web) -> None:
@@ -391,7 +392,7 @@ async def test_case_file_opens_to_an_agency_active_on_it(web: Web) -> None:
     assert status == 200
     assert 'id="timeline"' in html
     assert "Level 3 MAPPA meeting" in html
-    assert "minutes circulated" in html
+    assert "Minutes circulated" in html  # the status, in words, as a tag
 
 
 @pytest.mark.parametrize("user", ["nts.coordinator", "nts.police"])
@@ -455,7 +456,7 @@ async def test_the_proposer_cannot_decide_their_own_disclosure(web: Web) -> None
     assert (status, location) == (403, "")
     assert 'id="disclosure-error"' in html  # on the disclosure's own page, beside its record
     assert "Only a MAPPA coordinator or a senior manager decides disclosures." in html
-    assert 'id="disclosure-status">proposed<' in html
+    assert 'id="disclosure-status">Proposed<' in html
     assert await _snapshot(web) == before
 
 
@@ -626,11 +627,11 @@ STRANGE_NAMES = {
     "empty part": ({"f.attendance..agency": "DBY-MH"}, IGNORED),
     "bare prefix": ({"f.": "DBY-MH"}, IGNORED),
     "quote and newline in the name": ({'f.attendance.9"\r\n.agency': "DBY-MH"}, IGNORED),
-    "rows given as text": ({"f.actions": "DBY-MH"}, "actions: Input should be a valid list"),
+    "rows given as text": ({"f.actions": "DBY-MH"}, "Input should be a valid list"),
     "a field no form has": ({"f.extra": "DBY-MH"}, "extra: This field is not part of the form."),
     "a group given as text": (
         {"f.risk_management_plan": "DBY-MH"},
-        "risk_management_plan: Input should be a valid dictionary",
+        "Input should be a valid dictionary",
     ),
 }
 
@@ -650,7 +651,7 @@ async def test_strange_field_names_are_ignored_or_refused_cleanly(
         packet_id = location.removeprefix("/packets/").removesuffix("?sent=1")
         probation = await _as(web, "dby.probation")
         page = (await fetch(probation, f"/packets/{packet_id}"))[2]
-        assert page.count('<dd id="field-role">') == 3  # the rows typed, nothing more
+        assert len(re.findall(r'id="field-attendance-\d+-role"', page)) == 3  # the rows typed
         assert "DBY-MH" not in page
     else:
         assert (status, location) == (400, "")
@@ -670,9 +671,9 @@ async def test_blank_rows_between_filled_rows_are_dropped_and_errors_match_the_r
 
     assert status == 400
     # As understood, the filled rows are 0, 1 and 2: the error is at row 2, shown with its agency.
-    assert 'id="err-f-attendance-2-role"' in html
+    assert 'id="f-attendance-2-role-error"' in html
     assert 'id="f-attendance-2-role"' in html  # where the error list's link goes
-    assert 'href="#f-attendance-2-role">attendance.2.role</a>: This field is required.' in html
+    assert '<a href="#f-attendance-2-role">Enter role</a>' in html
     assert '<option value="DBY-HOUSING" selected>' in html
     assert _selected(html, "f.attendance.2.agency") == "DBY-HOUSING"
     assert _selected(html, "f.attendance.1.agency") == "DBY-PROBATION"
@@ -697,8 +698,8 @@ async def test_an_unknown_agency_code_in_a_row_is_refused_at_that_row(web: Web) 
     status, _, html = await minutes.send(**{"f.actions.1.owner_agency": "NO-SUCH"})
     assert status == 400
     # Row 1 as posted is the first filled row of actions: row 0 as shown.
-    assert 'id="err-f-actions-0-owner_agency"' in html
-    assert "No agency has the code NO-SUCH." in html
+    assert 'id="f-actions-0-owner_agency-error"' in html
+    assert "No agency has the code NO-SUCH" in html
     assert await _snapshot(web) == before
 
 
@@ -721,16 +722,16 @@ async def test_a_minutes_form_sent_whole_is_on_the_packet_and_the_case_page(web:
         ("interventions_and_treatment", "Horizon programme from January."),
         ("victim_safety_planning", "VLO to update the victim&#39;s family."),
     ):
-        assert f'<dd id="field-{pillar}">' in page, pillar
+        assert f'id="field-risk_management_plan-{pillar}"' in page, pillar
         assert text in page, pillar
     assert "Find move-on accommodation away from the school." in page
     # Three attendance rows, the blank ones dropped.
-    assert page.count('<dd id="field-role">') == 3
+    assert len(re.findall(r'id="field-attendance-\d+-role"', page)) == 3
 
     status, _, case_page = await fetch(minutes.client, f"/cases/{harlow}")
     assert status == 200
-    assert "minutes circulated" in case_page
-    assert "minutes awaited" not in case_page
+    assert "Minutes circulated" in case_page
+    assert "Minutes awaited" not in case_page
     assert f'href="/packets/{packet_id}"' in case_page
     # The action is now due for housing.
     housing = await _as(web, "dby.housing")
@@ -764,7 +765,7 @@ async def test_html_in_a_decline_reason_is_escaped(web: Web) -> None:
         assert HOSTILE_ESCAPED in html
         assert "<script" not in without_hub_script(html)
         assert "<b>x</b>" not in html
-    assert 'class="decline-reason">Declined: ' in pages[1]
+    assert 'decline-reason">Declined: ' in pages[1]
 
 
 async def test_html_in_disclosure_reasons_and_conditions_is_escaped(web: Web) -> None:
@@ -879,7 +880,7 @@ async def test_a_meeting_held_today_is_recorded(web: Web) -> None:
     assert status == 200
     assert 'id="notice"' in html
     assert "Level 2 MAPPA meeting" in html
-    assert "minutes awaited" in html
+    assert "Minutes awaited" in html
 
 
 RELEASE_FORMS = {
@@ -921,7 +922,7 @@ async def test_a_release_date_sets_the_referral_deadline(web: Web) -> None:
     status, _, html = await fetch(probation, location)
     assert status == 200
     assert "Referral before release" in html
-    assert "20 Nov 2026" in html  # six months before, so already overdue
+    assert "20 November 2026" in html  # six months before, so already overdue
 
 
 async def test_a_meeting_dated_centuries_ago_is_refused(web: Web) -> None:
@@ -966,7 +967,7 @@ async def test_a_disclosure_is_made_only_once_approved(web: Web) -> None:
         )
         assert (status, location) == (303, f"{page}?done=approve")
     status, _, html = await fetch(police, page)
-    assert 'id="disclosure-status">approved<' in html
+    assert 'id="disclosure-status">Approved<' in html
     assert 'id="deliver"' in html
     seq = await web.ledger_seq()
 
@@ -975,7 +976,7 @@ async def test_a_disclosure_is_made_only_once_approved(web: Web) -> None:
     assert (status, location) == (303, f"{page}?done=delivered")
     assert await web.ledger_seq() == seq + 1
     status, _, html = await fetch(police, location)
-    assert 'id="disclosure-status">delivered<' in html
+    assert 'id="disclosure-status">Delivered<' in html
     assert 'id="delivered"' in html
     assert "The disclosure is recorded as made, on the hub&#39;s log." in html
     # Once only.
@@ -996,9 +997,12 @@ async def test_a_second_decision_by_the_same_person_is_refused(web: Web) -> None
     )
     assert status == 303
     status, _, html = await fetch(coordinator, page)
-    assert 'id="decide-form"' in html  # offered again while the senior manager's is awaited
+    # Not offered again (the senior manager's decision is still awaited, but not from them) ...
+    assert 'id="decide-form"' not in html and "Awaiting 1 senior manager" in html
+    assert 'id="decide-form"' in (await fetch(await _as(web, "dby.senior"), page))[2]
     before = await _snapshot(web)
 
+    # ... and refused when posted anyway.
     status, _, html = await post(coordinator, f"{page}/decide", {"_csrf": csrf_from(html), **form})
 
     assert status == 409
@@ -1031,21 +1035,29 @@ async def test_oversize_disclosure_reasons_are_refused(web: Web) -> None:
 
     assert (status, location) == (400, "")
     assert 'id="disclosure-error"' in html
-    assert "reasons" in html
+    assert '<a href="#reasons">Reasons must be 5,000 characters or fewer</a>' in html
+    assert "r" * 5001 + "</textarea>" in html  # what was typed is kept
     assert await _snapshot(web) == before
 
 
+DECISION_WANTED = "Select whether you approve or refuse the disclosure"
+
+
 @pytest.mark.parametrize(
-    ("fields", "message"),
+    ("fields", "field", "message"),
     [
-        ({"decision": "approve", "reasons": "   "}, "reasons: This field is required."),
-        ({"decision": "maybe", "reasons": "Because."}, "decision: Input should be"),
-        ({"reasons": "Because."}, "decision: Input should be"),
+        (
+            {"decision": "approve", "reasons": "   "},
+            "reasons",
+            "Enter the reasons for your decision",
+        ),
+        ({"decision": "maybe", "reasons": "Because."}, "decision", DECISION_WANTED),
+        ({"reasons": "Because."}, "decision", DECISION_WANTED),
     ],
     ids=["blank reasons", "unknown decision", "no decision"],
 )
 async def test_a_bad_decision_is_refused_on_the_disclosure_page(
-    web: Web, fields: dict[str, str], message: str
+    web: Web, fields: dict[str, str], field: str, message: str
 ) -> None:
     coordinator = await _as(web, "dby.coordinator")
     disclosure = await _seeded_disclosure(web)
@@ -1056,7 +1068,8 @@ async def test_a_bad_decision_is_refused_on_the_disclosure_page(
     )
     assert status == 400
     assert 'id="disclosure-error"' in html
-    assert htmllib.escape(message, quote=False) in html
+    assert f'<a href="#{field}">{message}</a>' in html  # the summary links the field to correct
+    assert "<title>Error: " in html
     assert await _snapshot(web) == before
 
 
@@ -1072,8 +1085,10 @@ async def test_oversize_decline_reason_and_outcome_are_refused(web: Web) -> None
         f"/requests/{request.id}/decline",
         {"_csrf": await _token(housing), "reason": "r" * 2001},
     )
+    # Refused on the queue itself, the field linked and what was typed kept.
     assert status == 400
-    assert _error_message(html) == "The reason is longer than 2000 characters."
+    assert f'<a href="#reason-{request.id}">The reason is longer than 2000 characters.</a>' in html
+    assert "r" * 2001 + "</textarea>" in html
 
     status, _, html = await post(
         mh,
@@ -1095,7 +1110,8 @@ async def test_blank_decline_reason_and_outcome_are_refused(web: Web) -> None:
         housing, f"/requests/{request.id}/decline", {"_csrf": await _token(housing), "reason": " "}
     )
     assert status == 400
-    assert _error_message(html) == "Say why the request is declined."
+    assert f'<a href="#reason-{request.id}">Say why the request is declined.</a>' in html
+    assert "<title>Error: Requests for information - MAPPA Hub</title>" in html
     status, _, html = await post(
         mh, f"/deadlines/{action.id}/complete", {"_csrf": await _token(mh)}
     )
@@ -1170,18 +1186,20 @@ async def test_the_coordinator_sees_the_whole_areas_deadlines(web: Web) -> None:
     status, _, html = await fetch(coordinator, "/deadlines?scope=area")
     assert status == 200
     assert "Due and overdue across the area" in html
+    cell = '<td class="govuk-table__cell">{}</td>'
     for owner in (MH_NAME, HOUSING_NAME, POLICE_NAME):
-        assert f"<td>{owner}</td>" in html, owner
+        assert cell.format(owner) in html, owner
     action = await _mh_action(web)
-    assert f'id="item-{action.id}" class="overdue-row"' in html
+    assert f'overdue-row" id="item-{action.id}"' in html
     request = await _seeded_request(web)
     assert f'id="item-{request.row.work_item_id}"' in html
     # Nothing of the other area.
     assert "NTS" not in html
-    # The agency's own view is narrower.
+    # The agency's own view is narrower, and the page says whose it is.
     status, _, own = await fetch(coordinator, "/deadlines")
     assert status == 200
-    assert f"<td>{MH_NAME}</td>" not in own
+    assert cell.format(MH_NAME) not in own
+    assert 'aria-current="page" href="/deadlines" id="agency-deadlines"' in own
 
 
 @pytest.mark.parametrize("user", ["dby.police", "dby.housing", "dby.admin"])
@@ -1202,7 +1220,7 @@ async def test_the_asked_agency_is_told_to_answer_the_request(web: Web) -> None:
     status, _, html = await fetch(housing, f"/packets/{request.row.packet_id}")
     assert status == 200
     assert 'id="answer-request"' in html
-    assert "due 30 Nov 2026" in html
+    assert "due 30 November 2026" in html
     probation_id = await web.agency_id("DBY-PROBATION")
     answer = (
         f"/compose?type=response&amp;reply_to={request.row.packet_id}"
@@ -1210,13 +1228,17 @@ async def test_the_asked_agency_is_told_to_answer_the_request(web: Web) -> None:
     )
     assert f'href="{answer}"' in html
     # The form shows the request's fields.
-    assert '<dd id="field-information_sought">' in html
+    assert 'id="field-information_sought"' in html
     assert "Tenancy status and any reports of children visiting." in html
     # And the answer link opens the response form, addressed.
     status, _, form = await fetch(housing, htmllib.unescape(answer))
     assert status == 200
     assert f'name="reply_to" value="{request.row.packet_id}"' in form
-    assert f'value="{probation_id}" data-code="DBY-PROBATION" checked' in form
+    assert re.search(
+        rf'name="recipients" type="checkbox" value="{probation_id}" checked[^>]*'
+        'data-code="DBY-PROBATION"',
+        form,
+    )
     assert 'name="f.information_provided"' in form
 
 
@@ -1259,7 +1281,7 @@ async def test_an_answered_request_is_no_longer_to_answer(web: Web) -> None:
     assert status == 200
     assert 'id="answer-request"' not in page
     status, _, queue = await fetch(housing, "/requests")
-    assert 'class="badge status-answered"' in queue
+    assert f'id="incoming-status-{request.id}">Answered<' in queue
     assert f'action="/requests/{request.id}/decline"' not in queue
 
 
