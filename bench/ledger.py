@@ -141,13 +141,13 @@ async def bench_appends(hub: Hub, actor: Actor, case_id: int, appends: int, writ
 
 # -- 2. bulk load (set-up) -----------------------------------------------------------------------
 
-# A v3 entry as canonical_json writes it (keys sorted, no spaces), for the two shapes loaded:
+# A v4 entry as canonical_json writes it (keys sorted, no spaces), for the two shapes loaded:
 # checked against hub.ledger.entries.chain before anything is written.
 _ENTRY = (
     '{"action":"%s","actor_agency":%d,"actor_token":null,"actor_user":%d,"at":"%sZ","case":%d,'
-    '"content_digest":%s,"decision":%s,"event":"%s","lawful_basis":"cja2003-s325","packet":"%s",'
-    '"policy_version":%s,"prev":"%s","purpose":"risk-management","recipients":[%s],"seq":%d,'
-    '"v":3}'
+    '"channel":null,"content_digest":%s,"decision":%s,"event":"%s","lawful_basis":"cja2003-s325",'
+    '"packet":"%s","policy_version":%s,"prev":"%s","purpose":"risk-management","recipients":[%s],'
+    '"seq":%d,"to":null,"v":4}'
 )
 _POLICY = "f" * 64
 

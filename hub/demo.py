@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from adapters.visor.demo import seed_records
 from hub.model.cases import MappaCategory, MappaLevel
 from hub.model.directory import AgencyType, Jurisdiction, Role
 from hub.model.packets import AttachmentIn, Draft, PacketType
@@ -103,8 +104,16 @@ class DemoLogin:
     totp_uri: str
 
 
-async def seed(hub: Hub) -> list[DemoLogin]:
-    """Create the demo world in an empty database; return the logins (shown once)."""
+def demo_address(username: str, agency_code: str) -> str:
+    """A demo person's work address, on a reserved ``.example`` domain (RFC 2606)."""
+    return f"{username}@{agency_code.lower()}.example"
+
+
+async def seed(hub: Hub, *, with_email: bool = False) -> list[DemoLogin]:
+    """Create the demo world in an empty database; return the logins (shown once).
+
+    ``with_email``: give each person a work address first, so the seeded packets, proposals and
+    shares queue their notifications (``mappa-hub demo`` sends them to its loopback sink)."""
     for code, name, jurisdiction in AREAS:
         await hub.directory.add_area(code, name, jurisdiction)
     for code, name, type_, area in AGENCIES:
@@ -113,6 +122,8 @@ async def seed(hub: Hub) -> list[DemoLogin]:
     for username, name, agency, role in USERS:
         password = "-".join(secrets.token_hex(3) for _ in range(4))
         enrolment = await hub.directory.add_user(username, name, agency, role, password)
+        if with_email:
+            await hub.notices.set_email(username, demo_address(username, agency))
         logins.append(DemoLogin(username, name, agency, role.value, password, enrolment.totp_uri))
     for new in CASES:
         await hub.cases.add(None, new)
@@ -123,6 +134,7 @@ async def seed(hub: Hub) -> list[DemoLogin]:
             await hub.cases.involve(None, by_name[family_name].reference, code)
     await _seed_packets(hub)
     await _seed_workflows(hub)
+    await seed_records(hub)  # the ViSOR-style nominal records of two cases
     return logins
 
 

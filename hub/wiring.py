@@ -18,9 +18,11 @@ from hub.services.cases import CaseService
 from hub.services.casework import CaseworkService
 from hub.services.checkpoints import LedgerService, pin_path
 from hub.services.directory import DirectoryService
+from hub.services.disclosure_letters import DisclosureLetters
 from hub.services.disclosures import DisclosureService
 from hub.services.held_shares import HeldShareService
 from hub.services.keyring import KeyRing
+from hub.services.notice_service import NoticeService
 from hub.services.notifications import NotificationService
 from hub.services.packets import PacketService
 from hub.services.policy import PolicyService
@@ -29,6 +31,8 @@ from hub.services.saved_drafts import SavedDraftService
 from hub.services.sealed import SealedService
 from hub.services.share_approvals import ShareApprovals
 from hub.services.tokens import TokenService
+from hub.services.visor import VisorRecordService
+from hub.services.visor_export import VisorExportService
 from hub.store import keys as key_store
 from hub.store.database import Database
 
@@ -57,6 +61,10 @@ class Hub:
     share_approvals: ShareApprovals
     saved_drafts: SavedDraftService
     notifications: NotificationService
+    visor: VisorRecordService
+    visor_export: VisorExportService
+    notices: NoticeService
+    letters: DisclosureLetters
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -80,6 +88,8 @@ class Hub:
         held_shares = HeldShareService(db, keyring, policy, clock)
         requests = RequestService(db, clock)
         casework = CaseworkService(db, clock)
+        disclosures = DisclosureService(db, clock, policy)
+        visor = VisorRecordService(db, keyring, clock)
         return cls(
             config=config,
             clock=clock,
@@ -95,7 +105,7 @@ class Hub:
             ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
             access=AccessReportService(db),
             requests=requests,
-            disclosures=DisclosureService(db, clock, policy),
+            disclosures=disclosures,
             casework=casework,
             tokens=TokenService(db, keyring, clock, policy),
             sealed=SealedService(db, keyring, policy, packets, clock, config.limits),
@@ -103,6 +113,10 @@ class Hub:
             share_approvals=ShareApprovals(db, policy, clock, held_shares),
             saved_drafts=SavedDraftService(db, keyring, packets, clock, config.limits),
             notifications=NotificationService(db, clock, requests, casework),
+            visor=visor,
+            visor_export=VisorExportService(db, visor, policy, clock),
+            notices=NoticeService(db, clock, config.email.digest_time),
+            letters=DisclosureLetters(db, clock, keyring, policy, disclosures),
         )
 
     async def close(self) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
+from adapters.email.sink import DemoSink
 from hub.cli.serve import run_server
-from hub.config import Config
+from hub.config import TLS_STARTTLS, Config
 from hub.demo import AGENCIES, AREAS, CASES, USERS, seed
 from hub.wiring import Hub, initialise
 
@@ -15,6 +17,32 @@ LOGINS_FILE = "demo-logins.txt"
 
 async def run_demo(config: Config, host: str, port: int) -> int:
     await initialise(config)
+    # The demo's own mail server on loopback (STARTTLS, its CA under the data directory): the
+    # hub sends to it as to a real relay, and it files each message in a maildir to read. An
+    # operator's own relay (MAPPA_HUB_SMTP_HOST) wins, and then no sink is started.
+    url = f"http://{host}:{port}/"
+    sink = None if config.email.configured else DemoSink(config.data_dir).start()
+    if sink is not None:
+        config = dataclasses.replace(
+            config,
+            email=dataclasses.replace(
+                config.email,
+                host=sink.info.host,
+                port=sink.info.port,
+                tls=TLS_STARTTLS,
+                ca_file=sink.info.ca.ca_file,
+                from_address="mappa-hub@hub.demo.example",
+                base_url=url.rstrip("/"),
+            ),
+        )
+    try:
+        return await _run(config, host, port, url, sink)
+    finally:
+        if sink is not None:
+            sink.stop()
+
+
+async def _run(config: Config, host: str, port: int, url: str, sink: DemoSink | None) -> int:
     hub = await Hub.open(config)
     logins_path = config.data_dir / LOGINS_FILE
     if not await hub.directory.areas():
@@ -23,13 +51,12 @@ async def run_demo(config: Config, host: str, port: int) -> int:
             f"{len(USERS)} users, {len(CASES)} cases)...",
             flush=True,
         )
-        logins = await seed(hub)
+        logins = await seed(hub, with_email=True)
         lines = [
             f"{entry.username}\t{entry.password}\t{entry.role}\t{entry.agency}\t{entry.totp_uri}"
             for entry in logins
         ]
         _write_private(logins_path, "\n".join(lines) + "\n")
-    url = f"http://{host}:{port}/"
     sheet = logins_path.read_text(encoding="utf-8") if logins_path.exists() else ""
     banner = [
         f"MAPPA Hub demo: {url}",
@@ -43,6 +70,18 @@ async def run_demo(config: Config, host: str, port: int) -> int:
         "",
         "Add a URI to an authenticator app, or print the current code with:",
         "  python -c 'import pyotp,sys; print(pyotp.parse_uri(sys.argv[1]).now())' 'otpauth://...'",
+        "",
+        f"Email: sent over {config.email.tls} to {config.email.host}:{config.email.port}"
+        + (" (the demo's own mail sink)" if sink is not None else " (your relay)"),
+    ]
+    if sink is not None:
+        banner += [
+            f"  the sink files each message in the maildir {sink.info.maildir}",
+            f"  list them:  ls -t {sink.info.maildir}/new",
+            f"  read one:   less {sink.info.maildir}/new/FILE   (or: mutt -f {sink.info.maildir})",
+        ]
+    banner += [
+        "  the outbox:  mappa-hub email list --data-dir " + str(config.data_dir),
         "",
         "Ctrl-C stops the demo; run the same command again to resume with the same data.",
     ]

@@ -14,9 +14,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hub.cli import email as email_cli
 from hub.cli import keys_import
 from hub.cli import policy as policy_cli
 from hub.cli import tokens as tokens_cli
+from hub.cli import visor as visor_cli
 from hub.cli import workflows as workflows_cli
 from hub.cli.progress import Progress
 from hub.config import Config, load_config
@@ -25,6 +27,7 @@ from hub.ledger.checkpoint import BadCheckpoint, Checkpoint, Receipt
 from hub.model.cases import MappaCategory, MappaLevel
 from hub.model.directory import AgencyType, Jurisdiction, Role
 from hub.services.cases import NewCase
+from hub.services.notice_service import valid_address
 from hub.wiring import Hub, initialise
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -105,7 +108,13 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--role", required=True, choices=[r.value for r in Role])
     u.add_argument("--name", default="", help="display name")
     u.add_argument("--password-file", type=Path, help="read the initial password from this file")
+    u.add_argument("--email", help="work address for the hub's email notifications")
     user.add_parser("list", parents=[common])
+    u = user.add_parser("set-email", parents=[common], help="set where a person's email goes")
+    u.add_argument("username")
+    to = u.add_mutually_exclusive_group(required=True)
+    to.add_argument("address", nargs="?", help="work email address")
+    to.add_argument("--none", action="store_true", help="send this person no email")
 
     case = sub.add_parser("case", help="cases").add_subparsers(dest="action", required=True)
     c = case.add_parser("add", parents=[common])
@@ -171,7 +180,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     policy_cli.add_parser(sub, common)
     tokens_cli.add_parser(sub, common)
+    email_cli.add_parser(sub, common)
     workflows_cli.add_parsers(sub, common)
+    visor_cli.add_parsers(sub, common)
     return p
 
 
@@ -273,18 +284,29 @@ def _read_password(path: Path | None) -> str:
 
 async def cmd_user(args: argparse.Namespace, config: Config) -> int:
     async def body(hub: Hub) -> int:
+        if args.action == "set-email":
+            user = await hub.notices.set_email(args.username, None if args.none else args.address)
+            print(f"{user.username}: {user.email or 'no email address'}")
+            return EXIT_OK
         if args.action == "add":
             password = _read_password(args.password_file)
+            if args.email is not None:  # checked before the user is added: nothing half-done
+                valid_address(args.email)
             enrolment = await hub.directory.add_user(
                 args.username, args.name, args.agency.upper(), Role(args.role), password
             )
             print(f"added user {enrolment.user.username}")
+            if args.email is not None:
+                await hub.notices.set_email(args.username, args.email)
             print("TOTP enrolment (show once, to the user only):")
             print(f"  {enrolment.totp_uri}")
         else:
             agencies = {a.id: a.code for a in await hub.directory.agencies()}
             for u in await hub.directory.users():
-                print(f"{u.username}\t{agencies[u.agency_id]}\t{u.role.value}\t{u.display_name}")
+                print(
+                    f"{u.username}\t{agencies[u.agency_id]}\t{u.role.value}\t{u.display_name}"
+                    f"\t{u.email or '-'}"
+                )
         return EXIT_OK
 
     return await _with_hub(config, body)
@@ -460,8 +482,11 @@ COMMANDS: dict[str, Command] = {
     "packet": cmd_packet,
     "policy": policy_cli.run,
     "token": tokens_cli.run,
+    "email": email_cli.run,
     "forms": workflows_cli.run_forms,
     "deadlines": workflows_cli.run_deadlines,
+    "export": visor_cli.run_export,
+    "import": visor_cli.run_import,
 }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from adapters.email.sender import run_sender
 from hub.errors import ConfigError
 from hub.policy.loader import PolicyError
 from hub.web.app import build_app
@@ -47,15 +48,27 @@ REMINDER_INTERVAL_SECONDS = 15 * 60
 WORKER_READY = "worker ready"
 
 
+async def sweep(hub: Hub) -> None:
+    """One pass of the background sweep: items gone overdue each raise one reminder (shown in
+    the inbox, and an email notice), requests due soon are told once, and after the configured
+    local time the daily digests go. Logged by count and kind only: no case details in logs."""
+    items = await hub.casework.raise_reminders()
+    if items:
+        kinds = sorted({i.kind.value for i in items})
+        log.info("%d item(s) went overdue: %s", len(items), ", ".join(kinds))
+    # Requests falling due soon: told once each (the outbox's dedupe key).
+    soon = await hub.notices.sweep_due_soon()
+    if soon:
+        log.info("%d due-soon notice(s) queued", soon)
+    # Once a day after MAPPA_HUB_DIGEST_TIME (UK time): digest:<user>:<date> keeps it to once.
+    if hub.notices.digest_due():
+        await hub.notices.run_digests()
+
+
 async def _raise_reminders(hub: Hub) -> None:
-    """Sweep for items gone overdue: each raises one reminder (shown in the inbox; the stamp is
-    what an email notifier picks up). Logged by count and kind only: no case details in logs."""
     while True:
         try:
-            items = await hub.casework.raise_reminders()
-            if items:
-                kinds = sorted({i.kind.value for i in items})
-                log.info("%d item(s) went overdue: %s", len(items), ", ".join(kinds))
+            await sweep(hub)
         except Exception:  # a failed sweep must not stop the server; the next one retries
             log.exception("reminder sweep failed")
         await asyncio.sleep(REMINDER_INTERVAL_SECONDS)
@@ -94,6 +107,8 @@ async def run_server(
     tasks = []
     if background:
         tasks = [loop.create_task(_sign_checkpoints(hub)), loop.create_task(_raise_reminders(hub))]
+    # Every worker drains the email outbox: each claims its own rows (adapters/email/sender.py).
+    tasks.append(loop.create_task(run_sender(hub, stop)))
     app = build_app(hub)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -13,6 +13,7 @@ from hub.wiring import Hub
 from hub.workflows.forms import FORMS, json_schema, schema_id
 
 EXIT_OK, EXIT_USAGE = 0, 2
+VISOR_RECORD = "visor-record"
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -22,7 +23,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "list", parents=[common], help="each packet type with a form, and its schema id"
     )
     s = actions.add_parser("schema", parents=[common], help="print a form's JSON Schema (2020-12)")
-    s.add_argument("type", choices=sorted(t.value for t in FORMS))
+    s.add_argument("type", choices=[*sorted(t.value for t in FORMS), VISOR_RECORD])
     deadlines = sub.add_parser("deadlines", help="meeting, request and action deadlines")
     d = deadlines.add_subparsers(dest="action", required=True)
     d.add_parser(
@@ -34,6 +35,11 @@ async def run_forms(args: argparse.Namespace, config: Config) -> int:
     if args.action == "list":
         for kind in FORMS:
             print(f"{kind.value}\t{schema_id(kind)}")
+        return EXIT_OK
+    if args.type == VISOR_RECORD:  # the nominal record's file format (adapters/visor)
+        from adapters.visor.format import schema
+
+        print(json.dumps(schema(), indent=2, sort_keys=True))
         return EXIT_OK
     try:
         kind = PacketType(args.type)
@@ -48,6 +54,7 @@ async def run_deadlines(args: argparse.Namespace, config: Config) -> int:
     hub = await Hub.open(config)
     try:
         items = await hub.casework.raise_reminders()
+        soon = await hub.notices.sweep_due_soon()
     finally:
         await hub.close()
     for item in items:
@@ -55,5 +62,5 @@ async def run_deadlines(args: argparse.Namespace, config: Config) -> int:
             f"{item.row.due_on}\t{item.kind.value}\t{item.case_reference}\t{item.owner_agency}"
             f"\toverdue by {item.days_late} working day(s)"
         )
-    print(f"{len(items)} new reminder(s)", file=sys.stderr)
+    print(f"{len(items)} new reminder(s); {soon} due-soon notice(s) queued", file=sys.stderr)
     return EXIT_OK

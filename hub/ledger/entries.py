@@ -19,8 +19,9 @@ from typing import Any
 from hub.crypto.canonical import canonical_json
 from hub.errors import IntegrityFailure
 
-# v2 added the policy version and decision of the share (policy engine); v1 entries still verify.
-ENTRY_VERSION = 3
+# v2 added the policy version and decision of the share (policy engine), v3 the API token, v4 the
+# channel and recipient address of a message sent out of the hub; older entries still verify.
+ENTRY_VERSION = 4
 GENESIS_HASH = "0" * 64
 
 
@@ -64,6 +65,20 @@ class Event(StrEnum):
     SHARE_RELEASED = "share-released"
     HELD_SHARE_OPENED = "held-share-opened"
     HELD_ATTACHMENT_OPENED = "held-attachment-opened"
+    # A message the email adapter handed to the relay (disclosure, entry v4 names the channel and
+    # the address): a notification or digest on the ``email`` channel, or an approved third-party
+    # disclosure letter on the ``letter`` channel.
+    EMAIL_SENT = "email-sent"
+    LETTER_SENT = "letter-sent"
+    # The ViSOR-style nominal record kept per case (adapters/visor): first recorded (collection),
+    # changed (alteration), exported as a share (disclosure), imported from a file (collection or
+    # alteration, as it created or changed the record).
+    VISOR_RECORD_CREATED = "visor-record-created"
+    VISOR_RECORD_ALTERED = "visor-record-altered"
+    VISOR_EXPORTED = "visor-exported"
+    VISOR_IMPORTED = "visor-imported"
+    # The record read on its case page (consultation), like a packet opened.
+    VISOR_RECORD_OPENED = "visor-record-opened"
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,18 @@ class Record:
     decision: str | None = None
     # The API token an agency system acted with (entry v3); None for a person or the operator.
     actor_token_id: int | None = None
+    # How a message left the hub (a policies/channels.toml channel, e.g. ``email`` or ``letter``)
+    # and the address it went to (entry v4): s62(3)(c), the identity of the recipient, where the
+    # recipient is a person rather than an agency on the hub. None for everything else.
+    channel: str | None = None
+    recipient_address: str | None = None
+
+    def __post_init__(self) -> None:
+        # Refused here rather than by the database, where only PostgreSQL enforces the lengths.
+        if self.recipient_address is not None and self.channel is None:
+            raise ValueError("a recipient address needs the channel it was sent by")
+        if len(self.channel or "") > 32 or len(self.recipient_address or "") > 320:
+            raise ValueError("channel or recipient address too long for the log")
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,8 @@ class Entry:
             "policy_version": r.policy_version,
             "decision": r.decision,
             "actor_token_id": r.actor_token_id,
+            "channel": r.channel,
+            "recipient_address": r.recipient_address,
             "entry": self.entry_bytes,
             "prev_hash": self.prev_hash,
             "entry_hash": self.entry_hash,
@@ -147,6 +176,8 @@ def encode(seq: int, prev_hash: str, record: Record) -> bytes:
             "policy_version": record.policy_version,
             "decision": record.decision,
             "actor_token": record.actor_token_id,
+            "channel": record.channel,
+            "to": record.recipient_address,
         }
     )
 
@@ -191,6 +222,7 @@ VERSION_FIELDS: Mapping[int, frozenset[str]] = {
     1: _FIELDS_V1,
     2: _FIELDS_V2,
     3: _FIELDS_V2 | {"actor_token"},
+    4: _FIELDS_V2 | {"actor_token", "channel", "to"},
 }
 
 
@@ -284,6 +316,8 @@ def _columns_agree(doc: Mapping[str, Any], row: Mapping[Any, Any]) -> bool:
         and doc.get("policy_version") == row["policy_version"]
         and doc.get("decision") == row["decision"]
         and doc.get("actor_token") == row["actor_token_id"]
+        and doc.get("channel") == row["channel"]
+        and doc.get("to") == row["recipient_address"]
         and isinstance(recorded, datetime)
         and _iso(recorded) == doc["at"]
     )

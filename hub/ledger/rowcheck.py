@@ -2,8 +2,10 @@
 
 The exact check (``ChainVerifier.feed``) decodes each entry's JSON and compares it with the row's
 columns, about 25 µs an entry. Here the entry an honest hub would have written is rendered from the
-columns (``Record`` -> ``encode`` by hand, in one f-string) and compared with the stored bytes, then
-hashed: a few microseconds an entry, most of it reading and hashing.
+columns (``Record`` -> ``encode`` by hand, in one join) and compared with the stored bytes, then
+hashed: a few microseconds an entry, most of it reading and hashing. Entries of the current version
+(v4, which names a message's channel and recipient address) and of v3, which lacks those two keys,
+are rendered in the loop; v1 and v2 entries in ``_render_older``.
 
 It only ever accepts. A row it does not accept (another shape, a gap, a tamper) is left to the exact
 check, which decides and names the first bad entry; so it must never accept a row the exact check
@@ -25,8 +27,8 @@ from typing import Any
 
 Row = Sequence[Any]
 
-# Rows are (seq, entry_hash, entry, then these columns), as hub.store.ledger_rows selects them;
-# "at" is recorded_at as the entry writes it, without the "Z".
+# Rows are (seq, entry_hash, entry, then these columns), as hub.store.ledger_rows selects them, in
+# the order of the entry's keys; "at" is recorded_at as the entry writes it, without the "Z".
 COLUMNS = (
     "action",
     "actor_agency_id",
@@ -34,6 +36,7 @@ COLUMNS = (
     "actor_user_id",
     "at",
     "case_id",
+    "channel",
     "content_digest",
     "decision",
     "event",
@@ -43,6 +46,7 @@ COLUMNS = (
     "prev_hash",
     "purpose",
     "recipients",
+    "recipient_address",
 )
 PREV = 3 + COLUMNS.index("prev_hash")
 
@@ -62,8 +66,14 @@ _UNESCAPED = bytes(range(0x20, 0x100)).replace(b"\\", b"")
 _Q = '"'
 # Quotes each version's rendering holds besides those of non-null nullable strings: two per key
 # and two per string that is never null (action, at, event, lawful_basis, prev, purpose).
-_QUOTES = {1: 2 * 14 + 12, 2: 2 * 16 + 12, 3: 2 * 17 + 12}
-_V3_QUOTES = _QUOTES[3]
+_QUOTES = {1: 2 * 14 + 12, 2: 2 * 16 + 12, 3: 2 * 17 + 12, 4: 2 * 19 + 12}
+# The parts where v3 and v4 differ, chosen by the entry's last digit (canonical JSON ends with
+# ``"v":N}``): v4 adds "channel" after "case" and "to" after "seq". A v3 row must hold neither.
+_V3_TAIL = ',"v":3}'
+_V4_TAIL = ',"v":4}'
+_V3_QUOTES, _V4_QUOTES = _QUOTES[3], _QUOTES[4]
+_CHANNEL, _NO_CHANNEL = ',"channel":"', ',"channel":null'
+_ADDRESS, _NO_ADDRESS = ',"to":"', ',"to":null'
 
 
 def _int(value: int | None) -> str:
@@ -76,10 +86,12 @@ def _str(value: str | None) -> str:
 
 def _render_older(row: Row, version: int) -> str | None:
     """A v1 or v2 entry from the columns, or None if they hold what that version cannot."""
-    (_, _, _, action, agency, token, user, at, case, digest, decision, event, basis, packet,
-     policy, prev, purpose, recipients, seq) = (*row, row[0])  # fmt: skip
-    if token is not None or (version == 1 and (decision is not None or policy is not None)):
+    (_, _, _, action, agency, token, user, at, case, channel, digest, decision, event, basis,
+     packet, policy, prev, purpose, recipients, address, seq) = (*row, row[0])  # fmt: skip
+    if token is not None or channel is not None or address is not None:
         return None  # the exact check reads a field the version lacks as None
+    if version == 1 and (decision is not None or policy is not None):
+        return None
     middle = "" if version == 1 else f',"decision":{_str(decision)}'
     policy_part = "" if version == 1 else f',"policy_version":{_str(policy)}'
     return (
@@ -98,7 +110,7 @@ def _older_accepted(row: Row, data: bytes) -> bool:
     built = _render_older(row, version)
     if built is None or built.encode() != data:
         return False
-    nullable = (row[9], row[13]) if version == 1 else (row[9], row[10], row[13], row[14])
+    nullable = (row[10], row[14]) if version == 1 else (row[10], row[11], row[14], row[15])
     return built.count(_Q) == _QUOTES[version] + 2 * sum(v is not None for v in nullable)
 
 
@@ -118,11 +130,22 @@ def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple
     sha256 = hashlib.sha256
     int_text = int.__repr__
     for row in rows:
-        (row_seq, entry_hash, data, action, agency, token, user, at, case, digest, decision,
-         event, basis, packet, policy, row_prev, purpose, recipients) = row  # fmt: skip
+        (row_seq, entry_hash, data, action, agency, token, user, at, case, channel, digest,
+         decision, event, basis, packet, policy, row_prev, purpose, recipients,
+         address) = row  # fmt: skip
         if row_seq != seq + 1 or row_prev != prev:
             break
         try:
+            if data[-2:-1] == b"4":
+                # str + anything but str raises, as str.join does below.
+                channel_part = _NO_CHANNEL if channel is None else _CHANNEL + channel + _Q
+                to_part = _NO_ADDRESS if address is None else _ADDRESS + address + _Q
+                tail, quotes = _V4_TAIL, _V4_QUOTES
+            elif channel is None and address is None:
+                channel_part = to_part = ""
+                tail, quotes = _V3_TAIL, _V3_QUOTES
+            else:
+                break  # an older entry cannot hold a channel: the exact check refuses the row
             # str.join refuses anything but str, int.__repr__ anything but int: no other storage
             # class passes for the right one.
             built = "".join((
@@ -132,6 +155,7 @@ def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple
                 ',"actor_user":', "null" if user is None else int_text(user),
                 ',"at":"', at,
                 'Z","case":', "null" if case is None else int_text(case),
+                channel_part,
                 ',"content_digest":', "null" if digest is None else _Q + digest + _Q,
                 ',"decision":', "null" if decision is None else _Q + decision + _Q,
                 ',"event":"', event,
@@ -141,11 +165,11 @@ def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple
                 ',"prev":"', row_prev,
                 '","purpose":"', purpose,
                 '","recipients":[', recipients,
-                '],"seq":', int_text(row_seq), ',"v":3}',
+                '],"seq":', int_text(row_seq), to_part, tail,
             ))  # fmt: skip
             if built.encode() == data:
-                nulls = (digest, decision, packet, policy).count(None)
-                if built.count(_Q) != _V3_QUOTES + 8 - 2 * nulls:
+                nulls = (digest, decision, packet, policy, channel, address).count(None)
+                if built.count(_Q) != quotes + 12 - 2 * nulls:
                     break  # a quote inside a value: the rendering is not canonical JSON
             elif not _older_accepted(row, data):
                 break

@@ -104,3 +104,5 @@ class User:
     agency_id: int
     role: Role
     active: bool = True
+    # Where the hub's email notifications go (a work address); None: no email is sent.
+    email: str | None = None

@@ -20,6 +20,23 @@ from hub.store import directory as directory_store
 from hub.store.database import Database
 
 _REPORT_ROLES = (Role.AUDITOR, Role.COORDINATOR)
+# How a message left the hub, as a report names it (policies/channels.toml's keys).
+_CHANNEL_WORDS = {
+    "email": "Email",
+    "letter": "Letter",
+    "visor-export": "ViSOR export",
+    "in-person": "In person",
+    "telephone": "Telephone",
+    "hub": "Through the hub",
+}
+
+
+def sent_by(channel: str | None, address: str | None) -> str | None:
+    """A log entry's channel and recipient address (entry v4) in words, or None if it has none."""
+    if channel is None:
+        return None
+    words = _CHANNEL_WORDS.get(channel, channel.replace("-", " ").capitalize())
+    return f"{words} to {address}" if address else words
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,8 @@ class AccessRow:
     decision: str | None
     policy_version: str | None
     case_id: int | None = None
+    # A message sent out of the hub (entry v4), in words: "Email to a.person@agency.example".
+    sent_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,7 @@ class AccessReportService:
                     decision=r["decision"],
                     policy_version=(r["policy_version"] or "")[:12] or None,
                     case_id=r["case_id"],
+                    sent_by=sent_by(r["channel"], r["recipient_address"]),
                 )
             )
         return out

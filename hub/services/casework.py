@@ -17,6 +17,7 @@ from hub.clock import Clock
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.model.cases import Case
 from hub.model.directory import Role
+from hub.services import notices
 from hub.services.actor import Actor
 from hub.services.workflow_rules import record_meeting
 from hub.store import cases as case_store
@@ -188,6 +189,8 @@ class CaseworkService:
         now = self._clock.now()
         async with self._db.write() as conn:
             rows = await store.mark_reminded(conn, local_date(now), now)
+            # Each reminder's email, in the stamp's transaction: told once, exactly when stamped.
+            await notices.items_overdue(conn, rows, now)
             return await self._due_items(conn, rows)
 
     async def _due_items(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
@@ -328,59 +329,75 @@ class DisclosureService:
     async def deliver(self, actor: Actor, disclosure_id: int) -> DisclosureView:
         """Record that an approved disclosure was made: a DISCLOSURE entry on the log, by the
         proposer (as a person) or a MAPPA coordinator."""
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            row = await self.deliverable(conn, actor, disclosure_id)
+            return await self.record_delivery(conn, actor, row, now)
+
+    async def deliverable(
+        self, conn: AsyncConnection, actor: Actor, disclosure_id: int
+    ) -> store.DisclosureRow:
+        """The checks ``deliver`` makes (a letter sent from the hub makes them too): the actor is
+        the proposer (as a person) or a MAPPA coordinator, and the disclosure is approved."""
         if not actor.has_role(Role.PRACTITIONER, Role.COORDINATOR):
             raise Forbidden("Your role cannot make a disclosure.")
         person = actor.person
         if person is None:
             raise Forbidden(_NAME_THE_PERSON)
-        now = self._clock.now()
-        async with self._db.write() as conn:
-            row = await store.disclosure_by_id(conn, disclosure_id)
-            if row is None or row.area_id != actor.agency.area_id:
-                raise NotFound("No such disclosure.")
-            if row.proposer_person_id is None:  # proposed before people were recorded
-                proposer = actor.user.id == row.proposer_user_id
-            else:
-                proposer = person.id == row.proposer_person_id
-            coordinator = actor.has_role(Role.COORDINATOR) and person.role is Role.COORDINATOR
-            if not (proposer or coordinator):
-                raise Forbidden("Only the proposer or a MAPPA coordinator records the disclosure.")
-            if row.status == DELIVERED:
-                raise Conflict("This disclosure has already been made.")
-            if row.status != APPROVED:
-                raise Forbidden(
-                    f"Only an approved disclosure can be made; this one is {row.status}."
-                )
-            if not await store.update_disclosure(
-                conn,
-                row.id,
-                APPROVED,
-                status=DELIVERED,
-                delivered_at=now,
-                delivered_by_user_id=actor.user.id,
-                delivered_by_person_id=person.id,
-            ):
-                raise Conflict("This disclosure was recorded a moment ago.")
-            proposal = await packet_store.packet_by_id(conn, row.proposal_packet_id)
-            await ledger.append(
-                conn,
-                Record(
-                    action=Action.DISCLOSURE,
-                    event=Event.THIRD_PARTY_DISCLOSED,
-                    recorded_at=now,
-                    actor_user_id=actor.user.id,
-                    actor_token_id=actor.token_id,
-                    actor_agency_id=actor.agency.id,
-                    case_id=row.case_id,
-                    packet_id=row.proposal_packet_id,
-                    purpose=row.purpose,
-                    lawful_basis=row.lawful_basis,
-                    content_digest=sha256_hex(proposal.header) if proposal else None,
-                    policy_version=row.policy_version,
-                    decision="PERMIT",
-                ),
-            )
-            updated = await store.disclosure_by_id(conn, row.id)
-            if updated is None:  # pragma: no cover
-                raise NotFound("No such disclosure.")
-            return (await self._views(conn, [updated]))[0]
+        row = await store.disclosure_by_id(conn, disclosure_id)
+        if row is None or row.area_id != actor.agency.area_id:
+            raise NotFound("No such disclosure.")
+        if row.proposer_person_id is None:  # proposed before people were recorded
+            proposer = actor.user.id == row.proposer_user_id
+        else:
+            proposer = person.id == row.proposer_person_id
+        coordinator = actor.has_role(Role.COORDINATOR) and person.role is Role.COORDINATOR
+        if not (proposer or coordinator):
+            raise Forbidden("Only the proposer or a MAPPA coordinator records the disclosure.")
+        if row.status == DELIVERED:
+            raise Conflict("This disclosure has already been made.")
+        if row.status != APPROVED:
+            raise Forbidden(f"Only an approved disclosure can be made; this one is {row.status}.")
+        return row
+
+    async def record_delivery(
+        self, conn: AsyncConnection, actor: Actor, row: store.DisclosureRow, now: datetime
+    ) -> DisclosureView:
+        """Record ``row`` (checked by ``deliverable``) as made, with its DISCLOSURE log entry, in
+        the caller's transaction."""
+        person = actor.person
+        if person is None:  # pragma: no cover - deliverable refused it
+            raise Forbidden(_NAME_THE_PERSON)
+        if not await store.update_disclosure(
+            conn,
+            row.id,
+            APPROVED,
+            status=DELIVERED,
+            delivered_at=now,
+            delivered_by_user_id=actor.user.id,
+            delivered_by_person_id=person.id,
+        ):
+            raise Conflict("This disclosure was recorded a moment ago.")
+        proposal = await packet_store.packet_by_id(conn, row.proposal_packet_id)
+        await ledger.append(
+            conn,
+            Record(
+                action=Action.DISCLOSURE,
+                event=Event.THIRD_PARTY_DISCLOSED,
+                recorded_at=now,
+                actor_user_id=actor.user.id,
+                actor_token_id=actor.token_id,
+                actor_agency_id=actor.agency.id,
+                case_id=row.case_id,
+                packet_id=row.proposal_packet_id,
+                purpose=row.purpose,
+                lawful_basis=row.lawful_basis,
+                content_digest=sha256_hex(proposal.header) if proposal else None,
+                policy_version=row.policy_version,
+                decision="PERMIT",
+            ),
+        )
+        updated = await store.disclosure_by_id(conn, row.id)
+        if updated is None:  # pragma: no cover
+            raise NotFound("No such disclosure.")
+        return (await self._views(conn, [updated]))[0]

@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import Conflict
-from hub.ledger.entries import Entry, Record
-from hub.services import ledger
+from hub.ledger.entries import Entry, Event, Record
+from hub.services import ledger, notices
 from hub.store import packet_reads
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
@@ -83,6 +83,14 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     ]
     if reads:
         await packet_reads.mark_read(conn, reads)
+    # The recipients' people are told, in the share's transaction (a rolled-back batch tells no one).
+    sent = [
+        (i.record.packet_id, i.record.case_id, i.record.recipients)
+        for i in items
+        if i.record.event is Event.PACKET_SENT and i.record.packet_id and i.record.recipients
+    ]
+    if sent:
+        await notices.packets_delivered(conn, sent, max(i.when for i in items))
     # Last: on PostgreSQL appending locks the log's head row until the commit.
     return await ledger.append_many(conn, [i.record for i in items])
 

@@ -37,7 +37,7 @@ from hub.model.directory import Agency
 from hub.model.packets import Classification, PacketSummary, PacketType
 from hub.policy.errors import ApprovalRequired, PolicyRefused
 from hub.policy.model import Decision, Outcome, ShareRequest
-from hub.services import ledger, share_parties
+from hub.services import ledger, notices, share_parties
 from hub.services.drafts import MAX_RECIPIENTS, MAX_STATEMENT_CHARS
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService, summary_of
@@ -479,6 +479,7 @@ class SealedService:
             # As a hub-mode note: sender and recipients become active on the case.
             # The sender acts on the case; receiving a packet makes no agency active on it.
             await workflow_store.join_case(conn, case.id, {actor.agency.id}, now)
+            await notices.packets_delivered(conn, [(row.id, case.id, recipient_ids)], now)
         return _summary(row, case.reference)
 
     # -- fetching --------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from hub.model.cases import Case
 from hub.model.directory import Agency, Role, User
 from hub.model.packets import Draft, PacketSummary, PacketType
 from hub.policy.model import Decision
-from hub.services import ledger, log_writer
+from hub.services import ledger, log_writer, notices
 from hub.services.actor import Actor
 from hub.services.held_shares import (
     HeldShareService,
@@ -150,6 +150,14 @@ async def hold(
             restricted_reason=draft.restricted_reason,
             policy_version=decision.policy_version,
             created_at=now,
+        )
+        await notices.share_held(
+            conn,
+            share_id=share_id,
+            case_id=case.id,
+            needs=[(n.role, n.area_id) for n in needs],
+            proposer_ids={actor.user.id, person.id},
+            when=now,
         )
         # Last: appending locks the log's head until the commit (PostgreSQL).
         await log_writer.write(conn, [PendingWrite(record, now, None, None, idempotency)])
@@ -289,6 +297,9 @@ class ShareApprovals:
                     raise Conflict("This share was decided a moment ago.")
             elif material is not None and wanted[key] == 1 and len(wanted) == 1:
                 await self._release(conn, row, packet, material, now)
+                await notices.packets_delivered(
+                    conn, [(packet.id, row.case_id, packet.recipient_agency_ids)], now
+                )
                 records.append(
                     self._entry(
                         actor,

@@ -21,6 +21,7 @@ from hub.model.directory import Agency, AgencyType
 from hub.model.packets import Draft, PacketType
 from hub.policy.errors import PolicyRefused
 from hub.policy.model import Decision, Outcome, ShareRequest
+from hub.services import notices
 from hub.services.actor import Actor
 from hub.services.disclosures import proposing_person
 from hub.services.policy import PolicyService
@@ -270,7 +271,7 @@ class WorkflowRules:
                 {"role": a.role, "count": a.count, "rule": a.rule}
                 for a in plan.disclosure_decision.approvals
             ] or [{"role": "coordinator", "count": 1, "rule": "hub.third-party-always-approved"}]
-            await store.insert_disclosure(
+            disclosure_id = await store.insert_disclosure(
                 conn,
                 needed,
                 case_id=case.id,
@@ -288,6 +289,16 @@ class WorkflowRules:
                 status="proposed",
                 policy_version=plan.disclosure_decision.policy_version,
                 created_at=now,
+            )
+            await notices.disclosure_proposed(
+                conn,
+                disclosure_id=disclosure_id,
+                case_id=case.id,
+                area_id=case.area_id,
+                approver_roles={str(n["role"]) for n in needed},
+                agency_ids={actor.agency.id, *plan.recipient_ids},
+                proposer_ids={actor.user.id, proposing_person(actor)},
+                when=now,
             )
 
     async def _record_minutes(

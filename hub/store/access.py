@@ -24,6 +24,8 @@ _COLUMNS = (
     ledger_entries.c.lawful_basis,
     ledger_entries.c.policy_version,
     ledger_entries.c.decision,
+    ledger_entries.c.channel,
+    ledger_entries.c.recipient_address,
 )
 
 

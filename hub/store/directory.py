@@ -36,6 +36,7 @@ def _user(row: RowMapping) -> User:
         row["agency_id"],
         Role(row["role"]),
         bool(row["active"]),
+        row["email"],
     )
 
 
@@ -160,6 +161,15 @@ async def credentials_by_id(conn: AsyncConnection, user_id: int) -> RowMapping |
 
 async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def set_email(conn: AsyncConnection, username: str, email: str | None) -> User | None:
+    """Set (or with None clear) where a person's notifications go; None if no such user."""
+    result = await conn.execute(
+        update(users).where(users.c.username == username).values(email=email).returning(users)
+    )
+    row = result.mappings().first()
+    return _user(row) if row else None
 
 
 async def claim_totp_step(conn: AsyncConnection, user_id: int, step: int) -> bool:

@@ -19,8 +19,8 @@ Row = Sequence[Any]
 # Both dialects select the same columns; only the time's rendering differs.
 SQLITE_ROWS = """
 SELECT seq, entry_hash, entry, action, actor_agency_id, actor_token_id, actor_user_id,
-       replace(recorded_at, ' ', 'T'), case_id, content_digest, decision, event, lawful_basis,
-       packet_id, policy_version, prev_hash, purpose, recipients
+       replace(recorded_at, ' ', 'T'), case_id, channel, content_digest, decision, event,
+       lawful_basis, packet_id, policy_version, prev_hash, purpose, recipients, recipient_address
 FROM ledger_entries
 WHERE seq > ? AND seq <= ? AND recorded_at < x''
 ORDER BY ledger_entries.seq
@@ -28,9 +28,9 @@ ORDER BY ledger_entries.seq
 
 POSTGRES_ROWS = """
 SELECT seq, entry_hash, entry, action, actor_agency_id, actor_token_id, actor_user_id,
-       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), case_id,
+       to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), case_id, channel,
        content_digest, decision, event, lawful_basis,
-       packet_id, policy_version, prev_hash, purpose, recipients
+       packet_id, policy_version, prev_hash, purpose, recipients, recipient_address
 FROM ledger_entries
 WHERE seq > $1 AND seq <= $2
 ORDER BY ledger_entries.seq

@@ -64,6 +64,8 @@ users = Table(
     Column("locked_until", UTCDateTime, nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # Where the hub's email notifications go (a work address); NULL: none are sent.
+    Column("email", String(320), nullable=True),
 )
 
 agency_keys = Table(
@@ -174,6 +176,10 @@ ledger_entries = Table(
     Column("policy_version", String(64), nullable=True),
     Column("decision", String(8), nullable=True),
     Column("actor_token_id", Integer, nullable=True),
+    # Entry v4: how a disclosure left the hub (a policies/channels.toml channel) and, for email,
+    # the address it went to (s62(3)(c): the identity of the recipient). NULL for the rest.
+    Column("channel", String(32), nullable=True),
+    Column("recipient_address", String(320), nullable=True),
     Column("entry", LargeBinary, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False),
@@ -503,5 +509,69 @@ login_throttle = Table(
     Column("username_digest", String(64), primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("locked_until", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+notification_settings = Table(
+    "notification_settings",
+    metadata,
+    # How a person wants each kind of notification: immediate, daily digest or off. No row: the
+    # default (hub.services.notices). Overdue reminders cannot be switched off.
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("event", String(48), primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+email_outbox = Table(
+    "email_outbox",
+    metadata,
+    # The durable outbox (hub.store.email_outbox): written in the transaction of the event that
+    # causes it; adapters/email claims, sends, retries and dead-letters each row.
+    Column("id", Integer, primary_key=True),
+    # Fixed when queued, so a retry re-sends the same Message-ID and a receiver can tell.
+    Column("message_id", String(200), nullable=False, unique=True),
+    # One row per cause and recipient: a second enqueue of the same thing is ignored.
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # notification, digest, letter
+    Column("event", String(48), nullable=False),
+    Column("channel", String(32), nullable=False),  # policies/channels.toml: email or letter
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("case_id", Integer, nullable=True),
+    Column("to_address", String(320), nullable=False),
+    # What the message points at (a path in the inbox) and its reference (packet id, item id...).
+    Column("link", String(300), nullable=True),
+    Column("ref", String(100), nullable=True),
+    # A letter's body, sealed to the sending agency's key like packet content; NULL otherwise.
+    Column("body_sealed", LargeBinary, nullable=True),
+    # What a letter names: the disclosure and its approval.
+    Column("approval_ref", String(100), nullable=True),
+    Column("status", String(16), nullable=False),  # digest, pending, sending, sent, dead, folded
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("body_digest", String(64), nullable=True),
+    Column("digest_id", Integer, nullable=True),  # the digest message a folded row went out in
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Index("ix_email_outbox_due", "status", "next_attempt_at"),
+    Index("ix_email_outbox_user", "user_id", "status"),
+)
+
+visor_records = Table(
+    "visor_records",
+    metadata,
+    # A case's ViSOR-style nominal record (hub.services.visor): everything beyond what the case row
+    # keeps in clear, sealed like packet content to the case's Responsible Authority agencies.
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    # Counts the record's changes; the sealed content is bound to it (no replay of an old blob).
+    Column("version", Integer, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("signer_agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

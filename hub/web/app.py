@@ -9,6 +9,7 @@ from aiohttp import web
 from hub.web import (
     accessibility,
     admin,
+    admin_email,
     admin_keys,
     audit,
     casework,
@@ -18,10 +19,12 @@ from hub.web import (
     held_shares,
     inbox,
     login,
+    notification_settings,
     notifications,
     packet_page,
     receipts,
     requests,
+    visor,
 )
 from hub.web.api import held_shares as api_held_shares
 from hub.web.api import sealed as api_sealed
@@ -65,12 +68,15 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(disclosures.routes)
     app.add_routes(held_shares.routes)
     app.add_routes(casework.routes)
+    app.add_routes(visor.routes)
     app.add_routes(api_v1.routes)
     app.add_routes(api_sealed.routes)
     app.add_routes(api_held_shares.routes)
     app.add_routes(audit.routes)
     app.add_routes(admin.routes)
     app.add_routes(admin_keys.routes)
+    app.add_routes(admin_email.routes)
+    app.add_routes(notification_settings.routes)
     app.add_routes(receipts.routes)
     app.add_routes(accessibility.routes)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)

@@ -19,6 +19,7 @@ _NOTICES = {
     "release": "The release date is recorded: the referral is due six months before it.",
     "action": "The action is completed with its outcome.",
     "involved": "The agency is now active on this case: its case page opens to it.",
+    "visor-imported": "The ViSOR record is imported: the case and its record are updated.",
 }
 
 
@@ -121,9 +122,15 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         if e.link and e.link.startswith("/packets/")
     ] + [i.row.source_packet_id for i in case_file.open_items if i.row.source_packet_id]
     areas_by_id = {a.id: a.name for a in await hub.directory.areas()}
+    # The nominal record, for those the service lets read it (the reading is on the log).
+    may_read_visor = await hub.visor.may_read(actor, case_id)
+    visor = await hub.visor.view(actor, case_id) if may_read_visor else None
     return render(
         request,
         "case.html",
+        visor=visor,
+        may_read_visor=may_read_visor,
+        may_import_visor=in_area and actor.has_role(Role.COORDINATOR),
         file=case_file,
         views=register,
         candidates=candidates,

@@ -21,6 +21,7 @@ _NOTICES = {
     "approve": "Your approval is recorded with its reasons.",
     "refuse": "Your refusal is recorded with its reasons.",
     "delivered": "The disclosure is recorded as made, on the hub's log.",
+    "letter": "The letter is being sent by secure email, and the disclosure is recorded as made.",
 }
 _FIELDS = ("decision", "reasons", "conditions")
 # What to do about each field the decision form can get wrong (GOV.UK error messages).
@@ -30,6 +31,7 @@ _FIELD_MESSAGES = {
     "conditions": "Conditions must be 5,000 characters or fewer",
 }
 _TOO_LONG = {"reasons": "Reasons must be 5,000 characters or fewer"}
+_LETTER_FIELDS = ("to_address", "letter_text")
 
 
 def _id(request: web.Request) -> int:
@@ -80,10 +82,14 @@ async def _page(
     status: int = 200,
     errors: list[dict[str, str]] | None = None,
     typed: dict[str, str] | None = None,
+    letter: dict[str, str] | None = None,
 ) -> web.Response:
     hub, actor = request.app[HUB], request[ACTOR]
     packets, cases = await _links(request, [view])
     errors = errors or []
+    may_deliver = view.row.status == "approved" and (
+        _proposed_by(actor, view) or actor.has_role(Role.COORDINATOR)
+    )
     return render(
         request,
         "disclosure.html",
@@ -94,8 +100,9 @@ async def _page(
         typed=typed or dict.fromkeys(_FIELDS, ""),
         notice=_NOTICES.get(request.query.get("done", ""), ""),
         may_decide=await hub.disclosures.may_decide(actor, view.id),
-        may_deliver=view.row.status == "approved"
-        and (_proposed_by(actor, view) or actor.has_role(Role.COORDINATOR)),
+        may_deliver=may_deliver,
+        may_send_letter=may_deliver and view.row.method == "letter",
+        letter=letter or dict.fromkeys(_LETTER_FIELDS, ""),
         own_proposal=_proposed_by(actor, view),
         proposal_openable=view.row.proposal_packet_id in packets,
         case_openable=view.row.case_id in cases,
@@ -138,3 +145,25 @@ async def deliver(request: web.Request) -> web.StreamResponse:
         view = await hub.disclosures.get(actor, _id(request))
         return await _page(request, view, status=exc.status, errors=_errors(exc))
     raise web.HTTPSeeOther(f"/disclosures/{_id(request)}?done=delivered")
+
+
+@routes.post("/disclosures/{disclosure_id:\\d{1,12}}/letter")
+async def send_letter(request: web.Request) -> web.StreamResponse:
+    """Send an approved disclosure's letter by secure email (``DisclosureLetters.send_letter``)."""
+    hub = request.app[HUB]
+    actor = request[ACTOR]
+    form = await request.post()
+    letter = {k: v if isinstance(v := form.get(k, ""), str) else "" for k in _LETTER_FIELDS}
+    try:
+        await hub.letters.send_letter(
+            actor, _id(request), letter["to_address"], letter["letter_text"]
+        )
+    except (InvalidInput, Forbidden, Conflict) as exc:
+        # Shown with the record, and the address and letter as typed (nothing lost).
+        view = await hub.disclosures.get(actor, _id(request))
+        field = getattr(exc, "field", None)
+        error = {"text": exc.public_message}
+        if field in _LETTER_FIELDS:
+            error["href"] = f"#{field}"
+        return await _page(request, view, status=exc.status, errors=[error], letter=letter)
+    raise web.HTTPSeeOther(f"/disclosures/{_id(request)}?done=letter")

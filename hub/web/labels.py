@@ -43,6 +43,25 @@ STATUSES = {
     "active": "Active",
     "expired": "Expired",
     "overdue": "Overdue",
+    # The email outbox (hub.store.email_outbox).
+    "pending": "Waiting to send",
+    "sending": "Sending",
+    "digest": "Waiting for the daily summary",
+    "dead": "Could not be sent",
+}
+# What an email tells of (hub.services.notices.Notice), for the administrator's queue.
+NOTICES = {
+    "new-packet": "New packet for the agency",
+    "request-due-soon": "Request for information due soon",
+    "request-overdue": "Request for information overdue",
+    "action-overdue": "Meeting action overdue",
+    "minutes-late": "Meeting minutes late",
+    "review-overdue": "Case review overdue",
+    "referral-overdue": "Referral overdue",
+    "disclosure-awaiting": "Third-party disclosure awaiting a decision",
+    "share-awaiting": "Share awaiting approval",
+    "digest": "Daily summary",
+    "disclosure-letter": "Third-party disclosure letter",
 }
 # The log's events (hub.ledger.entries.Event) and the DPA 2018 s62 kinds of processing.
 EVENTS = {
@@ -64,6 +83,11 @@ EVENTS = {
     "share-released": "Share sent after approval",
     "held-share-opened": "Share held for approval read",
     "held-attachment-opened": "Attachment of a held share opened",
+    "visor-record-created": "Nominal record created",
+    "visor-record-altered": "Nominal record changed",
+    "visor-record-opened": "Nominal record read",
+    "visor-exported": "Nominal record exported for ViSOR",
+    "visor-imported": "Nominal record imported from a ViSOR file",
 }
 ACTIONS = {
     "collection": "Collection",
@@ -149,6 +173,10 @@ class Labels:
         """A log event: "packet-opened" -> "Packet opened"."""
         return EVENTS.get(_value(code), humanise(code))
 
+    def notice(self, code: object) -> str:
+        """What an email tells of: "minutes-late" -> "Meeting minutes late"."""
+        return NOTICES.get(_value(code), humanise(code))
+
     def action(self, code: object) -> str:
         """The DPA 2018 s62 kind of processing an event is: "consultation" -> "Consultation (read)"."""
         return ACTIONS.get(_value(code), humanise(code))
@@ -181,5 +209,23 @@ def govuk_datetime(value: datetime | None) -> str:
     return f"{govuk_date(value)} at {govuk_time(value)}"
 
 
+def iso_date(value: str | date | None) -> str:
+    """A date held as ISO text (a ViSOR record's fields), in GOV.UK style; text that is not a
+    date is shown as it is."""
+    if isinstance(value, date):
+        return govuk_date(value)
+    if not value:
+        return ""
+    try:
+        return govuk_date(date.fromisoformat(value))
+    except ValueError:
+        return value
+
+
 def filters() -> dict[str, Any]:
-    return {"govuk_date": govuk_date, "govuk_datetime": govuk_datetime, "when": govuk_datetime}
+    return {
+        "govuk_date": govuk_date,
+        "govuk_datetime": govuk_datetime,
+        "when": govuk_datetime,
+        "iso_date": iso_date,
+    }

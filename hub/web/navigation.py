@@ -20,6 +20,8 @@ Each row below names the service check it mirrors:
 - Check a receipt: ``LedgerService.check_receipt`` (anyone signed in but an agency admin);
   offered in the menu to auditors, whose work it is, and linked from the pages that give receipts.
 - API tokens: ``TokenService.list``; Agency keys: ``KeyRing``'s read-only view (agency admins).
+- Email: ``NoticeService.agency_outbox`` (agency admins); Notification settings:
+  ``NoticeService.settings`` (the notified roles: practitioners, coordinators, senior managers).
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("/receipts/check", "Check a receipt", "receipts-link", frozenset({AU})),
     MenuItem("/admin/tokens", "API tokens", "tokens-link", frozenset({A})),
     MenuItem("/admin/keys", "Agency keys", "keys-link", frozenset({A})),
+    MenuItem("/admin/email", "Email", "email-link", frozenset({A})),
+    MenuItem(
+        "/notification-settings",
+        "Notification settings",
+        "notice-settings-link",
+        frozenset({P, C, S}),
+    ),
 )
 
 # A role's landing page when it is not the first page of its menu: an auditor's work starts at

@@ -3,12 +3,14 @@
 ``hub.services.ledger.scan`` must answer exactly as the exact check (``verify_rows`` over the typed
 rows) would: the same count and Merkle root for an intact log, and the same first bad entry and
 reason for a broken one, whether it runs in this process or splits the log between workers, and
-whichever range a tamper falls in (first, last, on a boundary).
+whichever range a tamper falls in (first, last, on a boundary). The log holds entries as a hub
+wrote them before entry v4 (v3) and after it: emails naming their address, letters their channel.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,18 @@ import pytest
 from sqlalchemy import delete, text, update
 
 from hub.config import normalise_database_url
-from hub.ledger.entries import Action, Event, LedgerBroken, Record, verify_rows
+from hub.crypto.canonical import canonical_json
+from hub.ledger import rowcheck
+from hub.ledger.entries import (
+    GENESIS_HASH,
+    Action,
+    Event,
+    LedgerBroken,
+    Record,
+    chain,
+    leaf_hash,
+    verify_rows,
+)
 from hub.ledger.merkle import MerkleTree
 from hub.services import ledger
 from hub.services.ledger_chunks import ChunkResult
@@ -27,6 +40,8 @@ from hub.store.database import Database
 from hub.store.schema import ledger_entries, ledger_head
 
 SIZE = 300
+V3_ENTRIES = 120  # the first entries, written before entry v4
+EMAIL, LETTER = 13, 17  # every 13th entry after them an email, every 17th a letter
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
@@ -47,14 +62,40 @@ def _record(i: int) -> Record:
         policy_version="ab" * 32 if share else None,
         decision="permit" if share else None,
         actor_token_id=9 if i % 11 == 0 else None,
+        **_sent(i),
     )
+
+
+def _sent(i: int) -> dict[str, str]:
+    if i <= V3_ENTRIES:
+        return {}
+    if i % EMAIL == 0:
+        return {"channel": "email", "recipient_address": f"person.{i}@agency.example"}
+    return {"channel": "letter"} if i % LETTER == 0 else {}
+
+
+def _v3_rows(count: int) -> list[dict[str, object]]:
+    """The first ``count`` entries as a hub wrote them before entry v4."""
+    rows, prev = [], GENESIS_HASH
+    for seq in range(1, count + 1):
+        entry = chain(seq, prev, _record(seq))
+        doc = json.loads(entry.entry_bytes)
+        doc["v"] = 3
+        del doc["channel"], doc["to"]
+        data = canonical_json(doc)
+        entry_hash = leaf_hash(data)
+        rows.append({**entry.columns(), "entry": data, "entry_hash": entry_hash})
+        prev = entry_hash
+    return rows
 
 
 async def _log(url: str) -> Database:
     database = Database(normalise_database_url(url))
     await database.migrate()
     async with database.write() as conn:
-        await ledger.append_many(conn, [_record(i) for i in range(1, SIZE + 1)])
+        await ledger_store.append_many(conn, _v3_rows(V3_ENTRIES))
+        records = [_record(i) for i in range(V3_ENTRIES + 1, SIZE + 1)]
+        await ledger.append_many(conn, records)
     return database
 
 
@@ -121,6 +162,20 @@ async def test_an_intact_log_verifies_alike_in_process_and_in_workers(
         await _assert_same_answer(db)
     assert not caplog.records  # the workers did the work, none fell back
     assert await ledger.verify(db) == SIZE
+    async with db.read() as conn:
+        versions = {json.loads(r["entry"])["v"] async for r in ledger_store.stream_entries(conn)}
+        sent = await conn.execute(
+            text("SELECT count(channel), count(recipient_address) FROM ledger_entries")
+        )
+        assert versions == {3, 4} and tuple(sent.one()) == (23, 14)
+
+
+async def test_an_intact_mixed_log_is_accepted_in_bulk(db: Database) -> None:
+    """v3 and v4 rows, emails and letters among them, never reach the exact check."""
+    async with db.read() as conn:
+        rows = await ledger_store.bulk_rows(conn, 0, SIZE)
+    leaves = bytearray()
+    assert rowcheck.accept(rows, 0, GENESIS_HASH, leaves)[0] == SIZE
 
 
 # Sequence numbers to tamper with: the first entry, both sides of each range boundary, the last.
@@ -199,6 +254,25 @@ TAMPERS: dict[str, Tamper] = {
     ),
     "time": _time,
     "null-case": lambda db: _sql(db, "UPDATE ledger_entries SET case_id = NULL WHERE seq = 257"),
+    # entry v4: seq 195 is an email, 204 a letter, 196 neither, 117 a v3 entry
+    "address": lambda db: _sql(
+        db, "UPDATE ledger_entries SET recipient_address = 'x@agency.example' WHERE seq = 195"
+    ),
+    "address-null": lambda db: _sql(
+        db, "UPDATE ledger_entries SET recipient_address = NULL WHERE seq = 195"
+    ),
+    "address-quoted": lambda db: _sql(
+        db,
+        "UPDATE ledger_entries SET recipient_address = '\"person.195\"@agency.example'"
+        " WHERE seq = 195",
+    ),
+    "channel": lambda db: _sql(db, "UPDATE ledger_entries SET channel = 'email' WHERE seq = 204"),
+    "channel-set": lambda db: _sql(
+        db, "UPDATE ledger_entries SET channel = 'letter' WHERE seq = 196"
+    ),
+    "v3-channel": lambda db: _sql(
+        db, "UPDATE ledger_entries SET channel = 'email' WHERE seq = 117"
+    ),
 }
 
 
@@ -220,6 +294,8 @@ STORAGE_CLASSES = [
     "UPDATE ledger_entries SET purpose = CAST(purpose AS BLOB) WHERE seq = 256",
     "UPDATE ledger_entries SET prev_hash = CAST(prev_hash AS BLOB) WHERE seq = 2",
     "UPDATE ledger_entries SET entry = CAST(entry AS TEXT) WHERE seq = 299",
+    "UPDATE ledger_entries SET recipient_address = CAST(recipient_address AS BLOB) WHERE seq = 195",
+    "UPDATE ledger_entries SET channel = CAST(channel AS BLOB) WHERE seq = 204",
 ]
 
 

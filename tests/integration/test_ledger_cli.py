@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hub.store import ledger as ledger_store
 from hub.wiring import Hub, initialise
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id, make_config
 
@@ -66,3 +67,58 @@ async def test_checkpoint_export_verify_and_receipt(tmp_path: Path, sqlite_url: 
     r = cli(data, "ledger", "verify", "--checkpoint", str(held))
     assert r.returncode == 1
     assert "ledger entry 3 does not verify" in r.stderr
+
+
+async def test_verify_names_an_email_entry_whose_address_was_edited(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Entry v4 (issue 14): an email's entry names its channel and address, and the column that
+    holds the address for queries is checked against the signed-over bytes."""
+    from hub.ledger.entries import Action, Event, Record
+    from hub.services import ledger
+
+    data = tmp_path / "data"
+    config = make_config(data, sqlite_url)
+    await initialise(config)
+    hub = await Hub.open(config)
+    try:
+        now = hub.clock.now()
+
+        def sent(address: str | None, channel: str | None) -> Record:
+            return Record(
+                action=Action.DISCLOSURE, event=Event.EMAIL_SENT, recorded_at=now,
+                actor_user_id=None, actor_agency_id=None, purpose="risk-management",
+                lawful_basis="cja2003-s325", content_digest="ab" * 32, channel=channel,
+                recipient_address=address,
+            )  # fmt: skip
+
+        async with hub.db.write() as conn:
+            head, _ = await ledger_store.head(conn)
+            await ledger.append_many(
+                conn,
+                [
+                    sent("a.person@agency.example", "email"),
+                    sent("b.person@agency.example", "email"),
+                    sent(None, "letter"),
+                ],
+            )
+    finally:
+        await hub.close()
+
+    r = cli(data, "ledger", "verify")
+    assert r.returncode == 0, r.stderr
+    assert f"ledger verified: {head + 3} entries" in r.stdout
+    with sqlite3.connect(data / "hub.sqlite3") as db:
+        stored = db.execute(
+            "SELECT channel, recipient_address, entry FROM ledger_entries WHERE seq = ?",
+            (head + 2,),
+        ).fetchone()
+        assert stored[:2] == ("email", "b.person@agency.example")
+        assert b'"channel":"email"' in stored[2] and b'"to":"b.person@agency.example"' in stored[2]
+        db.execute(
+            "UPDATE ledger_entries SET recipient_address = 'x.person@agency.example' WHERE seq = ?",
+            (head + 2,),
+        )
+    r = cli(data, "ledger", "verify")
+    assert r.returncode == 1
+    assert f"ledger entry {head + 2} does not verify: columns disagree" in r.stderr

@@ -87,7 +87,7 @@ def test_entry_bytes_are_canonical_json_of_the_record() -> None:
 
     assert data == canonical_json(json.loads(data))
     assert json.loads(data) == {
-        "v": 3,
+        "v": 4,
         "seq": 1,
         "prev": GENESIS_HASH,
         "at": "2026-11-23T09:00:00.000005Z",
@@ -104,7 +104,42 @@ def test_entry_bytes_are_canonical_json_of_the_record() -> None:
         "policy_version": None,
         "decision": None,
         "actor_token": None,
+        "channel": None,
+        "to": None,
     }
+
+
+def test_a_message_sent_out_of_the_hub_names_its_channel_and_address() -> None:
+    """Entry v4 (issue 14): an email's entry names the channel and the recipient address."""
+    record = _record(
+        1,
+        event=Event.EMAIL_SENT,
+        recipients=(),
+        channel="email",
+        recipient_address="a.person@agency.example",
+    )
+    entry = chain(1, GENESIS_HASH, record)
+    doc = json.loads(entry.entry_bytes)
+
+    assert (doc["v"], doc["channel"], doc["to"]) == (4, "email", "a.person@agency.example")
+    assert entry.entry_bytes == canonical_json(doc)
+    cols = entry.columns()
+    assert (cols["channel"], cols["recipient_address"]) == ("email", "a.person@agency.example")
+    assert verify_rows([cols], 1, entry.entry_hash) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"recipient_address": "a.person@agency.example"}, "needs the channel"),
+        ({"channel": "e" * 33}, "too long"),
+        ({"channel": "email", "recipient_address": "a" * 310 + "@agency.example"}, "too long"),
+    ],
+    ids=["address-without-channel", "long-channel", "long-address"],
+)
+def test_a_record_the_log_cannot_hold_is_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _record(1, **changes)
 
 
 def test_entry_hash_is_the_rfc_6962_leaf_hash() -> None:
@@ -146,6 +181,8 @@ def test_columns_mirror_the_record() -> None:
         "policy_version": None,
         "decision": None,
         "actor_token_id": None,
+        "channel": None,
+        "recipient_address": None,
         "entry": entry.entry_bytes,
         "prev_hash": "ab" * 32,
         "entry_hash": entry.entry_hash,
@@ -445,7 +482,7 @@ def test_version_1_entries_still_verify_beside_version_2() -> None:
     first = chain(1, GENESIS_HASH, _record(1))
     doc = json.loads(first.entry_bytes)
     doc["v"] = 1
-    del doc["policy_version"], doc["decision"], doc["actor_token"]
+    del doc["policy_version"], doc["decision"], doc["actor_token"], doc["channel"], doc["to"]
     v1_bytes = canonical_json(doc)
     v1_hash = leaf_hash(v1_bytes)
     second = chain(2, v1_hash, _record(2, policy_version="ab" * 32, decision="PERMIT"))
@@ -471,7 +508,7 @@ def test_version_2_entries_still_verify_and_v3_names_the_token() -> None:
     first = chain(1, GENESIS_HASH, _record(1, policy_version="ab" * 32, decision="PERMIT"))
     doc = json.loads(first.entry_bytes)
     doc["v"] = 2
-    del doc["actor_token"]
+    del doc["actor_token"], doc["channel"], doc["to"]
     v2_bytes = canonical_json(doc)
     v2_hash = leaf_hash(v2_bytes)
     second = chain(2, v2_hash, _record(2, actor_token_id=42))
@@ -488,3 +525,113 @@ def test_version_2_entries_still_verify_and_v3_names_the_token() -> None:
     rows = [{**first.columns(), "entry": forged, "entry_hash": leaf_hash(forged)}]
     with pytest.raises(LedgerBroken, match="not a valid entry"):
         verify_rows(rows, 1, leaf_hash(forged))
+
+
+def _v3(entry: Entry) -> Row:
+    """``entry`` as a hub before entry v4 wrote it: no channel or address, in bytes or columns."""
+    doc = json.loads(entry.entry_bytes)
+    doc["v"] = 3
+    del doc["channel"], doc["to"]
+    data = canonical_json(doc)
+    return {**entry.columns(), "entry": data, "entry_hash": leaf_hash(data)}
+
+
+def _mixed_log() -> tuple[list[Row], str]:
+    """Two v3 entries, then a v4 email entry, a v4 letter entry and a plain v4 entry."""
+    first = _v3(chain(1, GENESIS_HASH, _record(1)))
+    second = _v3(chain(2, first["entry_hash"], _record(2)))
+    rows = [first, second]
+    prev = second["entry_hash"]
+    for seq, changes in [
+        (3, {"channel": "email", "recipient_address": "a.person@agency.example"}),
+        (4, {"channel": "letter"}),
+        (5, {}),
+    ]:
+        entry = chain(seq, prev, _record(seq, **changes))
+        rows.append(entry.columns())
+        prev = entry.entry_hash
+    return rows, prev
+
+
+def test_version_3_entries_still_verify_beside_version_4() -> None:
+    rows, head = _mixed_log()
+
+    assert [json.loads(r["entry"])["v"] for r in rows] == [3, 3, 4, 4, 4]
+    assert verify_rows(rows, 5, head) == 5
+
+
+@pytest.mark.parametrize(
+    ("index", "column", "value"),
+    [
+        (2, "channel", "letter"),
+        (2, "recipient_address", "b.person@agency.example"),
+        (2, "recipient_address", "A.Person@agency.example"),
+        (2, "recipient_address", None),
+        (2, "channel", None),
+        (3, "recipient_address", "a.person@agency.example"),
+        (4, "channel", "email"),
+        (4, "channel", ""),
+        (1, "channel", "email"),  # a v3 entry must have NULL in the new columns
+        (1, "recipient_address", "a.person@agency.example"),
+    ],
+    ids=[
+        "channel-changed",
+        "address-changed",
+        "address-case",
+        "address-nulled",
+        "channel-nulled",
+        "address-added",
+        "channel-added",
+        "channel-empty",
+        "v3-channel",
+        "v3-address",
+    ],
+)
+def test_channel_and_address_columns_must_agree_with_the_bytes(
+    index: int, column: str, value: Any
+) -> None:
+    rows, head = _mixed_log()
+    rows[index][column] = value
+
+    err = _broken(rows, 5, head)
+    assert (err.seq, err.reason) == (index + 1, "columns disagree with the entry bytes")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d.update(to="b.person@agency.example"),
+        lambda d: d.update(channel="letter"),
+        lambda d: d.update(to=None),
+    ],
+    ids=["address", "channel", "address-null"],
+)
+def test_rewritten_channel_or_address_bytes_disagree_with_the_columns(
+    edit: Callable[[dict[str, Any]], Any],
+) -> None:
+    rows, head = _mixed_log()
+    _rewrite(rows[2], edit)
+    rows[3]["prev_hash"] = rows[2]["entry_hash"]
+
+    err = _broken(rows, 5, head)
+    assert (err.seq, err.reason) == (3, "columns disagree with the entry bytes")
+
+
+@pytest.mark.parametrize(
+    ("index", "edit"),
+    [
+        (1, lambda d: d.update(channel=None, to=None)),  # a v3 entry claiming v4's keys
+        (2, lambda d: d.pop("to")),  # a v4 entry without one of them
+        (2, lambda d: d.update(v=3)),
+    ],
+    ids=["v3-with-v4-keys", "v4-without-to", "v4-claiming-v3"],
+)
+def test_entries_with_another_versions_keys_are_refused(
+    index: int, edit: Callable[[dict[str, Any]], Any]
+) -> None:
+    rows, head = _mixed_log()
+    _rewrite(rows[index], edit)
+    rows[index + 1]["prev_hash"] = rows[index]["entry_hash"]
+
+    err = _broken(rows, 5, head)
+    assert (err.seq, err.reason) == (index + 1, "entry bytes are not a valid entry")

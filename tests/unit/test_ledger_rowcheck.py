@@ -52,6 +52,9 @@ def _record(i: int) -> Record:
         policy_version="ab" * 32 if share else None,
         decision="permit" if share else None,
         actor_token_id=42 if i == 3 else None,
+        # Entry v4: a letter names its channel only, an email its address too.
+        channel={1: "letter", 5: "email"}.get(i),
+        recipient_address="a.person@agency.example" if i == 5 else None,
     )
 
 
@@ -122,12 +125,13 @@ def _naive(row: Raw) -> bytes:
     return (
         f'{{"action":{value("action")},"actor_agency":{value("actor_agency_id")},'
         f'"actor_token":{value("actor_token_id")},"actor_user":{value("actor_user_id")},'
-        f'"at":"{row[COL["at"]]}Z","case":{value("case_id")},'
+        f'"at":"{row[COL["at"]]}Z","case":{value("case_id")},"channel":{value("channel")},'
         f'"content_digest":{value("content_digest")},"decision":{value("decision")},'
         f'"event":{value("event")},"lawful_basis":{value("lawful_basis")},'
         f'"packet":{value("packet_id")},"policy_version":{value("policy_version")},'
         f'"prev":{value("prev_hash")},"purpose":{value("purpose")},'
-        f'"recipients":[{row[COL["recipients"]]}],"seq":{row[0]},"v":3}}'
+        f'"recipients":[{row[COL["recipients"]]}],"seq":{row[0]},'
+        f'"to":{value("recipient_address")},"v":4}}'
     ).encode("utf-8", "surrogatepass")
 
 
@@ -183,13 +187,16 @@ def test_honest_rows_are_all_accepted_with_their_leaf_hashes() -> None:
     assert _exact(rows) is None
 
 
-def _older(version: int) -> list[Raw]:
-    rows = _rows(3)
+def _older(version: int, n: int = 3) -> list[Raw]:
+    rows = _rows(n)
     for row in rows:
         doc = json.loads(row[2])
         doc["v"] = version
-        del doc["actor_token"]
-        row[COL["actor_token_id"]] = None
+        del doc["channel"], doc["to"]
+        row[COL["channel"]] = row[COL["recipient_address"]] = None
+        if version < 3:
+            del doc["actor_token"]
+            row[COL["actor_token_id"]] = None
         if version == 1:
             del doc["decision"], doc["policy_version"]
             row[COL["decision"]] = row[COL["policy_version"]] = None
@@ -198,21 +205,58 @@ def _older(version: int) -> list[Raw]:
     return rows
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_entry_versions_are_accepted(version: int) -> None:
     rows = _older(version)
     assert _exact(rows) is None
     assert _bulk(rows) == 3
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize(
+    ("version", "column", "value"),
+    [
+        (1, "actor_token_id", 5),
+        (2, "actor_token_id", 5),
+        (1, "channel", "email"),
+        (2, "recipient_address", "a.person@agency.example"),
+        (3, "channel", "email"),
+        (3, "recipient_address", "a.person@agency.example"),
+        (3, "channel", ""),
+    ],
+)
 def test_older_entries_with_a_column_their_version_lacks_are_left_to_the_exact_check(
-    version: int,
+    version: int, column: str, value: Any
 ) -> None:
     rows = _older(version)
-    rows[1][COL["actor_token_id"]] = 5
+    rows[1][COL[column]] = value
     assert _exact(rows) == 2
     assert _assert_never_more_lenient(rows) == 1
+
+
+def test_a_log_of_v3_entries_then_v4_entries_is_accepted_in_bulk() -> None:
+    """The upgrade: entries written before the channel was logged, then entries naming it."""
+    rows = _older(3, n=2) + _rows()[2:]
+    _rechain(rows, 2)
+    assert [json.loads(r[2])["v"] for r in rows] == [3, 3, 4, 4, 4, 4]
+    assert json.loads(rows[4][2])["to"] == "a.person@agency.example"
+    assert _exact(rows) is None
+    assert _bulk(rows) == N
+
+
+@pytest.mark.parametrize(
+    "address",
+    ['"a person"@agency.example', "a\\b@agency.example", '"a\\"b"@agency.example'],
+    ids=["quoted-local-part", "backslash", "escaped-quote"],
+)
+def test_an_address_that_needs_escaping_is_left_to_the_exact_check(address: str) -> None:
+    rows = _rows()
+    doc = json.loads(rows[4][2])
+    doc["to"] = address
+    rows[4][2] = canonical_json(doc)
+    rows[4][COL["recipient_address"]] = address
+    _rechain(rows, 4)
+    assert _exact(rows) is None  # an address RFC 5321 allows, logged as it is
+    assert _bulk(rows) == 4  # the rows before it are still accepted in bulk
 
 
 def test_a_row_that_needs_escaping_is_left_to_the_exact_check() -> None:
@@ -311,6 +355,24 @@ TAMPERS: dict[str, Edit] = {
     "recipients-not-ints": _forged(index=1, recipients="4,true"),
     "recipients-space": _forged(index=1, recipients=" 4"),
     "int-as-text-rendered": _forged(case_id='7,"case":8'),
+    # entry v4: the channel and the recipient address (rows[0] is a letter, rows[4] an email)
+    "channel": _set("channel", "letter", index=4),
+    "channel-set": _set("channel", "email", index=2),
+    "channel-null": _set("channel", None, index=4),
+    "channel-empty": _set("channel", "", index=4),
+    "address": _set("recipient_address", "b.person@agency.example", index=4),
+    "address-set": _set("recipient_address", "a.person@agency.example", index=1),
+    "address-null": _set("recipient_address", None, index=4),
+    "address-null-as-text": _set("recipient_address", "null", index=1),
+    "address-as-blob": _set("recipient_address", b"a.person@agency.example", index=4),
+    "channel-as-int": _set("channel", 5, index=4),
+    "address-quote": _forged(index=4, recipient_address='a"@agency.example'),
+    "address-backslash": _forged(index=4, recipient_address="a\\@agency.example"),
+    "address-injected": _forged(index=4, recipient_address='a@x","to":"b@y'),
+    "address-injected-balanced": _forged(index=4, recipient_address='x","v":4,"to":"y'),
+    "channel-injected": _forged(index=4, channel='email","channel":"letter'),
+    "address-newline": _forged(index=4, recipient_address="a@x\nBcc: b@y"),
+    "channel-quote-address-null": _forged(index=1, channel='letter"', recipient_address=None),
 }
 
 
@@ -360,7 +422,8 @@ def test_the_first_row_must_follow_on() -> None:
 ODD_VALUES: list[Any] = [
     None, "", "null", "7", "x", 'x"y', "x\\y", "x\ny", "\u00e9t\u00e9", 7, 0, -1, 7.0, 3.5, b"7", b"x",
     "2026-11-23T09:00:01.000001", "2026-11-23 09:00:01.000001", "4,12", "04", "4,", "{}",
-    GENESIS_HASH, "ab" * 32, 'permit","decision":"deny', ':"x",',
+    GENESIS_HASH, "ab" * 32, 'permit","decision":"deny', ':"x",', "email", "letter",
+    "a.person@agency.example", '"a b"@agency.example', 'a@x","to":"b@y',
 ]  # fmt: skip
 
 

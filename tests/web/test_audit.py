@@ -107,3 +107,44 @@ async def test_reports_narrow_by_date_and_event_and_the_overview_by_name(web: We
     assert status == 200
     assert f'href="/audit/users/{housing.user.id}"' in html
     assert "dby.police" not in html and 'id="no-cases"' in html
+
+
+async def test_a_message_sent_out_of_the_hub_shows_its_channel_and_address(web: Web) -> None:
+    """Entry v4: the report says in words how a message left and to whom."""
+    from hub.ledger.entries import Action, Event, Record
+    from hub.services import ledger
+
+    housing = await actor_for(web.hub, "dby.housing")
+    case_id = (await web.hub.packets.inbox(housing))[0].case_id
+
+    def sent(event: Event, channel: str, address: str | None) -> Record:
+        return Record(
+            action=Action.DISCLOSURE, event=event, recorded_at=web.clock.now(),
+            actor_user_id=None, actor_agency_id=None, purpose="risk-management",
+            lawful_basis="cja2003-s325", case_id=case_id, content_digest="ab" * 32,
+            channel=channel, recipient_address=address,
+        )  # fmt: skip
+
+    async with web.hub.db.write() as conn:
+        await ledger.append_many(
+            conn,
+            [
+                sent(Event.EMAIL_SENT, "email", "a.person@agency.example"),
+                sent(Event.LETTER_SENT, "letter", None),
+            ],
+        )
+    await web.login("dby.auditor")
+    status, _, html = await fetch(web.client, f"/audit/cases/{case_id}")
+    assert status == 200
+    cells = {
+        event: [
+            " ".join(_text(f"<main>{c}</main>").split())
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row)
+        ]
+        for event, row in re.findall(
+            r'<tr class="govuk-table__row" data-event="([a-z-]+)">(.*?)</tr>', html, re.S
+        )
+    }
+    assert cells["email-sent"][4] == "Email to a.person@agency.example"  # the Recipients column
+    assert cells["letter-sent"][4] == "Letter"
+    assert cells["packet-sent"][4] != "" and "Letter" not in cells["packet-sent"][4]

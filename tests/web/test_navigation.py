@@ -16,19 +16,22 @@ from tests.web.conftest import Client, Web, fetch
 MENUS = {
     "dby.probation": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
+        "Notification settings",
     ],
     "dby.housing": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
+        "Notification settings",
     ],
     "dby.coordinator": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
-        "Disclosures", "Approvals", "Access reports",
+        "Disclosures", "Approvals", "Access reports", "Notification settings",
     ],
     "dby.senior": [
         "Inbox", "Cases", "Deadlines", "Notifications", "Disclosures", "Approvals",
+        "Notification settings",
     ],
     "dby.auditor": ["Disclosures", "Access reports", "Check a receipt"],
-    "dby.admin": ["API tokens", "Agency keys"],
+    "dby.admin": ["API tokens", "Agency keys", "Email"],
 }  # fmt: skip
 LANDING = {
     "dby.probation": ("/inbox", "Go to your inbox"),
@@ -82,7 +85,7 @@ async def test_the_menu_table_matches_what_each_role_may_do() -> None:
     assert {i.href for i in navigation.MENU} == {
         "/inbox", "/outbox", "/drafts", "/compose", "/cases", "/requests", "/deadlines",
         "/notifications", "/disclosures", "/shares", "/audit", "/receipts/check",
-        "/admin/tokens", "/admin/keys",
+        "/admin/tokens", "/admin/keys", "/admin/email", "/notification-settings",
     }  # fmt: skip
     assert navigation.home(None) == "/login" and navigation.home_label(None) == "Sign in"
 

@@ -1,0 +1,104 @@
+"""Who gets an email notification, and how: people's choices per kind, and the recipients of a cause.
+
+A person with no row for a group has the default (``hub.services.notices.DEFAULTS``). Only active
+accounts with an email address are ever returned as recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.schema import agencies, notification_settings, users, work_items
+from hub.store.workflows import OPEN, WorkItemRow
+from hub.workflows.deadlines import ItemKind
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    agency_id: int
+    email: str
+    # The person's choice for the group asked about; None: the default.
+    mode: str | None
+
+
+async def recipients(
+    conn: AsyncConnection,
+    group: str,
+    *,
+    roles: Collection[str],
+    agency_ids: Collection[int] = (),
+    area_id: int | None = None,
+    user_ids: Collection[int] = (),
+) -> list[Recipient]:
+    """Active people with an address, of ``roles``, in ``agency_ids`` or in area ``area_id``, and
+    the people ``user_ids`` (whatever their role), each with their choice for ``group``."""
+    setting = and_(
+        notification_settings.c.user_id == users.c.id, notification_settings.c.event == group
+    )
+    wanted = []
+    if agency_ids:
+        wanted.append(and_(users.c.agency_id.in_(list(agency_ids)), users.c.role.in_(list(roles))))
+    if area_id is not None:
+        in_area = select(agencies.c.id).where(agencies.c.area_id == area_id)
+        wanted.append(and_(users.c.agency_id.in_(in_area), users.c.role.in_(list(roles))))
+    if user_ids:
+        wanted.append(users.c.id.in_(list(user_ids)))
+    if not wanted:
+        return []
+    stmt = (
+        select(users.c.id, users.c.agency_id, users.c.email, notification_settings.c.mode)
+        .select_from(users.outerjoin(notification_settings, setting))
+        .where(users.c.active.is_(True), users.c.email.is_not(None), or_(*wanted))
+        .order_by(users.c.id)
+    )
+    return [
+        Recipient(int(r.id), int(r.agency_id), str(r.email), r.mode)
+        for r in (await conn.execute(stmt)).all()
+    ]
+
+
+async def modes(conn: AsyncConnection, user_id: int) -> dict[str, str]:
+    """A person's stored choices, group -> mode (groups left at the default are absent)."""
+    stmt = select(notification_settings.c.event, notification_settings.c.mode).where(
+        notification_settings.c.user_id == user_id
+    )
+    return {str(e): str(m) for e, m in (await conn.execute(stmt)).all()}
+
+
+async def save(
+    conn: AsyncConnection, user_id: int, choices: Mapping[str, str], when: datetime
+) -> None:
+    """Store a person's choices (insert or replace, one row per group)."""
+    ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+        notification_settings
+    )
+    for group, mode in choices.items():
+        stmt = ins.values(user_id=user_id, event=group, mode=mode, updated_at=when)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id", "event"],
+                set_={"mode": stmt.excluded.mode, "updated_at": stmt.excluded.updated_at},
+            )
+        )
+
+
+async def requests_due_between(conn: AsyncConnection, first: date, last: date) -> list[WorkItemRow]:
+    """Open request items due from ``first`` to ``last`` (for the due-soon sweep)."""
+    stmt = (
+        select(work_items)
+        .where(
+            work_items.c.status == OPEN,
+            work_items.c.kind == ItemKind.REQUEST.value,
+            work_items.c.due_on >= first,
+            work_items.c.due_on <= last,
+        )
+        .order_by(work_items.c.id)
+    )
+    return [WorkItemRow(**dict(r)) for r in (await conn.execute(stmt)).mappings()]
