@@ -85,5 +85,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_email_outbox_due")
     op.drop_table("email_outbox")
     op.drop_table("notification_settings")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("email")
+    # Not batch mode: on SQLite that rebuilds ``users``, which every other table references.
+    # SQLite 3.35+ and PostgreSQL both drop a plain column in place.
+    op.execute("ALTER TABLE users DROP COLUMN email")
