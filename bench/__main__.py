@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="hub server processes (serve --workers; default: one per core)")  # fmt: skip
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["ceilings", "shares", "reads", "ledger", "policy"])  # fmt: skip
+                        choices=["ceilings", "shares", "reads", "ledger", "policy", "transfer"])  # fmt: skip
     args = parser.parse_args(argv)
     s = Settings.quick() if args.quick else Settings.full()
     if args.packets is not None:
@@ -470,6 +470,11 @@ def main(argv: list[str] | None = None) -> int:
             if "policy" not in args.skip:
                 progress("policy")
                 for row in sub_bench("bench.policy", "--seconds", str(s.policy_seconds)):
+                    report.figure(row["name"], row["value"], row["unit"], **row["params"])
+            if "transfer" not in args.skip:
+                progress("transfer bundles")
+                mb = "20" if args.quick else "200"
+                for row in sub_bench("bench.transfer", "--mb", mb):
                     report.figure(row["name"], row["value"], row["unit"], **row["params"])
             ratios(report, db)
         finally:

@@ -6,6 +6,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from hub.client.witness import HttpWitnessTransport
 from hub.clock import Clock, SystemClock
 from hub.config import Config
 from hub.crypto.kek import KeyEncryptionKey, load_or_create_kek
@@ -25,14 +26,17 @@ from hub.services.keyring import KeyRing
 from hub.services.notice_service import NoticeService
 from hub.services.notifications import NotificationService
 from hub.services.packets import PacketService
+from hub.services.peers import PeerService
 from hub.services.policy import PolicyService
 from hub.services.requests import RequestService
 from hub.services.saved_drafts import SavedDraftService
 from hub.services.sealed import SealedService
 from hub.services.share_approvals import ShareApprovals
 from hub.services.tokens import TokenService
+from hub.services.transfers import TransferService
 from hub.services.visor import VisorRecordService
 from hub.services.visor_export import VisorExportService
+from hub.services.witness import WitnessService
 from hub.store import keys as key_store
 from hub.store.database import Database
 
@@ -65,6 +69,9 @@ class Hub:
     visor_export: VisorExportService
     notices: NoticeService
     letters: DisclosureLetters
+    transfers: TransferService
+    peers: PeerService
+    witness: WitnessService
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -87,9 +94,11 @@ class Hub:
         packets = PacketService(db, keyring, policy, clock, config.limits)
         held_shares = HeldShareService(db, keyring, policy, clock)
         requests = RequestService(db, clock)
-        casework = CaseworkService(db, clock)
+        casework = CaseworkService(db, clock, lambda: policy.current.transfer)
         disclosures = DisclosureService(db, clock, policy)
         visor = VisorRecordService(db, keyring, clock)
+        ledger = LedgerService(db, kek, clock, pin_path(config.kek_path))
+        peers = PeerService(db, keyring, ledger, clock)
         return cls(
             config=config,
             clock=clock,
@@ -102,7 +111,7 @@ class Hub:
             cases=CaseService(db, clock),
             packets=packets,
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
-            ledger=LedgerService(db, kek, clock, pin_path(config.kek_path)),
+            ledger=ledger,
             access=AccessReportService(db),
             requests=requests,
             disclosures=disclosures,
@@ -117,6 +126,16 @@ class Hub:
             visor_export=VisorExportService(db, visor, policy, clock),
             notices=NoticeService(db, clock, config.email.digest_time),
             letters=DisclosureLetters(db, clock, keyring, policy, disclosures),
+            transfers=TransferService(db, clock, policy),
+            peers=peers,
+            witness=WitnessService(
+                db,
+                ledger,
+                peers,
+                clock,
+                pin_path(config.kek_path),
+                HttpWitnessTransport(peers, clock),
+            ),
         )
 
     async def close(self) -> None:

@@ -49,6 +49,10 @@ EVENT_WORDS = {
     "referral-overdue": "A referral is overdue.",
     "disclosure-awaiting": "A proposed disclosure is awaiting your decision.",
     "share-awaiting": "A share held for approval is awaiting your decision.",
+    "transfer-awaiting": "A case transfer is awaiting your area.",
+    "transfer-decided": "A case transfer your area is part of has moved on.",
+    "transfer-overdue": "A step of a case transfer is overdue.",
+    "transfer-escalated": "An overdue case transfer step has been escalated to you.",
 }
 _GENERIC = "There is new information for your agency."
 

@@ -16,9 +16,12 @@ from typing import Any
 
 from hub.cli import email as email_cli
 from hub.cli import keys_import
+from hub.cli import peer as peer_cli
 from hub.cli import policy as policy_cli
 from hub.cli import tokens as tokens_cli
+from hub.cli import transfer as transfer_cli
 from hub.cli import visor as visor_cli
+from hub.cli import witness as witness_cli
 from hub.cli import workflows as workflows_cli
 from hub.cli.progress import Progress
 from hub.config import Config, load_config
@@ -183,6 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     email_cli.add_parser(sub, common)
     workflows_cli.add_parsers(sub, common)
     visor_cli.add_parsers(sub, common)
+    transfer_cli.add_parsers(sub, common)
+    peer_cli.add_parsers(sub, common)
+    witness_cli.add_parsers(sub, common)
     return p
 
 
@@ -487,6 +493,10 @@ COMMANDS: dict[str, Command] = {
     "deadlines": workflows_cli.run_deadlines,
     "export": visor_cli.run_export,
     "import": visor_cli.run_import,
+    "transfer": transfer_cli.run,
+    "peer": peer_cli.run,
+    "hub-key": peer_cli.run,
+    "witness": witness_cli.run,
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from adapters.email.sender import run_sender
+from hub.cli.witness import witness_round
 from hub.errors import ConfigError
 from hub.policy.loader import PolicyError
 from hub.web.app import build_app
@@ -39,6 +40,8 @@ async def _sign_checkpoints(hub: Hub) -> None:
             cp = await hub.ledger.checkpoint_if_grown()
             if cp is not None:
                 log.info("checkpoint signed at tree size %s", cp.tree_size)
+            # Each round, not only when grown: a peer that missed the last one is asked again.
+            await witness_round(hub)
         except Exception:  # a failed checkpoint must not stop the server; the next one retries
             log.exception("checkpoint failed")
         await asyncio.sleep(interval)

@@ -77,6 +77,22 @@ class Event(StrEnum):
     VISOR_RECORD_ALTERED = "visor-record-altered"
     VISOR_EXPORTED = "visor-exported"
     VISOR_IMPORTED = "visor-imported"
+    # Case transfer between areas (adapters/transfer): each step of the workflow (alteration),
+    # the bundle sent (disclosure, channel ``transfer``) and received (collection), and the case's
+    # new owning area on completion (alteration).
+    TRANSFER_PROPOSED = "transfer-proposed"
+    TRANSFER_ACCEPTED = "transfer-accepted"
+    TRANSFER_DECLINED = "transfer-declined"
+    TRANSFER_SENT = "transfer-sent"
+    TRANSFER_RECEIVED = "transfer-received"
+    TRANSFER_COMPLETED = "transfer-completed"
+    TRANSFER_ESCALATED = "transfer-escalated"
+    TRANSFER_CANCELLED = "transfer-cancelled"
+    # Federation: a peer hub pinned or unpinned (alteration of who may receive), a peer's
+    # checkpoint cosigned after a consistency check.
+    PEER_PINNED = "peer-pinned"
+    PEER_REMOVED = "peer-removed"
+    CHECKPOINT_COSIGNED = "checkpoint-cosigned"
     # The record read on its case page (consultation), like a packet opened.
     VISOR_RECORD_OPENED = "visor-record-opened"
 

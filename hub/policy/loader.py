@@ -33,6 +33,7 @@ from hub.policy.policyset import (
     Restricted,
     Term,
 )
+from hub.policy.transfer import build_transfer
 
 __all__ = [
     "Agreement",
@@ -65,6 +66,7 @@ FILES = (
     "channels.toml",
     "conditions.toml",
     "boundaries.toml",
+    "transfer.toml",
 )
 JURISDICTIONS = ("england-and-wales", "scotland", "northern-ireland")
 NATURES = ("duty", "power", "presumption")
@@ -515,6 +517,13 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
         delegated_decisions=bool(ap.doc.get("delegated_decisions", False)),
         channels=MappingProxyType(channels),
         allowed=MappingProxyType(allowed),
+        transfer=build_transfer(
+            f["transfer.toml"],
+            agency_types=agency_types,
+            roles=roles,
+            lawful_bases=lawful_bases,
+            agreements=agreements,
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hub.policy.compiled import CompiledPolicy, compile_policy
+from hub.policy.transfer import TransferPolicy
 
 ANY = "*"
 
@@ -183,6 +184,8 @@ class PolicySet:
     channels: Mapping[str, Channel]
     # Precompiled: (recipient agency type, level, MAPPA category) -> categories it may receive.
     allowed: Mapping[tuple[str, int, int], frozenset[str]]
+    # policies/transfer.toml (hub.policy.transfer): None only for a set built without it.
+    transfer: TransferPolicy | None = None
     # Decisions already made under this version, by the shape of the request (engine.evaluate).
     # Not an argument, so that a replace() starts with its own, empty memo.
     decisions: dict[tuple[object, ...], object] = field(

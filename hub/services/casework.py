@@ -7,7 +7,7 @@ and of the area's coordinators, and the stamp is what an email notifier picks up
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -17,7 +17,8 @@ from hub.clock import Clock
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.model.cases import Case
 from hub.model.directory import Role
-from hub.services import notices
+from hub.policy.transfer import TransferPolicy
+from hub.services import notices, transfer_steps
 from hub.services.actor import Actor
 from hub.services.workflow_rules import record_meeting
 from hub.store import cases as case_store
@@ -74,9 +75,16 @@ def _day_start(day: date) -> datetime:
 
 
 class CaseworkService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        transfer_policy: Callable[[], TransferPolicy | None] = lambda: None,
+    ) -> None:
         self._db = db
         self._clock = clock
+        # Whom an overdue transfer step is escalated to (policies/transfer.toml), read per sweep.
+        self._transfer_policy = transfer_policy
 
     def _today(self) -> date:
         return local_date(self._clock.now())
@@ -191,6 +199,9 @@ class CaseworkService:
             rows = await store.mark_reminded(conn, local_date(now), now)
             # Each reminder's email, in the stamp's transaction: told once, exactly when stamped.
             await notices.items_overdue(conn, rows, now)
+            transfers = self._transfer_policy()
+            if transfers is not None:
+                await transfer_steps.escalate_overdue(conn, rows, now, transfers.escalate_to)
             return await self._due_items(conn, rows)
 
     async def _due_items(

@@ -27,6 +27,7 @@ from hub.ledger.merkle import MerkleTree, ProofError, verify_consistency
 from hub.model.directory import Role
 from hub.services import ledger
 from hub.services.actor import Actor
+from hub.services.cosigned import held_checkpoints
 from hub.store import checkpoints as store
 from hub.store import ledger as ledger_store
 from hub.store import packets as packet_store
@@ -42,6 +43,7 @@ class VerifyReport:
     checkpoints: int
     trusted_checkpoints: int
     root: bytes
+    cosigned_checkpoints: int = 0
 
 
 def pin_path(kek_path: Path) -> Path:
@@ -141,6 +143,11 @@ class LedgerService:
                 fh.write(key.public_key.hex() + "\n")
         return key
 
+    async def hub_signing_key(self) -> tuple[StoredHubKey, SecretBytes]:
+        """The hub's pinned signing key in force and its private half: what it signs its
+        statements to peer hubs with (directory documents, federation calls, bundles)."""
+        return await self._signing_key()
+
     async def _signing_key(self) -> tuple[StoredHubKey, SecretBytes]:
         pins = read_pins(self._pins)
         async with self._db.read() as conn:
@@ -189,6 +196,28 @@ class LedgerService:
         if size == 0 or (latest is not None and latest.tree_size >= size):
             return None
         return await self.checkpoint()
+
+    async def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest signed checkpoint, None before the first."""
+        async with self._db.read() as conn:
+            latest = await store.latest_checkpoint(conn)
+        return await self._loaded(latest) if latest else None
+
+    async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 PROOF(old_size, D[new_size]) over the log (for the peers that witness it)."""
+        async with self._db.read() as conn:
+            tree = await self._tree_upto(conn, new_size)
+        return tree.consistency_proof(old_size, new_size)
+
+    async def root_at(self, size: int) -> bytes | None:
+        """The root over the log's first ``size`` entries as the rows are now (not the cached
+        tree: this answers whether the log still holds what a witness saw), None if shorter."""
+        async with self._db.read() as conn:
+            head, _ = await ledger_store.head(conn)
+            if size > head:
+                return None
+            leaves = await store.leaf_hashes(conn, 0, size)
+        return MerkleTree.from_packed(leaves).root(size)
 
     async def _loaded(self, stored: StoredCheckpoint) -> Checkpoint:
         async with self._db.read() as conn:
@@ -278,13 +307,16 @@ class LedgerService:
             if loaded.body != cp.body:
                 raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: body does not match")
             _check_against(tree, loaded, f"stored checkpoint at size {cp.tree_size}")
-        for held in trusted:
-            what = f"exported checkpoint at size {held.tree_size}"
+        # Checkpoints cosigned by peers (in the database and in the file beside the pins) are
+        # held checkpoints too: a log cut back after a witness saw it fails here.
+        cosigned = await held_checkpoints(self._db, self._pins)
+        exported = [(f"exported checkpoint at size {h.tree_size}", h) for h in trusted]
+        for what, held in [*exported, *cosigned]:
             if held.public_key not in pins:
                 raise BadCheckpoint(f"{what}: key is not pinned")
             held.verify()
             _check_against(tree, held, what)
-        return VerifyReport(scan.entries, len(stored), len(trusted), tree.root())
+        return VerifyReport(scan.entries, len(stored), len(trusted), tree.root(), len(cosigned))
 
 
 def _check_against(tree: MerkleTree, cp: Checkpoint, what: str) -> None:

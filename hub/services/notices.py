@@ -70,6 +70,10 @@ class Notice(StrEnum):
     REFERRAL_OVERDUE = "referral-overdue"
     DISCLOSURE_AWAITING = "disclosure-awaiting"
     SHARE_AWAITING = "share-awaiting"
+    TRANSFER_AWAITING = "transfer-awaiting"
+    TRANSFER_DECIDED = "transfer-decided"
+    TRANSFER_OVERDUE = "transfer-overdue"
+    TRANSFER_ESCALATED = "transfer-escalated"
 
 
 GROUP_OF: dict[Notice, Group] = {
@@ -77,6 +81,10 @@ GROUP_OF: dict[Notice, Group] = {
     Notice.REQUEST_DUE_SOON: Group.REQUESTS_DUE,
     Notice.DISCLOSURE_AWAITING: Group.DECISIONS,
     Notice.SHARE_AWAITING: Group.DECISIONS,
+    Notice.TRANSFER_AWAITING: Group.DECISIONS,
+    Notice.TRANSFER_DECIDED: Group.DECISIONS,
+    Notice.TRANSFER_OVERDUE: Group.OVERDUE,
+    Notice.TRANSFER_ESCALATED: Group.OVERDUE,
     Notice.REQUEST_OVERDUE: Group.OVERDUE,
     Notice.ACTION_OVERDUE: Group.OVERDUE,
     Notice.MINUTES_LATE: Group.OVERDUE,
@@ -95,6 +103,9 @@ _OVERDUE_EVENT = {
     ItemKind.MINUTES: Notice.MINUTES_LATE,
     ItemKind.REVIEW: Notice.REVIEW_OVERDUE,
     ItemKind.REFERRAL: Notice.REFERRAL_OVERDUE,
+    ItemKind.TRANSFER_DECISION: Notice.TRANSFER_OVERDUE,
+    ItemKind.TRANSFER_SEND: Notice.TRANSFER_OVERDUE,
+    ItemKind.TRANSFER_RECEIPT: Notice.TRANSFER_OVERDUE,
 }
 
 
@@ -237,8 +248,9 @@ async def items_overdue(conn: AsyncConnection, rows: Iterable[WorkItemRow], when
     for row in rows:
         kind = ItemKind(row.kind)
         owner = [row.owner_user_id] if row.owner_user_id is not None else []
-        if kind in (ItemKind.MINUTES, ItemKind.REVIEW):
-            # The area's MAPPA coordinators chase late minutes and reviews, with the chair.
+        if kind in (ItemKind.MINUTES, ItemKind.REVIEW) or kind.transfer:
+            # The area's MAPPA coordinators chase late minutes and reviews, with the chair, and
+            # the transfer steps their area is to take (the item's area is the one that acts).
             people = await settings_store.recipients(
                 conn,
                 Group.OVERDUE.value,
@@ -268,6 +280,36 @@ async def items_overdue(conn: AsyncConnection, rows: Iterable[WorkItemRow], when
             when=when,
         )
     return queued
+
+
+async def transfer_step(
+    conn: AsyncConnection,
+    *,
+    event: Notice,
+    transfer_id: int,
+    step: str,
+    case_id: int | None,
+    area_id: int,
+    roles: Collection[str],
+    when: datetime,
+    exclude: Collection[int] = (),
+) -> int:
+    """A case transfer needs the people of ``roles`` in ``area_id``: a decision awaiting the
+    receiving coordinators, a decision told to the sending ones, an overdue step escalated to
+    the senior managers. One message per person and step."""
+    people = await settings_store.recipients(
+        conn, GROUP_OF[event].value, roles=list(roles), area_id=area_id
+    )
+    return await _queue(
+        conn,
+        people,
+        event=event,
+        ref=f"transfer-{transfer_id}-{step}",
+        link=f"/transfers/{transfer_id}",
+        case_id=case_id,
+        when=when,
+        exclude=exclude,
+    )
 
 
 async def requests_due_soon(

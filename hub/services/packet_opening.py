@@ -35,6 +35,7 @@ from hub.services.packet_listing import require_reader, summary_of
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import packets as store
+from hub.store import transfers as transfer_store
 from hub.store.database import Database
 from hub.store.packets import PacketRow, StoredWrappedKey
 
@@ -90,6 +91,15 @@ class PacketReader:
                 if hide_unsent:
                     raise NotFound("No such packet.")
                 raise Forbidden("This packet was not sent to your agency, so you cannot open it.")
+            if await transfer_store.read_ended(
+                conn, row.case_id, actor.agency.area_id, row.created_at, self._clock.now()
+            ):
+                # The case was transferred away: the policy's read period for the sending area
+                # is over (policies/transfer.toml, after_transfer).
+                raise Forbidden(
+                    "This case was transferred to another area and your area's read access to "
+                    "its earlier packets has ended."
+                )
             if check_case is not None:
                 check_case(row.case_id)
             wrapped = await store.wrapped_keys(conn, packet_id)

@@ -63,6 +63,8 @@ class Scope(StrEnum):
     DISCLOSURES_DECIDE = "disclosures:decide"
     SEALED_SUBMIT = "sealed:submit"
     SEALED_READ = "sealed:read"
+    TRANSFERS_READ = "transfers:read"
+    TRANSFERS_WRITE = "transfers:write"
 
 
 @dataclass(frozen=True)

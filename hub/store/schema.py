@@ -575,3 +575,143 @@ visor_records = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+peers = Table(
+    "peers",
+    metadata,
+    # Other hubs this one trusts, pinned by their hub signing key (Ed25519, hex): federation
+    # calls, directory documents, transfer bundles and checkpoints are checked against it.
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", String(500), nullable=False),
+    Column("signing_key", String(64), nullable=False, unique=True),
+    # SHA-256 of the key, shown for the out-of-band check when the peer is added.
+    Column("fingerprint", String(64), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    # The peer's last directory document (its receiving agencies' public keys), as signed by it.
+    Column("directory", LargeBinary, nullable=True),
+    Column("directory_fetched_at", UTCDateTime, nullable=True),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+peer_nonces = Table(
+    "peer_nonces",
+    metadata,
+    # Nonces of signed hub-to-hub requests (hub.web.federation), kept for the window in which
+    # their ``created`` time is accepted, so that a captured request cannot be replayed; shared by
+    # every gateway process through the database.
+    Column("peer_id", Integer, ForeignKey("peers.id"), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_peer_nonces_seen", "seen_at"),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    # A case transfer between MAPPA areas (hub.services.transfers): its state, each step's person,
+    # date and reasons, and the deadlines' work item. A transfer to or from a peer hub keeps the
+    # other side's area as a code and the peer's name; no case content is held here.
+    Column("id", Integer, primary_key=True),
+    # NULL only on a receiving hub before the bundle's case is imported.
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True),
+    Column("case_reference", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("sending_area_code", String(16), nullable=False),
+    Column("sending_area_id", Integer, ForeignKey("areas.id"), nullable=True),
+    Column("receiving_area_code", String(16), nullable=False),
+    Column("receiving_area_id", Integer, ForeignKey("areas.id"), nullable=True),
+    Column("sending_jurisdiction", String(32), nullable=False),
+    Column("receiving_jurisdiction", String(32), nullable=False),
+    # The other hub (hub-to-hub); NULL within one hub.
+    Column("peer_name", String(64), nullable=True),
+    # The transfer's id on the peer hub (the sending hub's id, on the receiving hub).
+    Column("remote_id", String(64), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("proposed_date", Date, nullable=False),
+    # The MAPPA meeting held before transfer (Probation Circular 52/2004).
+    Column("meeting_id", Integer, nullable=True),
+    Column("meeting_held_on", Date, nullable=True),
+    Column("proposer_user_id", Integer, nullable=True),
+    Column("proposer_person_id", Integer, nullable=True),
+    Column("proposer_agency_id", Integer, nullable=True),
+    Column("decided_by_user_id", Integer, nullable=True),
+    Column("decided_by_person_id", Integer, nullable=True),
+    # Who decided on a peer hub, as that hub named them.
+    Column("decided_by_name", String(200), nullable=True),
+    Column("decision_reasons", Text, nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    # The lead agency chosen in the receiving area at acceptance.
+    Column("new_lead_agency_id", Integer, nullable=True),
+    Column("new_lead_agency_code", String(32), nullable=True),
+    Column("bundle_digest", String(64), nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("sent_by_user_id", Integer, nullable=True),
+    Column("received_at", UTCDateTime, nullable=True),
+    Column("ack_digest", String(64), nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("cancelled_at", UTCDateTime, nullable=True),
+    # Until when the sending area's agencies still open the packets already shared with them.
+    Column("sending_read_until", UTCDateTime, nullable=True),
+    # The open deadline of the current step (work_items), and when it was escalated.
+    Column("work_item_id", Integer, nullable=True),
+    Column("escalated_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_transfers_case", "case_id", "created_at"),
+    Index("ix_transfers_sending", "sending_area_id", "state"),
+    Index("ix_transfers_receiving", "receiving_area_id", "state"),
+    Index("ix_transfers_peer_remote", "peer_name", "remote_id", unique=True),
+    Index("ix_transfers_work_item", "work_item_id"),
+)
+
+transfer_imports = Table(
+    "transfer_imports",
+    metadata,
+    # Case-transfer bundles this hub imported (adapters/transfer): one row each, so that a bundle
+    # is never imported twice (its id and its signed digest are unique), and the sending hub's
+    # log entries for the case kept as evidence with their proofs, not appended to this log.
+    Column("id", Integer, primary_key=True),
+    Column("bundle_id", String(36), nullable=False, unique=True),
+    # SHA-256 of the signed tag manifest: what the sending hub's signature covers.
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("from_area", String(16), nullable=False),
+    Column("to_area", String(16), nullable=False),
+    # The sending hub's signing key (hex): this hub's own for a transfer between its areas.
+    Column("sender_key", String(64), nullable=False),
+    # JSON: the sending hub's signed checkpoint and its log entries for the case with their
+    # inclusion proofs, as checked on import.
+    Column("evidence", LargeBinary, nullable=False),
+    # JSON: the bundle's completeness manifest (what a complete transfer holds, what it lacks).
+    Column("completeness", Text, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+)
+
+witnessed_checkpoints = Table(
+    "witnessed_checkpoints",
+    metadata,
+    # Witness side (hub.services.witness): the newest checkpoint of each pinned peer that this hub
+    # cosigned, moved forward only after a consistency proof from the size held here.
+    Column("peer_id", Integer, ForeignKey("peers.id", ondelete="CASCADE"), primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    # The peer's signed checkpoint (JSON) and this hub's cosignature of it (JSON).
+    Column("checkpoint", LargeBinary, nullable=False),
+    Column("cosignature", LargeBinary, nullable=False),
+    Column("cosigned_at", UTCDateTime, nullable=False),
+)
+
+checkpoint_cosignatures = Table(
+    "checkpoint_cosignatures",
+    metadata,
+    # Log side: this hub's checkpoints as its peers cosigned them; ``ledger verify`` holds the log
+    # to each. The witness key is kept as verified, apart from the peers row.
+    Column("peer_id", Integer, ForeignKey("peers.id", ondelete="CASCADE"), primary_key=True),
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("checkpoint", LargeBinary, nullable=False),
+    Column("witness_key", String(64), nullable=False),
+    Column("cosignature", LargeBinary, nullable=False),
+    Column("cosigned_at", UTCDateTime, nullable=False),
+)

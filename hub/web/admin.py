@@ -39,6 +39,8 @@ SCOPE_WORDS = {
     Scope.DISCLOSURES_DECIDE: "Decide third-party disclosures",
     Scope.SEALED_SUBMIT: "Submit packets the agency's system sealed itself",
     Scope.SEALED_READ: "Collect sealed packets for the agency's system",
+    Scope.TRANSFERS_READ: "Read the area's case transfers",
+    Scope.TRANSFERS_WRITE: "Propose, accept or decline case transfers for a named coordinator",
 }
 # The form's element for each field an error can name, for the error summary's links.
 _FIELD_IDS = {

@@ -24,12 +24,15 @@ from hub.web import (
     packet_page,
     receipts,
     requests,
+    transfers,
     visor,
 )
 from hub.web.api import held_shares as api_held_shares
 from hub.web.api import sealed as api_sealed
+from hub.web.api import transfers as api_transfers
 from hub.web.api import v1 as api_v1
 from hub.web.errors import error_middleware
+from hub.web.federation import add_routes as add_federation_routes
 from hub.web.keys import COOKIE_NAME, HUB, RATE_LIMITER, TEMPLATES
 from hub.web.ratelimit import RateLimiter
 from hub.web.render import make_environment
@@ -72,6 +75,8 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(api_v1.routes)
     app.add_routes(api_sealed.routes)
     app.add_routes(api_held_shares.routes)
+    app.add_routes(api_transfers.routes)
+    app.add_routes(transfers.routes)
     app.add_routes(audit.routes)
     app.add_routes(admin.routes)
     app.add_routes(admin_keys.routes)
@@ -79,5 +84,6 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(notification_settings.routes)
     app.add_routes(receipts.routes)
     app.add_routes(accessibility.routes)
+    add_federation_routes(app)  # hub-to-hub: signed calls, no session (hub.web.federation)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     return app

@@ -60,6 +60,10 @@ NOTICES = {
     "referral-overdue": "Referral overdue",
     "disclosure-awaiting": "Third-party disclosure awaiting a decision",
     "share-awaiting": "Share awaiting approval",
+    "transfer-awaiting": "Case transfer awaiting your area",
+    "transfer-decided": "Case transfer decided or moved on",
+    "transfer-overdue": "Case transfer step overdue",
+    "transfer-escalated": "Overdue case transfer escalated",
     "digest": "Daily summary",
     "disclosure-letter": "Third-party disclosure letter",
 }
@@ -88,6 +92,14 @@ EVENTS = {
     "visor-record-opened": "Nominal record read",
     "visor-exported": "Nominal record exported for ViSOR",
     "visor-imported": "Nominal record imported from a ViSOR file",
+    "transfer-proposed": "Case transfer proposed",
+    "transfer-accepted": "Case transfer accepted",
+    "transfer-declined": "Case transfer declined",
+    "transfer-cancelled": "Case transfer cancelled",
+    "transfer-sent": "Case file sent for transfer",
+    "transfer-received": "Transferred case file received",
+    "transfer-completed": "Case transfer completed: owning area changed",
+    "transfer-escalated": "Overdue case transfer escalated",
 }
 ACTIONS = {
     "collection": "Collection",

@@ -16,6 +16,7 @@ Each row below names the service check it mirrors:
   decisions on what they proposed, requests put to their agency, what their agency has due).
 - Disclosures: ``DisclosureService.register`` (coordinators, senior managers and auditors).
 - Approvals: ``HeldShareService.queue`` (the policy's approvers: coordinators, senior managers).
+- Transfers: ``TransferService.for_area`` (coordinators, and senior managers who take escalations).
 - Access reports: ``AccessReportService`` (auditors and coordinators).
 - Check a receipt: ``LedgerService.check_receipt`` (anyone signed in but an agency admin);
   offered in the menu to auditors, whose work it is, and linked from the pages that give receipts.
@@ -62,6 +63,7 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("/notifications", "Notifications", "notifications-link", frozenset({P, C, S})),
     MenuItem("/disclosures", "Disclosures", "disclosures-link", frozenset({C, S, AU})),
     MenuItem("/shares", "Approvals", "shares-link", frozenset({C, S})),
+    MenuItem("/transfers", "Transfers", "transfers-link", frozenset({C, S})),
     MenuItem("/audit", "Access reports", "audit-link", frozenset({C, AU})),
     MenuItem("/receipts/check", "Check a receipt", "receipts-link", frozenset({AU})),
     MenuItem("/admin/tokens", "API tokens", "tokens-link", frozenset({A})),

@@ -22,7 +22,8 @@ PUBLIC_PATHS = frozenset(
         "/accessibility",  # the accessibility statement, for anyone before they sign in
     }
 )
-PUBLIC_PREFIXES = ("/static/",)
+# /federation/: peer hubs, each call authenticated by its signature (hub.web.federation.signed).
+PUBLIC_PREFIXES = ("/static/", "/federation/")
 
 
 def is_public(path: str) -> bool:

@@ -36,6 +36,10 @@ class ItemKind(StrEnum):
     REQUEST = "request"
     ACTION = "action"
     REFERRAL = "referral"
+    # Case transfer steps (hub.services.transfers), timescales from policies/transfer.toml.
+    TRANSFER_DECISION = "transfer-decision"
+    TRANSFER_SEND = "transfer-send"
+    TRANSFER_RECEIPT = "transfer-receipt"
 
     @property
     def label(self) -> str:
@@ -45,7 +49,14 @@ class ItemKind(StrEnum):
             "request": "Request for information to answer",
             "action": "Meeting action",
             "referral": "Referral before release",
+            "transfer-decision": "Case transfer to accept or decline",
+            "transfer-send": "Accepted case transfer to send",
+            "transfer-receipt": "Transferred case to receive and complete",
         }[self.value]
+
+    @property
+    def transfer(self) -> bool:
+        return self.value.startswith("transfer-")
 
 
 def local_date(moment: datetime) -> date:

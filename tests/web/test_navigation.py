@@ -24,10 +24,10 @@ MENUS = {
     ],
     "dby.coordinator": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
-        "Disclosures", "Approvals", "Access reports", "Notification settings",
+        "Disclosures", "Approvals", "Transfers", "Access reports", "Notification settings",
     ],
     "dby.senior": [
-        "Inbox", "Cases", "Deadlines", "Notifications", "Disclosures", "Approvals",
+        "Inbox", "Cases", "Deadlines", "Notifications", "Disclosures", "Approvals", "Transfers",
         "Notification settings",
     ],
     "dby.auditor": ["Disclosures", "Access reports", "Check a receipt"],
@@ -84,7 +84,7 @@ async def test_the_menu_table_matches_what_each_role_may_do() -> None:
     """A new role or page must be placed in the menu on purpose: the table is complete."""
     assert {i.href for i in navigation.MENU} == {
         "/inbox", "/outbox", "/drafts", "/compose", "/cases", "/requests", "/deadlines",
-        "/notifications", "/disclosures", "/shares", "/audit", "/receipts/check",
+        "/notifications", "/disclosures", "/shares", "/transfers", "/audit", "/receipts/check",
         "/admin/tokens", "/admin/keys", "/admin/email", "/notification-settings",
     }  # fmt: skip
     assert navigation.home(None) == "/login" and navigation.home_label(None) == "Sign in"

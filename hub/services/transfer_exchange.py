@@ -1,0 +1,448 @@
+"""The transfer steps that move the case file: sent, received, completed, and a peer hub's
+decision. adapters/transfer (bundles) and federation (hub to hub) call these once a bundle is
+built, verified or acknowledged; within one hub the inbox calls ``send_within_hub`` and
+``confirm_received``, where the hub itself carries the file. Every step on the log, in its
+transaction, with the next step's deadline."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.clock import Clock
+from hub.crypto.secrets import sha256_hex
+from hub.errors import Conflict, Forbidden, IntegrityFailure, InvalidInput, NotFound
+from hub.ledger.entries import Action, Event
+from hub.model.directory import Role, User
+from hub.model.transfers import Transfer, TransferState
+from hub.policy.transfer import TransferPolicy
+from hub.services import notices
+from hub.services.actor import Actor
+from hub.services.policy import PolicyService
+from hub.services.transfer_rules import check_crossing, rules_for, transfer_policy
+from hub.services.transfer_steps import CHANNEL, log_step, next_deadline, tell
+from hub.store import cases as case_store
+from hub.store import directory as directory_store
+from hub.store import ledger as ledger_store
+from hub.store import packets as packet_store
+from hub.store import transfers as store
+from hub.store import workflows as workflow_store
+from hub.store.database import Database
+from hub.workflows.deadlines import ItemKind
+
+MAX_REASON_CHARS = 5000
+S = TransferState
+_DIGEST_CHARS = 64
+
+
+@dataclass(frozen=True)
+class ReceivedBundle:
+    """What a verified bundle says of its transfer (adapters/transfer reads it from the bag)."""
+
+    # The transfer's id on the sending hub.
+    sending_transfer_id: int
+    # Hex SHA-256 of the bundle, as the sending hub recorded it in ``mark_sent``.
+    bundle_digest: str
+    case_reference: str
+    sending_area_code: str
+    sending_jurisdiction: str
+    receiving_area_code: str
+    reason: str
+    proposed_date: date
+    meeting_held_on: date | None = None
+    new_lead_agency_code: str | None = None
+    # The pinned peer hub it came from; None when this very hub sent it.
+    peer_name: str | None = None
+
+
+def text(value: str, field: str, what: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidInput(f"Give {what}.", field=field)
+    if len(value) > MAX_REASON_CHARS:
+        raise InvalidInput(f"Keep {what} under {MAX_REASON_CHARS} characters.", field=field)
+    return value
+
+
+def coordinator(actor: Actor, doing: str) -> User:
+    """The person acting as a MAPPA coordinator: a signed-in coordinator, or the coordinator a
+    token acts for. A token that names nobody, and every other role, is refused."""
+    if not actor.has_role(Role.COORDINATOR):
+        raise Forbidden(f"Only a MAPPA coordinator can {doing}.")
+    person = actor.person
+    if person is None:
+        raise Forbidden(
+            "This token acts for no named person: send On-Behalf-Of with the username of the "
+            f"coordinator who will {doing}.",
+            code="person_required",
+        )
+    if person.role is not Role.COORDINATOR:
+        raise Forbidden(f"Only a MAPPA coordinator can {doing}.")
+    return person
+
+
+async def get(conn: AsyncConnection, transfer_id: int) -> Transfer:
+    transfer = await store.transfer_by_id(conn, transfer_id)
+    if transfer is None:
+        raise NotFound("No such transfer.")
+    return transfer
+
+
+def _digest(value: str, field: str) -> str:
+    value = value.strip().lower()
+    if len(value) != _DIGEST_CHARS or any(c not in "0123456789abcdef" for c in value):
+        raise InvalidInput("A digest is 64 hexadecimal characters (SHA-256).", field=field)
+    return value
+
+
+class TransferExchange:
+    def __init__(self, db: Database, clock: Clock, policy: PolicyService) -> None:
+        self._db = db
+        self._clock = clock
+        self._policy = policy
+
+    @property
+    def rules(self) -> TransferPolicy:
+        return transfer_policy(self._policy.current)
+
+    def _basis(self, jurisdiction: str) -> str:
+        return rules_for(self._policy.current, jurisdiction).lawful_basis
+
+    async def transfer_by_id(self, transfer_id: int) -> Transfer:
+        """A transfer for the adapters (the operator's CLI or a verified peer): no actor."""
+        async with self._db.read() as conn:
+            return await get(conn, transfer_id)
+
+    # -- sent ------------------------------------------------------------------------------
+
+    async def mark_sent(
+        self, transfer_id: int, bundle_digest: str, actor: Actor | None = None
+    ) -> Transfer:
+        """The accepted case file has gone: a disclosure on the ``transfer`` channel. ``actor``
+        None is the operator or the hub's own federation client."""
+        digest = _digest(bundle_digest, "bundle_digest")
+        if actor is not None:
+            coordinator(actor, "send a transfer")
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            transfer = await get(conn, transfer_id)
+            if actor is not None and transfer.sending_area_id != actor.agency.area_id:
+                raise Forbidden("Only the sending area sends the case file.")
+            if transfer.sending_area_id is None:
+                raise Conflict("This hub received this transfer; it does not send it.")
+            if not await store.move(
+                conn,
+                transfer.id,
+                [S.ACCEPTED],
+                S.SENT,
+                now,
+                bundle_digest=digest,
+                sent_at=now,
+                sent_by_user_id=actor.user.id if actor else None,
+            ):
+                raise Conflict("Only an accepted transfer not yet sent can be sent.")
+            await log_step(
+                conn,
+                actor,
+                transfer,
+                Event.TRANSFER_SENT,
+                now,
+                action=Action.DISCLOSURE,
+                lawful_basis=self._basis(transfer.sending_jurisdiction),
+                detail=f"sent:{digest}",
+                recipients=[a for a in (transfer.new_lead_agency_id,) if a],
+                channel=CHANNEL,
+            )
+            local = transfer.receiving_area_id is not None
+            # Within one hub the receiving area confirms receipt; to a peer, the sending area
+            # waits for the peer's signed acknowledgement.
+            await next_deadline(
+                conn,
+                transfer,
+                now,
+                kind=ItemKind.TRANSFER_RECEIPT,
+                area_id=transfer.receiving_area_id if local else transfer.sending_area_id,
+                owner_agency_id=transfer.new_lead_agency_id
+                if local
+                else transfer.proposer_agency_id,
+                working_days=self.rules.receive_days,
+            )
+            if local:
+                await tell(
+                    conn, transfer, notices.Notice.TRANSFER_AWAITING, "sent",
+                    transfer.receiving_area_id, now,
+                )  # fmt: skip
+            return await get(conn, transfer.id)
+
+    async def send_within_hub(self, actor: Actor, transfer_id: int) -> Transfer:
+        """Within one hub the case file stays where it is: what is sent is the record of what
+        the file held (its packets' signed headers and the log's head), digested."""
+        transfer = await self._visible_to_coordinator(actor, transfer_id)
+        if transfer.receiving_area_id is None:
+            raise Conflict("A transfer to another hub is sent as a bundle (transfer export).")
+        return await self.mark_sent(transfer_id, await self._file_digest(transfer), actor)
+
+    async def _file_digest(self, transfer: Transfer) -> str:
+        async with self._db.read() as conn:
+            packets = await packet_store.case_packets(conn, transfer.case_id or 0)
+            head_seq, head_hash = await ledger_store.head(conn)
+        manifest = {
+            "transfer": transfer.id,
+            "case": transfer.case_reference,
+            "packets": sorted((p.id, sha256_hex(p.header)) for p in packets),
+            "ledger": [head_seq, head_hash],
+        }
+        return sha256_hex(json.dumps(manifest, sort_keys=True).encode())
+
+    async def _visible_to_coordinator(self, actor: Actor, transfer_id: int) -> Transfer:
+        coordinator(actor, "move a transfer on")
+        async with self._db.read() as conn:
+            transfer = await store.transfer_by_id(conn, transfer_id)
+        if transfer is None or actor.agency.area_id not in (
+            transfer.sending_area_id,
+            transfer.receiving_area_id,
+        ):
+            raise NotFound("No such transfer.")
+        return transfer
+
+    # -- received --------------------------------------------------------------------------
+
+    async def record_received(
+        self, bundle: ReceivedBundle, *, case_id: int | None = None, actor: Actor | None = None
+    ) -> Transfer:
+        """A verified bundle has arrived. From this hub: the transfer it names moves to
+        received (its digest must be the one sent). From a peer: a transfer row is made here,
+        in state received, for a receiving area of this hub; the same bundle twice is refused."""
+        digest = _digest(bundle.bundle_digest, "bundle_digest")
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            if bundle.peer_name is None:
+                transfer = await get(conn, bundle.sending_transfer_id)
+                if actor is not None and transfer.receiving_area_id != actor.agency.area_id:
+                    raise Forbidden("Only the receiving area confirms receipt.")
+                if transfer.state is not S.SENT:
+                    raise Conflict("Only a transfer that was sent can be received.")
+                if not hmac.compare_digest(transfer.bundle_digest or "", digest):
+                    raise IntegrityFailure("The case file is not the one that was sent.")
+                await store.move(conn, transfer.id, [S.SENT], S.RECEIVED, now, received_at=now)
+            else:
+                transfer = await self._insert_received(conn, bundle, digest, case_id, now)
+            await log_step(
+                conn,
+                actor,
+                transfer,
+                Event.TRANSFER_RECEIVED,
+                now,
+                action=Action.COLLECTION,
+                lawful_basis=self._basis(transfer.receiving_jurisdiction),
+                detail=f"received:{digest}",
+                channel=CHANNEL,
+            )
+            return await get(conn, transfer.id)
+
+    async def _insert_received(
+        self,
+        conn: AsyncConnection,
+        bundle: ReceivedBundle,
+        digest: str,
+        case_id: int | None,
+        now: object,
+    ) -> Transfer:
+        area = await directory_store.area_by_code(conn, bundle.receiving_area_code.upper())
+        if area is None:
+            raise Forbidden(
+                f"This bundle is for area {bundle.receiving_area_code}, which is not on this hub.",
+                code="transfer_wrong_area",
+            )
+        check_crossing(self._policy.current, bundle.sending_jurisdiction, area.jurisdiction.value)
+        remote = str(bundle.sending_transfer_id)
+        if await store.transfer_by_remote(conn, bundle.peer_name or "", remote):
+            raise Conflict("This transfer's bundle has already been received.")
+        if case_id is not None and await case_store.case_by_id(conn, case_id) is None:
+            raise NotFound("No such case.")
+        lead = (
+            await directory_store.agency_by_code(conn, bundle.new_lead_agency_code)
+            if bundle.new_lead_agency_code
+            else None
+        )
+        try:
+            transfer_id = await store.insert_transfer(
+                conn,
+                case_id=case_id,
+                case_reference=bundle.case_reference,
+                state=S.RECEIVED.value,
+                sending_area_code=bundle.sending_area_code,
+                receiving_area_code=area.code,
+                receiving_area_id=area.id,
+                sending_jurisdiction=bundle.sending_jurisdiction,
+                receiving_jurisdiction=area.jurisdiction.value,
+                peer_name=bundle.peer_name,
+                remote_id=remote,
+                reason=bundle.reason[:MAX_REASON_CHARS],
+                proposed_date=bundle.proposed_date,
+                meeting_held_on=bundle.meeting_held_on,
+                new_lead_agency_id=lead.id if lead and lead.area_id == area.id else None,
+                new_lead_agency_code=bundle.new_lead_agency_code,
+                bundle_digest=digest,
+                received_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        except IntegrityError:  # the same bundle, a moment ago, in another process
+            raise Conflict("This transfer's bundle has already been received.") from None
+        return await get(conn, transfer_id)
+
+    async def confirm_received(self, actor: Actor, transfer_id: int) -> Transfer:
+        """Within one hub: the receiving coordinator confirms the case file is there, and the
+        transfer completes (the case's owning area and lead agency change)."""
+        transfer = await self._visible_to_coordinator(actor, transfer_id)
+        if transfer.receiving_area_id != actor.agency.area_id or transfer.peer_name:
+            raise Forbidden("Only the receiving area confirms receipt.")
+        if transfer.state is not S.SENT:
+            raise Conflict("Only a transfer that was sent can be received.")
+        bundle = ReceivedBundle(
+            sending_transfer_id=transfer.id,
+            bundle_digest=transfer.bundle_digest or "",
+            case_reference=transfer.case_reference,
+            sending_area_code=transfer.sending_area_code,
+            sending_jurisdiction=transfer.sending_jurisdiction,
+            receiving_area_code=transfer.receiving_area_code,
+            reason=transfer.reason,
+            proposed_date=transfer.proposed_date,
+        )
+        await self.record_received(bundle, actor=actor)
+        ack = sha256_hex(f"ack:{transfer.id}:{transfer.bundle_digest}".encode())
+        return await self.complete(transfer.id, ack, actor)
+
+    # -- completed -------------------------------------------------------------------------
+
+    async def complete(
+        self, transfer_id: int, ack_digest: str, actor: Actor | None = None
+    ) -> Transfer:
+        """Close a transfer. Within one hub (received): the receiving area owns the case. On the
+        sending side of a hub-to-hub transfer (sent or received), with the peer's verified
+        acknowledgement (``ack_digest``, its SHA-256): the sending area's agencies leave the
+        case. On the receiving side (received): the import is done."""
+        ack = _digest(ack_digest, "ack_digest")
+        now = self._clock.now()
+        rules = self.rules
+        until = now + timedelta(days=rules.read_days) if rules.keep else now
+        async with self._db.write() as conn:
+            transfer = await get(conn, transfer_id)
+            outgoing_peer = transfer.peer_name is not None and transfer.sending_area_id is not None
+            allowed = [S.SENT, S.RECEIVED] if outgoing_peer else [S.RECEIVED]
+            values: dict[str, object] = {"ack_digest": ack, "completed_at": now}
+            if transfer.sending_area_id is not None:
+                values["sending_read_until"] = until
+            if not await store.move(conn, transfer.id, allowed, S.COMPLETED, now, **values):
+                raise Conflict("This transfer cannot be completed in its present state.")
+            await self._hand_over(conn, transfer, now)
+            await log_step(
+                conn,
+                actor,
+                transfer,
+                Event.TRANSFER_COMPLETED,
+                now,
+                lawful_basis=self._basis(transfer.receiving_jurisdiction),
+                detail=f"completed:{ack}:area={transfer.receiving_area_code}",
+                recipients=[a for a in (transfer.new_lead_agency_id,) if a],
+            )
+            await next_deadline(conn, transfer, now, kind=None, area_id=None, owner_agency_id=None)
+            await tell(
+                conn, transfer, notices.Notice.TRANSFER_DECIDED, "completed",
+                transfer.sending_area_id, now,
+            )  # fmt: skip
+            return await get(conn, transfer.id)
+
+    async def _hand_over(self, conn: AsyncConnection, transfer: Transfer, now: object) -> None:
+        if transfer.case_id is None or transfer.sending_area_id is None:
+            return  # the receiving side of a hub-to-hub transfer: the import made the case
+        leaving = [
+            a.id
+            for a in await directory_store.list_agencies(conn)
+            if a.area_id == transfer.sending_area_id
+        ]
+        if transfer.receiving_area_id is None:  # gone to a peer hub: the case leaves this one
+            await store.leave_case(conn, transfer.case_id, leaving)
+            return
+        if transfer.new_lead_agency_id is None:  # pragma: no cover - set on acceptance
+            raise Conflict("The transfer names no new lead agency.")
+        await store.hand_over_case(
+            conn,
+            transfer.case_id,
+            area_id=transfer.receiving_area_id,
+            lead_agency_id=transfer.new_lead_agency_id,
+            leaving_agency_ids=leaving,
+        )
+        await workflow_store.join_case(
+            conn,
+            transfer.case_id,
+            {transfer.new_lead_agency_id},
+            now,  # type: ignore[arg-type]
+        )
+
+    # -- a peer hub's decision ---------------------------------------------------------------
+
+    async def record_peer_decision(
+        self,
+        transfer_id: int,
+        *,
+        peer_name: str,
+        accepted: bool,
+        reasons: str,
+        decided_by: str,
+        new_lead_agency_code: str | None = None,
+    ) -> Transfer:
+        """The receiving area's coordinator on a peer hub decided (federation verified the peer's
+        signed request before calling): accepted (naming the lead agency there) or declined."""
+        reasons = text(reasons, "reasons", "the reasons for the decision")
+        person = text(decided_by, "decided_by", "who decided")[:200]
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            transfer = await get(conn, transfer_id)
+            if transfer.peer_name != peer_name or transfer.sending_area_id is None:
+                raise NotFound("No such transfer.")
+            to = S.ACCEPTED if accepted else S.DECLINED
+            lead = (new_lead_agency_code or "").strip().upper() or None
+            if accepted and lead is None:
+                raise InvalidInput("An acceptance names the new lead agency.", field="lead_agency")
+            if not await store.move(
+                conn,
+                transfer.id,
+                [S.PROPOSED],
+                to,
+                now,
+                decided_by_name=person,
+                decision_reasons=reasons,
+                decided_at=now,
+                new_lead_agency_code=lead,
+            ):
+                raise Conflict("This transfer has already been decided.")
+            await log_step(
+                conn,
+                None,
+                transfer,
+                Event.TRANSFER_ACCEPTED if accepted else Event.TRANSFER_DECLINED,
+                now,
+                lawful_basis=self._basis(transfer.sending_jurisdiction),
+                detail=f"peer:{peer_name}:{to.value}:{lead or ''}",
+            )
+            await next_deadline(
+                conn,
+                transfer,
+                now,
+                kind=ItemKind.TRANSFER_SEND if accepted else None,
+                area_id=transfer.sending_area_id,
+                owner_agency_id=transfer.proposer_agency_id,
+                working_days=self.rules.send_days,
+            )
+            await tell(
+                conn, transfer, notices.Notice.TRANSFER_DECIDED, to.value,
+                transfer.sending_area_id, now,
+            )  # fmt: skip
+            return await get(conn, transfer.id)

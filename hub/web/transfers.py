@@ -1,0 +1,222 @@
+"""Case transfers in the inbox: the area's transfers, proposing one from a case, and one
+transfer's page with the receiving coordinator's decision and the sending side's steps.
+
+Each form keeps what was typed when the service refuses it, with the reason in the error
+summary; the service decides who may do what (``hub.services.transfers``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from hub.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound
+from hub.model.directory import AgencyKind, Role
+from hub.model.transfers import Transfer, TransferState
+from hub.services.transfers import Proposal
+from hub.web.keys import ACTOR, HUB
+from hub.web.render import render
+
+routes = web.RouteTableDef()
+_ID = "{transfer_id:\\d{1,12}}"
+_CASE = "{case_id:\\d{1,12}}"
+_MAX_ID = 2**31 - 1
+_FIELDS = {
+    "reason": "#reason",
+    "proposed_date": "#proposed_date",
+    "receiving_area": "#receiving_area",
+    "meeting": "#reason",
+    "reasons": "#reasons",
+    "lead_agency": "#lead_agency",
+    "cancel_reason": "#cancel_reason",
+}
+_NOTICES = {
+    "proposed": "The transfer is proposed; the receiving area's coordinators are told.",
+    "accepted": "You accepted the transfer; the sending area is told to send the case file.",
+    "declined": "You declined the transfer with your reasons; the sending area is told.",
+    "cancelled": "The transfer is cancelled.",
+    "sent": "The case file is sent; the receiving area confirms receipt.",
+    "completed": "The transfer is complete: your area now owns the case.",
+}
+
+
+def _id(request: web.Request, name: str) -> int:
+    value = int(request.match_info[name])
+    if value > _MAX_ID:
+        raise NotFound("Not found.")
+    return value
+
+
+def _form_text(form: Any, key: str) -> str:
+    value = form.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+@routes.get("/transfers")
+async def listing(request: web.Request) -> web.StreamResponse:
+    hub, actor = request.app[HUB], request[ACTOR]
+    found = await hub.transfers.for_area(actor)
+    area = actor.agency.area_id
+    return render(
+        request,
+        "transfers.html",
+        outgoing=[t for t in found if t.sending_area_id == area],
+        incoming=[t for t in found if t.receiving_area_id == area],
+        due=await _due_dates(request, found),
+    )
+
+
+async def _due_dates(request: web.Request, found: list[Transfer]) -> dict[int, date]:
+    items = {i.id: i for i in await request.app[HUB].casework.due(request[ACTOR], area=True)}
+    return {
+        t.id: items[t.work_item_id].row.due_on
+        for t in found
+        if t.work_item_id is not None and t.work_item_id in items
+    }
+
+
+# -- proposing, from a case ---------------------------------------------------------------------
+
+
+async def _propose_page(
+    request: web.Request,
+    case_id: int,
+    *,
+    typed: dict[str, str] | None = None,
+    error: HubError | None = None,
+) -> web.Response:
+    hub, actor = request.app[HUB], request[ACTOR]
+    if not actor.has_role(Role.COORDINATOR):
+        raise Forbidden("Only a MAPPA coordinator can propose a transfer.")
+    case = await hub.cases.get(actor, case_id)
+    areas = [a for a in await hub.directory.areas() if a.id != case.area_id]
+    field = error.field if isinstance(error, InvalidInput) else None
+    return render(
+        request,
+        "transfer_propose.html",
+        status=error.status if error else 200,
+        case=case,
+        areas=areas,
+        typed=typed or {"reason": "", "proposed_date": "", "receiving_area": ""},
+        error=error.public_message if error else "",
+        error_field=field or "",
+        error_href=_FIELDS.get(field or "", ""),
+        rules=hub.transfers.rules,
+        error_title_prefix=bool(error),
+    )
+
+
+@routes.get(f"/cases/{_CASE}/transfer")
+async def propose_form(request: web.Request) -> web.StreamResponse:
+    return await _propose_page(request, _id(request, "case_id"))
+
+
+@routes.post(f"/cases/{_CASE}/transfer")
+async def propose(request: web.Request) -> web.StreamResponse:
+    hub, actor = request.app[HUB], request[ACTOR]
+    case_id = _id(request, "case_id")
+    form = await request.post()
+    typed = {k: _form_text(form, k) for k in ("reason", "proposed_date", "receiving_area")}
+    try:
+        try:
+            when = date.fromisoformat(typed["proposed_date"].strip())
+        except ValueError:
+            raise InvalidInput(
+                "Enter the proposed transfer date as a date, like 2027-01-31.",
+                field="proposed_date",
+            ) from None
+        made = await hub.transfers.propose(
+            actor, Proposal(case_id, typed["reason"], when, typed["receiving_area"])
+        )
+    except (InvalidInput, Conflict) as exc:
+        return await _propose_page(request, case_id, typed=typed, error=exc)
+    raise web.HTTPSeeOther(f"/transfers/{made.id}?done=proposed")
+
+
+# -- one transfer -------------------------------------------------------------------------------
+
+
+async def _page(
+    request: web.Request,
+    transfer: Transfer,
+    *,
+    typed: dict[str, str] | None = None,
+    error: HubError | None = None,
+) -> web.Response:
+    hub, actor = request.app[HUB], request[ACTOR]
+    area = actor.agency.area_id
+    coordinator = actor.has_role(Role.COORDINATOR)
+    receiving = transfer.receiving_area_id == area
+    sending = transfer.sending_area_id == area
+    local = transfer.peer_name is None
+    leads = [
+        a
+        for a in await hub.directory.agencies()
+        if a.area_id == transfer.receiving_area_id and a.kind is AgencyKind.RESPONSIBLE_AUTHORITY
+    ]
+    users = {u.id: u for u in await hub.directory.users()}
+    proposer = users.get(transfer.proposer_person_id or 0)
+    decider = users.get(transfer.decided_by_person_id or 0)
+    field = error.field if isinstance(error, InvalidInput) else None
+    is_proposer = proposer is not None and proposer.id == actor.user.id
+    return render(
+        request,
+        "transfer.html",
+        status=error.status if error else 200,
+        t=transfer,
+        S=TransferState,
+        proposer=proposer.display_name if proposer else "",
+        decider=decider.display_name if decider else (transfer.decided_by_name or ""),
+        leads=leads,
+        may_decide=coordinator
+        and receiving
+        and not is_proposer
+        and transfer.state is TransferState.PROPOSED,
+        may_cancel=coordinator
+        and sending
+        and transfer.state in (TransferState.PROPOSED, TransferState.ACCEPTED),
+        may_send=coordinator and sending and local and transfer.state is TransferState.ACCEPTED,
+        may_receive=coordinator and receiving and local and transfer.state is TransferState.SENT,
+        typed=typed or {"reasons": "", "lead_agency": "", "cancel_reason": ""},
+        error=error.public_message if error else "",
+        error_href=_FIELDS.get(field or "", ""),
+        error_field=field or "",
+        notice=_NOTICES.get(request.query.get("done", ""), ""),
+        error_title_prefix=bool(error),
+    )
+
+
+@routes.get(f"/transfers/{_ID}")
+async def show(request: web.Request) -> web.StreamResponse:
+    t = await request.app[HUB].transfers.get(request[ACTOR], _id(request, "transfer_id"))
+    return await _page(request, t)
+
+
+@routes.post(f"/transfers/{_ID}/{{step:accept|decline|cancel|send|receive}}")
+async def step(request: web.Request) -> web.StreamResponse:
+    hub, actor = request.app[HUB], request[ACTOR]
+    tid = _id(request, "transfer_id")
+    form = await request.post()
+    typed = {k: _form_text(form, k) for k in ("reasons", "lead_agency", "cancel_reason")}
+    action = request.match_info["step"]
+    try:
+        if action == "accept":
+            await hub.transfers.accept(actor, tid, typed["reasons"], typed["lead_agency"])
+        elif action == "decline":
+            await hub.transfers.decline(actor, tid, typed["reasons"])
+        elif action == "cancel":
+            await hub.transfers.cancel(actor, tid, typed["cancel_reason"])
+        elif action == "send":
+            await hub.transfers.send_within_hub(actor, tid)
+        else:
+            await hub.transfers.confirm_received(actor, tid)
+    except (InvalidInput, Forbidden, Conflict) as exc:
+        # Shown on the transfer's page, with everything typed kept.
+        return await _page(request, await hub.transfers.get(actor, tid), typed=typed, error=exc)
+    done = {"accept": "accepted", "decline": "declined", "cancel": "cancelled"}
+    done |= {"send": "sent", "receive": "completed"}
+    if action == "receive":
+        raise web.HTTPSeeOther(f"/transfers/{tid}?done=completed")
+    raise web.HTTPSeeOther(f"/transfers/{tid}?done={done[action]}")

@@ -1,0 +1,114 @@
+"""Case transfer between two areas of one hub (Derbyshire -> Nottinghamshire), on SQLite and
+PostgreSQL: proposed after a MAPPA meeting, accepted with reasons, sent, received and completed;
+the case's owning area and lead agency change, and the sending area keeps only the read access
+policies/transfer.toml allows. Every step is on the log."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.model.packets import Draft, PacketType
+from hub.model.transfers import TransferState
+from hub.services.transfers import Proposal
+from hub.store.schema import ledger_entries
+from hub.wiring import Hub
+from hub.workflows.deadlines import ItemKind
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, TickingClock, actor_for, agency_id
+from tests.integration.workflow_support import case_items, new_case
+
+TODAY = date(2026, 11, 23)
+
+
+async def case_events(hub: Hub, case: int) -> list[str]:
+    async with hub.db.read() as conn:
+        stmt = select(ledger_entries.c.event).where(ledger_entries.c.case_id == case)
+        return [e for (e,) in (await conn.execute(stmt.order_by(ledger_entries.c.seq))).all()]
+
+
+async def test_a_transfer_between_two_areas_of_one_hub(
+    hub: Hub, logins: object, clock: TickingClock
+) -> None:
+    dby = await actor_for(hub, "dby.coordinator")
+    nts = await actor_for(hub, "nts.coordinator")
+    police = await actor_for(hub, "dby.police")
+    case = await new_case(hub, "Ashdown")
+    ref = (await hub.cases.get(None, case)).reference
+    await hub.cases.involve(None, ref, "DBY-POLICE")
+    await hub.cases.involve(None, ref, "DBY-HOUSING")
+    shared = await hub.packets.send(
+        police,
+        Draft(
+            case_id=case,
+            recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
+            subject="Address check",
+            body="Proposed address near a school.",
+            purpose="accommodation-placement",
+            lawful_basis="cja2003-s325",
+            packet_type=PacketType.NOTE,
+            data_categories=SHARE_CATEGORIES,
+            necessity=NECESSITY,
+        ),
+    )
+    proposal = Proposal(case, "Moving to his sister's address in Mansfield.", TODAY, "NTS")
+
+    # Probation Circular 52/2004: no MAPPA meeting on the case, no transfer.
+    with pytest.raises(InvalidInput) as refused:
+        await hub.transfers.propose(dby, proposal)
+    assert refused.value.code == "transfer_meeting_required"
+    await hub.casework.record_meeting(dby, case, TODAY - timedelta(days=7), 2)
+
+    proposed = await hub.transfers.propose(dby, proposal)
+    assert proposed.state is TransferState.PROPOSED
+    assert proposed.meeting_held_on == TODAY - timedelta(days=7)
+    (decision,) = [i for i in await case_items(hub, case) if i.kind == ItemKind.TRANSFER_DECISION]
+    nts_area = (await hub.directory.agency(nts.agency.id)).area_id
+    assert (decision.area_id, decision.due_on) == (nts_area, date(2026, 12, 7))  # 10 working days
+    # The receiving coordinator sees it among their area's deadlines.
+    assert decision.id in {i.id for i in await hub.casework.due(nts, area=True)}
+
+    accepted = await hub.transfers.accept(
+        nts, proposed.id, "Approved premises place confirmed.", "NTS-PROBATION"
+    )
+    assert accepted.state is TransferState.ACCEPTED
+    assert accepted.new_lead_agency_code == "NTS-PROBATION"
+    sent = await hub.transfers.send_within_hub(dby, proposed.id)
+    assert sent.state is TransferState.SENT and sent.bundle_digest
+    done = await hub.transfers.confirm_received(nts, proposed.id)
+    assert done.state is TransferState.COMPLETED and done.completed_at
+
+    # The receiving area owns the case, led by the agency chosen at acceptance.
+    moved = await hub.cases.get(nts, case)
+    assert moved.area_id == nts_area
+    assert moved.lead_agency_id == await agency_id(hub, "NTS-PROBATION")
+    assert (await hub.casework.case_file(nts, case)).lead_agency.startswith("Probation Service - N")
+    # The sending area: no case, no case file, no sending about it...
+    with pytest.raises(NotFound):
+        await hub.cases.get(dby, case)
+    with pytest.raises(Forbidden):
+        await hub.casework.case_file(police, case)
+    # ...but the packets already shared still open, for the period the policy allows.
+    housing = await actor_for(hub, "dby.housing")
+    assert (await hub.packets.open(housing, shared.id)).header.packet_id == shared.id
+    clock.advance(timedelta(days=hub.policy.current.transfer.read_days + 1))  # type: ignore[union-attr]
+    with pytest.raises(Forbidden, match="transferred"):
+        await hub.packets.open(housing, shared.id)
+
+    events = await case_events(hub, case)
+    steps = [e for e in events if e.startswith("transfer-")]
+    assert steps == [
+        "transfer-proposed",
+        "transfer-accepted",
+        "transfer-sent",
+        "transfer-received",
+        "transfer-completed",
+    ]
+    # No deadline is left open for the transfer.
+    assert not [
+        i
+        for i in await case_items(hub, case)
+        if i.kind.startswith("transfer-") and i.status == "open"
+    ]
