@@ -1,4 +1,7 @@
-"""``mappa-hub transfer export CASE --out FILE [--to-area CODE]`` and ``transfer import FILE``.
+"""``mappa-hub transfer export CASE --out FILE [--to-area CODE]``, ``transfer import FILE`` and
+``transfer send TRANSFER_ID --as USER`` (an accepted transfer to an area of this hub, sent as its
+signed bundle, verified and imported here; ``adapters.transfer.send``; to a peer hub, uploaded
+and closed by its signed acknowledgement: ``adapters.transfer.peer_send``).
 
 Dispatched from ``hub.cli.transfer``. Export writes the signed bundle (a tar, 0600) and says what
 the bundle lacks; import checks everything and imports all or nothing. Exit 0 done, 1 refused
@@ -14,9 +17,12 @@ from typing import Any
 
 from adapters.transfer.bag import build_bundle
 from adapters.transfer.importer import import_bundle
+from adapters.transfer.peer_send import send_to_peer
+from adapters.transfer.send import send_within_hub
 from hub.cli.progress import Progress
 from hub.config import Config
 from hub.errors import HubError, InvalidInput, NotFound
+from hub.model.transfers import Transfer
 from hub.services.transfer_bundle import BundleRefused
 from hub.wiring import Hub
 
@@ -32,6 +38,13 @@ def add_parsers(actions: Any, common: argparse.ArgumentParser) -> None:
     e.add_argument("--to-area", dest="to_area", help="receiving area code")
     i = actions.add_parser("import", parents=[common], help="verify and import a transfer bundle")
     i.add_argument("file", type=Path, help="the bundle (.tar) or an unpacked bag directory")
+    s = actions.add_parser(
+        "send",
+        parents=[common],
+        help="send an accepted transfer (to an area of this hub, or to a peer hub)",
+    )
+    s.add_argument("transfer_id", type=int)
+    s.add_argument("--as", dest="as_user", required=True, help="the coordinator's username")
 
 
 def _error(message: str) -> None:
@@ -43,6 +56,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         return await _export(args, config)
     if args.action == "import":
         return await _import(args, config)
+    if args.action == "send":
+        return await _send(args, config)
     _error(f"unknown transfer action {args.action}")
     return EXIT_USAGE
 
@@ -113,5 +128,44 @@ async def _import(args: argparse.Namespace, config: Config) -> int:
     print(
         f"bundle {done.bundle_id} from {done.from_area} ({done.sender}) to {done.to_area}: "
         f"case {done.case.reference} {what}, {done.packets} packet(s), verified and imported"
+    )
+    return EXIT_OK
+
+
+async def _send(args: argparse.Namespace, config: Config) -> int:
+    from hub.cli.transfer import acting_as
+
+    hub = await Hub.open(config)
+    try:
+        actor = await acting_as(hub, args.as_user)
+        if (await hub.transfers.transfer_by_id(args.transfer_id)).peer_name:
+            return _sent_to_peer(await send_to_peer(hub, args.transfer_id, actor))
+        sent = await send_within_hub(hub, actor, args.transfer_id)
+    except (NotFound, InvalidInput) as exc:
+        _error(exc.public_message)
+        return EXIT_USAGE
+    except BundleRefused as exc:
+        _error(f"refused: {exc.reason}; the transfer is not sent")
+        return EXIT_FAILED
+    except HubError as exc:
+        _error(f"refused: {exc.public_message}")
+        return EXIT_FAILED
+    finally:
+        await hub.close()
+    t = sent.transfer
+    print(
+        f"transfer {t.id}: {t.case_reference} sent to {t.receiving_area_code} as bundle "
+        f"{sent.imported.bundle_id}, sha256 {sent.digest}: {sent.imported.packets} packet(s) "
+        "verified, keys added for the receiving agencies; the receiving coordinator confirms"
+    )
+    for item in sent.completeness.missing:
+        print(f"lacks: {item.label}: {item.detail}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _sent_to_peer(t: Transfer) -> int:
+    print(
+        f"transfer {t.id}: {t.case_reference} sent to {t.receiving_area_code} on peer hub "
+        f"{t.peer_name}, acknowledged (sha256 {t.ack_digest}): {t.state.value}"
     )
     return EXIT_OK

@@ -4,6 +4,7 @@ or nothing. Any refusal is a ``BundleRefused`` naming the reason; its work direc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable
@@ -12,6 +13,9 @@ from typing import TYPE_CHECKING
 
 from adapters.transfer import verify
 from adapters.transfer.bag import bundle_service
+from hub.crypto.secrets import constant_time_equals
+from hub.services import peer_ack
+from hub.services.transfer_bundle import BundleRefused
 from hub.services.transfer_bundle_import import ImportResult, TransferImporter
 
 if TYPE_CHECKING:
@@ -31,8 +35,16 @@ async def import_bundle(
     path: Path,
     limits: verify.Limits = verify.DEFAULT_LIMITS,
     progress: Progress | None = None,
+    *,
+    sender: bytes | None = None,
+    upload_sha256: str | None = None,
 ) -> ImportResult:
-    """Import the bundle at ``path``: a tar as ``build_bundle`` writes it, or a bag directory."""
+    """Import the bundle at ``path``: a tar as ``build_bundle`` writes it, or a bag directory.
+
+    ``sender``: the pinned key of the peer that uploaded it, which must be the key that signed
+    the bag (any pinned peer's otherwise: a file the operator imports). ``upload_sha256``: the
+    uploaded file's SHA-256; the signed acknowledgement of it is made and kept with the import,
+    returned as ``ImportResult.ack``."""
     service = bundle_service(hub)
     scratch = _work_dir(hub.config.data_dir) / f"in-{os.urandom(8).hex()}"
     report = progress or (lambda done, total: None)
@@ -43,8 +55,15 @@ async def import_bundle(
         verify.check_tree(bag_dir)
         bag = verify.validate_bag(bag_dir)
         report(2, 4)
-        sender, digest = await verify.check_signature(service, bag_dir)
-        parsed = verify.parse(bag, bag_dir, sender, digest)
+        signer, digest = await verify.check_signature(service, bag_dir)
+        if sender is not None and not constant_time_equals(signer, sender):
+            raise BundleRefused("it is signed by another hub than the peer that sent it")
+        parsed = verify.parse(bag, bag_dir, signer, digest)
+        if upload_sha256 is not None:
+            own = await hub.peers.hub_key()
+            ack = peer_ack.make(str(parsed.bundle["bundle_id"]), upload_sha256, hub.clock.now(),
+                                own.public, own.private)  # fmt: skip
+            parsed = dataclasses.replace(parsed, upload_sha256=upload_sha256, ack=ack)
         report(3, 4)
         result = await TransferImporter(service).import_bundle(parsed)
         report(4, 4)

@@ -1,4 +1,4 @@
-"""``mappa-hub transfer propose|accept|decline|list|show`` (and ``export|import`` from
+"""``mappa-hub transfer propose|accept|decline|list|show|receive`` (and ``export|import|send`` from
 adapters/transfer when it is installed alongside).
 
 Proposing and deciding bind people, so each names the coordinator it is done for (``--as``):
@@ -22,7 +22,7 @@ from hub.services.transfers import Proposal
 from hub.wiring import Hub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_BUNDLE_ACTIONS = ("export", "import")
+_BUNDLE_ACTIONS = ("export", "import", "send")
 
 
 def _bundles() -> Any | None:
@@ -56,6 +56,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     actions.add_parser("list", parents=[common, who], help="the area's transfers")
     s = actions.add_parser("show", parents=[common, who], help="one transfer")
     s.add_argument("transfer_id", type=int)
+    r = actions.add_parser(
+        "receive", parents=[common, who], help="confirm a sent transfer's receipt and complete it"
+    )
+    r.add_argument("transfer_id", type=int)
     # -- adapters/transfer: ``transfer export CASE --out FILE`` and ``transfer import FILE`` --
     bundles = _bundles()
     if bundles is not None:
@@ -81,6 +85,11 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         return EXIT_FAILED
     finally:
         await hub.close()
+
+
+async def acting_as(hub: Hub, username: str) -> Actor:
+    """The active user ``username`` as the actor (also for adapters/transfer's ``send``)."""
+    return await _actor(hub, username)
 
 
 async def _actor(hub: Hub, username: str) -> Actor:
@@ -116,6 +125,8 @@ async def _run(hub: Hub, args: argparse.Namespace) -> int:
             )
     elif args.action == "show":
         _print(await t.get(actor, args.transfer_id))
+    elif args.action == "receive":
+        _print(await t.confirm_received(actor, args.transfer_id))
     else:  # pragma: no cover - argparse allows only the actions above
         raise Forbidden(f"unknown action {args.action}")
     return EXIT_OK

@@ -276,6 +276,8 @@ class CaseworkService:
                 conn, sorted(active | {case.lead_agency_id})
             )
             packets = await packet_store.case_packets(conn, case.id)
+            # Earlier packets of a case transferred in, opened with the keys the import added.
+            keyed = await packet_store.openable(conn, actor.agency.id, [p.id for p in packets])
             meetings = await store.case_meetings(conn, case.id)
             items = await store.case_items(conn, case.id)
             requests = await store.case_requests(conn, case.id)
@@ -291,7 +293,7 @@ class CaseworkService:
         mine = actor.agency.id
         timeline: list[TimelineEntry] = []
         for p in packets:
-            held = mine == p.sender_agency_id or mine in p.recipient_agency_ids
+            held = mine == p.sender_agency_id or mine in p.recipient_agency_ids or p.id in keyed
             timeline.append(
                 TimelineEntry(
                     when=p.created_at,

@@ -181,6 +181,7 @@ class PacketListing:
             if row is None or (
                 actor.agency.id != row.sender_agency_id
                 and actor.agency.id not in row.recipient_agency_ids
+                and not await store.holds_key_on_case(conn, actor.agency.id, row.id)
             ):
                 raise NotFound("No such packet.")
             return await _page(conn, actor, [row])

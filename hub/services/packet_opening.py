@@ -87,6 +87,9 @@ class PacketReader:
             if (
                 actor.agency.id != row.sender_agency_id
                 and actor.agency.id not in row.recipient_agency_ids
+                # A case transferred to the agency's area: the import gave it a wrapped key,
+                # and it opens the case's earlier packets while active on the case.
+                and not await store.holds_key_on_case(conn, actor.agency.id, row.id)
             ):
                 if hide_unsent:
                     raise NotFound("No such packet.")

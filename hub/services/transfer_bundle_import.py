@@ -73,6 +73,10 @@ class ParsedBundle:
     packets: list[BundlePacket]
     sender_key: bytes
     digest: str
+    # From a peer over HTTP: the uploaded file's SHA-256 and the signed acknowledgement to
+    # answer with, kept with the import (one transaction) so a retry gets the same one back.
+    upload_sha256: str | None = None
+    ack: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class ImportResult:
     # transfer from bundle.json, for ``TransferService.record_received``.
     digest: str
     transfer: Mapping[str, Any] | None
+    ack: bytes | None = None
 
 
 class TransferImporter:
@@ -128,7 +133,7 @@ class TransferImporter:
                     evidence=canonical_json({"ledger": dict(b.ledger), "register": b.register,
                                              "meetings": b.meetings}),
                     completeness=json.dumps(b.completeness, sort_keys=True),
-                    imported_at=self._clock.now(),
+                    imported_at=self._clock.now(), upload_sha256=b.upload_sha256, ack=b.ack,
                 ))  # fmt: skip
                 await ledger.append(conn, Record(
                     action=Action.COLLECTION, event=Event.TRANSFER_RECEIVED,
@@ -150,6 +155,7 @@ class TransferImporter:
             who,
             b.digest,
             b.bundle.get("transfer"),
+            b.ack,
         )
 
     async def _check_keys(self, b: ParsedBundle, receivers: dict[str, Agency]) -> Agency:

@@ -1,13 +1,13 @@
 """The transfer steps that move the case file: sent, received, completed, and a peer hub's
 decision. adapters/transfer (bundles) and federation (hub to hub) call these once a bundle is
-built, verified or acknowledged; within one hub the inbox calls ``send_within_hub`` and
-``confirm_received``, where the hub itself carries the file. Every step on the log, in its
+built, verified or acknowledged. Within one hub adapters/transfer's ``send_within_hub`` checks
+``sendable_within_hub``, builds the bundle, imports it here and calls ``mark_sent``; the
+receiving coordinator's ``confirm_received`` completes it. Every step on the log, in its
 transaction, with the next step's deadline."""
 
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -28,8 +28,7 @@ from hub.services.transfer_rules import check_crossing, rules_for, transfer_poli
 from hub.services.transfer_steps import CHANNEL, log_step, next_deadline, tell
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
-from hub.store import ledger as ledger_store
-from hub.store import packets as packet_store
+from hub.store import transfer_bundles as bundle_store
 from hub.store import transfers as store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
@@ -179,25 +178,19 @@ class TransferExchange:
                 )  # fmt: skip
             return await get(conn, transfer.id)
 
-    async def send_within_hub(self, actor: Actor, transfer_id: int) -> Transfer:
-        """Within one hub the case file stays where it is: what is sent is the record of what
-        the file held (its packets' signed headers and the log's head), digested."""
+    async def sendable_within_hub(self, actor: Actor, transfer_id: int) -> Transfer:
+        """Check, before any bundle is built, that ``actor`` may send this transfer within this
+        hub: the sending area's coordinator, an accepted transfer to an area of this hub.
+        adapters/transfer then builds the signed bundle, imports it here (the receiving
+        agencies' wrapped keys) and calls ``mark_sent`` with its digest."""
         transfer = await self._visible_to_coordinator(actor, transfer_id)
         if transfer.receiving_area_id is None:
             raise Conflict("A transfer to another hub is sent as a bundle (transfer export).")
-        return await self.mark_sent(transfer_id, await self._file_digest(transfer), actor)
-
-    async def _file_digest(self, transfer: Transfer) -> str:
-        async with self._db.read() as conn:
-            packets = await packet_store.case_packets(conn, transfer.case_id or 0)
-            head_seq, head_hash = await ledger_store.head(conn)
-        manifest = {
-            "transfer": transfer.id,
-            "case": transfer.case_reference,
-            "packets": sorted((p.id, sha256_hex(p.header)) for p in packets),
-            "ledger": [head_seq, head_hash],
-        }
-        return sha256_hex(json.dumps(manifest, sort_keys=True).encode())
+        if transfer.sending_area_id != actor.agency.area_id:
+            raise Forbidden("Only the sending area sends the case file.")
+        if transfer.state is not S.ACCEPTED:
+            raise Conflict("Only an accepted transfer not yet sent can be sent.")
+        return transfer
 
     async def _visible_to_coordinator(self, actor: Actor, transfer_id: int) -> Transfer:
         coordinator(actor, "move a transfer on")
@@ -305,6 +298,11 @@ class TransferExchange:
             raise Forbidden("Only the receiving area confirms receipt.")
         if transfer.state is not S.SENT:
             raise Conflict("Only a transfer that was sent can be received.")
+        async with self._db.read() as conn:
+            imported = await bundle_store.imported_digest(conn, transfer.bundle_digest or "")
+        if not imported:
+            # The sending side imports the verified bundle before marking it sent.
+            raise IntegrityFailure("The case file that was sent has not been verified here.")
         bundle = ReceivedBundle(
             sending_transfer_id=transfer.id,
             bundle_digest=transfer.bundle_digest or "",
@@ -322,13 +320,21 @@ class TransferExchange:
     # -- completed -------------------------------------------------------------------------
 
     async def complete(
-        self, transfer_id: int, ack_digest: str, actor: Actor | None = None
+        self,
+        transfer_id: int,
+        ack_digest: str,
+        actor: Actor | None = None,
+        *,
+        ack: bytes | None = None,
     ) -> Transfer:
         """Close a transfer. Within one hub (received): the receiving area owns the case. On the
         sending side of a hub-to-hub transfer (sent or received), with the peer's verified
         acknowledgement (``ack_digest``, its SHA-256): the sending area's agencies leave the
-        case. On the receiving side (received): the import is done."""
-        ack = _digest(ack_digest, "ack_digest")
+        case. On the receiving side (received): the import is done. ``ack``: the peer's signed
+        acknowledgement itself, kept as evidence (its SHA-256 must be ``ack_digest``)."""
+        digest = _digest(ack_digest, "ack_digest")
+        if ack is not None and not hmac.compare_digest(sha256_hex(ack), digest):
+            raise IntegrityFailure("The acknowledgement is not the one whose digest is given.")
         now = self._clock.now()
         rules = self.rules
         until = now + timedelta(days=rules.read_days) if rules.keep else now
@@ -336,7 +342,9 @@ class TransferExchange:
             transfer = await get(conn, transfer_id)
             outgoing_peer = transfer.peer_name is not None and transfer.sending_area_id is not None
             allowed = [S.SENT, S.RECEIVED] if outgoing_peer else [S.RECEIVED]
-            values: dict[str, object] = {"ack_digest": ack, "completed_at": now}
+            values: dict[str, object] = {"ack_digest": digest, "completed_at": now}
+            if ack is not None:
+                values["ack"] = ack
             if transfer.sending_area_id is not None:
                 values["sending_read_until"] = until
             if not await store.move(conn, transfer.id, allowed, S.COMPLETED, now, **values):
@@ -349,7 +357,7 @@ class TransferExchange:
                 Event.TRANSFER_COMPLETED,
                 now,
                 lawful_basis=self._basis(transfer.receiving_jurisdiction),
-                detail=f"completed:{ack}:area={transfer.receiving_area_code}",
+                detail=f"completed:{digest}:area={transfer.receiving_area_code}",
                 recipients=[a for a in (transfer.new_lead_agency_id,) if a],
             )
             await next_deadline(conn, transfer, now, kind=None, area_id=None, owner_agency_id=None)
@@ -360,8 +368,28 @@ class TransferExchange:
             return await get(conn, transfer.id)
 
     async def _hand_over(self, conn: AsyncConnection, transfer: Transfer, now: object) -> None:
-        if transfer.case_id is None or transfer.sending_area_id is None:
-            return  # the receiving side of a hub-to-hub transfer: the import made the case
+        if transfer.case_id is None:
+            return
+        if transfer.sending_area_id is None:
+            # The receiving side of a hub-to-hub transfer: the import made the case under the
+            # sending hub's area and lead agency; the receiving area and its new lead agency
+            # take it over (nobody here leaves: the sending hub's agencies are not on it).
+            if transfer.receiving_area_id is None or transfer.new_lead_agency_id is None:
+                return
+            await store.hand_over_case(
+                conn,
+                transfer.case_id,
+                area_id=transfer.receiving_area_id,
+                lead_agency_id=transfer.new_lead_agency_id,
+                leaving_agency_ids=[],
+            )
+            await workflow_store.join_case(
+                conn,
+                transfer.case_id,
+                {transfer.new_lead_agency_id},
+                now,  # type: ignore[arg-type]
+            )
+            return
         leaving = [
             a.id
             for a in await directory_store.list_agencies(conn)

@@ -23,7 +23,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.schema import idempotency_keys, packet_keys, packet_parts, packet_recipients, packets
+from hub.store.schema import (
+    case_agencies,
+    idempotency_keys,
+    packet_keys,
+    packet_parts,
+    packet_recipients,
+    packets,
+)
 
 
 @dataclass(frozen=True)
@@ -212,7 +219,27 @@ async def openable(conn: AsyncConnection, agency_id: int, packet_ids: Sequence[s
             _SENT,
         )
     )
-    return {r[0] for r in await conn.execute(sent.union(received))}
+    return {r[0] for r in await conn.execute(sent.union(received, _keyed(agency_id, ids)))}
+
+
+def _keyed(agency_id: int, ids: list[str]) -> Any:
+    """Packets the agency holds a wrapped content key for while active on the packet's case: a
+    case transferred to its area within this hub (the import added its keys)."""
+    return (
+        select(packet_keys.c.packet_id)
+        .join(packets, packets.c.id == packet_keys.c.packet_id)
+        .join(
+            case_agencies,
+            (case_agencies.c.case_id == packets.c.case_id)
+            & (case_agencies.c.agency_id == agency_id),
+        )
+        .where(packet_keys.c.packet_id.in_(ids), packet_keys.c.agency_id == agency_id, _SENT)
+    )
+
+
+async def holds_key_on_case(conn: AsyncConnection, agency_id: int, packet_id: str) -> bool:
+    """Whether the agency holds a wrapped key for the packet and is active on its case."""
+    return (await conn.execute(_keyed(agency_id, [packet_id]).limit(1))).first() is not None
 
 
 @dataclass(frozen=True)

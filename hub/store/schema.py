@@ -649,6 +649,8 @@ transfers = Table(
     Column("sent_by_user_id", Integer, nullable=True),
     Column("received_at", UTCDateTime, nullable=True),
     Column("ack_digest", String(64), nullable=True),
+    # To a peer hub: its signed acknowledgement of the bundle (ack_digest is its SHA-256).
+    Column("ack", LargeBinary, nullable=True),
     Column("completed_at", UTCDateTime, nullable=True),
     Column("cancelled_at", UTCDateTime, nullable=True),
     # Until when the sending area's agencies still open the packets already shared with them.
@@ -686,6 +688,11 @@ transfer_imports = Table(
     # JSON: the bundle's completeness manifest (what a complete transfer holds, what it lacks).
     Column("completeness", Text, nullable=False),
     Column("imported_at", UTCDateTime, nullable=False),
+    # From a peer over HTTP: SHA-256 of the bundle file as uploaded, and the signed
+    # acknowledgement answered, given again to a sender retrying after a lost answer.
+    Column("upload_sha256", String(64), nullable=True),
+    Column("ack", LargeBinary, nullable=True),
+    Index("ix_transfer_imports_upload", "upload_sha256"),
 )
 
 witnessed_checkpoints = Table(

@@ -48,6 +48,12 @@ async def already_imported(conn: AsyncConnection, bundle_id: str, digest: str) -
     return (await conn.execute(stmt.limit(1))).first() is not None
 
 
+async def imported_digest(conn: AsyncConnection, digest: str) -> bool:
+    """Whether a bundle with this signed digest was verified and imported on this hub."""
+    stmt = select(transfer_imports.c.id).where(transfer_imports.c.digest == digest)
+    return (await conn.execute(stmt.limit(1))).first() is not None
+
+
 @dataclass(frozen=True)
 class ImportRow:
     bundle_id: str
@@ -59,6 +65,9 @@ class ImportRow:
     evidence: bytes
     completeness: str
     imported_at: datetime
+    # From a peer over HTTP: the uploaded file's SHA-256 and the signed acknowledgement.
+    upload_sha256: str | None = None
+    ack: bytes | None = None
 
 
 async def record_import(conn: AsyncConnection, row: ImportRow) -> None:
@@ -72,7 +81,21 @@ async def import_of(conn: AsyncConnection, bundle_id: str) -> ImportRow | None:
         return None
     values = {k: r[k] for k in ImportRow.__dataclass_fields__}
     values["evidence"] = bytes(values["evidence"])
+    values["ack"] = bytes(values["ack"]) if values["ack"] is not None else None
     return ImportRow(**values)
+
+
+async def ack_for_upload(
+    conn: AsyncConnection, upload_sha256: str, sender_key: str
+) -> bytes | None:
+    """The acknowledgement already given for exactly this file from this sender, if any."""
+    stmt = select(transfer_imports.c.ack).where(
+        transfer_imports.c.upload_sha256 == upload_sha256,
+        transfer_imports.c.sender_key == sender_key,
+        transfer_imports.c.ack.is_not(None),
+    )
+    found = (await conn.execute(stmt.limit(1))).scalar_one_or_none()
+    return bytes(found) if found is not None else None
 
 
 async def add_wrapped_keys(

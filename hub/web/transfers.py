@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound
+from adapters.transfer.send import gaps, send_within_hub
+from hub.errors import Conflict, Forbidden, HubError, IntegrityFailure, InvalidInput, NotFound
 from hub.model.directory import AgencyKind, Role
 from hub.model.transfers import Transfer, TransferState
 from hub.services.transfers import Proposal
@@ -37,7 +38,7 @@ _NOTICES = {
     "accepted": "You accepted the transfer; the sending area is told to send the case file.",
     "declined": "You declined the transfer with your reasons; the sending area is told.",
     "cancelled": "The transfer is cancelled.",
-    "sent": "The case file is sent; the receiving area confirms receipt.",
+    "sent": "The signed case file is sent and verified; the receiving area confirms receipt.",
     "completed": "The transfer is complete: your area now owns the case.",
 }
 
@@ -85,26 +86,35 @@ async def _propose_page(
     case_id: int,
     *,
     typed: dict[str, str] | None = None,
-    error: HubError | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
 ) -> web.Response:
+    """The form; ``errors`` maps each field to its message, in the form's order (a refusal
+    that names no field is listed without a link)."""
     hub, actor = request.app[HUB], request[ACTOR]
     if not actor.has_role(Role.COORDINATOR):
         raise Forbidden("Only a MAPPA coordinator can propose a transfer.")
     case = await hub.cases.get(actor, case_id)
     areas = [a for a in await hub.directory.areas() if a.id != case.area_id]
-    field = error.field if isinstance(error, InvalidInput) else None
+    errors = errors or {}
+    if "meeting" in errors:  # no field of its own: shown beside the reason
+        errors.setdefault("reason", errors["meeting"])
+    summary = [
+        {"text": message, "href": _FIELDS[field]} if field in _FIELDS else {"text": message}
+        for field, message in errors.items()
+        if field != "reason" or "meeting" not in errors
+    ]
     return render(
         request,
         "transfer_propose.html",
-        status=error.status if error else 200,
+        status=status,
         case=case,
         areas=areas,
         typed=typed or {"reason": "", "proposed_date": "", "receiving_area": ""},
-        error=error.public_message if error else "",
-        error_field=field or "",
-        error_href=_FIELDS.get(field or "", ""),
+        errors=errors,
+        error_list=summary,
         rules=hub.transfers.rules,
-        error_title_prefix=bool(error),
+        error_title_prefix=bool(errors),
     )
 
 
@@ -113,25 +123,49 @@ async def propose_form(request: web.Request) -> web.StreamResponse:
     return await _propose_page(request, _id(request, "case_id"))
 
 
+def _propose_errors(typed: dict[str, str]) -> dict[str, str]:
+    """Every unanswered or malformed question at once, in the form's order (the service checks
+    again, and decides the rest)."""
+    errors: dict[str, str] = {}
+    if not typed["receiving_area"].strip():
+        errors["receiving_area"] = "Choose the area the case is transferring to."
+    try:
+        date.fromisoformat(typed["proposed_date"].strip())
+    except ValueError:
+        errors["proposed_date"] = "Enter the proposed transfer date as a date, like 2027-01-31."
+    if not typed["reason"].strip():
+        errors["reason"] = "Enter the reason for the transfer."
+    return errors
+
+
 @routes.post(f"/cases/{_CASE}/transfer")
 async def propose(request: web.Request) -> web.StreamResponse:
     hub, actor = request.app[HUB], request[ACTOR]
     case_id = _id(request, "case_id")
     form = await request.post()
     typed = {k: _form_text(form, k) for k in ("reason", "proposed_date", "receiving_area")}
+    errors = _propose_errors(typed)
+    if errors:
+        return await _propose_page(request, case_id, typed=typed, errors=errors, status=400)
     try:
-        try:
-            when = date.fromisoformat(typed["proposed_date"].strip())
-        except ValueError:
-            raise InvalidInput(
-                "Enter the proposed transfer date as a date, like 2027-01-31.",
-                field="proposed_date",
-            ) from None
         made = await hub.transfers.propose(
-            actor, Proposal(case_id, typed["reason"], when, typed["receiving_area"])
+            actor,
+            Proposal(
+                case_id,
+                typed["reason"],
+                date.fromisoformat(typed["proposed_date"].strip()),
+                typed["receiving_area"],
+            ),
         )
     except (InvalidInput, Conflict) as exc:
-        return await _propose_page(request, case_id, typed=typed, error=exc)
+        field = exc.field if isinstance(exc, InvalidInput) and exc.field else ""
+        return await _propose_page(
+            request,
+            case_id,
+            typed=typed,
+            errors={field: exc.public_message},
+            status=exc.status,
+        )
     raise web.HTTPSeeOther(f"/transfers/{made.id}?done=proposed")
 
 
@@ -161,6 +195,7 @@ async def _page(
     decider = users.get(transfer.decided_by_person_id or 0)
     field = error.field if isinstance(error, InvalidInput) else None
     is_proposer = proposer is not None and proposer.id == actor.user.id
+    may_send = coordinator and sending and local and transfer.state is TransferState.ACCEPTED
     return render(
         request,
         "transfer.html",
@@ -177,7 +212,9 @@ async def _page(
         may_cancel=coordinator
         and sending
         and transfer.state in (TransferState.PROPOSED, TransferState.ACCEPTED),
-        may_send=coordinator and sending and local and transfer.state is TransferState.ACCEPTED,
+        may_send=may_send,
+        # What the bundle would lack, in words, before the coordinator sends it.
+        gaps=await gaps(hub, transfer) if may_send else None,
         may_receive=coordinator and receiving and local and transfer.state is TransferState.SENT,
         typed=typed or {"reasons": "", "lead_agency": "", "cancel_reason": ""},
         error=error.public_message if error else "",
@@ -209,10 +246,10 @@ async def step(request: web.Request) -> web.StreamResponse:
         elif action == "cancel":
             await hub.transfers.cancel(actor, tid, typed["cancel_reason"])
         elif action == "send":
-            await hub.transfers.send_within_hub(actor, tid)
+            await send_within_hub(hub, actor, tid)
         else:
             await hub.transfers.confirm_received(actor, tid)
-    except (InvalidInput, Forbidden, Conflict) as exc:
+    except (InvalidInput, Forbidden, Conflict, IntegrityFailure) as exc:
         # Shown on the transfer's page, with everything typed kept.
         return await _page(request, await hub.transfers.get(actor, tid), typed=typed, error=exc)
     done = {"accept": "accepted", "decline": "declined", "cancel": "cancelled"}

@@ -1,7 +1,9 @@
 """Case transfer between two areas of one hub (Derbyshire -> Nottinghamshire), on SQLite and
-PostgreSQL: proposed after a MAPPA meeting, accepted with reasons, sent, received and completed;
-the case's owning area and lead agency change, and the sending area keeps only the read access
-policies/transfer.toml allows. Every step is on the log."""
+PostgreSQL: proposed after a MAPPA meeting, accepted with reasons, sent as the signed bundle
+(verified and imported here, adding the receiving agencies' wrapped keys), received and completed;
+the case's owning area and lead agency change, the new lead agency opens the case's earlier
+packets, and the sending area keeps only the read access policies/transfer.toml allows. Every step
+is on the log."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from hub.errors import Forbidden, InvalidInput, NotFound
+from adapters.transfer.send import send_within_hub
+from hub.errors import Conflict, Forbidden, IntegrityFailure, InvalidInput, NotFound
 from hub.model.packets import Draft, PacketType
 from hub.model.transfers import TransferState
 from hub.services.transfers import Proposal
-from hub.store.schema import ledger_entries
+from hub.store.schema import ledger_entries, transfer_imports
 from hub.wiring import Hub
 from hub.workflows.deadlines import ItemKind
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, TickingClock, actor_for, agency_id
@@ -75,10 +78,43 @@ async def test_a_transfer_between_two_areas_of_one_hub(
     )
     assert accepted.state is TransferState.ACCEPTED
     assert accepted.new_lead_agency_code == "NTS-PROBATION"
-    sent = await hub.transfers.send_within_hub(dby, proposed.id)
-    assert sent.state is TransferState.SENT and sent.bundle_digest
+    # Before the transfer the receiving area's probation service cannot open the packet.
+    nts_probation = await actor_for(hub, "nts.probation")
+    with pytest.raises(Forbidden):
+        await hub.packets.open(nts_probation, shared.id)
+    # Only the sending area's coordinator sends; nothing is built for anyone else.
+    with pytest.raises(Forbidden):
+        await send_within_hub(hub, nts, proposed.id)
+    with pytest.raises(Conflict):  # nothing sent yet: nothing to confirm
+        await hub.transfers.confirm_received(nts, proposed.id)
+    sent = await send_within_hub(hub, dby, proposed.id)
+    assert sent.transfer.state is TransferState.SENT
+    assert sent.transfer.bundle_digest == sent.digest == sent.imported.digest
+    assert sent.imported.packets >= 1 and not sent.imported.created_case
+    # bundle.json described the transfer to the receiving side.
+    assert sent.imported.transfer is not None
+    assert sent.imported.transfer["id"] == proposed.id
+    assert sent.imported.transfer["new_lead_agency"] == "NTS-PROBATION"
+    async with hub.db.read() as conn:
+        stmt = select(transfer_imports.c.to_area).where(transfer_imports.c.digest == sent.digest)
+        assert (await conn.execute(stmt)).scalar_one() == "NTS"
+    with pytest.raises(Conflict):  # sent once
+        await send_within_hub(hub, dby, proposed.id)
+    # Keys alone open nothing: the receiving agencies are not yet active on the case.
+    with pytest.raises(Forbidden):
+        await hub.packets.open(nts_probation, shared.id)
     done = await hub.transfers.confirm_received(nts, proposed.id)
     assert done.state is TransferState.COMPLETED and done.completed_at
+    # The new lead agency opens the packet only DBY agencies could open: real decryption with
+    # the wrapped key the import added, logged as a consultation.
+    opened = await hub.packets.open(nts_probation, shared.id)
+    assert opened.body == "Proposed address near a school."
+    assert shared.id in await hub.packets.listing.openable(nts_probation, [shared.id])
+    timeline = (await hub.casework.case_file(nts_probation, case)).timeline
+    assert f"/packets/{shared.id}" in {e.link for e in timeline}
+    # Another NTS agency holds a key but is not active on the case: still closed to it.
+    with pytest.raises(Forbidden):
+        await hub.packets.open(await actor_for(hub, "nts.police"), shared.id)
 
     # The receiving area owns the case, led by the agency chosen at acceptance.
     moved = await hub.cases.get(nts, case)
@@ -99,16 +135,44 @@ async def test_a_transfer_between_two_areas_of_one_hub(
 
     events = await case_events(hub, case)
     steps = [e for e in events if e.startswith("transfer-")]
+    # The bundle's verified import (a collection by the receiving agencies) is logged before the
+    # sent step (a refused import leaves the transfer accepted), then the coordinator's receipt.
     assert steps == [
         "transfer-proposed",
         "transfer-accepted",
+        "transfer-received",
         "transfer-sent",
         "transfer-received",
         "transfer-completed",
     ]
+    async with hub.db.read() as conn:
+        stmt = select(ledger_entries.c.event, ledger_entries.c.content_digest).where(
+            ledger_entries.c.case_id == case,
+            ledger_entries.c.event == "transfer-received",
+            ledger_entries.c.channel == "transfer",
+        )
+        logged = (await conn.execute(stmt)).all()
+    assert ("transfer-received", sent.digest) in logged
+    opened_by = [e for e in events if e == "packet-opened"]
+    assert opened_by  # the new lead agency's opening is a consultation on the log
     # No deadline is left open for the transfer.
     assert not [
         i
         for i in await case_items(hub, case)
         if i.kind.startswith("transfer-") and i.status == "open"
     ]
+
+
+async def test_receipt_needs_the_verified_bundle(hub: Hub, logins: object) -> None:
+    """A transfer marked sent with a digest no verified bundle on this hub has (the operator's
+    ``mark_sent``, not the send step) cannot be confirmed: the receiving agencies hold no keys."""
+    dby = await actor_for(hub, "dby.coordinator")
+    nts = await actor_for(hub, "nts.coordinator")
+    case = await new_case(hub, "Brailsford")
+    await hub.casework.record_meeting(dby, case, TODAY - timedelta(days=3), 2)
+    proposed = await hub.transfers.propose(dby, Proposal(case, "Moving to Newark.", TODAY, "NTS"))
+    await hub.transfers.accept(nts, proposed.id, "Place confirmed.", "NTS-PROBATION")
+    await hub.transfers.mark_sent(proposed.id, "ab" * 32)
+    with pytest.raises(IntegrityFailure, match="not been verified"):
+        await hub.transfers.confirm_received(nts, proposed.id)
+    assert (await hub.transfers.get(nts, proposed.id)).state is TransferState.SENT

@@ -61,3 +61,19 @@ async def test_propose_accept_list_show_and_refusals(tmp_path: Path) -> None:
     assert listed.returncode == 0 and f"{tid}\t{reference}\tDBY->NTS\taccepted" in listed.stdout
     shown = run(data_dir, "transfer", "show", tid, "--as", "dby.coordinator")
     assert shown.returncode == 0 and "decision reasons: Place confirmed." in shown.stdout
+
+    # Sending: only the sending area's coordinator (refused: 1); then the signed bundle is
+    # built, verified and imported, and the transfer is sent; the receiving coordinator confirms.
+    wrong = run(data_dir, "transfer", "send", tid, "--as", "nts.coordinator")
+    assert wrong.returncode == 1 and "sending area" in wrong.stderr
+    missing = run(data_dir, "transfer", "send", "999", "--as", "dby.coordinator")
+    assert missing.returncode == 2 and "No such transfer" in missing.stderr
+    sent = run(data_dir, "transfer", "send", tid, "--as", "dby.coordinator")
+    assert sent.returncode == 0, sent.stderr
+    assert f"transfer {tid}: {reference} sent to NTS as bundle" in sent.stdout
+    assert "lacks: Minutes of the last MAPPA meeting" in sent.stderr
+    twice = run(data_dir, "transfer", "send", tid, "--as", "dby.coordinator")
+    assert twice.returncode == 1 and "not yet sent" in twice.stderr
+    received = run(data_dir, "transfer", "receive", tid, "--as", "nts.coordinator")
+    assert received.returncode == 0, received.stderr
+    assert "state: completed" in received.stdout

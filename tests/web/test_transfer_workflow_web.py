@@ -4,11 +4,13 @@ hub, and the menu link for the roles it is for."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 
 from markupsafe import escape
 
+from hub.store.transfer_bundles import imported_digest
 from tests.conftest import actor_for
 from tests.integration.workflow_support import new_case
 from tests.web.conftest import Web, csrf_from, fetch, post
@@ -48,6 +50,15 @@ async def test_propose_decide_send_and_complete_in_the_inbox(web: Web) -> None:
         web.client, f"/cases/{case}/transfer", typed | {"proposed_date": "soon"}
     )
     assert status == 400 and 'href="#proposed_date"' in page
+    # Nothing answered: every question named at once, in the form's order.
+    status, _, page = await post(
+        web.client,
+        f"/cases/{case}/transfer",
+        {"_csrf": csrf, "receiving_area": "", "proposed_date": "", "reason": " "},
+    )
+    assert status == 400
+    links = re.findall(r'href="#(receiving_area|proposed_date|reason)"', page)
+    assert links[:3] == ["receiving_area", "proposed_date", "reason"]
 
     await hub.casework.record_meeting(dby, case, web.clock.now().date() - timedelta(days=2), 2)
     status, location, _ = await post(web.client, f"/cases/{case}/transfer", typed)
@@ -83,10 +94,21 @@ async def test_propose_decide_send_and_complete_in_the_inbox(web: Web) -> None:
 
     await _switch(web, "dby.coordinator")
     status, _, page = await fetch(web.client, f"/transfers/{tid}")
+    # Before sending, the coordinator reads what the bundle would lack, in words: this case has
+    # a meeting without minutes and no nominal record.
+    assert status == 200 and 'id="completeness-items"' in page and 'id="incomplete"' in page
+    assert "Minutes of the last MAPPA meeting: <strong>missing</strong>" in page
+    assert "has no minutes yet" in page
+    assert "Disclosure register: included" in page
+    cwd = os.getcwd()
     status, location, _ = await post(
         web.client, f"/transfers/{tid}/send", {"_csrf": csrf_from(page)}
     )
     assert (status, location) == (303, f"/transfers/{tid}?done=sent")
+    assert os.getcwd() == cwd  # bagit's chdir is undone before the server runs on
+    sent = await hub.transfers.get(dby, tid)
+    async with hub.db.read() as conn:
+        assert await imported_digest(conn, sent.bundle_digest or "")  # verified and imported
 
     await _switch(web, "nts.coordinator")
     status, _, page = await fetch(web.client, f"/transfers/{tid}")

@@ -3,7 +3,8 @@
 The body streams to a file under the data directory (never held in memory), no larger than
 ``MAX_BUNDLE_BYTES`` and exactly its Content-Length; its SHA-256 must match the signed
 Content-Digest before the transfer adapter sees it. Anything short of that deletes the file and
-imports nothing, so a sender whose connection dropped simply sends the bundle again.
+imports nothing, so a sender whose connection dropped simply sends the bundle again; one whose
+answer was lost sends it again too and gets the original acknowledgement (``receiving``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from aiohttp import web
 
 from hub.crypto import http_signatures as hs
 from hub.errors import InvalidInput, TooLarge
-from hub.services import peer_ack
-from hub.web.federation.receiving import import_bundle
+from hub.web.federation.receiving import receive_bundle as import_and_acknowledge
 from hub.web.federation.signed import CALL, FederationRoutes
 from hub.web.keys import HUB
 
@@ -47,10 +47,7 @@ async def receive_bundle(request: web.Request) -> web.StreamResponse:
     try:
         sha256 = await _receive(request, path, length)
         hs.require_digest(call.content_digest, sha256.digest())
-        imported = await import_bundle(hub, call.peer, path)
-        own = await hub.peers.hub_key()
-        ack = peer_ack.make(imported.bundle_id, sha256.hexdigest(), hub.clock.now(),
-                            own.public, own.private)  # fmt: skip
+        ack = await import_and_acknowledge(hub, call.peer, path, sha256.hexdigest())
     finally:
         path.unlink(missing_ok=True)
     return web.Response(body=ack, content_type="application/json")
