@@ -84,11 +84,19 @@ async def build_bag(
     ``receivers``: the receiving agencies' keys from a peer's directory document; by default
     the receiving area's agencies on this hub. ``transfer``: the workflow's description of the
     transfer (JSON values: its id on this hub, reason, dates, new lead agency), carried in
-    bundle.json for the receiving side's ``record_received``."""
+    bundle.json for the receiving side's ``record_received``.
+
+    A case for another jurisdiction (the transfer's receiving jurisdiction, else the area's on
+    this hub) carries the category and level it records there, mapped by this hub's transfer
+    policy; a value with no mapping refuses the build before anything is written."""
     service = bundle_service(hub)
     if receivers is None:
         receivers = await service.receivers_here(to_area)
-    plan = await service.plan(reference, to_area, receivers)
+    jurisdiction = (transfer or {}).get("receiving_jurisdiction")
+    plan = await service.plan(
+        reference, to_area, receivers, policy=hub.policy.current,
+        to_jurisdiction=str(jurisdiction) if jurisdiction else None,
+    )  # fmt: skip
     _new_dir(bag_dir)
     total = len(plan.packet_ids)
     payload = 0
@@ -121,6 +129,7 @@ def _finish(
         "to_area": plan.to_area, "created_at": now.isoformat(),
         "packets": plan.packet_ids,
         "transfer": dict(transfer) if transfer else None,
+        "jurisdiction_mapping": plan.mapping,
     })  # fmt: skip
     _write_json(bag_dir / "case.json", plan.case_doc)
     (bag_dir / "case.sealed").write_bytes(plan.sealed_case)

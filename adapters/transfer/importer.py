@@ -65,7 +65,7 @@ async def import_bundle(
                                 own.public, own.private)  # fmt: skip
             parsed = dataclasses.replace(parsed, upload_sha256=upload_sha256, ack=ack)
         report(3, 4)
-        result = await TransferImporter(service).import_bundle(parsed)
+        result = await TransferImporter(service, hub.policy.current).import_bundle(parsed)
         report(4, 4)
         return result
     finally:

@@ -33,8 +33,10 @@ from hub.errors import ConfigError, IntegrityFailure, InvalidInput, NotFound
 from hub.ledger.merkle import MerkleTree
 from hub.model.cases import Case
 from hub.model.directory import Agency, AgencyKind, AgencyType, Area
+from hub.policy.policyset import PolicySet
 from hub.services.checkpoints import LedgerService, read_pins
 from hub.services.keyring import KeyRing
+from hub.services.transfer_rules import Mapped, map_for_jurisdiction
 from hub.services.visor import VisorRecordService
 from hub.store import cases as case_store
 from hub.store import checkpoints as checkpoint_store
@@ -106,6 +108,8 @@ class CasePlan:
     ledger: dict[str, Any]
     facts: CaseFacts
     not_rewrapped: list[str] = field(default_factory=list)
+    # Across a border: what was mapped and why (bundle.json's "jurisdiction_mapping").
+    mapping: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,8 +207,21 @@ class TransferBundleService:
         )
         return doc, facts
 
-    async def plan(self, reference: str, to_area: str, receivers: Sequence[Receiver]) -> CasePlan:
-        """Gather the case for a bundle to ``to_area``'s ``receivers``."""
+    async def plan(
+        self,
+        reference: str,
+        to_area: str,
+        receivers: Sequence[Receiver],
+        *,
+        policy: PolicySet | None = None,
+        to_jurisdiction: str | None = None,
+    ) -> CasePlan:
+        """Gather the case for a bundle to ``to_area``'s ``receivers``.
+
+        With ``policy``, a case going to another jurisdiction (``to_jurisdiction``, else the
+        area's on this hub) carries the category and level that jurisdiction records, mapped by
+        policies/transfer.toml, with the values as sent beside them; a value with no mapping
+        refuses the bundle (InvalidInput ``transfer_unmapped``) before anything is sealed."""
         if not receivers:
             raise InvalidInput("A bundle needs at least one receiving agency.")
         bundle_id = str(uuid.uuid4())
@@ -223,9 +240,22 @@ class TransferBundleService:
             rows = await packet_store.case_packets(conn, case.id, limit=100_000)
             meetings = await workflow_store.case_meetings(conn, case.id)
             register = await workflow_store.disclosure_register(conn, case_id=case.id, limit=10_000)
+            if policy is not None and to_jurisdiction is None:
+                target = await directory_store.area_by_code(conn, to_area)
+                to_jurisdiction = target.jurisdiction.value if target else None
         lead = agencies[case.lead_agency_id]
         involved = {lead.id} | {r.sender_agency_id for r in rows}
         involved |= {a for r in rows for a in r.recipient_agency_ids}
+        source = from_area.jurisdiction.value
+        mapped = None
+        if policy is not None and to_jurisdiction and to_jurisdiction != source:
+            mapped = map_for_jurisdiction(
+                policy, source, to_jurisdiction, category=int(case.category),
+                level=int(case.level),
+                # The sending jurisdiction's own agencies: their types are the ones it uses.
+                agency_types=[agencies[i].type.value for i in involved
+                              if areas[agencies[i].area_id].jurisdiction.value == source],
+            )  # fmt: skip
         case_doc = {
             "reference": case.reference,
             "category": int(case.category),
@@ -236,6 +266,11 @@ class TransferBundleService:
             "created_at": _jsonable(case.created_at),
             "agencies": [await self._agency_doc(agencies[i], areas) for i in sorted(involved)],
         }  # fmt: skip
+        mapping = None
+        if mapped is not None:
+            mapping = _mapping_doc(mapped, case_doc)
+            case_doc |= {"category": mapped.category, "level": mapped.level,
+                         "as_sent": mapping["as_sent"]}  # fmt: skip
         identity = {
             k: _jsonable(getattr(case, k))
             for k in ("family_name", "given_names", "date_of_birth", "visor_ref", "pnc_ref",
@@ -269,6 +304,7 @@ class TransferBundleService:
             packet_ids=[r.id for r in rows],
             ledger=await self._ledger_evidence(case.id),
             facts=facts,
+            mapping=mapping,
         )
 
     async def _agency_doc(self, agency: Agency, areas: dict[int, Area]) -> dict[str, Any]:
@@ -427,6 +463,23 @@ class TransferBundleService:
         except CryptoFailure:
             raise BundleRefused("the hub signature over the tag manifest does not verify") from None
         return who
+
+
+def _mapping_doc(mapped: Mapped, case_doc: dict[str, Any]) -> dict[str, Any]:
+    """The mapping as the bundle carries it: both sides' values, the changes in words and the
+    lawful basis each side works under, so the receiving coordinator sees both."""
+    return {
+        "from_jurisdiction": mapped.source,
+        "to_jurisdiction": mapped.target,
+        "as_sent": {"category": case_doc["category"], "level": case_doc["level"],
+                    "jurisdiction": mapped.source},
+        "as_received": {"category": mapped.category, "level": mapped.level,
+                        "jurisdiction": mapped.target},
+        "agency_types": dict(mapped.agency_types),
+        "changes": list(mapped.changes),
+        "export_lawful_basis": mapped.export_basis,
+        "import_lawful_basis": mapped.import_basis,
+    }  # fmt: skip
 
 
 def fingerprint(public: bytes) -> str:

@@ -29,14 +29,17 @@ from hub.crypto.agency_keys import KeyPurpose
 from hub.crypto.canonical import canonical_json
 from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, constant_time_equals
+from hub.errors import Forbidden, InvalidInput
 from hub.ledger.checkpoint import BadCheckpoint, Checkpoint
 from hub.ledger.entries import Action, Event, Record, leaf_hash
 from hub.ledger.merkle import ProofError, verify_inclusion
 from hub.model.cases import Case, MappaCategory, MappaLevel
 from hub.model.directory import Agency, AgencyType, Jurisdiction
+from hub.policy.policyset import PolicySet
 from hub.services import ledger
 from hub.services import visor_sealing as sealing
 from hub.services.transfer_bundle import CASE_SCHEMA, CASE_SEAL_TYPE, BundleRefused
+from hub.services.transfer_rules import map_for_jurisdiction
 from hub.services.visor import LAWFUL_BASIS, PURPOSE, SEALED_KEYS
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
@@ -96,8 +99,9 @@ class ImportResult:
 
 
 class TransferImporter:
-    def __init__(self, service: TransferBundleService) -> None:
+    def __init__(self, service: TransferBundleService, policy: PolicySet | None = None) -> None:
         self._s = service
+        self._policy = policy
         self._db = service._db
         self._keyring = service._keyring
         self._clock = service._clock
@@ -120,13 +124,14 @@ class TransferImporter:
             }
             if await store.already_imported(conn, bundle_id, b.digest):
                 raise BundleRefused("this bundle has already been imported (a replay)")
+        grading = self._grading(b, area.jurisdiction.value)
         opener = await self._check_keys(b, receivers)
         content = await self._open_case(b, signers, opener)
         try:
             async with self._db.write() as conn:
                 if await store.already_imported(conn, bundle_id, b.digest):
                     raise BundleRefused("this bundle has already been imported (a replay)")
-                case, created = await self._write(conn, b, receivers, content, opener)
+                case, created = await self._write(conn, b, receivers, content, opener, grading)
                 await store.record_import(conn, ImportRow(
                     bundle_id=bundle_id, digest=b.digest, case_id=case.id, from_area=from_area,
                     to_area=to_area, sender_key=b.sender_key.hex(),
@@ -157,6 +162,23 @@ class TransferImporter:
             b.bundle.get("transfer"),
             b.ack,
         )
+
+    def _grading(self, b: ParsedBundle, target: str) -> tuple[int, int]:
+        """The category and level the case is recorded with here. Across a border this hub's
+        own rules map the values as sent (``as_sent``, beside the sender's mapped ones), so both
+        sides' rules apply; a value this hub cannot map refuses the bundle."""
+        sent = b.case.get("as_sent") or b.case
+        category, level = int(sent["category"]), int(sent["level"])
+        source = str(b.case["area"]["jurisdiction"])
+        if self._policy is None or source == target:
+            return int(b.case["category"]), int(b.case["level"])
+        try:
+            mapped = map_for_jurisdiction(
+                self._policy, source, target, category=category, level=level
+            )
+        except (Forbidden, InvalidInput) as exc:
+            raise BundleRefused(str(exc).rstrip(".")) from None
+        return mapped.category, mapped.level
 
     async def _check_keys(self, b: ParsedBundle, receivers: dict[str, Agency]) -> Agency:
         """Every wrapped key is for a receiving agency's key this hub holds; the agency whose
@@ -214,6 +236,7 @@ class TransferImporter:
         receivers: dict[str, Agency],
         content: dict[str, Any],
         opener: Agency,
+        grading: tuple[int, int],
     ) -> tuple[Case, bool]:
         reference = str(b.case["reference"])
         case = await case_store.case_by_reference(conn, reference)
@@ -232,8 +255,8 @@ class TransferImporter:
             given_names=ident["given_names"],
             date_of_birth=date.fromisoformat(dob) if dob else None,
             visor_ref=ident.get("visor_ref"), pnc_ref=ident.get("pnc_ref"),
-            ndelius_crn=ident.get("ndelius_crn"), category=MappaCategory(b.case["category"]),
-            level=MappaLevel(b.case["level"]), lead_agency_id=ids[b.case["lead_agency"]],
+            ndelius_crn=ident.get("ndelius_crn"), category=MappaCategory(grading[0]),
+            level=MappaLevel(grading[1]), lead_agency_id=ids[b.case["lead_agency"]],
             area_id=ids["area:" + b.case["area"]["code"]], created_at=now,
         )  # fmt: skip
         for p in b.packets:
