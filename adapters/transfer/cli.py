@@ -17,6 +17,7 @@ from typing import Any
 
 from adapters.transfer.bag import build_bundle
 from adapters.transfer.importer import import_bundle
+from adapters.transfer.peer_messages import Delivery, deliver_owed
 from adapters.transfer.peer_send import send_to_peer
 from adapters.transfer.send import send_within_hub
 from hub.cli.progress import Progress
@@ -45,6 +46,12 @@ def add_parsers(actions: Any, common: argparse.ArgumentParser) -> None:
     )
     s.add_argument("transfer_id", type=int)
     s.add_argument("--as", dest="as_user", required=True, help="the coordinator's username")
+    d = actions.add_parser(
+        "deliver",
+        parents=[common],
+        help="tell peer hubs now what they are owed about transfers (proposals, decisions)",
+    )
+    d.add_argument("transfer_id", type=int, nargs="?", help="only this transfer's message")
 
 
 def _error(message: str) -> None:
@@ -58,6 +65,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         return await _import(args, config)
     if args.action == "send":
         return await _send(args, config)
+    if args.action == "deliver":
+        return await _deliver(args, config)
     _error(f"unknown transfer action {args.action}")
     return EXIT_USAGE
 
@@ -169,3 +178,30 @@ def _sent_to_peer(t: Transfer) -> int:
         f"{t.peer_name}, acknowledged (sha256 {t.ack_digest}): {t.state.value}"
     )
     return EXIT_OK
+
+
+def _delivery_line(d: Delivery) -> str:
+    if d.delivered:
+        return f"transfer {d.transfer_id}: {d.message.value} delivered to peer hub {d.peer_name}"
+    return (
+        f"transfer {d.transfer_id}: {d.message.value} not delivered to peer hub {d.peer_name}: "
+        f"{d.error}; tried again later"
+    )
+
+
+async def deliver_lines(hub: Hub, transfer_id: int) -> list[str]:
+    """After a CLI step of a transfer between hubs: its message, tried now."""
+    return [_delivery_line(d) for d in await deliver_owed(hub, transfer_id)]
+
+
+async def _deliver(args: argparse.Namespace, config: Config) -> int:
+    hub = await Hub.open(config)
+    try:
+        done = await deliver_owed(hub, args.transfer_id)
+    finally:
+        await hub.close()
+    for d in done:
+        print(_delivery_line(d), file=sys.stdout if d.delivered else sys.stderr)
+    if not done:
+        print("nothing is owed to a peer hub now")
+    return EXIT_OK if all(d.delivered for d in done) else EXIT_FAILED

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from adapters.email.sender import run_sender
+from adapters.transfer.peer_messages import run_delivery
 from hub.cli.witness import witness_round
 from hub.errors import ConfigError
 from hub.policy.loader import PolicyError
@@ -90,8 +91,8 @@ async def run_server(
     """Serve until SIGINT/SIGTERM, then close cleanly. SIGHUP re-reads the policy files.
 
     With ``--workers N`` this runs in each of N processes sharing the port (``reuse_port``): the
-    first one also signs checkpoints and sweeps reminders (``background``) and passes SIGHUP and
-    the stop on to the others (``helpers``)."""
+    first one also signs checkpoints, sweeps reminders and tells peer hubs of transfer steps
+    (``background``), and passes SIGHUP and the stop on to the others (``helpers``)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
@@ -109,7 +110,12 @@ async def run_server(
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     tasks = []
     if background:
-        tasks = [loop.create_task(_sign_checkpoints(hub)), loop.create_task(_raise_reminders(hub))]
+        tasks = [
+            loop.create_task(_sign_checkpoints(hub)),
+            loop.create_task(_raise_reminders(hub)),
+            # What peer hubs are owed about transfers between hubs: one sender per hub.
+            loop.create_task(run_delivery(hub)),
+        ]
     # Every worker drains the email outbox: each claims its own rows (adapters/email/sender.py).
     tasks.append(loop.create_task(run_sender(hub, stop)))
     app = build_app(hub)

@@ -22,7 +22,7 @@ from hub.services.transfers import Proposal
 from hub.wiring import Hub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_BUNDLE_ACTIONS = ("export", "import", "send")
+_BUNDLE_ACTIONS = ("export", "import", "send", "deliver")
 
 
 def _bundles() -> Any | None:
@@ -102,6 +102,7 @@ async def _actor(hub: Hub, username: str) -> Actor:
 async def _run(hub: Hub, args: argparse.Namespace) -> int:
     actor = await _actor(hub, args.as_user)
     t = hub.transfers
+    made: Transfer | None = None
     if args.action == "propose":
         case = await hub.cases.get(actor, args.case)
         try:
@@ -129,7 +130,19 @@ async def _run(hub: Hub, args: argparse.Namespace) -> int:
         _print(await t.confirm_received(actor, args.transfer_id))
     else:  # pragma: no cover - argparse allows only the actions above
         raise Forbidden(f"unknown action {args.action}")
+    if args.action in ("propose", "accept", "decline"):
+        await _tell_peer(hub, made if args.action == "propose" else None, args)
     return EXIT_OK
+
+
+async def _tell_peer(hub: Hub, made: Transfer | None, args: argparse.Namespace) -> None:
+    """A step of a transfer between hubs: tell the peer now, if adapters/transfer is here (the
+    server's delivery job tells it otherwise)."""
+    transfer_id = made.id if made is not None else int(args.transfer_id)
+    bundles = _bundles()
+    if bundles is not None:
+        for line in await bundles.deliver_lines(hub, transfer_id):
+            print(line)
 
 
 def _print(t: Transfer) -> None:
@@ -143,3 +156,6 @@ def _print(t: Transfer) -> None:
         print(f"decision reasons: {t.decision_reasons}")
     if t.new_lead_agency_code:
         print(f"new lead agency: {t.new_lead_agency_code}")
+    if t.peer_name:
+        told = f"not yet told of the {t.peer_owed}" if t.peer_owed else "told of every step"
+        print(f"peer hub {t.peer_name}: {told}" + (f" ({t.peer_error})" if t.peer_error else ""))

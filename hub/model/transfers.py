@@ -76,7 +76,30 @@ class Transfer:
     escalated_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Hub to hub: what this hub still owes the peer (PeerMessage), and the last refusal's words.
+    peer_owed: str | None = None
+    peer_attempts: int = 0
+    peer_next_at: datetime | None = None
+    peer_error: str | None = None
+    # Who proposed it on a peer hub, as that hub named them.
+    proposer_name: str | None = None
 
     @property
     def between_hubs(self) -> bool:
         return self.peer_name is not None
+
+
+class PeerMessage(StrEnum):
+    """What one hub tells the other about a hub-to-hub transfer, over a signed call."""
+
+    PROPOSAL = "proposal"  # sending hub -> receiving hub: for its coordinator to decide
+    DECISION = "decision"  # receiving hub -> sending hub: accepted (with the lead) or declined
+    CANCELLATION = "cancellation"  # sending hub -> receiving hub: withdrawn before sending
+
+    @property
+    def path(self) -> str:
+        return {
+            "proposal": "/federation/v1/transfer-proposals",
+            "decision": "/federation/v1/transfer-decisions",
+            "cancellation": "/federation/v1/transfer-cancellations",
+        }[self.value]

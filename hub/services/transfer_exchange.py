@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -244,7 +244,7 @@ class TransferExchange:
         bundle: ReceivedBundle,
         digest: str,
         case_id: int | None,
-        now: object,
+        now: datetime,
     ) -> Transfer:
         area = await directory_store.area_by_code(conn, bundle.receiving_area_code.upper())
         if area is None:
@@ -254,10 +254,20 @@ class TransferExchange:
             )
         check_crossing(self._policy.current, bundle.sending_jurisdiction, area.jurisdiction.value)
         remote = str(bundle.sending_transfer_id)
-        if await store.transfer_by_remote(conn, bundle.peer_name or "", remote):
-            raise Conflict("This transfer's bundle has already been received.")
         if case_id is not None and await case_store.case_by_id(conn, case_id) is None:
             raise NotFound("No such case.")
+        earlier = await store.transfer_by_remote(conn, bundle.peer_name or "", remote)
+        if earlier is not None:
+            # Proposed to this hub and accepted here: the case file for that acceptance.
+            if earlier.state is S.PROPOSED:
+                raise Conflict("This transfer has not been accepted here: no case file yet.")
+            if earlier.state is not S.ACCEPTED or earlier.receiving_area_id != area.id:
+                raise Conflict("This transfer's bundle has already been received.")
+            if (bundle.new_lead_agency_code or "") != (earlier.new_lead_agency_code or ""):
+                raise Conflict("The case file names another lead agency than the one accepted.")
+            await store.move(conn, earlier.id, [S.ACCEPTED], S.RECEIVED, now, case_id=case_id,
+                             bundle_digest=digest, received_at=now)  # fmt: skip
+            return await get(conn, earlier.id)
         lead = (
             await directory_store.agency_by_code(conn, bundle.new_lead_agency_code)
             if bundle.new_lead_agency_code
@@ -413,64 +423,3 @@ class TransferExchange:
             {transfer.new_lead_agency_id},
             now,  # type: ignore[arg-type]
         )
-
-    # -- a peer hub's decision ---------------------------------------------------------------
-
-    async def record_peer_decision(
-        self,
-        transfer_id: int,
-        *,
-        peer_name: str,
-        accepted: bool,
-        reasons: str,
-        decided_by: str,
-        new_lead_agency_code: str | None = None,
-    ) -> Transfer:
-        """The receiving area's coordinator on a peer hub decided (federation verified the peer's
-        signed request before calling): accepted (naming the lead agency there) or declined."""
-        reasons = text(reasons, "reasons", "the reasons for the decision")
-        person = text(decided_by, "decided_by", "who decided")[:200]
-        now = self._clock.now()
-        async with self._db.write() as conn:
-            transfer = await get(conn, transfer_id)
-            if transfer.peer_name != peer_name or transfer.sending_area_id is None:
-                raise NotFound("No such transfer.")
-            to = S.ACCEPTED if accepted else S.DECLINED
-            lead = (new_lead_agency_code or "").strip().upper() or None
-            if accepted and lead is None:
-                raise InvalidInput("An acceptance names the new lead agency.", field="lead_agency")
-            if not await store.move(
-                conn,
-                transfer.id,
-                [S.PROPOSED],
-                to,
-                now,
-                decided_by_name=person,
-                decision_reasons=reasons,
-                decided_at=now,
-                new_lead_agency_code=lead,
-            ):
-                raise Conflict("This transfer has already been decided.")
-            await log_step(
-                conn,
-                None,
-                transfer,
-                Event.TRANSFER_ACCEPTED if accepted else Event.TRANSFER_DECLINED,
-                now,
-                lawful_basis=self._basis(transfer.sending_jurisdiction),
-                detail=f"peer:{peer_name}:{to.value}:{lead or ''}",
-            )
-            await next_deadline(
-                conn,
-                transfer,
-                now,
-                kind=ItemKind.TRANSFER_SEND if accepted else None,
-                area_id=transfer.sending_area_id,
-                owner_agency_id=transfer.proposer_agency_id,
-                working_days=self.rules.send_days,
-            )
-            await tell(
-                conn, transfer, notices.Notice.TRANSFER_DECIDED, to.value,
-                transfer.sending_area_id, now,
-            )  # fmt: skip
-            return await get(conn, transfer.id)

@@ -19,16 +19,11 @@ from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.ledger.entries import Event
 from hub.model.cases import Case
 from hub.model.directory import AgencyKind, Area, Role, User
-from hub.model.transfers import Transfer, TransferState
+from hub.model.transfers import PeerMessage, Transfer, TransferState
 from hub.services import notices
 from hub.services.actor import Actor
-from hub.services.transfer_exchange import (
-    ReceivedBundle,
-    TransferExchange,
-    coordinator,
-    get,
-    text,
-)
+from hub.services.transfer_exchange import ReceivedBundle, coordinator, get, text
+from hub.services.transfer_peer import PeerDecision, PeerProposal, TransferPeerSteps, owe
 from hub.services.transfer_rules import Mapped, check_crossing, map_for_jurisdiction, rules_for
 from hub.services.transfer_steps import cancel_deadline, log_step, next_deadline, tell
 from hub.store import cases as case_store
@@ -40,6 +35,8 @@ from hub.workflows.deadlines import ItemKind, local_date
 # What adapters/transfer and federation use, from one place.
 __all__ = [
     "Mapped",
+    "PeerDecision",
+    "PeerProposal",
     "Proposal",
     "ReceivedBundle",
     "TransferService",
@@ -64,7 +61,7 @@ class Proposal:
     meeting_id: int | None = None
 
 
-class TransferService(TransferExchange):
+class TransferService(TransferPeerSteps):
     """The workflow for people (inbox, API, CLI); the steps adapters call are inherited."""
 
     # -- proposing -------------------------------------------------------------------------
@@ -140,6 +137,19 @@ class TransferService(TransferExchange):
                 await tell(
                     conn, transfer, notices.Notice.TRANSFER_AWAITING, "proposed", receiving.id, now
                 )
+            else:
+                # The peer hub's coordinators decide there; the deadline, and its escalation to
+                # this area's senior managers, stay here with the proposer's agency.
+                await next_deadline(
+                    conn,
+                    transfer,
+                    now,
+                    kind=ItemKind.TRANSFER_DECISION,
+                    area_id=home.id,
+                    owner_agency_id=actor.agency.id,
+                    working_days=self.rules.decision_days,
+                )
+                await owe(conn, transfer, PeerMessage.PROPOSAL, now)
             return await get(conn, transfer_id)
 
     async def _receiving(
@@ -250,6 +260,8 @@ class TransferService(TransferExchange):
                 transfer.sending_area_id,
                 now,
             )
+            if transfer.peer_name is not None:  # proposed by a peer hub: tell it
+                await owe(conn, transfer, PeerMessage.DECISION, now)
             return await get(conn, transfer.id)
 
     async def decline(self, actor: Actor, transfer_id: int, reasons: str) -> Transfer:
@@ -288,6 +300,8 @@ class TransferService(TransferExchange):
                 transfer.sending_area_id,
                 now,
             )
+            if transfer.peer_name is not None:
+                await owe(conn, transfer, PeerMessage.DECISION, now)
             return await get(conn, transfer.id)
 
     async def _decidable(
@@ -346,6 +360,8 @@ class TransferService(TransferExchange):
                 transfer.receiving_area_id,
                 now,
             )
+            if transfer.peer_name is not None:
+                await owe(conn, transfer, PeerMessage.CANCELLATION, now)
             return await get(conn, transfer.id)
 
     # -- reading ---------------------------------------------------------------------------

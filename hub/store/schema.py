@@ -660,11 +660,21 @@ transfers = Table(
     Column("escalated_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Hub to hub: the message this hub owes the peer about the transfer (proposal, decision,
+    # cancellation), set with the step that causes it and cleared once the peer's signed answer
+    # says it has it; retried with backoff meanwhile, the last refusal kept in words.
+    Column("peer_owed", String(16), nullable=True),
+    Column("peer_attempts", Integer, nullable=False, server_default="0"),
+    Column("peer_next_at", UTCDateTime, nullable=True),
+    Column("peer_error", String(300), nullable=True),
+    # Who proposed a transfer on a peer hub, as that hub named them.
+    Column("proposer_name", String(200), nullable=True),
     Index("ix_transfers_case", "case_id", "created_at"),
     Index("ix_transfers_sending", "sending_area_id", "state"),
     Index("ix_transfers_receiving", "receiving_area_id", "state"),
     Index("ix_transfers_peer_remote", "peer_name", "remote_id", unique=True),
     Index("ix_transfers_work_item", "work_item_id"),
+    Index("ix_transfers_peer_owed", "peer_owed", "peer_next_at"),
 )
 
 transfer_imports = Table(

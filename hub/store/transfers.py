@@ -104,6 +104,42 @@ async def set_values(conn: AsyncConnection, transfer_id: int, **values: Any) -> 
     await conn.execute(update(transfers).where(transfers.c.id == transfer_id).values(**values))
 
 
+async def owed_to_peers(conn: AsyncConnection, now: datetime, limit: int) -> list[Transfer]:
+    """Transfers owing their peer a message whose next attempt is due, the longest due first."""
+    stmt = (
+        select(transfers)
+        .where(
+            transfers.c.peer_owed.is_not(None),
+            or_(transfers.c.peer_next_at.is_(None), transfers.c.peer_next_at <= now),
+        )
+        .order_by(transfers.c.peer_next_at, transfers.c.id)
+        .limit(limit)
+    )
+    return [_transfer(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+async def peer_delivered(
+    conn: AsyncConnection, transfer_id: int, message: str, **values: Any
+) -> bool:
+    """Clear the message owed, if it is still that one (a later step may owe another)."""
+    result = await conn.execute(
+        update(transfers)
+        .where(transfers.c.id == transfer_id, transfers.c.peer_owed == message)
+        .values(peer_owed=None, peer_next_at=None, peer_error=None, **values)
+    )
+    return bool(result.rowcount)
+
+
+async def peer_failed(
+    conn: AsyncConnection, transfer_id: int, message: str, error: str, next_at: datetime
+) -> None:
+    await conn.execute(
+        update(transfers)
+        .where(transfers.c.id == transfer_id, transfers.c.peer_owed == message)
+        .values(peer_attempts=transfers.c.peer_attempts + 1, peer_error=error, peer_next_at=next_at)
+    )
+
+
 async def retained_read_ends(
     conn: AsyncConnection, case_id: int, area_id: int
 ) -> list[tuple[datetime, datetime | None]]:

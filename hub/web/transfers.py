@@ -7,18 +7,25 @@ summary; the service decides who may do what (``hub.services.transfers``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from adapters.transfer.peer_messages import deliver_now
+from adapters.transfer.peer_send import send_to_peer
 from adapters.transfer.send import gaps, send_within_hub
-from hub.errors import Conflict, Forbidden, HubError, IntegrityFailure, InvalidInput, NotFound
-from hub.model.directory import AgencyKind, Role
+from hub.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound
+from hub.model.directory import Agency, AgencyKind, Jurisdiction, Role
 from hub.model.transfers import Transfer, TransferState
+from hub.services.actor import Actor
 from hub.services.transfers import Proposal
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
+
+if TYPE_CHECKING:
+    from hub.wiring import Hub
 
 routes = web.RouteTableDef()
 _ID = "{transfer_id:\\d{1,12}}"
@@ -40,7 +47,39 @@ _NOTICES = {
     "cancelled": "The transfer is cancelled.",
     "sent": "The signed case file is sent and verified; the receiving area confirms receipt.",
     "completed": "The transfer is complete: your area now owns the case.",
+    "acknowledged": "The signed case file was sent, and the receiving hub verified, imported and "
+    "acknowledged it: the transfer is complete.",
 }
+
+
+@dataclass(frozen=True)
+class PeerArea:
+    """An area of a pinned peer hub, as its signed directory document lists it."""
+
+    peer: str
+    code: str
+    name: str
+    jurisdiction: Jurisdiction
+
+    @property
+    def value(self) -> str:  # area codes never hold "/"
+        return f"{self.peer}/{self.code}"
+
+
+async def peer_areas(hub: Hub) -> list[PeerArea]:
+    """Areas on the active pinned peers whose directory this hub holds (and that verifies)."""
+    found: dict[str, PeerArea] = {}
+    for peer in await hub.peers.list():
+        if not peer.active or peer.directory_fetched_at is None:
+            continue
+        try:
+            agencies = await hub.peers.receiving_agencies(peer.name)
+        except HubError:  # expired or unverifiable: not offered until fetched again
+            continue
+        for a in agencies:
+            area = PeerArea(peer.name, a.area_code, a.area_name, a.jurisdiction)
+            found.setdefault(area.value, area)
+    return sorted(found.values(), key=lambda a: (a.peer, a.name))
 
 
 def _id(request: web.Request, name: str) -> int:
@@ -96,6 +135,7 @@ async def _propose_page(
         raise Forbidden("Only a MAPPA coordinator can propose a transfer.")
     case = await hub.cases.get(actor, case_id)
     areas = [a for a in await hub.directory.areas() if a.id != case.area_id]
+    remote = await peer_areas(hub)
     errors = errors or {}
     if "meeting" in errors:  # no field of its own: shown beside the reason
         errors.setdefault("reason", errors["meeting"])
@@ -110,6 +150,7 @@ async def _propose_page(
         status=status,
         case=case,
         areas=areas,
+        peer_areas=remote,
         typed=typed or {"reason": "", "proposed_date": "", "receiving_area": ""},
         errors=errors,
         error_list=summary,
@@ -147,14 +188,23 @@ async def propose(request: web.Request) -> web.StreamResponse:
     errors = _propose_errors(typed)
     if errors:
         return await _propose_page(request, case_id, typed=typed, errors=errors, status=400)
+    chosen = typed["receiving_area"].strip()
+    on_peer = {a.value: a for a in await peer_areas(hub)}.get(chosen) if "/" in chosen else None
     try:
+        if "/" in chosen and on_peer is None:
+            raise InvalidInput(
+                "That peer hub's area is no longer offered: choose the area again.",
+                field="receiving_area",
+            )
         made = await hub.transfers.propose(
             actor,
             Proposal(
                 case_id,
                 typed["reason"],
                 date.fromisoformat(typed["proposed_date"].strip()),
-                typed["receiving_area"],
+                on_peer.code if on_peer else chosen,
+                peer_name=on_peer.peer if on_peer else None,
+                receiving_jurisdiction=on_peer.jurisdiction.value if on_peer else None,
             ),
         )
     except (InvalidInput, Conflict) as exc:
@@ -166,6 +216,8 @@ async def propose(request: web.Request) -> web.StreamResponse:
             errors={field: exc.public_message},
             status=exc.status,
         )
+    if made.peer_name:
+        await deliver_now(hub, made.id)
     raise web.HTTPSeeOther(f"/transfers/{made.id}?done=proposed")
 
 
@@ -195,10 +247,14 @@ async def _page(
     decider = users.get(transfer.decided_by_person_id or 0)
     field = error.field if isinstance(error, InvalidInput) else None
     is_proposer = proposer is not None and proposer.id == actor.user.id
-    may_send = coordinator and sending and local and transfer.state is TransferState.ACCEPTED
+    # To a peer hub, a transfer sent whose acknowledgement never came is sent again.
+    sendable = (TransferState.ACCEPTED,) if local else (TransferState.ACCEPTED, TransferState.SENT)
+    may_send = coordinator and sending and transfer.state in sendable
     return render(
         request,
         "transfer.html",
+        lead_name=await _lead_name(hub, transfer, leads),
+        case_href=await _case_href(hub, actor, transfer),
         status=error.status if error else 200,
         t=transfer,
         S=TransferState,
@@ -225,6 +281,30 @@ async def _page(
     )
 
 
+async def _lead_name(hub: Hub, transfer: Transfer, leads: list[Agency]) -> str:
+    """The new lead agency in words: this hub's own, or as the peer's signed directory names it."""
+    code = transfer.new_lead_agency_code or ""
+    named: dict[str, str] = {a.code: a.name for a in leads}
+    if code not in named and transfer.peer_name:
+        try:
+            named = {a.code: a.name for a in await hub.peers.receiving_agencies(transfer.peer_name)}
+        except HubError:  # no directory held, or no longer valid: the code it sent
+            return code
+    return named.get(code, code)
+
+
+async def _case_href(hub: Hub, actor: Actor, transfer: Transfer) -> str:
+    """A link to the case only where this person may open it (the sending area may not, once
+    the transfer is complete)."""
+    if transfer.case_id is None:
+        return ""
+    try:
+        await hub.cases.get(actor, transfer.case_id)
+    except HubError:  # not found, not theirs, or no longer theirs
+        return ""
+    return f"/cases/{transfer.case_id}"
+
+
 @routes.get(f"/transfers/{_ID}")
 async def show(request: web.Request) -> web.StreamResponse:
     t = await request.app[HUB].transfers.get(request[ACTOR], _id(request, "transfer_id"))
@@ -246,12 +326,19 @@ async def step(request: web.Request) -> web.StreamResponse:
         elif action == "cancel":
             await hub.transfers.cancel(actor, tid, typed["cancel_reason"])
         elif action == "send":
+            if (await hub.transfers.get(actor, tid)).peer_name:
+                await send_to_peer(hub, tid, actor)
+                raise web.HTTPSeeOther(f"/transfers/{tid}?done=acknowledged")
             await send_within_hub(hub, actor, tid)
         else:
             await hub.transfers.confirm_received(actor, tid)
-    except (InvalidInput, Forbidden, Conflict, IntegrityFailure) as exc:
+    except NotFound:
+        raise
+    except HubError as exc:  # refused, unverifiable, or the peer hub unreachable or refusing
         # Shown on the transfer's page, with everything typed kept.
         return await _page(request, await hub.transfers.get(actor, tid), typed=typed, error=exc)
+    if action in ("accept", "decline", "cancel"):
+        await deliver_now(hub, tid)  # a transfer between hubs: tell the peer now if it answers
     done = {"accept": "accepted", "decline": "declined", "cancel": "cancelled"}
     done |= {"send": "sent", "receive": "completed"}
     if action == "receive":

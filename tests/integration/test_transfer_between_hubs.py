@@ -1,10 +1,12 @@
 """A case transferred between two hubs (separate processes, databases, KEKs) over HTTP on loopback.
 
-North (the demo's Derbyshire) proposes a transfer to Leicestershire on south, south's decision is
-recorded, and ``mappa-hub transfer send`` uploads the signed bundle. The first attempt finds the
+North (the demo's Derbyshire) proposes a transfer to Leicestershire on south; the proposal
+travels to south as a signed call, south's coordinator accepts it there and the decision travels
+back; ``mappa-hub transfer send`` then uploads the signed bundle. The first attempt finds the
 peer unreachable (the transfer stays sent, its bundle kept); an upload whose answer is then lost
 imports the bundle on south; the command run again sends the same file and south answers with
-its original acknowledgement, which completes the transfer on north.
+its original acknowledgement, which completes the transfer on north. Declines, cancellations,
+an unreachable peer and a peer that refuses a proposal are tried too.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from adapters.transfer.peer_messages import deliver_owed
 from adapters.transfer.peer_send import bundle_path, send_to_peer
-from hub.client.peer import PeerClient, PeerUnreachable
+from hub.client.peer import PeerClient, PeerRefused, PeerUnreachable
+from hub.errors import Conflict
 from hub.model.directory import AgencyType, Jurisdiction, Role
 from hub.model.packets import Draft, PacketType
 from hub.model.transfers import TransferState
 from hub.services.transfers import Proposal
-from hub.store.schema import peers, transfer_imports, transfers
+from hub.store.schema import ledger_entries, peers, transfer_imports, transfers
 from hub.wiring import Hub, initialise
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, make_config
 from tests.integration.test_federation import ENV, Side, _cli, _free_port, _pin, _prepare, _wait_for
@@ -91,6 +95,34 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]
             server.communicate(timeout=30)
 
 
+async def _told(hub: Hub, transfer_id: int) -> None:
+    """Deliver what the transfer owes its peer now. The server's own delivery job may get there
+    first: either way the message is delivered once, and nothing is owed after."""
+    for d in await deliver_owed(hub, transfer_id):
+        assert d.delivered, d.error
+    assert (await hub.transfers.transfer_by_id(transfer_id)).peer_owed is None
+
+
+async def _events(hub: Hub, case_id: int | None) -> set[str]:
+    where = ledger_entries.c.case_id.is_(None) if case_id is None else (
+        ledger_entries.c.case_id == case_id
+    )  # fmt: skip
+    async with hub.db.read() as conn:
+        rows = await conn.execute(select(ledger_entries.c.event).where(where))
+        return {r[0] for r in rows}
+
+
+async def _proposed(hub: Hub, name: str, area: str = "LEI") -> tuple[int, int]:
+    """A new case of north's with a MAPPA meeting, proposed to ``area`` on south."""
+    dby = await actor_for(hub, "dby.coordinator")
+    case = await new_case(hub, name)
+    await hub.casework.record_meeting(dby, case, date.today() - timedelta(days=2), 2)
+    made = await hub.transfers.propose(dby, Proposal(
+        case, f"{name} is moving.", date.today(), area, "south", "england-and-wales"
+    ))  # fmt: skip
+    return case, made.id
+
+
 async def _set_peer_url(hub: Hub, name: str, url: str) -> None:
     async with hub.db.write() as conn:
         await conn.execute(update(peers).where(peers.c.name == name).values(url=url))
@@ -120,10 +152,37 @@ async def test_a_case_moves_to_a_peer_hub_and_the_ack_closes_it(
         proposed = await north.transfers.propose(dby, Proposal(
             case, "Moving to Leicester.", today, "LEI", "south", "england-and-wales"
         ))  # fmt: skip
-        await north.transfers.record_peer_decision(
-            proposed.id, peer_name="south", accepted=True, reasons="Hostel place confirmed.",
-            decided_by="Kim Lowe", new_lead_agency_code="LEI-PROBATION",
+        assert proposed.peer_owed == "proposal"
+        await _told(north, proposed.id)
+        told = await north.transfers.transfer_by_id(proposed.id)
+        assert told.peer_owed is None and told.remote_id is not None
+    finally:
+        await north.close()
+
+    # South: the proposal is there for its coordinator, who accepts it; the decision goes back.
+    south = await Hub.open(b.config)
+    try:
+        lei = await actor_for(south, "lei.coordinator")
+        incoming = await south.transfers.get(lei, int(told.remote_id or 0))
+        assert (incoming.state, incoming.peer_name, incoming.remote_id, incoming.case_id) == (
+            TransferState.PROPOSED, "north", str(proposed.id), None,
         )  # fmt: skip
+        assert incoming.reason == "Moving to Leicester."
+        accepted = await south.transfers.accept(
+            lei, incoming.id, "Hostel place confirmed.", "LEI-PROBATION"
+        )
+        assert accepted.peer_owed == "decision"
+        await _told(south, incoming.id)
+    finally:
+        await south.close()
+
+    north = await Hub.open(a.config)
+    try:
+        decided = await north.transfers.transfer_by_id(proposed.id)
+        assert (decided.state, decided.decided_by_name, decided.new_lead_agency_code) == (
+            TransferState.ACCEPTED, "Kim Lowe", "LEI-PROBATION",
+        )  # fmt: skip
+        assert decided.decision_reasons == "Hostel place confirmed."
         # The peer cannot be reached: the transfer stays sent, its bundle kept to send again.
         await _set_peer_url(north, "south", f"http://127.0.0.1:{_free_port()}")
         with pytest.raises(PeerUnreachable):
@@ -162,9 +221,13 @@ async def test_a_case_moves_to_a_peer_hub_and_the_ack_closes_it(
             imports = (await conn.execute(select(transfer_imports.c.ack))).all()
         assert [bytes(r[0]) for r in imports] == [lost.data]  # imported once
         coordinator = await actor_for(south, "lei.coordinator")
-        (received,) = await south.transfers.for_area(coordinator)
-        assert (received.state, received.peer_name, received.case_reference) == (
-            TransferState.COMPLETED, "north", reference,
+        # The transfer proposed and accepted on south is the one the bundle completed.
+        (received,) = [
+            t for t in await south.transfers.for_area(coordinator)
+            if t.remote_id == str(proposed.id)
+        ]  # fmt: skip
+        assert (received.id, received.state, received.peer_name, received.case_reference) == (
+            incoming.id, TransferState.COMPLETED, "north", reference,
         )  # fmt: skip
         assert received.bundle_digest == done.bundle_digest
         # The receiving area's new lead agency took the case over, and its practitioner opens
@@ -173,8 +236,107 @@ async def test_a_case_moves_to_a_peer_hub_and_the_ack_closes_it(
         assert moved.lead_agency_id == await agency_id(south, "LEI-PROBATION")
         opened = await south.packets.open(await actor_for(south, "lei.probation"), shared.id)
         assert opened.body == "Proposed address near a school."
+        # Every step on the ledger of both hubs.
+        assert await _events(north, case) >= {
+            "transfer-proposed", "transfer-accepted", "transfer-sent", "transfer-completed",
+        }  # fmt: skip
+        # On south the proposal and the decision came before the case did (no case row yet).
+        assert await _events(south, None) >= {"transfer-proposed", "transfer-accepted"}
+        assert await _events(south, moved.id) >= {"transfer-received", "transfer-completed"}
         await north.ledger.verify()
         await south.ledger.verify()
     finally:
         await north.close()
         await south.close()
+
+
+async def test_a_decline_and_a_cancellation_travel_between_hubs(hubs: tuple[Side, Side]) -> None:
+    a, b = hubs
+    north, south = await Hub.open(a.config), await Hub.open(b.config)
+    try:
+        dby = await actor_for(north, "dby.coordinator")
+        lei = await actor_for(south, "lei.coordinator")
+        _, declined_id = await _proposed(north, "Carver")
+        _, cancelled_id = await _proposed(north, "Dunmore")
+        await _told(north, declined_id)
+        await _told(north, cancelled_id)
+        there = {t.remote_id: t for t in await south.transfers.for_area(lei)}
+        to_decline, to_cancel = there[str(declined_id)], there[str(cancelled_id)]
+        assert to_decline.state is to_cancel.state is TransferState.PROPOSED
+
+        await south.transfers.decline(lei, to_decline.id, "No approved premises place until May.")
+        await _told(south, to_decline.id)
+        back = await north.transfers.get(dby, declined_id)
+        assert (back.state, back.decided_by_name) == (TransferState.DECLINED, "Kim Lowe")
+        assert back.decision_reasons == "No approved premises place until May."
+
+        await north.transfers.cancel(dby, cancelled_id, "He stays in Derby after all.")
+        await _told(north, cancelled_id)
+        gone = await south.transfers.get(lei, to_cancel.id)
+        assert gone.state is TransferState.CANCELLED
+        # South cannot decide on a withdrawn transfer.
+        with pytest.raises(Conflict):
+            await south.transfers.accept(lei, to_cancel.id, "Too late.", "LEI-PROBATION")
+    finally:
+        await north.close()
+        await south.close()
+
+
+async def test_a_proposal_resent_after_a_lost_answer_is_taken_once(
+    hubs: tuple[Side, Side],
+) -> None:
+    a, b = hubs
+    north, south = await Hub.open(a.config), await Hub.open(b.config)
+    try:
+        _, transfer_id = await _proposed(north, "Ellery")
+        message, body = await north.transfers.message(
+            await north.transfers.transfer_by_id(transfer_id)
+        )
+        async with PeerClient(await north.peers.hub_key(), north.clock) as client:
+            peer = await north.peers.get("south")
+            first = (await client.post_json(peer, message.path, body)).json()
+            again = (await client.post_json(peer, message.path, body)).json()
+            assert first == again  # the same transfer on south, not a second one
+            # Types are checked, not coerced: a transfer id sent as a string is refused.
+            with pytest.raises(PeerRefused) as refused:
+                await client.post_json(peer, message.path, {**body, "transfer": str(transfer_id)})
+            assert refused.value.peer_status == 400
+        lei = await actor_for(south, "lei.coordinator")
+        mine = [t for t in await south.transfers.for_area(lei) if t.remote_id == str(transfer_id)]
+        assert len(mine) == 1
+    finally:
+        await north.close()
+        await south.close()
+
+
+async def test_an_unreachable_or_refusing_peer_leaves_the_message_owed_with_the_reason(
+    hubs: tuple[Side, Side],
+) -> None:
+    a, b = hubs
+    north = await Hub.open(a.config)
+    try:
+        dby = await actor_for(north, "dby.coordinator")
+        # A proposal for an area south does not have: south refuses it, in words kept here.
+        _, wrong_area = await _proposed(north, "Fenwick", area="NOT")
+        (result,) = await deliver_owed(north, wrong_area)
+        assert not result.delivered and "NOT is not on this hub" in result.error
+        kept = await north.transfers.get(dby, wrong_area)
+        assert kept.peer_owed == "proposal" and kept.peer_attempts >= 1
+        assert kept.peer_error and "NOT is not on this hub" in kept.peer_error
+        assert kept.peer_next_at is not None and kept.peer_next_at > north.clock.now()
+        assert wrong_area not in [t.id for t in await north.transfers.owed_to_peers()]
+
+        # South unreachable: the proposal stays owed, and goes once south answers again.
+        await _set_peer_url(north, "south", f"http://127.0.0.1:{_free_port()}")
+        try:
+            _, later = await _proposed(north, "Gorton")
+            (result,) = await deliver_owed(north, later)
+            assert not result.delivered
+            assert (await north.transfers.get(dby, later)).peer_owed == "proposal"
+        finally:
+            await _set_peer_url(north, "south", b.url)
+        await _told(north, later)
+        assert (await north.transfers.get(dby, later)).remote_id is not None
+        await north.ledger.verify()
+    finally:
+        await north.close()

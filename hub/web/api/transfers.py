@@ -11,6 +11,7 @@ from datetime import date, datetime
 from aiohttp import web
 from pydantic import Field
 
+from adapters.transfer.peer_messages import deliver_now
 from hub.model.transfers import Transfer
 from hub.services.tokens import Scope
 from hub.services.transfers import Proposal
@@ -34,6 +35,10 @@ class TransferOut(ApiModel):
     sending_area: str
     receiving_area: str
     peer: str | None
+    # Between hubs: the step the peer hub has not yet been told of (proposal, decision,
+    # cancellation), and its last answer; None once told.
+    peer_owed: str | None = None
+    peer_error: str | None = None
     reason: str
     proposed_date: date
     meeting_held_on: date | None
@@ -68,6 +73,16 @@ class DeclineIn(ApiModel):
     reasons: str = Field(max_length=5000)
 
 
+async def _told(request: web.Request, t: Transfer) -> Transfer:
+    """A step of a transfer between hubs: tell the peer now if it answers (the server's delivery
+    job tells it otherwise); the answer shows whether it was told (``peer_owed``)."""
+    if t.peer_name is None:
+        return t
+    hub = request.app[HUB]
+    await deliver_now(hub, t.id)
+    return await hub.transfers.transfer_by_id(t.id)
+
+
 def transfer_out(t: Transfer) -> TransferOut:
     return TransferOut(
         id=t.id,
@@ -78,6 +93,8 @@ def transfer_out(t: Transfer) -> TransferOut:
         sending_area=t.sending_area_code,
         receiving_area=t.receiving_area_code,
         peer=t.peer_name,
+        peer_owed=t.peer_owed,
+        peer_error=t.peer_error,
         reason=t.reason,
         proposed_date=t.proposed_date,
         meeting_held_on=t.meeting_held_on,
@@ -126,7 +143,7 @@ async def propose_transfer(request: web.Request) -> web.StreamResponse:
         receiving_jurisdiction=body.receiving_jurisdiction,
         meeting_id=body.meeting_id,
     )
-    made = await request.app[HUB].transfers.propose(caller.actor, proposal)
+    made = await _told(request, await request.app[HUB].transfers.propose(caller.actor, proposal))
     return _json(transfer_out(made), status=201)
 
 
@@ -156,6 +173,7 @@ async def accept_transfer(request: web.Request) -> web.StreamResponse:
     done = await request.app[HUB].transfers.accept(
         caller.actor, _int(request, "transfer_id"), body.reasons, body.lead_agency
     )
+    done = await _told(request, done)
     return _json(transfer_out(done))
 
 
@@ -172,4 +190,5 @@ async def decline_transfer(request: web.Request) -> web.StreamResponse:
     done = await request.app[HUB].transfers.decline(
         caller.actor, _int(request, "transfer_id"), body.reasons
     )
+    done = await _told(request, done)
     return _json(transfer_out(done))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web.federation import directory, transfers, witness
+from hub.web.federation import directory, transfer_messages, transfers, witness
 from hub.web.federation.signed import FederationRoutes
 
 ROUTES: tuple[FederationRoutes, ...] = (
     directory.routes,
     transfers.routes,
+    transfer_messages.routes,
     witness.routes,
 )
 
