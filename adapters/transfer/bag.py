@@ -10,6 +10,7 @@ not compress); ``BUNDLE_FORMAT.md`` describes every file.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -109,7 +110,8 @@ async def build_bag(
         (where / "signature.bin").write_bytes(packet.signature)
         for name in packet.part_names:
             data = await service.part(packet_id, name)
-            (where / "parts" / name).write_bytes(data)
+            # Off the event loop: an attachment is up to 10 MB.
+            await asyncio.to_thread((where / "parts" / name).write_bytes, data)
             payload += len(data)
             del data
         if progress:
@@ -200,7 +202,7 @@ async def build_bundle(
         final = work / f"bundle-{built.bundle_id}"
         bag_dir.rename(final)
         bag_dir = final
-        tar_bag(bag_dir, out)
+        await asyncio.to_thread(tar_bag, bag_dir, out)
     finally:
         if not keep_dir:
             shutil.rmtree(bag_dir, ignore_errors=True)

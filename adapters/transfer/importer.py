@@ -4,6 +4,7 @@ or nothing. Any refusal is a ``BundleRefused`` naming the reason; its work direc
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import shutil
@@ -50,10 +51,15 @@ async def import_bundle(
     report = progress or (lambda done, total: None)
     try:
         # A bag directory is checked where it is; a tar is unpacked under the limits first.
-        bag_dir = path if verify.is_bag_dir(path) else verify.unpack(path, scratch, limits)
+        # Off the event loop: a large bundle takes a second or so to read and hash.
+        if verify.is_bag_dir(path):
+            bag_dir, sha256 = path, None
+        else:
+            unpacked = await asyncio.to_thread(verify.unpack, path, scratch, limits)
+            bag_dir, sha256 = unpacked.bag_dir, unpacked.sha256
         report(1, 4)
         verify.check_tree(bag_dir)
-        bag = verify.validate_bag(bag_dir)
+        bag = await asyncio.to_thread(verify.validate_bag, bag_dir, sha256)
         report(2, 4)
         signer, digest = await verify.check_signature(service, bag_dir)
         if sender is not None and not constant_time_equals(signer, sender):

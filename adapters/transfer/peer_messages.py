@@ -6,6 +6,8 @@ cannot be reached, or refuses, leaves it owed with the reason in words and a lat
 (doubling backoff with jitter): the coordinator sees it on the transfer's page, and the server's
 delivery job (``run_delivery``) or ``mappa-hub transfer deliver`` tries again. Nothing is lost
 if this hub stops meanwhile: what is owed is a column of the transfer row, written with the step.
+The same job completes a transfer whose bundle this hub imported but had no time to record
+(``complete_interrupted``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hub.client.peer import PeerClient, PeerRefused
-from hub.errors import HubError
+from hub.crypto.secrets import sha256_hex
+from hub.errors import Conflict, HubError, NotFound
 from hub.model.transfers import PeerMessage
+from hub.services.transfer_exchange import ReceivedBundle
 
 if TYPE_CHECKING:
     from hub.wiring import Hub
@@ -91,11 +95,44 @@ async def deliver_now(hub: Hub, transfer_id: int) -> None:
                       transfer_id)  # fmt: skip
 
 
+async def complete_interrupted(hub: Hub) -> int:
+    """Transfers a peer proposed and this hub accepted whose bundle was imported (and
+    acknowledged) but not recorded, because this hub stopped between the two: recorded as
+    received and completed now, from the import's own row. Run by the delivery job and before
+    a repeated upload is answered. Returns how many."""
+    done = 0
+    for t in await hub.transfers.accepted_from_peers():
+        try:
+            peer = await hub.peers.get(t.peer_name or "")
+        except NotFound:
+            continue
+        found = await hub.transfers.import_after_acceptance(t, peer.signing_key)
+        if found is None or found.ack is None:
+            continue
+        bundle = ReceivedBundle(
+            sending_transfer_id=int(t.remote_id or 0), bundle_digest=found.digest,
+            case_reference=t.case_reference, sending_area_code=t.sending_area_code,
+            sending_jurisdiction=t.sending_jurisdiction, receiving_area_code=t.receiving_area_code,
+            reason=t.reason, proposed_date=t.proposed_date, meeting_held_on=t.meeting_held_on,
+            new_lead_agency_code=t.new_lead_agency_code, peer_name=peer.name,
+        )  # fmt: skip
+        try:
+            received = await hub.transfers.record_received(bundle, case_id=found.case_id)
+        except Conflict:  # recorded meanwhile by another path
+            continue
+        await hub.transfers.complete(received.id, sha256_hex(found.ack), ack=found.ack)
+        log.warning("transfer %s from peer %s: import found unrecorded; completed now", t.id,
+                    peer.name)  # fmt: skip
+        done += 1
+    return done
+
+
 async def run_delivery(hub: Hub) -> None:
     """The server's delivery job (the background worker only: one sender per hub)."""
     while True:
         try:
             await deliver_owed(hub)
+            await complete_interrupted(hub)
         except Exception:  # a failed round must not stop the server; the next one retries
             log.exception("peer delivery round failed")
         await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)

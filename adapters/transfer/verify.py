@@ -8,21 +8,32 @@ truncated or damaged upload fails and its directory is removed: nothing half-rea
 Then ``bagit`` validates the bag (every checksum, no missing or extra payload file), the tag
 files are exactly the expected ones, and the hub signature over the tag manifest verifies
 against a pinned key.
+
+A tar is read once: the SHA-256 of every member is computed as it is unpacked (in a second
+thread, beside the write), and compared with the manifests ``bagit`` parsed, after ``bagit`` has
+checked the bag's structure, its Payload-Oxum and that no payload file is missing or extra
+(``validate(completeness_only=True)``). That is the check ``bagit``'s full validation makes,
+without reading every byte a second time (issue 15 asks 400 MB/s of verification). A bag
+directory given as it is, which nobody hashed on the way in, gets ``bagit``'s full validation.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
+import hmac
 import json
+import mmap
 import os
 import re
 import shutil
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import bagit
 
@@ -67,61 +78,168 @@ def _require_end_marker(tar: tarfile.TarFile) -> None:
         raise BundleRefused("it is truncated (no end-of-archive marker)")
 
 
-def unpack(archive: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Path:
-    """Unpack the tar at ``archive`` into the new directory ``dest``; the bag directory in it.
+@dataclass(frozen=True)
+class Unpacked:
+    bag_dir: Path
+    # Each file's SHA-256 (hex) as it was written, by its path in the bag ("data/case.json").
+    sha256: dict[str, str]
+
+
+def unpack(archive: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Unpacked:
+    """Unpack the tar at ``archive`` into the new directory ``dest``: the bag directory in it and
+    the SHA-256 of every file written.
 
     Raises ``BundleRefused``, leaving nothing at ``dest``."""
     dest.mkdir(mode=0o700)
     try:
-        return _unpack(archive, dest, limits)
+        # hashlib lets go of the GIL on large buffers: one chunk is hashed while it is written.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundle-hash") as hasher:
+            return _unpack(archive, dest, limits, hasher)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
 
 
-def _unpack(archive: Path, dest: Path, limits: Limits) -> Path:
+# A compressed tar is read as a stream (and a bomb stops at the limit as it inflates); a plain
+# one, as build_bundle writes, is mapped and each member's bytes hashed and written in place.
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+def _unpack(archive: Path, dest: Path, limits: Limits, hasher: ThreadPoolExecutor) -> Unpacked:
     if archive.is_symlink() or not archive.is_file():
         raise BundleRefused("the bundle is not a regular file")
-    written, members, top = 0, 0, None
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
-            for member in tar:
-                members += 1
-                if members > limits.max_members:
-                    raise BundleRefused(f"it has more than {limits.max_members} members")
-                path = _safe_name(member.name)
-                if top is None:
-                    top = path.parts[0]
-                if path.parts[0] != top:
-                    raise BundleRefused("it holds more than one top directory")
-                target = dest.joinpath(*path.parts)
-                if member.isdir():
-                    target.mkdir(mode=0o700, parents=True, exist_ok=True)
-                    continue
-                if not member.isreg():
-                    raise BundleRefused(f"member {member.name!r} is a link or special file")
-                if written + member.size > limits.max_bytes:
-                    raise BundleRefused(f"it unpacks to more than {limits.max_bytes} bytes")
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                if source is None:
-                    raise BundleRefused(f"member {member.name!r} cannot be read")
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := source.read(_CHUNK):
-                        written += len(chunk)
-                        if written > limits.max_bytes:
-                            raise BundleRefused(f"it unpacks to more than {limits.max_bytes} bytes")
-                        out.write(chunk)
-            _require_end_marker(tar)
+        with archive.open("rb") as raw:
+            compressed = raw.read(6).startswith(_COMPRESSED)
+            raw.seek(0)
+            if compressed:
+                with tarfile.open(fileobj=raw, mode="r:*") as tar:
+                    return _extract(tar, dest, limits, _Streamed(tar, hasher))
+            size = os.fstat(raw.fileno()).st_size
+            if size == 0:
+                raise BundleRefused("it is empty")
+            with (
+                mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as whole,
+                tarfile.open(fileobj=raw, mode="r:") as tar,
+            ):
+                mapped = _Mapped(raw, whole, hasher)
+                try:
+                    return _extract(tar, dest, limits, mapped)
+                finally:
+                    mapped.release()  # before the mapping closes
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         # ReadError, a short read of a member (truncated upload), or a name clash.
         raise BundleRefused(
             f"it is truncated or not a readable tar ({type(exc).__name__})"
         ) from None
+
+
+class _Streamed:
+    """Member bytes read from the tar stream in chunks, each hashed while it is written."""
+
+    def __init__(self, tar: tarfile.TarFile, hasher: ThreadPoolExecutor) -> None:
+        self._tar, self._hasher = tar, hasher
+
+    def copy(self, member: tarfile.TarInfo, fd: int, sha256: Any, room: int, limit: int) -> int:
+        source = self._tar.extractfile(member)
+        if source is None:
+            raise BundleRefused(f"member {member.name!r} cannot be read")
+        copied = 0
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            while chunk := source.read(_CHUNK):
+                copied += len(chunk)
+                if copied > room:  # more than the header said: counted as it inflates
+                    raise BundleRefused(f"it unpacks to more than {limit} bytes")
+                hashed = self._hasher.submit(sha256.update, chunk)
+                out.write(chunk)
+                hashed.result()
+        return copied
+
+
+class _Mapped:
+    """A plain tar, mapped: each member's bytes are hashed from the mapping in the other
+    thread (hashlib lets go of the GIL) while the kernel copies them to their file
+    (``copy_file_range``: no pass through Python, the slowest part on a virtual disk)."""
+
+    def __init__(self, raw: BinaryIO, whole: mmap.mmap, hasher: ThreadPoolExecutor) -> None:
+        self._fd, self._view, self._hasher = raw.fileno(), memoryview(whole), hasher
+
+    def release(self) -> None:
+        self._view.release()
+
+    def copy(self, member: tarfile.TarInfo, fd: int, sha256: Any, room: int, limit: int) -> int:
+        if member.issparse():
+            raise BundleRefused(f"member {member.name!r} is a sparse file")
+        begin, end = member.offset_data, member.offset_data + member.size
+        if end > len(self._view):
+            raise BundleRefused("it is truncated (a member ends past the end of the file)")
+        if member.size > room:
+            raise BundleRefused(f"it unpacks to more than {limit} bytes")
+        hashed = self._hasher.submit(_hash_range, sha256, self._view, begin, end)
+        try:
+            _copy_range(self._fd, fd, self._view, begin, end)
+        finally:
+            hashed.result()
+        return member.size
+
+
+def _hash_range(sha256: Any, view: memoryview, begin: int, end: int) -> None:
+    for at in range(begin, end, _CHUNK):
+        with view[at : min(at + _CHUNK, end)] as chunk:
+            sha256.update(chunk)
+
+
+def _copy_range(src: int, dst: int, view: memoryview, begin: int, end: int) -> None:
+    at = begin
+    try:
+        while at < end:
+            copied = os.copy_file_range(src, dst, end - at, offset_src=at)
+            if copied == 0:
+                raise BundleRefused("it is truncated (a member ends past the end of the file)")
+            at += copied
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        # A file system that cannot copy in the kernel: write the mapped bytes.
+        while at < end:
+            with view[at : min(at + _CHUNK, end)] as chunk:
+                at += os.write(dst, chunk)
+
+
+def _extract(
+    tar: tarfile.TarFile, dest: Path, limits: Limits, data: _Streamed | _Mapped
+) -> Unpacked:
+    written, members, top = 0, 0, None
+    digests: dict[str, str] = {}
+    for member in tar:
+        members += 1
+        if members > limits.max_members:
+            raise BundleRefused(f"it has more than {limits.max_members} members")
+        path = _safe_name(member.name)
+        if top is None:
+            top = path.parts[0]
+        if path.parts[0] != top:
+            raise BundleRefused("it holds more than one top directory")
+        target = dest.joinpath(*path.parts)
+        if member.isdir():
+            target.mkdir(mode=0o700, parents=True, exist_ok=True)
+            continue
+        if not member.isreg():
+            raise BundleRefused(f"member {member.name!r} is a link or special file")
+        if written + member.size > limits.max_bytes:
+            raise BundleRefused(f"it unpacks to more than {limits.max_bytes} bytes")
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        sha256 = hashlib.sha256()
+        try:
+            written += data.copy(member, fd, sha256, limits.max_bytes - written, limits.max_bytes)
+        finally:
+            os.close(fd)
+        digests[PurePosixPath(*path.parts[1:]).as_posix()] = sha256.hexdigest()
+    _require_end_marker(tar)
     if top is None:
         raise BundleRefused("it is empty")
-    return dest / top
+    return Unpacked(dest / top, digests)
 
 
 def is_bag_dir(path: Path) -> bool:
@@ -145,10 +263,14 @@ def check_tree(bag_dir: Path) -> None:
         raise BundleRefused(f"{missing[0]} is missing")
 
 
-def validate_bag(bag_dir: Path) -> bagit.Bag:
+def validate_bag(bag_dir: Path, sha256: dict[str, str] | None = None) -> bagit.Bag:
+    """``bagit`` validates the bag: in full, or given the SHA-256 of every file as it was
+    unpacked, its structure and completeness, the checksums compared here with its manifests."""
     try:
         bag = bagit.Bag(str(bag_dir))
-        bag.validate(processes=1)
+        bag.validate(processes=1, completeness_only=sha256 is not None)
+        if sha256 is not None:
+            _compare_checksums(bag, sha256)
     except bagit.BagValidationError as exc:
         detail = exc.details[0] if exc.details else exc.message
         raise BundleRefused(f"the bag does not validate: {detail}") from None
@@ -160,6 +282,21 @@ def validate_bag(bag_dir: Path) -> bagit.Bag:
     if listed != {"bagit.txt", "bag-info.txt", "manifest-sha256.txt"}:
         raise BundleRefused("the tag manifest does not cover exactly the bag's tag files")
     return bag
+
+
+def _compare_checksums(bag: bagit.Bag, sha256: dict[str, str]) -> None:
+    """Every entry of the bag's manifests (payload and tag) against the file's SHA-256 as it was
+    unpacked, as ``bagit``'s full validation compares them."""
+    errors = []
+    for path, hashes in bag.entries.items():
+        stored = str(hashes.get("sha256", "")).lower()
+        computed = sha256.get(path)
+        if computed is None:
+            errors.append(bagit.FileMissing(path))
+        elif not hmac.compare_digest(stored, computed):
+            errors.append(bagit.ChecksumMismatch(path, "sha256", stored, computed))
+    if errors:
+        raise bagit.BagValidationError("Bag validation failed", errors)
 
 
 async def check_signature(service: TransferBundleService, bag_dir: Path) -> tuple[bytes, str]:

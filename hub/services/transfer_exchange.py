@@ -1,21 +1,20 @@
-"""The transfer steps that move the case file: sent, received, completed, and a peer hub's
-decision. adapters/transfer (bundles) and federation (hub to hub) call these once a bundle is
-built, verified or acknowledged. Within one hub adapters/transfer's ``send_within_hub`` checks
-``sendable_within_hub``, builds the bundle, imports it here and calls ``mark_sent``; the
-receiving coordinator's ``confirm_received`` completes it. Every step on the log, in its
-transaction, with the next step's deadline."""
+"""The transfer steps that move the case file: sent and received. adapters/transfer (bundles)
+and federation (hub to hub) call these once a bundle is built or verified. Within one hub
+adapters/transfer's ``send_within_hub`` checks ``sendable_within_hub``, builds the bundle,
+imports it here and calls ``mark_sent``; the receiving coordinator's ``confirm_received``
+(``transfer_completion``) completes it. Every step on the log, in its transaction, with the
+next step's deadline."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import Clock
-from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict, Forbidden, IntegrityFailure, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event
 from hub.model.directory import Role, User
@@ -24,13 +23,15 @@ from hub.policy.transfer import TransferPolicy
 from hub.services import notices
 from hub.services.actor import Actor
 from hub.services.policy import PolicyService
-from hub.services.transfer_rules import check_crossing, rules_for, transfer_policy
+from hub.services.transfer_rules import (
+    check_crossing,
+    rules_for,
+    transfer_policy,
+)
 from hub.services.transfer_steps import CHANNEL, log_step, next_deadline, tell
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
-from hub.store import transfer_bundles as bundle_store
 from hub.store import transfers as store
-from hub.store import workflows as workflow_store
 from hub.store.database import Database
 from hub.workflows.deadlines import ItemKind
 
@@ -92,7 +93,7 @@ async def get(conn: AsyncConnection, transfer_id: int) -> Transfer:
     return transfer
 
 
-def _digest(value: str, field: str) -> str:
+def digest_field(value: str, field: str) -> str:
     value = value.strip().lower()
     if len(value) != _DIGEST_CHARS or any(c not in "0123456789abcdef" for c in value):
         raise InvalidInput("A digest is 64 hexadecimal characters (SHA-256).", field=field)
@@ -124,7 +125,7 @@ class TransferExchange:
     ) -> Transfer:
         """The accepted case file has gone: a disclosure on the ``transfer`` channel. ``actor``
         None is the operator or the hub's own federation client."""
-        digest = _digest(bundle_digest, "bundle_digest")
+        digest = digest_field(bundle_digest, "bundle_digest")
         if actor is not None:
             coordinator(actor, "send a transfer")
         now = self._clock.now()
@@ -211,7 +212,7 @@ class TransferExchange:
         """A verified bundle has arrived. From this hub: the transfer it names moves to
         received (its digest must be the one sent). From a peer: a transfer row is made here,
         in state received, for a receiving area of this hub; the same bundle twice is refused."""
-        digest = _digest(bundle.bundle_digest, "bundle_digest")
+        digest = digest_field(bundle.bundle_digest, "bundle_digest")
         now = self._clock.now()
         async with self._db.write() as conn:
             if bundle.peer_name is None:
@@ -299,127 +300,3 @@ class TransferExchange:
         except IntegrityError:  # the same bundle, a moment ago, in another process
             raise Conflict("This transfer's bundle has already been received.") from None
         return await get(conn, transfer_id)
-
-    async def confirm_received(self, actor: Actor, transfer_id: int) -> Transfer:
-        """Within one hub: the receiving coordinator confirms the case file is there, and the
-        transfer completes (the case's owning area and lead agency change)."""
-        transfer = await self._visible_to_coordinator(actor, transfer_id)
-        if transfer.receiving_area_id != actor.agency.area_id or transfer.peer_name:
-            raise Forbidden("Only the receiving area confirms receipt.")
-        if transfer.state is not S.SENT:
-            raise Conflict("Only a transfer that was sent can be received.")
-        async with self._db.read() as conn:
-            imported = await bundle_store.imported_digest(conn, transfer.bundle_digest or "")
-        if not imported:
-            # The sending side imports the verified bundle before marking it sent.
-            raise IntegrityFailure("The case file that was sent has not been verified here.")
-        bundle = ReceivedBundle(
-            sending_transfer_id=transfer.id,
-            bundle_digest=transfer.bundle_digest or "",
-            case_reference=transfer.case_reference,
-            sending_area_code=transfer.sending_area_code,
-            sending_jurisdiction=transfer.sending_jurisdiction,
-            receiving_area_code=transfer.receiving_area_code,
-            reason=transfer.reason,
-            proposed_date=transfer.proposed_date,
-        )
-        await self.record_received(bundle, actor=actor)
-        ack = sha256_hex(f"ack:{transfer.id}:{transfer.bundle_digest}".encode())
-        return await self.complete(transfer.id, ack, actor)
-
-    # -- completed -------------------------------------------------------------------------
-
-    async def complete(
-        self,
-        transfer_id: int,
-        ack_digest: str,
-        actor: Actor | None = None,
-        *,
-        ack: bytes | None = None,
-    ) -> Transfer:
-        """Close a transfer. Within one hub (received): the receiving area owns the case. On the
-        sending side of a hub-to-hub transfer (sent or received), with the peer's verified
-        acknowledgement (``ack_digest``, its SHA-256): the sending area's agencies leave the
-        case. On the receiving side (received): the import is done. ``ack``: the peer's signed
-        acknowledgement itself, kept as evidence (its SHA-256 must be ``ack_digest``)."""
-        digest = _digest(ack_digest, "ack_digest")
-        if ack is not None and not hmac.compare_digest(sha256_hex(ack), digest):
-            raise IntegrityFailure("The acknowledgement is not the one whose digest is given.")
-        now = self._clock.now()
-        rules = self.rules
-        until = now + timedelta(days=rules.read_days) if rules.keep else now
-        async with self._db.write() as conn:
-            transfer = await get(conn, transfer_id)
-            outgoing_peer = transfer.peer_name is not None and transfer.sending_area_id is not None
-            allowed = [S.SENT, S.RECEIVED] if outgoing_peer else [S.RECEIVED]
-            values: dict[str, object] = {"ack_digest": digest, "completed_at": now}
-            if ack is not None:
-                values["ack"] = ack
-            if transfer.sending_area_id is not None:
-                values["sending_read_until"] = until
-            if not await store.move(conn, transfer.id, allowed, S.COMPLETED, now, **values):
-                raise Conflict("This transfer cannot be completed in its present state.")
-            await self._hand_over(conn, transfer, now)
-            await log_step(
-                conn,
-                actor,
-                transfer,
-                Event.TRANSFER_COMPLETED,
-                now,
-                lawful_basis=self._basis(transfer.receiving_jurisdiction),
-                detail=f"completed:{digest}:area={transfer.receiving_area_code}",
-                recipients=[a for a in (transfer.new_lead_agency_id,) if a],
-            )
-            await next_deadline(conn, transfer, now, kind=None, area_id=None, owner_agency_id=None)
-            await tell(
-                conn, transfer, notices.Notice.TRANSFER_DECIDED, "completed",
-                transfer.sending_area_id, now,
-            )  # fmt: skip
-            return await get(conn, transfer.id)
-
-    async def _hand_over(self, conn: AsyncConnection, transfer: Transfer, now: object) -> None:
-        if transfer.case_id is None:
-            return
-        if transfer.sending_area_id is None:
-            # The receiving side of a hub-to-hub transfer: the import made the case under the
-            # sending hub's area and lead agency; the receiving area and its new lead agency
-            # take it over (nobody here leaves: the sending hub's agencies are not on it).
-            if transfer.receiving_area_id is None or transfer.new_lead_agency_id is None:
-                return
-            await store.hand_over_case(
-                conn,
-                transfer.case_id,
-                area_id=transfer.receiving_area_id,
-                lead_agency_id=transfer.new_lead_agency_id,
-                leaving_agency_ids=[],
-            )
-            await workflow_store.join_case(
-                conn,
-                transfer.case_id,
-                {transfer.new_lead_agency_id},
-                now,  # type: ignore[arg-type]
-            )
-            return
-        leaving = [
-            a.id
-            for a in await directory_store.list_agencies(conn)
-            if a.area_id == transfer.sending_area_id
-        ]
-        if transfer.receiving_area_id is None:  # gone to a peer hub: the case leaves this one
-            await store.leave_case(conn, transfer.case_id, leaving)
-            return
-        if transfer.new_lead_agency_id is None:  # pragma: no cover - set on acceptance
-            raise Conflict("The transfer names no new lead agency.")
-        await store.hand_over_case(
-            conn,
-            transfer.case_id,
-            area_id=transfer.receiving_area_id,
-            lead_agency_id=transfer.new_lead_agency_id,
-            leaving_agency_ids=leaving,
-        )
-        await workflow_store.join_case(
-            conn,
-            transfer.case_id,
-            {transfer.new_lead_agency_id},
-            now,  # type: ignore[arg-type]
-        )

@@ -24,10 +24,12 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event
 from hub.model.transfers import PeerMessage, Transfer, TransferState
 from hub.services import notices
-from hub.services.transfer_exchange import MAX_REASON_CHARS, TransferExchange, get, text
+from hub.services.transfer_completion import TransferCompletion
+from hub.services.transfer_exchange import MAX_REASON_CHARS, get, text
 from hub.services.transfer_rules import check_crossing
 from hub.services.transfer_steps import CHANNEL, cancel_deadline, log_step, next_deadline, tell
 from hub.store import directory as directory_store
+from hub.store import transfer_bundles as bundle_store
 from hub.store import transfers as store
 from hub.workflows.deadlines import ItemKind
 
@@ -138,7 +140,7 @@ async def owe(
     )  # fmt: skip
 
 
-class TransferPeerSteps(TransferExchange):
+class TransferPeerSteps(TransferCompletion):
     """The steps another hub causes here, and what this hub owes its peers."""
 
     # -- what this hub owes ---------------------------------------------------------------
@@ -204,6 +206,23 @@ class TransferPeerSteps(TransferExchange):
             return when
 
     # -- on the receiving hub: a proposal, a cancellation ---------------------------------
+
+    async def accepted_from_peers(self) -> list[Transfer]:
+        """Accepted here from a peer hub, the case file not yet recorded as received."""
+        async with self._db.read() as conn:
+            return await store.accepted_from_peers(conn)
+
+    async def import_after_acceptance(
+        self, transfer: Transfer, sender_key: bytes
+    ) -> bundle_store.ImportRow | None:
+        """The bundle of the transfer's case the peer (``sender_key``) uploaded, imported here
+        and acknowledged since the transfer was accepted, if there is one."""
+        async with self._db.read() as conn:
+            return await bundle_store.peer_import_since(
+                conn, reference=transfer.case_reference, sender_key=sender_key.hex(),
+                to_area=transfer.receiving_area_code,
+                since=transfer.decided_at or transfer.created_at,
+            )  # fmt: skip
 
     async def record_peer_proposal(self, peer_name: str, proposal: PeerProposal) -> Transfer:
         """A pinned peer proposes a transfer into an area of this hub: made here, proposed, for

@@ -4,8 +4,9 @@ sent, received and completed, each step on the log with its deadline.
 
 Decisions bind people (``Actor.person``): the receiving area's coordinator decides, never the
 proposer, and a token that names no person decides nothing. adapters/transfer and federation
-call ``mark_sent``, ``record_received``, ``complete`` and ``record_peer_decision``
-(``hub.services.transfer_exchange``); cross-border mappings are in ``transfer_rules``.
+call ``mark_sent`` and ``record_received`` (``transfer_exchange``), ``complete``
+(``transfer_completion``) and the peer hub's steps (``transfer_peer``); cross-border mappings
+are in ``transfer_rules``.
 """
 
 from __future__ import annotations

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.schema import ledger_entries, packet_keys, packet_parts, peers, transfer_imports
+from hub.store.schema import (
+    cases,
+    ledger_entries,
+    packet_keys,
+    packet_parts,
+    peers,
+    transfer_imports,
+)
 
 
 async def case_entries(conn: AsyncConnection, case_id: int, upto: int) -> list[tuple[int, bytes]]:
@@ -76,7 +84,31 @@ async def record_import(conn: AsyncConnection, row: ImportRow) -> None:
 
 async def import_of(conn: AsyncConnection, bundle_id: str) -> ImportRow | None:
     stmt = select(transfer_imports).where(transfer_imports.c.bundle_id == bundle_id)
-    r = (await conn.execute(stmt)).mappings().first()
+    return _import_row((await conn.execute(stmt)).mappings().first())
+
+
+async def peer_import_since(
+    conn: AsyncConnection, *, reference: str, sender_key: str, to_area: str, since: datetime
+) -> ImportRow | None:
+    """The newest bundle of case ``reference`` for ``to_area`` that the peer holding
+    ``sender_key`` uploaded (so acknowledged) since ``since``."""
+    stmt = (
+        select(transfer_imports)
+        .join(cases, cases.c.id == transfer_imports.c.case_id)
+        .where(
+            cases.c.reference == reference,
+            transfer_imports.c.sender_key == sender_key,
+            transfer_imports.c.to_area == to_area,
+            transfer_imports.c.imported_at >= since,
+            transfer_imports.c.ack.is_not(None),
+        )
+        .order_by(transfer_imports.c.imported_at.desc())
+        .limit(1)
+    )
+    return _import_row((await conn.execute(stmt)).mappings().first())
+
+
+def _import_row(r: Any) -> ImportRow | None:
     if r is None:
         return None
     values = {k: r[k] for k in ImportRow.__dataclass_fields__}

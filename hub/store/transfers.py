@@ -118,6 +118,16 @@ async def owed_to_peers(conn: AsyncConnection, now: datetime, limit: int) -> lis
     return [_transfer(r) for r in (await conn.execute(stmt)).mappings()]
 
 
+async def accepted_from_peers(conn: AsyncConnection) -> list[Transfer]:
+    """Transfers a peer hub proposed that this hub accepted and has not yet received."""
+    stmt = select(transfers).where(
+        transfers.c.peer_name.is_not(None),
+        transfers.c.sending_area_id.is_(None),
+        transfers.c.state == TransferState.ACCEPTED.value,
+    )
+    return [_transfer(r) for r in (await conn.execute(stmt)).mappings()]
+
+
 async def peer_delivered(
     conn: AsyncConnection, transfer_id: int, message: str, **values: Any
 ) -> bool:
@@ -169,14 +179,17 @@ async def hand_over_case(
     area_id: int,
     lead_agency_id: int,
     leaving_agency_ids: Iterable[int],
+    grading: tuple[int, int] | None = None,
 ) -> None:
-    """The receiving area owns the case: its area and lead agency change, the sending area's
-    agencies are no longer active on it, and its open deadlines pass to the new lead agency."""
+    """The receiving area owns the case: its area and lead agency change (and its category and
+    level, ``grading``, as another jurisdiction records them), the sending area's agencies are
+    no longer active on it, and its open deadlines pass to the new lead agency."""
     leaving = sorted(set(leaving_agency_ids))
+    regraded = {"category": grading[0], "level": grading[1]} if grading else {}
     await conn.execute(
         update(cases)
         .where(cases.c.id == case_id)
-        .values(area_id=area_id, lead_agency_id=lead_agency_id)
+        .values(area_id=area_id, lead_agency_id=lead_agency_id, **regraded)
     )
     await leave_case(conn, case_id, leaving)
     await conn.execute(

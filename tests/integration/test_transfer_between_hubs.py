@@ -21,7 +21,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from adapters.transfer.peer_messages import deliver_owed
+from adapters.transfer.importer import import_bundle
+from adapters.transfer.peer_messages import complete_interrupted, deliver_owed
 from adapters.transfer.peer_send import bundle_path, send_to_peer
 from hub.client.peer import PeerClient, PeerRefused, PeerUnreachable
 from hub.errors import Conflict
@@ -88,6 +89,9 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]
     try:
         for side, server in zip(sides, servers, strict=True):
             _wait_for(side.port, server)
+        # North holds south's signed directory (each test may run alone, in any worker).
+        fetched = _cli("peer", "fetch-directory", "south", "--data-dir", str(a.data))
+        assert fetched.returncode == 0, fetched.stderr
         yield a, b
     finally:
         for server in servers:
@@ -340,3 +344,52 @@ async def test_an_unreachable_or_refusing_peer_leaves_the_message_owed_with_the_
         await north.ledger.verify()
     finally:
         await north.close()
+
+
+async def test_an_import_cut_short_before_its_transfer_was_recorded_completes_later(
+    hubs: tuple[Side, Side],
+) -> None:
+    """South imports the bundle and stops before recording the transfer (here: the import run
+    alone, as the upload handler would before its next step). South's delivery job, or the
+    repeated upload, records and completes it from the import's row; north completes on the
+    original acknowledgement."""
+    a, b = hubs
+    north, south = await Hub.open(a.config), await Hub.open(b.config)
+    try:
+        dby = await actor_for(north, "dby.coordinator")
+        lei = await actor_for(south, "lei.coordinator")
+        _, transfer_id = await _proposed(north, "Hollins")
+        await _told(north, transfer_id)
+        there = next(
+            t for t in await south.transfers.for_area(lei) if t.remote_id == str(transfer_id)
+        )
+        await south.transfers.accept(lei, there.id, "Place at Leicester AP.", "LEI-PROBATION")
+        await _told(south, there.id)
+
+        await _set_peer_url(north, "south", f"http://127.0.0.1:{_free_port()}")
+        try:
+            with pytest.raises(PeerUnreachable):
+                await send_to_peer(north, transfer_id, dby)
+        finally:
+            await _set_peer_url(north, "south", b.url)
+        kept = bundle_path(north, transfer_id)
+        north_key = (await north.peers.hub_key()).public
+        imported = await import_bundle(south, kept, sender=north_key,
+                                       upload_sha256=hashlib.sha256(kept.read_bytes()).hexdigest())  # fmt: skip
+        assert imported.ack is not None
+
+        await complete_interrupted(south)  # the job may have got there first: either way, once
+        done_there = await south.transfers.get(lei, there.id)
+        assert done_there.state is TransferState.COMPLETED
+        moved = await south.cases.get(None, imported.case.id)
+        assert moved.lead_agency_id == await agency_id(south, "LEI-PROBATION")
+
+        # North sends again and gets the acknowledgement south made at the import.
+        done = await send_to_peer(north, transfer_id, dby)
+        assert done.state is TransferState.COMPLETED
+        assert done.ack_digest == hashlib.sha256(imported.ack).hexdigest()
+        await north.ledger.verify()
+        await south.ledger.verify()
+    finally:
+        await north.close()
+        await south.close()

@@ -236,6 +236,37 @@ async def test_refuses_tampered_missing_and_extra_files(
 
 
 @SQLITE_ONLY
+async def test_a_tar_is_checked_in_one_pass_as_bagit_checks_a_directory(
+    hub: Hub, bag_dir: Path, tmp_path: Path
+) -> None:
+    """A tar's checksums are computed as it is unpacked and compared with the manifests bagit
+    parsed: a flipped byte, a missing or an extra file inside the tar is refused as the full
+    validation refuses it; the same bag compressed goes the streaming way and imports."""
+    part = next((bag_dir / "data" / "packets").glob("*/parts/body"))
+    rel = part.relative_to(bag_dir)
+    tampered = _copy(bag_dir, tmp_path, "t")
+    blob = bytearray((tampered / rel).read_bytes())
+    blob[len(blob) // 2] ^= 1
+    (tampered / rel).write_bytes(bytes(blob))
+    tar_bag(tampered, tmp_path / "t.tar")
+    await _refused(hub, tmp_path / "t.tar", "sha256 validation failed")
+    missing = _copy(bag_dir, tmp_path, "m")
+    (missing / rel).unlink()
+    tar_bag(missing, tmp_path / "m.tar")
+    await _refused(hub, tmp_path / "m.tar", "does not validate")
+    extra = _copy(bag_dir, tmp_path, "e")
+    (extra / "data" / "note.txt").write_text("x")
+    tar_bag(extra, tmp_path / "e.tar")
+    await _refused(hub, tmp_path / "e.tar", "does not validate")
+    good = tmp_path / "good.tar"
+    tar_bag(bag_dir, good)
+    packed = tmp_path / "good.tar.gz"
+    packed.write_bytes(gzip.compress(good.read_bytes(), compresslevel=1))
+    done = await import_bundle(hub, packed)
+    assert done.packets >= 1
+
+
+@SQLITE_ONLY
 async def test_refuses_bad_signature_and_bad_proof(hub: Hub, bag_dir: Path, tmp_path: Path) -> None:
     bad = _copy(bag_dir, tmp_path, "s")
     doc = json.loads((bad / "hub-signature.json").read_text())

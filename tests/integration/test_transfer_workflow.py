@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from adapters.transfer.send import send_within_hub
 from hub.errors import Conflict, Forbidden, IntegrityFailure, InvalidInput, NotFound
+from hub.model.directory import AgencyType, Jurisdiction, Role
 from hub.model.packets import Draft, PacketType
 from hub.model.transfers import TransferState
 from hub.services.transfers import Proposal
@@ -176,3 +177,30 @@ async def test_receipt_needs_the_verified_bundle(hub: Hub, logins: object) -> No
     with pytest.raises(IntegrityFailure, match="not been verified"):
         await hub.transfers.confirm_received(nts, proposed.id)
     assert (await hub.transfers.get(nts, proposed.id)).state is TransferState.SENT
+
+
+async def test_within_one_hub_across_a_border_the_case_is_regraded(
+    hub: Hub, logins: object
+) -> None:
+    """A Derbyshire case moves to a Scottish area of the same hub: once complete, the case row
+    holds the category Scotland records it as (policies/transfer.toml), as the bundle said."""
+    await hub.directory.add_area("LOT", "Lothian and Borders", Jurisdiction.SCOTLAND)
+    await hub.directory.add_agency(
+        "LOT-CJSW", "Edinburgh Justice Social Work", AgencyType.CRIMINAL_JUSTICE_SOCIAL_WORK, "LOT"
+    )
+    await hub.directory.add_user("lot.coordinator", "Ailsa Reid", "LOT-CJSW", Role.COORDINATOR,
+                                 "a long test passphrase 45")  # fmt: skip
+    dby = await actor_for(hub, "dby.coordinator")
+    lot = await actor_for(hub, "lot.coordinator")
+    case = await new_case(hub, "Balfour")  # category 2 in England and Wales
+    await hub.casework.record_meeting(dby, case, TODAY - timedelta(days=3), 2)
+    proposed = await hub.transfers.propose(
+        dby, Proposal(case, "Moving to Edinburgh to live with his mother.", TODAY, "LOT")
+    )
+    await hub.transfers.accept(lot, proposed.id, "CJSW will supervise.", "LOT-CJSW")
+    await send_within_hub(hub, dby, proposed.id)
+    assert int((await hub.cases.get(None, case)).category) == 2  # not until it completes
+    await hub.transfers.confirm_received(lot, proposed.id)
+    moved = await hub.cases.get(None, case)
+    assert (int(moved.category), int(moved.level)) == (3, 2)
+    assert moved.lead_agency_id == await agency_id(hub, "LOT-CJSW")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.transfer.importer import import_bundle as _import_bundle
+from adapters.transfer.peer_messages import complete_interrupted
 from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict
 from hub.model.transfers import Transfer
@@ -47,6 +48,7 @@ async def receive_bundle(hub: Hub, peer: Peer, path: Path, upload_sha256: str) -
         earlier = await bundle_store.ack_for_upload(conn, upload_sha256, peer.signing_key.hex())
     if earlier is not None:
         log.info("bundle from peer %s already imported: acknowledged again", peer.name)
+        await complete_interrupted(hub)  # in case this hub stopped before recording it
         return earlier
     log.info("importing a bundle received from peer %s", peer.name)
     result = await _import_bundle(hub, path, sender=peer.signing_key, upload_sha256=upload_sha256)
