@@ -15,6 +15,7 @@ from hub.errors import ConfigError
 from hub.policy.loader import load_policy
 from hub.services.access import AccessReportService
 from hub.services.auth import AuthService
+from hub.services.case_events import CaseEventService
 from hub.services.cases import CaseService
 from hub.services.casework import CaseworkService
 from hub.services.checkpoints import LedgerService, pin_path
@@ -32,6 +33,7 @@ from hub.services.requests import RequestService
 from hub.services.saved_drafts import SavedDraftService
 from hub.services.sealed import SealedService
 from hub.services.share_approvals import ShareApprovals
+from hub.services.stats import StatisticsService
 from hub.services.tokens import TokenService
 from hub.services.transfers import TransferService
 from hub.services.visor import VisorRecordService
@@ -52,6 +54,8 @@ class Hub:
     hasher: PasswordHasher
     directory: DirectoryService
     cases: CaseService
+    case_events: CaseEventService
+    stats: StatisticsService
     packets: PacketService
     auth: AuthService
     ledger: LedgerService
@@ -109,6 +113,8 @@ class Hub:
             hasher=hasher,
             directory=DirectoryService(db, keyring, hasher, clock),
             cases=CaseService(db, clock),
+            case_events=CaseEventService(db, clock),
+            stats=StatisticsService(db, clock, policy),
             packets=packets,
             auth=AuthService(db, keyring, hasher, clock, config.sessions),
             ledger=ledger,

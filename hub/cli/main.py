@@ -14,10 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hub.cli import case_events as case_events_cli
 from hub.cli import email as email_cli
 from hub.cli import keys_import
 from hub.cli import peer as peer_cli
 from hub.cli import policy as policy_cli
+from hub.cli import stats as stats_cli
 from hub.cli import tokens as tokens_cli
 from hub.cli import transfer as transfer_cli
 from hub.cli import visor as visor_cli
@@ -147,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("reference")
     c.add_argument("agency", help="agency code, e.g. NTT-HOUSING")
+    case_events_cli.add_parsers(case, common)
     c = case.add_parser("combine", parents=[common], help="combine a duplicate record into a case")
     c.add_argument("keep", help="reference of the case to keep")
     c.add_argument("duplicate", help="reference of the duplicate record")
@@ -189,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     transfer_cli.add_parsers(sub, common)
     peer_cli.add_parsers(sub, common)
     witness_cli.add_parsers(sub, common)
+    stats_cli.add_parsers(sub, common)
     return p
 
 
@@ -349,6 +353,8 @@ async def cmd_case(args: argparse.Namespace, config: Config) -> int:
         elif args.action == "involve":
             c = await hub.cases.involve(None, args.reference, args.agency)
             print(f"{args.agency.upper()} is now active on {c.reference}")
+        elif args.action in ("event", "events"):
+            await case_events_cli.run(hub, args)
         elif args.action == "combine":
             kept = await hub.cases.combine(None, args.keep, args.duplicate)
             print(f"{args.duplicate} combined into {kept.reference}")
@@ -497,6 +503,7 @@ COMMANDS: dict[str, Command] = {
     "peer": peer_cli.run,
     "hub-key": peer_cli.run,
     "witness": witness_cli.run,
+    "stats": stats_cli.run,
 }
 
 

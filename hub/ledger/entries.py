@@ -50,6 +50,11 @@ class Event(StrEnum):
     # An agency brought into a case's arrangements by its coordinator or lead agency (alteration):
     # from then on it is active on the case. Being sent a packet never does this.
     CASE_AGENCY_INVOLVED = "case-agency-involved"
+    # A typed, dated event on the case the statistics count (hub.model.case_events): a breach, an
+    # order, a recall, a charge, the end of MAPPA management (collection).
+    CASE_EVENT_RECORDED = "case-event-recorded"
+    # Statistics produced for an area and period (consultation of the workflow state).
+    STATS_PRODUCED = "stats-produced"
     PACKET_SHREDDED = "packet-shredded"
     DISCLOSURE_DECIDED = "disclosure-decided"
     THIRD_PARTY_DISCLOSED = "third-party-disclosed"

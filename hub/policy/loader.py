@@ -33,6 +33,7 @@ from hub.policy.policyset import (
     Restricted,
     Term,
 )
+from hub.policy.statistics import build_statistics
 from hub.policy.transfer import build_transfer
 
 __all__ = [
@@ -67,6 +68,7 @@ FILES = (
     "conditions.toml",
     "boundaries.toml",
     "transfer.toml",
+    "statistics.toml",
 )
 JURISDICTIONS = ("england-and-wales", "scotland", "northern-ireland")
 NATURES = ("duty", "power", "presumption")
@@ -517,6 +519,7 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
         delegated_decisions=bool(ap.doc.get("delegated_decisions", False)),
         channels=MappingProxyType(channels),
         allowed=MappingProxyType(allowed),
+        statistics=build_statistics(f["statistics.toml"]),
         transfer=build_transfer(
             f["transfer.toml"],
             agency_types=agency_types,

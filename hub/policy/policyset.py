@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hub.policy.compiled import CompiledPolicy, compile_policy
+from hub.policy.statistics import StatisticsPolicy
 from hub.policy.transfer import TransferPolicy
 
 ANY = "*"
@@ -186,6 +187,8 @@ class PolicySet:
     allowed: Mapping[tuple[str, int, int], frozenset[str]]
     # policies/transfer.toml (hub.policy.transfer): None only for a set built without it.
     transfer: TransferPolicy | None = None
+    # policies/statistics.toml (hub.policy.statistics): None only for a set built without it.
+    statistics: StatisticsPolicy | None = None
     # Decisions already made under this version, by the shape of the request (engine.evaluate).
     # Not an argument, so that a replace() starts with its own, empty memo.
     decisions: dict[tuple[object, ...], object] = field(

@@ -121,7 +121,7 @@ class CaseService:
         new_category = category or case.category
         now = self._clock.now()
         async with self._db.write() as conn:
-            await store.set_level(conn, case.id, level, new_category)
+            await store.set_level(conn, case.id, level, new_category, now)
             change = f"{int(case.level)}/{int(case.category)}->{int(level)}/{int(new_category)}"
             await _log(conn, actor, Action.ALTERATION, Event.CASE_ALTERED, case.id, now, change)
         return await self.get(actor, reference)

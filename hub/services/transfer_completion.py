@@ -7,7 +7,7 @@ lead agency takes the case over."""
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +20,7 @@ from hub.services.actor import Actor
 from hub.services.transfer_exchange import ReceivedBundle, TransferExchange, digest_field, get
 from hub.services.transfer_rules import map_for_jurisdiction
 from hub.services.transfer_steps import log_step, next_deadline, tell
+from hub.store import case_events as event_store
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import transfer_bundles as bundle_store
@@ -121,7 +122,7 @@ class TransferCompletion(TransferExchange):
         )  # fmt: skip
         return mapped.category, mapped.level
 
-    async def _hand_over(self, conn: AsyncConnection, transfer: Transfer, now: object) -> None:
+    async def _hand_over(self, conn: AsyncConnection, transfer: Transfer, now: datetime) -> None:
         if transfer.case_id is None:
             return
         if transfer.sending_area_id is None:
@@ -136,12 +137,13 @@ class TransferCompletion(TransferExchange):
                 area_id=transfer.receiving_area_id,
                 lead_agency_id=transfer.new_lead_agency_id,
                 leaving_agency_ids=[],
+                when=now,
             )
             await workflow_store.join_case(
                 conn,
                 transfer.case_id,
                 {transfer.new_lead_agency_id},
-                now,  # type: ignore[arg-type]
+                now,
             )
             return
         leaving = [
@@ -151,6 +153,7 @@ class TransferCompletion(TransferExchange):
         ]
         if transfer.receiving_area_id is None:  # gone to a peer hub: the case leaves this one
             await store.leave_case(conn, transfer.case_id, leaving)
+            await event_store.close_grading(conn, transfer.case_id, now)
             return
         if transfer.new_lead_agency_id is None:  # pragma: no cover - set on acceptance
             raise Conflict("The transfer names no new lead agency.")
@@ -160,11 +163,12 @@ class TransferCompletion(TransferExchange):
             area_id=transfer.receiving_area_id,
             lead_agency_id=transfer.new_lead_agency_id,
             leaving_agency_ids=leaving,
+            when=now,
             grading=await self._regraded(conn, transfer),
         )
         await workflow_store.join_case(
             conn,
             transfer.case_id,
             {transfer.new_lead_agency_id},
-            now,  # type: ignore[arg-type]
+            now,
         )

@@ -291,9 +291,11 @@ class TransferPeerSteps(TransferCompletion):
                 raise NotFound("No such transfer.")
             if transfer.state is S.CANCELLED:
                 return transfer
+            # A decision still owed to the sender is moot now: it is not sent.
             if not await store.move(conn, transfer.id, [S.PROPOSED, S.ACCEPTED], S.CANCELLED,
                                     now, cancelled_at=now,
-                                    decision_reasons=transfer.decision_reasons):  # fmt: skip
+                                    decision_reasons=transfer.decision_reasons, peer_owed=None,
+                                    peer_next_at=None, peer_error=None):  # fmt: skip
                 raise Conflict("The case file has already been received: too late to cancel.")
             await log_step(
                 conn, None, transfer, Event.TRANSFER_CANCELLED, now,

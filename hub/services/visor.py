@@ -251,7 +251,7 @@ class VisorRecordService:
             level=int(mappa["level"]),
             lead_agency_id=lead.id,
         )
-        await store.set_identity(conn, case.id, identity)
+        await store.set_identity(conn, case.id, identity, now)
         content: dict[str, Any] = {k: document[k] for k in SEALED_KEYS if document.get(k)}
         if person.get("aliases"):
             content["aliases"] = person["aliases"]

@@ -10,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model.cases import Case, MappaCategory, MappaLevel
+from hub.store import case_events as event_store
 from hub.store.schema import cases
 
 # Built once: on every share's and every listing's path.
@@ -72,7 +73,9 @@ async def add_case(
         )
         .returning(cases)
     )
-    return _case(result.mappings().one())
+    case = _case(result.mappings().one())
+    await event_store.sync_grading(conn, case.id, created_at)
+    return case
 
 
 async def case_by_id(conn: AsyncConnection, case_id: int) -> Case | None:
@@ -108,11 +111,16 @@ async def count_cases_in_area(conn: AsyncConnection, area_id: int) -> int:
 
 
 async def set_level(
-    conn: AsyncConnection, case_id: int, level: MappaLevel, category: MappaCategory
+    conn: AsyncConnection,
+    case_id: int,
+    level: MappaLevel,
+    category: MappaCategory,
+    when: datetime,
 ) -> None:
     await conn.execute(
         update(cases).where(cases.c.id == case_id).values(level=int(level), category=int(category))
     )
+    await event_store.sync_grading(conn, case_id, when)
 
 
 async def mark_merged(conn: AsyncConnection, duplicate_id: int, keep_id: int) -> None:

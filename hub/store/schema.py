@@ -104,6 +104,43 @@ cases = Table(
     Column("merged_into_id", Integer, nullable=True),
 )
 
+# A case's area, category and level over time, for figures "on the last day" and "managed at
+# level 2 or 3 during the year": a row is closed (valid_to) when any of them changes, when the
+# case leaves the hub, or when MAPPA management ends. The case row holds the present.
+case_gradings = Table(
+    "case_gradings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+    Column("category", Integer, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("valid_from", UTCDateTime, nullable=False),
+    Column("valid_to", UTCDateTime, nullable=True),
+    Index("ix_case_gradings_area", "area_id", "valid_from"),
+    Index("ix_case_gradings_case", "case_id", "valid_to"),
+)
+
+# Typed, dated events on a case that the annual report counts (hub.model.case_events): codes and
+# dates only, never free text.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("order_type", String(40), nullable=True),
+    Column("order_stage", String(16), nullable=True),
+    Column("area_id", Integer, ForeignKey("areas.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("recorded_by_user_id", Integer, nullable=True),
+    Column("recorded_by_agency_id", Integer, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_case_events_area", "area_id", "occurred_on"),
+    Index("ix_case_events_case", "case_id", "occurred_on"),
+)
+
 packets = Table(
     "packets",
     metadata,

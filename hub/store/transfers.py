@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model.transfers import Transfer, TransferState
+from hub.store import case_events as event_store
 from hub.store.schema import case_agencies, cases, transfers, work_items
 
 _OPEN = [s.value for s in TransferState if not s.closed]
@@ -179,6 +180,7 @@ async def hand_over_case(
     area_id: int,
     lead_agency_id: int,
     leaving_agency_ids: Iterable[int],
+    when: datetime,
     grading: tuple[int, int] | None = None,
 ) -> None:
     """The receiving area owns the case: its area and lead agency change (and its category and
@@ -191,6 +193,7 @@ async def hand_over_case(
         .where(cases.c.id == case_id)
         .values(area_id=area_id, lead_agency_id=lead_agency_id, **regraded)
     )
+    await event_store.sync_grading(conn, case_id, when)
     await leave_case(conn, case_id, leaving)
     await conn.execute(
         update(work_items)

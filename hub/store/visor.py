@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store import case_events as event_store
 from hub.store.schema import cases, visor_records
 
 
@@ -85,7 +86,9 @@ async def replace_record(conn: AsyncConnection, row: VisorRow, expected_version:
     return result.rowcount == 1
 
 
-async def set_identity(conn: AsyncConnection, case_id: int, identity: CaseIdentity) -> None:
+async def set_identity(
+    conn: AsyncConnection, case_id: int, identity: CaseIdentity, when: datetime
+) -> None:
     await conn.execute(
         update(cases)
         .where(cases.c.id == case_id)
@@ -101,6 +104,7 @@ async def set_identity(conn: AsyncConnection, case_id: int, identity: CaseIdenti
             lead_agency_id=identity.lead_agency_id,
         )
     )
+    await event_store.sync_grading(conn, case_id, when)
 
 
 async def identifier_owners(

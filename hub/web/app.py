@@ -12,6 +12,7 @@ from hub.web import (
     admin_email,
     admin_keys,
     audit,
+    case_events,
     casework,
     compose,
     compose_drafts,
@@ -71,6 +72,7 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(disclosures.routes)
     app.add_routes(held_shares.routes)
     app.add_routes(casework.routes)
+    app.add_routes(case_events.routes)
     app.add_routes(visor.routes)
     app.add_routes(api_v1.routes)
     app.add_routes(api_sealed.routes)

@@ -20,6 +20,7 @@ _NOTICES = {
     "action": "The action is completed with its outcome.",
     "involved": "The agency is now active on this case: its case page opens to it.",
     "visor-imported": "The ViSOR record is imported: the case and its record are updated.",
+    "event": "The event is recorded on the case, and counts in the area's statistics.",
 }
 
 
@@ -139,6 +140,10 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         levels=LEVELS,
         may_meet=in_area and actor.has_role(Role.COORDINATOR),
         may_release=in_area and actor.has_role(*_SENDERS),
+        events=await hub.case_events.for_case(actor, case_id) if in_area else [],
+        may_record_event=in_area
+        and case.merged_into_id is None
+        and await hub.case_events.may_record(actor, case_id),
         may_send=actor.has_role(*_SENDERS) and case.merged_into_id is None,
         openable_packets=await hub.packets.listing.openable(actor, packet_links),
         openable_cases={case.id},

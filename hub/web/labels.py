@@ -77,6 +77,8 @@ EVENTS = {
     "case-altered": "Case changed",
     "cases-combined": "Case records combined",
     "case-agency-involved": "Agency brought into the case",
+    "case-event-recorded": "Event recorded on the case",
+    "stats-produced": "Statistics produced",
     "packet-shredded": "Packet content destroyed",
     "disclosure-decided": "Disclosure decision recorded",
     "third-party-disclosed": "Disclosure made to a third party",
