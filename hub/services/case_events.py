@@ -120,9 +120,10 @@ class CaseEventService:
                 recorded_at=now,
             )
             if kind is CaseEventKind.MANAGEMENT_ENDED:
-                await store.close_grading(
-                    conn, case_id, max(start_of(new.occurred_on), then["valid_from"])
-                )
+                # Not managed from that day; a row opened since then closes where it began.
+                current = await store.grading_at(conn, case_id, now)
+                since = current["valid_from"] if current is not None else then["valid_from"]
+                await store.close_grading(conn, case_id, max(start_of(new.occurred_on), since))
             detail = f"{kind.value}:{new.occurred_on.isoformat()}:{order or ''}:{stage or ''}"
             await ledger.append(conn, Record(
                 action=Action.COLLECTION, event=Event.CASE_EVENT_RECORDED, recorded_at=now,

@@ -25,6 +25,7 @@ from hub.web import (
     packet_page,
     receipts,
     requests,
+    statistics,
     transfers,
     visor,
 )
@@ -80,6 +81,7 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(api_transfers.routes)
     app.add_routes(transfers.routes)
     app.add_routes(audit.routes)
+    app.add_routes(statistics.routes)
     app.add_routes(admin.routes)
     app.add_routes(admin_keys.routes)
     app.add_routes(admin_email.routes)

@@ -18,6 +18,7 @@ Each row below names the service check it mirrors:
 - Approvals: ``HeldShareService.queue`` (the policy's approvers: coordinators, senior managers).
 - Transfers: ``TransferService.for_area`` (coordinators, and senior managers who take escalations).
 - Access reports: ``AccessReportService`` (auditors and coordinators).
+- Statistics: ``StatisticsService.annual_report`` (coordinators, senior managers, auditors).
 - Check a receipt: ``LedgerService.check_receipt`` (anyone signed in but an agency admin);
   offered in the menu to auditors, whose work it is, and linked from the pages that give receipts.
 - API tokens: ``TokenService.list``; Agency keys: ``KeyRing``'s read-only view (agency admins).
@@ -65,6 +66,7 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("/shares", "Approvals", "shares-link", frozenset({C, S})),
     MenuItem("/transfers", "Transfers", "transfers-link", frozenset({C, S})),
     MenuItem("/audit", "Access reports", "audit-link", frozenset({C, AU})),
+    MenuItem("/statistics", "Statistics", "statistics-link", frozenset({C, S, AU})),
     MenuItem("/receipts/check", "Check a receipt", "receipts-link", frozenset({AU})),
     MenuItem("/admin/tokens", "API tokens", "tokens-link", frozenset({A})),
     MenuItem("/admin/keys", "Agency keys", "keys-link", frozenset({A})),

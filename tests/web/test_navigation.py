@@ -24,13 +24,14 @@ MENUS = {
     ],
     "dby.coordinator": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
-        "Disclosures", "Approvals", "Transfers", "Access reports", "Notification settings",
+        "Disclosures", "Approvals", "Transfers", "Access reports", "Statistics",
+        "Notification settings",
     ],
     "dby.senior": [
         "Inbox", "Cases", "Deadlines", "Notifications", "Disclosures", "Approvals", "Transfers",
-        "Notification settings",
+        "Statistics", "Notification settings",
     ],
-    "dby.auditor": ["Disclosures", "Access reports", "Check a receipt"],
+    "dby.auditor": ["Disclosures", "Access reports", "Statistics", "Check a receipt"],
     "dby.admin": ["API tokens", "Agency keys", "Email"],
 }  # fmt: skip
 LANDING = {
@@ -84,7 +85,8 @@ async def test_the_menu_table_matches_what_each_role_may_do() -> None:
     """A new role or page must be placed in the menu on purpose: the table is complete."""
     assert {i.href for i in navigation.MENU} == {
         "/inbox", "/outbox", "/drafts", "/compose", "/cases", "/requests", "/deadlines",
-        "/notifications", "/disclosures", "/shares", "/transfers", "/audit", "/receipts/check",
+        "/notifications", "/disclosures", "/shares", "/transfers", "/audit", "/statistics",
+        "/receipts/check",
         "/admin/tokens", "/admin/keys", "/admin/email", "/notification-settings",
     }  # fmt: skip
     assert navigation.home(None) == "/login" and navigation.home_label(None) == "Sign in"
