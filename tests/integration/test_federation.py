@@ -15,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -100,6 +101,30 @@ def _wait_for(port: int, proc: subprocess.Popen[str]) -> None:
     raise AssertionError("the server did not start")
 
 
+@contextmanager
+def serving(sides: Sequence[Side]) -> Iterator[None]:
+    """``mappa-hub serve`` for each side, as its own process on its port, stopped on exit."""
+    command = [sys.executable, "-m", "hub", "serve"]
+    servers = [
+        subprocess.Popen(
+            [*command, "--data-dir", str(s.data), "--port", str(s.port)],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in sides
+    ]
+    try:
+        for side, server in zip(sides, servers, strict=True):
+            _wait_for(side.port, server)
+        yield
+    finally:
+        for server in servers:
+            server.terminate()
+            server.communicate(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]]:
     sides = []
@@ -121,33 +146,8 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]
     assert added.returncode == 0, added.stderr
     assert "fingerprint" in added.stdout
     asyncio.run(_pin(a, "south", b))
-    servers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub",
-                "serve",
-                "--data-dir",
-                str(s.data),
-                "--port",
-                str(s.port),
-            ],
-            env=ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for s in sides
-    ]
-    try:
-        for side, server in zip(sides, servers, strict=True):
-            _wait_for(side.port, server)
+    with serving(sides):
         yield a, b
-    finally:
-        for server in servers:
-            server.terminate()
-            server.communicate(timeout=30)
 
 
 @dataclass

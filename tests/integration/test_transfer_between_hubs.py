@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -33,7 +31,7 @@ from hub.services.transfers import Proposal
 from hub.store.schema import ledger_entries, peers, transfer_imports, transfers
 from hub.wiring import Hub, initialise
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, make_config
-from tests.integration.test_federation import ENV, Side, _cli, _free_port, _pin, _prepare, _wait_for
+from tests.integration.test_federation import Side, _cli, _free_port, _pin, _prepare, serving
 from tests.integration.workflow_support import new_case
 
 
@@ -67,36 +65,11 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]
     asyncio.run(_prepare_south(b))
     asyncio.run(_pin(a, "south", b))
     asyncio.run(_pin(b, "north", a))
-    servers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub",
-                "serve",
-                "--data-dir",
-                str(s.data),
-                "--port",
-                str(s.port),
-            ],
-            env=ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for s in sides
-    ]
-    try:
-        for side, server in zip(sides, servers, strict=True):
-            _wait_for(side.port, server)
+    with serving(sides):
         # North holds south's signed directory (each test may run alone, in any worker).
         fetched = _cli("peer", "fetch-directory", "south", "--data-dir", str(a.data))
         assert fetched.returncode == 0, fetched.stderr
         yield a, b
-    finally:
-        for server in servers:
-            server.terminate()
-            server.communicate(timeout=30)
 
 
 async def _told(hub: Hub, transfer_id: int) -> None:
