@@ -427,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="hub server processes (serve --workers; default: one per core)")  # fmt: skip
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["ceilings", "shares", "reads", "ledger", "policy", "transfer"])  # fmt: skip
+                        choices=["ceilings", "shares", "reads", "ledger", "policy", "transfer",
+                                 "stats"])  # fmt: skip
     args = parser.parse_args(argv)
     s = Settings.quick() if args.quick else Settings.full()
     if args.packets is not None:
@@ -467,6 +468,13 @@ def main(argv: list[str] | None = None) -> int:
                                      str(world.data_dir)):  # fmt: skip
                     report.figure(row["name"], row["value"], row["unit"],
                                   **{"db": db, **row["params"]})  # fmt: skip
+            if "stats" not in args.skip and stored:
+                progress("statistics: a year's report for one area")
+                hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"
+                cases = "1000" if args.quick else "4200"
+                for row in sub_bench("bench.stats", "--database-url", hub_url, "--data-dir",
+                                     str(world.data_dir), "--cases", cases):  # fmt: skip
+                    report.figure(row["name"], row["value"], row["unit"], **row["params"])
             if "policy" not in args.skip:
                 progress("policy")
                 for row in sub_bench("bench.policy", "--seconds", str(s.policy_seconds)):

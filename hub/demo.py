@@ -114,6 +114,13 @@ async def seed(hub: Hub, *, with_email: bool = False) -> list[DemoLogin]:
 
     ``with_email``: give each person a work address first, so the seeded packets, proposals and
     shares queue their notifications (``mappa-hub demo`` sends them to its loopback sink)."""
+    logins = await seed_directory(hub, with_email=with_email)
+    await seed_cases(hub)
+    return logins
+
+
+async def seed_directory(hub: Hub, *, with_email: bool = False) -> list[DemoLogin]:
+    """The areas, agencies and people (``mappa-hub demo`` makes them a year back, for history)."""
     for code, name, jurisdiction in AREAS:
         await hub.directory.add_area(code, name, jurisdiction)
     for code, name, type_, area in AGENCIES:
@@ -125,6 +132,16 @@ async def seed(hub: Hub, *, with_email: bool = False) -> list[DemoLogin]:
         if with_email:
             await hub.notices.set_email(username, demo_address(username, agency))
         logins.append(DemoLogin(username, name, agency, role.value, password, enrolment.totp_uri))
+    return logins
+
+
+async def set_demo_addresses(hub: Hub) -> None:
+    for username, _, agency, _ in USERS:
+        await hub.notices.set_email(username, demo_address(username, agency))
+
+
+async def seed_cases(hub: Hub) -> None:
+    """Today's cases, packets and workflows."""
     for new in CASES:
         await hub.cases.add(None, new)
     # The agencies on each case's panel, involved by the area (receiving a packet involves none).
@@ -135,7 +152,6 @@ async def seed(hub: Hub, *, with_email: bool = False) -> list[DemoLogin]:
     await _seed_packets(hub)
     await _seed_workflows(hub)
     await seed_records(hub)  # the ViSOR-style nominal records of two cases
-    return logins
 
 
 async def _actor(hub: Hub, username: str) -> Actor:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from hub.errors import Forbidden
 from hub.model.directory import Agency, AgencyKind, Area
 from hub.policy.policyset import PolicySet
+from hub.store.disclosures import DisclosureRow
 from hub.store.email_outbox import LETTER, OutboxRow
-from hub.store.workflows import DisclosureRow
 
 EMAIL_CHANNEL, LETTER_CHANNEL = "email", "letter"
 NOTIFICATION_CATEGORY = "notification"

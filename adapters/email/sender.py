@@ -48,8 +48,8 @@ from hub.services.letter_box import disclosure_of, open_letter
 from hub.services.policy import PolicyService
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import disclosures as disclosure_store
 from hub.store import email_outbox as store
-from hub.store import workflows as workflow_store
 from hub.store.database import Database
 
 if TYPE_CHECKING:
@@ -194,7 +194,9 @@ class Sender:
             area = await directory_store.area_by_id(conn, agency.area_id) if agency else None
             number = disclosure_of(row.approval_ref) if row.kind == store.LETTER else None
             disclosure = (
-                await workflow_store.disclosure_by_id(conn, number) if number is not None else None
+                await disclosure_store.disclosure_by_id(conn, number)
+                if number is not None
+                else None
             )
             folded: list[store.OutboxRow] = []
             if row.kind == store.DIGEST_MESSAGE:

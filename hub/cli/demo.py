@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapters.email.sink import DemoSink
 from hub.cli.serve import run_server
+from hub.clock import ManualClock
 from hub.config import TLS_STARTTLS, Config
-from hub.demo import AGENCIES, AREAS, CASES, USERS, seed
+from hub.demo import (
+    AGENCIES,
+    AREAS,
+    CASES,
+    USERS,
+    DemoLogin,
+    seed,
+    seed_cases,
+    seed_directory,
+    set_demo_addresses,
+)
+from hub.demo_history import DAYS_BACK, add_history
 from hub.wiring import Hub, initialise
 
 LOGINS_FILE = "demo-logins.txt"
 
 
-async def run_demo(config: Config, host: str, port: int) -> int:
+async def run_demo(config: Config, host: str, port: int, *, history: bool = True) -> int:
     await initialise(config)
     # The demo's own mail server on loopback (STARTTLS, its CA under the data directory): the
     # hub sends to it as to a real relay, and it files each message in a maildir to read. An
@@ -36,13 +49,15 @@ async def run_demo(config: Config, host: str, port: int) -> int:
             ),
         )
     try:
-        return await _run(config, host, port, url, sink)
+        return await _run(config, host, port, url, sink, history)
     finally:
         if sink is not None:
             sink.stop()
 
 
-async def _run(config: Config, host: str, port: int, url: str, sink: DemoSink | None) -> int:
+async def _run(
+    config: Config, host: str, port: int, url: str, sink: DemoSink | None, history: bool
+) -> int:
     hub = await Hub.open(config)
     logins_path = config.data_dir / LOGINS_FILE
     if not await hub.directory.areas():
@@ -51,7 +66,14 @@ async def _run(config: Config, host: str, port: int, url: str, sink: DemoSink | 
             f"{len(USERS)} users, {len(CASES)} cases)...",
             flush=True,
         )
-        logins = await seed(hub, with_email=True)
+        if history:
+            await hub.close()
+            logins = await _with_history(config)
+            hub = await Hub.open(config)
+            await set_demo_addresses(hub)
+            await seed_cases(hub)
+        else:
+            logins = await seed(hub, with_email=True)
         lines = [
             f"{entry.username}\t{entry.password}\t{entry.role}\t{entry.agency}\t{entry.totp_uri}"
             for entry in logins
@@ -87,6 +109,22 @@ async def _run(config: Config, host: str, port: int, url: str, sink: DemoSink | 
     ]
     await run_server(hub, host, port, banner="\n".join(banner))
     return 0
+
+
+async def _with_history(config: Config) -> list[DemoLogin]:
+    """The directory made thirteen months back, then a year of Derbyshire's work through the
+    services on a clock set to each day (hub.demo_history); no email for the past."""
+    now = datetime.now(UTC)
+    clock = ManualClock(now - timedelta(days=DAYS_BACK + 1))
+    past = await Hub.open(config, clock)
+    try:
+        logins = await seed_directory(past)
+        print("adding a year of Derbyshire's history for the statistics...", flush=True)
+        steps = await add_history(past, clock, now.date())
+        print(f"  {steps} steps through the services", flush=True)
+    finally:
+        await past.close()
+    return logins
 
 
 def _write_private(path: Path, text: str) -> None:

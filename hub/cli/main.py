@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", parents=[common], help="seeded demo on SQLite")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
+    d.add_argument(
+        "--no-history",
+        dest="history",
+        action="store_false",
+        help="seed today's world only, without the year of Derbyshire's history",
+    )
 
     area = sub.add_parser("area", help="MAPPA areas").add_subparsers(dest="action", required=True)
     a = area.add_parser("add", parents=[common])
@@ -247,7 +253,7 @@ def _helper_argv(argv: list[str]) -> list[str]:
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from hub.cli.demo import run_demo
 
-    return await run_demo(config, args.host, args.port)
+    return await run_demo(config, args.host, args.port, history=args.history)
 
 
 async def cmd_area(args: argparse.Namespace, config: Config) -> int:

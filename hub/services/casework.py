@@ -23,6 +23,7 @@ from hub.services.actor import Actor
 from hub.services.workflow_rules import record_meeting
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import disclosures as disclosure_store
 from hub.store import packets as packet_store
 from hub.store import workflows as store
 from hub.store.database import Database
@@ -281,7 +282,7 @@ class CaseworkService:
             meetings = await store.case_meetings(conn, case.id)
             items = await store.case_items(conn, case.id)
             requests = await store.case_requests(conn, case.id)
-            disclosures = await store.disclosure_register(conn, case_id=case.id)
+            disclosures = await disclosure_store.disclosure_register(conn, case_id=case.id)
             sender_names = await directory_store.agencies_by_ids(
                 conn,
                 sorted(

@@ -21,8 +21,8 @@ from hub.services.keyring import KeyRing
 from hub.services.notice_service import valid_address
 from hub.services.notices import MESSAGE_ID_DOMAIN
 from hub.services.policy import PolicyService
+from hub.store import disclosures as disclosure_store
 from hub.store import email_outbox as outbox
-from hub.store import workflows as store
 from hub.store.database import Database
 
 LETTER_CHANNEL = "letter"
@@ -81,7 +81,9 @@ class DisclosureLetters:
             row = await self._disclosures.deliverable(conn, actor, disclosure_id)
             self._check_channel(row)
             approvals = [
-                d for d in await store.decisions_for(conn, [row.id]) if d.decision == "approve"
+                d
+                for d in await disclosure_store.decisions_for(conn, [row.id])
+                if d.decision == "approve"
             ]
             outbox_id = await outbox.enqueue(
                 conn,
@@ -109,7 +111,7 @@ class DisclosureLetters:
             view = await self._disclosures.record_delivery(conn, actor, row, now)
         return LetterSent(view, outbox_id)
 
-    def _check_channel(self, row: store.DisclosureRow) -> None:
+    def _check_channel(self, row: disclosure_store.DisclosureRow) -> None:
         if row.method != LETTER_CHANNEL:
             raise ChannelRefused(
                 f"This disclosure was approved to be made {row.method.replace('-', ' ')}, not "

@@ -33,6 +33,7 @@ from hub.services.actor import Actor
 from hub.services.policy import PolicyService
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import disclosures as disclosure_store
 from hub.store import packets as packet_store
 from hub.store import workflows as store
 from hub.store.database import Database
@@ -45,11 +46,11 @@ _APPROVER_ROLES = (Role.COORDINATOR, Role.SENIOR_MANAGER)
 
 @dataclass(frozen=True)
 class DisclosureView:
-    row: store.DisclosureRow
+    row: disclosure_store.DisclosureRow
     case_reference: str
     proposer: str
     proposer_agency: str
-    decisions: list[store.DecisionRow]
+    decisions: list[disclosure_store.DecisionRow]
     decided_by: dict[int, str]
     # Approvals still wanted, per role.
     outstanding: dict[str, int]
@@ -84,7 +85,7 @@ def _label(person: User | None, account: User) -> str:
 
 
 def outstanding(
-    needed: list[dict[str, object]], decisions: list[store.DecisionRow]
+    needed: list[dict[str, object]], decisions: list[disclosure_store.DecisionRow]
 ) -> dict[str, int]:
     given = Counter(d.role for d in decisions if d.decision == "approve")
     want: Counter[str] = Counter()
@@ -108,7 +109,7 @@ class DisclosureService:
             if case_id is None:
                 if not actor.has_role(*_AREA_READERS):
                     raise Forbidden("The area's disclosure register is for MAPPA coordinators.")
-                rows = await store.disclosure_register(
+                rows = await disclosure_store.disclosure_register(
                     conn, area_id=actor.agency.area_id, status=status
                 )
             else:
@@ -120,13 +121,15 @@ class DisclosureService:
                     or (actor.has_role(*_AREA_READERS) and case.area_id == actor.agency.area_id)
                 ):
                     raise Forbidden("Your agency is not active on this case.")
-                rows = await store.disclosure_register(conn, case_id=case_id, status=status)
+                rows = await disclosure_store.disclosure_register(
+                    conn, case_id=case_id, status=status
+                )
             return await self._views(conn, rows)
 
     async def _views(
-        self, conn: AsyncConnection, rows: list[store.DisclosureRow]
+        self, conn: AsyncConnection, rows: list[disclosure_store.DisclosureRow]
     ) -> list[DisclosureView]:
-        decisions = await store.decisions_for(conn, [r.id for r in rows])
+        decisions = await disclosure_store.decisions_for(conn, [r.id for r in rows])
         user_ids = {
             *(r.proposer_user_id for r in rows),
             *(r.proposer_person_id for r in rows if r.proposer_person_id is not None),
@@ -168,7 +171,7 @@ class DisclosureService:
 
     async def get(self, actor: Actor, disclosure_id: int) -> DisclosureView:
         async with self._db.read() as conn:
-            row = await store.disclosure_by_id(conn, disclosure_id)
+            row = await disclosure_store.disclosure_by_id(conn, disclosure_id)
             if row is None:
                 raise NotFound("No such disclosure.")
             if not await self._may_see(conn, actor, row):
@@ -178,13 +181,15 @@ class DisclosureService:
     async def for_proposal(self, actor: Actor, packet_id: str) -> int | None:
         """The disclosure a proposal packet opened, if the actor may see its record."""
         async with self._db.read() as conn:
-            rows = await store.disclosures_for_packet(conn, packet_id)
+            rows = await disclosure_store.disclosures_for_packet(conn, packet_id)
             for row in rows:
                 if await self._may_see(conn, actor, row):
                     return row.id
         return None
 
-    async def _may_see(self, conn: AsyncConnection, actor: Actor, row: store.DisclosureRow) -> bool:
+    async def _may_see(
+        self, conn: AsyncConnection, actor: Actor, row: disclosure_store.DisclosureRow
+    ) -> bool:
         if actor.has_role(*_AREA_READERS) and row.area_id == actor.agency.area_id:
             return True
         return await store.is_active_on(conn, row.case_id, actor.agency.id)
@@ -211,7 +216,7 @@ class DisclosureService:
         async with self._db.write() as conn:
             row, wanted = await self._decidable(conn, actor, person, disclosure_id)
             try:
-                await store.insert_decision(
+                await disclosure_store.insert_decision(
                     conn,
                     disclosure_id=row.id,
                     approver_user_id=actor.user.id,
@@ -231,7 +236,7 @@ class DisclosureService:
                 new_status = APPROVED
             else:
                 new_status = None
-            if new_status and not await store.update_disclosure(
+            if new_status and not await disclosure_store.update_disclosure(
                 conn, row.id, PROPOSED, status=new_status, decided_at=now
             ):
                 raise Conflict("This disclosure was decided a moment ago.")
@@ -253,7 +258,7 @@ class DisclosureService:
                     decision=form.decision,
                 ),
             )
-            updated = await store.disclosure_by_id(conn, row.id)
+            updated = await disclosure_store.disclosure_by_id(conn, row.id)
             if updated is None:  # pragma: no cover - just written in this transaction
                 raise NotFound("No such disclosure.")
             return (await self._views(conn, [updated]))[0]
@@ -271,10 +276,10 @@ class DisclosureService:
 
     async def _decidable(
         self, conn: AsyncConnection, actor: Actor, person: User, disclosure_id: int
-    ) -> tuple[store.DisclosureRow, dict[str, int]]:
+    ) -> tuple[disclosure_store.DisclosureRow, dict[str, int]]:
         """The checks a decision passes before it is written: raises the refusal, or returns
         the disclosure and the approvals still wanted."""
-        row = await store.disclosure_by_id(conn, disclosure_id)
+        row = await disclosure_store.disclosure_by_id(conn, disclosure_id)
         if row is None or row.area_id != actor.agency.area_id:
             raise NotFound("No such disclosure.")
         if (
@@ -292,7 +297,7 @@ class DisclosureService:
             raise Forbidden(
                 "The proposal was not sent to your agency: it must reach you before you decide."
             )
-        decisions = await store.decisions_for(conn, [row.id])
+        decisions = await disclosure_store.decisions_for(conn, [row.id])
         if any(
             d.approver_user_id in (actor.user.id, person.id) or d.approver_person_id == person.id
             for d in decisions
@@ -336,7 +341,7 @@ class DisclosureService:
 
     async def deliverable(
         self, conn: AsyncConnection, actor: Actor, disclosure_id: int
-    ) -> store.DisclosureRow:
+    ) -> disclosure_store.DisclosureRow:
         """The checks ``deliver`` makes (a letter sent from the hub makes them too): the actor is
         the proposer (as a person) or a MAPPA coordinator, and the disclosure is approved."""
         if not actor.has_role(Role.PRACTITIONER, Role.COORDINATOR):
@@ -344,7 +349,7 @@ class DisclosureService:
         person = actor.person
         if person is None:
             raise Forbidden(_NAME_THE_PERSON)
-        row = await store.disclosure_by_id(conn, disclosure_id)
+        row = await disclosure_store.disclosure_by_id(conn, disclosure_id)
         if row is None or row.area_id != actor.agency.area_id:
             raise NotFound("No such disclosure.")
         if row.proposer_person_id is None:  # proposed before people were recorded
@@ -361,14 +366,18 @@ class DisclosureService:
         return row
 
     async def record_delivery(
-        self, conn: AsyncConnection, actor: Actor, row: store.DisclosureRow, now: datetime
+        self,
+        conn: AsyncConnection,
+        actor: Actor,
+        row: disclosure_store.DisclosureRow,
+        now: datetime,
     ) -> DisclosureView:
         """Record ``row`` (checked by ``deliverable``) as made, with its DISCLOSURE log entry, in
         the caller's transaction."""
         person = actor.person
         if person is None:  # pragma: no cover - deliverable refused it
             raise Forbidden(_NAME_THE_PERSON)
-        if not await store.update_disclosure(
+        if not await disclosure_store.update_disclosure(
             conn,
             row.id,
             APPROVED,
@@ -397,7 +406,7 @@ class DisclosureService:
                 decision="PERMIT",
             ),
         )
-        updated = await store.disclosure_by_id(conn, row.id)
+        updated = await disclosure_store.disclosure_by_id(conn, row.id)
         if updated is None:  # pragma: no cover
             raise NotFound("No such disclosure.")
         return (await self._views(conn, [updated]))[0]

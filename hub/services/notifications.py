@@ -17,6 +17,7 @@ from hub.services.actor import Actor
 from hub.services.casework import CaseworkService, DueItem
 from hub.services.requests import RequestService, RequestView
 from hub.store import cases as case_store
+from hub.store import disclosures as disclosure_store
 from hub.store import held_shares as held_store
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
@@ -101,7 +102,7 @@ class NotificationService:
             ]
             disclosures = [
                 d
-                for d in await workflow_store.disclosure_register(
+                for d in await disclosure_store.disclosure_register(
                     conn, area_id=actor.agency.area_id
                 )
                 if me in (d.proposer_person_id, d.proposer_user_id)

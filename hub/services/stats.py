@@ -1,4 +1,5 @@
-"""The MAPPA annual report tables for an area and a period, computed from the records.
+"""The MAPPA annual report tables for an area and a period, computed from the records, and the
+Strategic Management Board's indicators (``board_indicators``; ``hub.services.indicators``).
 
 Only the clear workflow state is read - the cases' area, category and level over time
 (``case_gradings``) and the typed case events (``case_events``) - never a packet: statistics
@@ -22,20 +23,24 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from hub.clock import Clock
 from hub.crypto.secrets import sha256_hex
 from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
 from hub.model.case_events import CaseEventKind, OrderStage, OrderType
-from hub.model.directory import Role
+from hub.model.directory import Area, Role
 from hub.policy.statistics import Population
-from hub.services import ledger
+from hub.services import indicator_observations, indicators, ledger
 from hub.services.actor import Actor
 from hub.services.case_events import start_of
+from hub.services.indicators import BoardReport
 from hub.services.policy import PolicyService
 from hub.store import case_events as store
 from hub.store import directory as directory_store
 from hub.store.database import Database
+from hub.workflows.deadlines import local_date
 
 # Roles that read statistics: they are about the arrangements, not about anyone's case.
 READERS = (Role.COORDINATOR, Role.SENIOR_MANAGER, Role.AUDITOR)
@@ -126,32 +131,14 @@ class StatisticsService:
     ) -> AnnualReport:
         """The annual report tables for ``area_code`` from ``first`` to ``last`` (inclusive).
         ``actor`` None: the operator at the console. ``publish``: suppress small counts."""
-        if actor is not None and not actor.has_role(*READERS):
-            raise Forbidden("Statistics are for MAPPA coordinators, senior managers and auditors.")
-        if last < first:
-            raise InvalidInput("The period ends before it starts.", field="to")
-        if (last - first).days > MAX_DAYS:
-            raise InvalidInput("A report covers at most five years.", field="to")
+        _check(actor, first, last)
         rules = self._policy.current.statistics
-        now = self._clock.now()
         async with self._db.write() as conn:
-            area = await directory_store.area_by_code(conn, area_code.strip().upper())
-            if area is None or (actor is not None and actor.agency.area_id != area.id):
-                raise NotFound("No such area.")
+            area = await self._produce(conn, actor, area_code, first, last, publish, "annual")
             end = start_of(last + timedelta(days=1))
             on_last_day = await store.gradings_on(conn, area.id, end - timedelta(microseconds=1))
             managed = await store.highest_levels_between(conn, area.id, start_of(first), end)
             events = await store.events_between(conn, area.id, first, last)
-            await ledger.append(conn, Record(
-                action=Action.CONSULTATION, event=Event.STATS_PRODUCED, recorded_at=now,
-                actor_user_id=actor.user.id if actor else None,
-                actor_token_id=actor.token_id if actor else None,
-                actor_agency_id=actor.agency.id if actor else None, case_id=None, recipients=(),
-                purpose="mappa-annual-report", lawful_basis="cja2003-s326",
-                content_digest=sha256_hex(
-                    f"annual:{area.code}:{first}:{last}:{int(publish)}".encode()
-                ),
-            ))  # fmt: skip
         population = rules.populations.get(area.code) if rules else None
         figures = _figures(on_last_day, managed, events, population, last)
         below = rules.suppress_below if rules else 5
@@ -165,6 +152,76 @@ class StatisticsService:
             rules.suppression_label if rules else "", self._policy.current.short_version,
             tuple(notes),
         )  # fmt: skip
+
+    async def board_indicators(
+        self,
+        actor: Actor | None,
+        area_code: str,
+        first: date,
+        last: date,
+        *,
+        publish: bool = False,
+    ) -> BoardReport:
+        """The Strategic Management Board's indicators for ``area_code`` in [first, last]."""
+        _check(actor, first, last)
+        rules = self._policy.current.statistics
+        today = local_date(self._clock.now())
+        async with self._db.write() as conn:
+            area = await self._produce(conn, actor, area_code, first, last, publish, "board")
+        # Counting reads a year of workflow rows: outside the write transaction, which other
+        # writers wait for.
+        async with self._db.read() as conn:
+            observations, notes = await indicator_observations.observe(
+                conn, area.id, first, last, today, self._policy.current.transfer
+            )
+            names = await indicator_observations.agency_names(conn)
+        found = indicators.tally(observations, first, last, names)
+        below = rules.suppress_below if rules else 5
+        if publish:
+            found = indicators.suppress(found, below)
+        if last >= today:
+            notes.append("Deadlines still running on the last day are not judged yet.")
+        quarters = tuple(indicators.quarter_label(q)
+                         for q in indicators.quarters_between(first, last))  # fmt: skip
+        return BoardReport(
+            area.code, area.name, first, last, tuple(found), quarters, publish, below,
+            rules.suppression_label if rules else "", self._policy.current.short_version,
+            tuple(notes),
+        )  # fmt: skip
+
+    async def _produce(
+        self,
+        conn: AsyncConnection,
+        actor: Actor | None,
+        area_code: str,
+        first: date,
+        last: date,
+        publish: bool,
+        report: str,
+    ) -> Area:
+        """The area asked for, if the actor may read it; the report's production on the log."""
+        area = await directory_store.area_by_code(conn, area_code.strip().upper())
+        if area is None or (actor is not None and actor.agency.area_id != area.id):
+            raise NotFound("No such area.")
+        purpose = "mappa-annual-report" if report == "annual" else "smb-indicators"
+        await ledger.append(conn, Record(
+            action=Action.CONSULTATION, event=Event.STATS_PRODUCED, recorded_at=self._clock.now(),
+            actor_user_id=actor.user.id if actor else None,
+            actor_token_id=actor.token_id if actor else None,
+            actor_agency_id=actor.agency.id if actor else None, case_id=None, recipients=(),
+            purpose=purpose, lawful_basis="cja2003-s326",
+            content_digest=sha256_hex(f"{report}:{area.code}:{first}:{last}:{int(publish)}".encode()),
+        ))  # fmt: skip
+        return area
+
+
+def _check(actor: Actor | None, first: date, last: date) -> None:
+    if actor is not None and not actor.has_role(*READERS):
+        raise Forbidden("Statistics are for MAPPA coordinators, senior managers and auditors.")
+    if last < first:
+        raise InvalidInput("The period ends before it starts.", field="to")
+    if (last - first).days > MAX_DAYS:
+        raise InvalidInput("A report covers at most five years.", field="to")
 
 
 def _figures(

@@ -65,6 +65,7 @@ class Scope(StrEnum):
     SEALED_READ = "sealed:read"
     TRANSFERS_READ = "transfers:read"
     TRANSFERS_WRITE = "transfers:write"
+    STATISTICS_READ = "statistics:read"
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,10 @@ class TokenService:
                 "hold powers the admin does not. The operator issues one "
                 "(mappa-hub token issue --role coordinator).",
                 field="role",
+            )
+        if Scope.STATISTICS_READ in wanted and role is not Role.COORDINATOR:
+            raise InvalidInput(
+                "Only a coordinator's system reads the area's statistics.", field="scopes"
             )
         if Scope.DISCLOSURES_DECIDE in wanted:
             if role is not Role.COORDINATOR:

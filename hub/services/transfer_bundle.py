@@ -41,6 +41,7 @@ from hub.services.visor import VisorRecordService
 from hub.store import cases as case_store
 from hub.store import checkpoints as checkpoint_store
 from hub.store import directory as directory_store
+from hub.store import disclosures as disclosure_store
 from hub.store import packets as packet_store
 from hub.store import transfer_bundles as store
 from hub.store import workflows as workflow_store
@@ -189,7 +190,7 @@ class TransferBundleService:
         found = await self._visor.document(conn, case, None)
         doc = found[0] if found else None
         meetings = await workflow_store.case_meetings(conn, case.id)
-        register = await workflow_store.disclosure_register(conn, case_id=case.id, limit=10_000)
+        register = await disclosure_store.disclosure_register(conn, case_id=case.id, limit=10_000)
         last = max(meetings, key=lambda m: m.held_on, default=None)
         today = self._visor.today().isoformat()
         conditions = (doc or {}).get("licence_conditions") or []
@@ -239,7 +240,9 @@ class TransferBundleService:
             areas = {a.id: a for a in await directory_store.list_areas(conn)}
             rows = await packet_store.case_packets(conn, case.id, limit=100_000)
             meetings = await workflow_store.case_meetings(conn, case.id)
-            register = await workflow_store.disclosure_register(conn, case_id=case.id, limit=10_000)
+            register = await disclosure_store.disclosure_register(
+                conn, case_id=case.id, limit=10_000
+            )
             if policy is not None and to_jurisdiction is None:
                 target = await directory_store.area_by_code(conn, to_area)
                 to_jurisdiction = target.jurisdiction.value if target else None

@@ -26,8 +26,12 @@ from hub.store import directory as directory_store
 from hub.store import transfer_bundles as bundle_store
 from hub.store import transfers as store
 from hub.store import workflows as workflow_store
+from hub.workflows.deadlines import ItemKind
 
 S = TransferState
+# Deadlines that follow a transferred case to the area that now manages it: the next review and a
+# referral before release. Minutes and actions stay with whoever held the meeting or owns them.
+FOLLOWS_THE_CASE = (ItemKind.REVIEW.value, ItemKind.REFERRAL.value)
 
 
 class TransferCompletion(TransferExchange):
@@ -154,6 +158,10 @@ class TransferCompletion(TransferExchange):
         if transfer.receiving_area_id is None:  # gone to a peer hub: the case leaves this one
             await store.leave_case(conn, transfer.case_id, leaving)
             await event_store.close_grading(conn, transfer.case_id, now)
+            await workflow_store.hand_over_items(
+                conn, transfer.case_id, FOLLOWS_THE_CASE, area_id=None, owner_agency_id=None,
+                when=now,
+            )  # fmt: skip
             return
         if transfer.new_lead_agency_id is None:  # pragma: no cover - set on acceptance
             raise Conflict("The transfer names no new lead agency.")
@@ -166,6 +174,10 @@ class TransferCompletion(TransferExchange):
             when=now,
             grading=await self._regraded(conn, transfer),
         )
+        await workflow_store.hand_over_items(
+            conn, transfer.case_id, FOLLOWS_THE_CASE, area_id=transfer.receiving_area_id,
+            owner_agency_id=transfer.new_lead_agency_id, when=now,
+        )  # fmt: skip
         await workflow_store.join_case(
             conn,
             transfer.case_id,

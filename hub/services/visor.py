@@ -36,6 +36,7 @@ from hub.services.keyring import KeyRing
 from hub.services.visor_document import add_hub_history, canonical_digest
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import disclosures as disclosure_store
 from hub.store import visor as store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
@@ -176,7 +177,7 @@ class VisorRecordService:
         add_hub_history(
             doc,
             await workflow_store.case_meetings(conn, case.id),
-            await workflow_store.disclosure_register(conn, case_id=case.id),
+            await disclosure_store.disclosure_register(conn, case_id=case.id),
         )
         return doc, row.version
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from hub.crypto.canonical import canonical_json
 from hub.crypto.secrets import sha256_hex
-from hub.store.workflows import DisclosureRow, MeetingRow
+from hub.store.disclosures import DisclosureRow
+from hub.store.workflows import MeetingRow
 from hub.workflows.deadlines import local_date
 
 

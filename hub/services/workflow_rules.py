@@ -26,6 +26,7 @@ from hub.services.actor import Actor
 from hub.services.disclosures import proposing_person
 from hub.services.policy import PolicyService
 from hub.store import directory as directory_store
+from hub.store import disclosures as disclosure_store
 from hub.store import workflows as store
 from hub.workflows import deadlines
 from hub.workflows.deadlines import ItemKind
@@ -271,7 +272,7 @@ class WorkflowRules:
                 {"role": a.role, "count": a.count, "rule": a.rule}
                 for a in plan.disclosure_decision.approvals
             ] or [{"role": "coordinator", "count": 1, "rule": "hub.third-party-always-approved"}]
-            disclosure_id = await store.insert_disclosure(
+            disclosure_id = await disclosure_store.insert_disclosure(
                 conn,
                 needed,
                 case_id=case.id,
@@ -320,6 +321,14 @@ class WorkflowRules:
         else:
             meeting_id = meeting.id
         await store.set_minutes(conn, meeting_id, packet_id)
+        # An agency listed twice (two people) was invited if either was required, and attended
+        # if either came.
+        attendance: dict[int, tuple[bool, bool]] = {}
+        for row in form.attendance:
+            agency_id = plan.agency_codes[row.agency]
+            invited, came = attendance.get(agency_id, (False, False))
+            attendance[agency_id] = (invited or row.required, came or row.attended)
+        await store.set_meeting_record(conn, meeting_id, form.disclosure_considered, attendance)
         for item in await store.open_items(conn, case_id=case.id, kind=ItemKind.MINUTES.value):
             if item.meeting_id == meeting_id:
                 await store.close_item(

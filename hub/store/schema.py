@@ -324,7 +324,20 @@ meetings = Table(
     Column("chair_user_id", Integer, ForeignKey("users.id"), nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("minutes_packet_id", String(36), nullable=True),
+    # What the minutes recorded, kept in clear for the board's indicators (migration 0022):
+    # whether disclosure was considered. NULL: no minutes yet, or minutes from before 0022.
+    Column("disclosure_considered", Boolean, nullable=True),
     Index("ix_meetings_case", "case_id", "held_on"),
+)
+
+meeting_attendance = Table(
+    "meeting_attendance",
+    metadata,
+    # Which agencies the minutes list at the meeting: required (invited) and whether they came.
+    Column("meeting_id", Integer, ForeignKey("meetings.id"), primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), primary_key=True),
+    Column("invited", Boolean, nullable=False),
+    Column("attended", Boolean, nullable=False),
 )
 
 work_items = Table(
@@ -596,6 +609,7 @@ email_outbox = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_email_outbox_due", "status", "next_attempt_at"),
     Index("ix_email_outbox_user", "user_id", "status"),
+    Index("ix_email_outbox_agency", "agency_id", "created_at"),
 )
 
 visor_records = Table(

@@ -1,22 +1,21 @@
-"""Workflow rows: agencies active on a case, meetings, work items, requests and disclosures."""
+"""Workflow rows: agencies active on a case, meetings, work items and requests for information.
+Third-party disclosures are in ``hub.store.disclosures``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.schema import (
     case_agencies,
-    disclosure_decisions,
-    disclosures,
     info_requests,
+    meeting_attendance,
     meetings,
     work_items,
 )
@@ -139,6 +138,32 @@ async def set_minutes(conn: AsyncConnection, meeting_id: int, packet_id: str) ->
     )
 
 
+async def set_meeting_record(
+    conn: AsyncConnection,
+    meeting_id: int,
+    disclosure_considered: bool,
+    attendance: dict[int, tuple[bool, bool]],
+) -> None:
+    """What the minutes say of the meeting itself, in clear for the board's indicators: whether
+    disclosure was considered, and per agency (invited, attended). Minutes sent again replace it."""
+    await conn.execute(
+        update(meetings)
+        .where(meetings.c.id == meeting_id)
+        .values(disclosure_considered=disclosure_considered)
+    )
+    await conn.execute(
+        delete(meeting_attendance).where(meeting_attendance.c.meeting_id == meeting_id)
+    )
+    if attendance:
+        await conn.execute(
+            insert(meeting_attendance),
+            [
+                {"meeting_id": meeting_id, "agency_id": a, "invited": i, "attended": at}
+                for a, (i, at) in sorted(attendance.items())
+            ],
+        )
+
+
 async def case_meetings(conn: AsyncConnection, case_id: int) -> list[MeetingRow]:
     stmt = select(meetings).where(meetings.c.case_id == case_id).order_by(meetings.c.held_on)
     return [_meeting(r) for r in (await conn.execute(stmt)).mappings()]
@@ -207,6 +232,33 @@ async def close_item(
         )
     )
     return bool(result.rowcount)
+
+
+async def hand_over_items(
+    conn: AsyncConnection,
+    case_id: int,
+    kinds: Sequence[str],
+    *,
+    area_id: int | None,
+    owner_agency_id: int | None,
+    when: datetime,
+) -> None:
+    """A transferred case's open deadlines of ``kinds`` become the receiving area's (owned by its
+    new lead agency), or, for a case gone to another hub, are cancelled here."""
+    where = and_(
+        work_items.c.case_id == case_id,
+        work_items.c.status == OPEN,
+        work_items.c.kind.in_(list(kinds)),
+    )
+    if area_id is None or owner_agency_id is None:
+        stmt = update(work_items).where(where).values(status=CANCELLED, closed_at=when)
+    else:
+        stmt = (
+            update(work_items)
+            .where(where)
+            .values(area_id=area_id, owner_agency_id=owner_agency_id, owner_user_id=None)
+        )
+    await conn.execute(stmt)
 
 
 async def set_due(conn: AsyncConnection, item_id: int, due_on: date) -> None:
@@ -372,124 +424,3 @@ async def requests_from(
 async def case_requests(conn: AsyncConnection, case_id: int) -> list[RequestRow]:
     stmt = select(info_requests).where(info_requests.c.case_id == case_id)
     return [_request(r) for r in (await conn.execute(stmt)).mappings()]
-
-
-# -- third-party disclosures ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DisclosureRow:
-    id: int
-    case_id: int
-    area_id: int
-    proposal_packet_id: str
-    proposer_user_id: int
-    # The person behind the proposing account; None only for some rows older than migration 0009.
-    proposer_person_id: int | None
-    proposer_agency_id: int
-    recipient_kind: str
-    method: str
-    offender_to_be_told: bool
-    purpose: str
-    lawful_basis: str
-    categories: str
-    status: str
-    approvals_needed: list[dict[str, Any]]
-    policy_version: str
-    created_at: datetime
-    decided_at: datetime | None
-    delivered_at: datetime | None
-    delivered_by_user_id: int | None
-    delivered_by_person_id: int | None
-
-
-@dataclass(frozen=True)
-class DecisionRow:
-    id: int
-    disclosure_id: int
-    approver_user_id: int
-    approver_person_id: int | None
-    approver_agency_id: int
-    role: str
-    decision: str
-    reasons: str
-    conditions: str
-    decided_at: datetime
-
-
-def _disclosure(r: RowMapping) -> DisclosureRow:
-    values = {name: r[name] for name in DisclosureRow.__dataclass_fields__}
-    values["approvals_needed"] = json.loads(r["approvals_needed"])
-    values["offender_to_be_told"] = bool(r["offender_to_be_told"])
-    return DisclosureRow(**values)
-
-
-def _decision(r: RowMapping) -> DecisionRow:
-    return DecisionRow(**{name: r[name] for name in DecisionRow.__dataclass_fields__})
-
-
-async def insert_disclosure(
-    conn: AsyncConnection, approvals_needed: Sequence[dict[str, Any]], **values: Any
-) -> int:
-    result = await conn.execute(
-        insert(disclosures)
-        .values(approvals_needed=json.dumps(list(approvals_needed)), **values)
-        .returning(disclosures.c.id)
-    )
-    return int(result.scalar_one())
-
-
-async def disclosure_by_id(conn: AsyncConnection, disclosure_id: int) -> DisclosureRow | None:
-    stmt = select(disclosures).where(disclosures.c.id == disclosure_id)
-    row = (await conn.execute(stmt)).mappings().first()
-    return _disclosure(row) if row else None
-
-
-async def disclosures_for_packet(conn: AsyncConnection, packet_id: str) -> list[DisclosureRow]:
-    stmt = select(disclosures).where(disclosures.c.proposal_packet_id == packet_id)
-    return [_disclosure(r) for r in (await conn.execute(stmt)).mappings()]
-
-
-async def update_disclosure(
-    conn: AsyncConnection, disclosure_id: int, expect_status: str, **values: Any
-) -> bool:
-    """Move a disclosure on from ``expect_status``; False if someone else moved it first."""
-    result = await conn.execute(
-        update(disclosures)
-        .where(disclosures.c.id == disclosure_id, disclosures.c.status == expect_status)
-        .values(**values)
-    )
-    return bool(result.rowcount)
-
-
-async def insert_decision(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(disclosure_decisions).values(**values))
-
-
-async def decisions_for(conn: AsyncConnection, disclosure_ids: Sequence[int]) -> list[DecisionRow]:
-    if not disclosure_ids:
-        return []
-    stmt = (
-        select(disclosure_decisions)
-        .where(disclosure_decisions.c.disclosure_id.in_(list(disclosure_ids)))
-        .order_by(disclosure_decisions.c.decided_at, disclosure_decisions.c.id)
-    )
-    return [_decision(r) for r in (await conn.execute(stmt)).mappings()]
-
-
-async def disclosure_register(
-    conn: AsyncConnection,
-    *,
-    area_id: int | None = None,
-    case_id: int | None = None,
-    status: str | None = None,
-    limit: int = 500,
-) -> list[DisclosureRow]:
-    stmt = select(disclosures).order_by(disclosures.c.created_at.desc(), disclosures.c.id.desc())
-    if area_id is not None:
-        stmt = stmt.where(disclosures.c.area_id == area_id)
-    if case_id is not None:
-        stmt = stmt.where(disclosures.c.case_id == case_id)
-    if status is not None:
-        stmt = stmt.where(disclosures.c.status == status)
-    return [_disclosure(r) for r in (await conn.execute(stmt.limit(limit))).mappings()]

@@ -41,6 +41,7 @@ SCOPE_WORDS = {
     Scope.SEALED_READ: "Collect sealed packets for the agency's system",
     Scope.TRANSFERS_READ: "Read the area's case transfers",
     Scope.TRANSFERS_WRITE: "Propose, accept or decline case transfers for a named coordinator",
+    Scope.STATISTICS_READ: "Read the area's annual report tables and board indicators",
 }
 # The form's element for each field an error can name, for the error summary's links.
 _FIELD_IDS = {

@@ -31,6 +31,7 @@ from hub.web import (
 )
 from hub.web.api import held_shares as api_held_shares
 from hub.web.api import sealed as api_sealed
+from hub.web.api import statistics as api_statistics
 from hub.web.api import transfers as api_transfers
 from hub.web.api import v1 as api_v1
 from hub.web.errors import error_middleware
@@ -79,6 +80,7 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(api_sealed.routes)
     app.add_routes(api_held_shares.routes)
     app.add_routes(api_transfers.routes)
+    app.add_routes(api_statistics.routes)
     app.add_routes(transfers.routes)
     app.add_routes(audit.routes)
     app.add_routes(statistics.routes)

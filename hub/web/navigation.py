@@ -18,7 +18,8 @@ Each row below names the service check it mirrors:
 - Approvals: ``HeldShareService.queue`` (the policy's approvers: coordinators, senior managers).
 - Transfers: ``TransferService.for_area`` (coordinators, and senior managers who take escalations).
 - Access reports: ``AccessReportService`` (auditors and coordinators).
-- Statistics: ``StatisticsService.annual_report`` (coordinators, senior managers, auditors).
+- Statistics: ``StatisticsService.annual_report`` and ``board_indicators`` (coordinators, senior
+  managers, auditors).
 - Check a receipt: ``LedgerService.check_receipt`` (anyone signed in but an agency admin);
   offered in the menu to auditors, whose work it is, and linked from the pages that give receipts.
 - API tokens: ``TokenService.list``; Agency keys: ``KeyRing``'s read-only view (agency admins).

@@ -79,12 +79,25 @@ class DemoServer:
 
 
 @contextmanager
-def run_demo(data_dir: Path) -> Iterator[DemoServer]:
-    """`mappa-hub demo` as a real process on a free port, stopped on exit."""
+def run_demo(data_dir: Path, *, history: bool = False) -> Iterator[DemoServer]:
+    """`mappa-hub demo` as a real process on a free port, stopped on exit. ``history``: with the
+    year of Derbyshire's history (what a newcomer gets); the tests that count what the demo
+    seeded today leave it out."""
     need_chromium()
     port = free_port()
+    extra = [] if history else ["--no-history"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "demo", "--data-dir", str(data_dir), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "demo",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -17,7 +17,7 @@ from hub.errors import Conflict
 from hub.model.directory import Role
 from hub.model.packets import Draft, PacketType
 from hub.services.actor import Actor
-from hub.store import workflows as wf_store
+from hub.store import disclosures as disclosure_store
 from hub.store.database import Database
 from hub.store.schema import disclosure_decisions, disclosures
 from hub.wiring import Hub, initialise
@@ -141,7 +141,7 @@ async def test_one_decision_per_person_is_held_by_the_database(hub: Hub, logins:
     )
     with pytest.raises(IntegrityError):
         async with hub.db.write() as conn:
-            await wf_store.insert_decision(
+            await disclosure_store.insert_decision(
                 conn,
                 disclosure_id=disclosure,
                 approver_user_id=account.token.user_id,
