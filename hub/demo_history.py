@@ -105,8 +105,15 @@ async def add_history(hub: Hub, clock: ManualClock, today: date) -> int:
     transfer_day = today - timedelta(days=40)
     for family, _, category, level, _ in CASES:
         if level > 1:
-            until = transfer_day - timedelta(days=8) if family == TRANSFERRED else today
+            # The case to be transferred: its regular meetings stop two months before, and the
+            # meeting Probation Circular 52/2004 asks for is held three weeks before, minuted in
+            # time, so that nothing is sent about it by Derbyshire once Nottinghamshire has it.
+            until = transfer_day - timedelta(days=60) if family == TRANSFERRED else today
             _meetings(h, family, category, level, year, until)
+    final = transfer_day - timedelta(days=21)
+    _, _, category, level, _ = next(c for c in CASES if c[0] == TRANSFERRED)
+    h.at(deadlines.add_working_days(final, 3),
+         _minutes(h, TRANSFERRED, category, final, level, final + timedelta(weeks=12)))  # fmt: skip
     _transfer(h, transfer_day)
     _requests(h, year)
     _referrals(h, year)

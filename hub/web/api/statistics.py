@@ -7,14 +7,16 @@ A token limited to some cases reads no area-wide figures.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from aiohttp import web
 
 from hub.errors import Forbidden, InvalidInput
+from hub.services.actor import Actor
 from hub.services.indicators import BoardReport, Tally
 from hub.services.stats import AnnualReport
-from hub.services.tokens import ApiActor, Scope
+from hub.services.tokens import Scope
 from hub.web.api.models import ApiModel
 from hub.web.api.spec import Param, endpoint
 from hub.web.api.v1 import _caller, _json
@@ -129,13 +131,24 @@ def _tally(t: Tally) -> TallyOut:
     return TallyOut(**t.to_json())
 
 
-async def _area_caller(request: web.Request) -> tuple[ApiActor, str]:
+@dataclass(frozen=True)
+class _Asked:
+    actor: Actor
+    area: str
+    first: date
+    last: date
+    published: bool
+
+
+async def _asked(request: web.Request) -> _Asked:
+    """Who asks (a token of the area as a whole) and for what period and view."""
     caller = _caller(request, Scope.STATISTICS_READ)
     if caller.token.case_ids is not None:
         raise Forbidden("A token limited to some cases reads no area-wide statistics.")
-    areas = await request.app[HUB].directory.areas()
-    area = next(a for a in areas if a.id == caller.actor.agency.area_id)
-    return caller, area.code
+    hub = request.app[HUB]
+    area = next(a for a in await hub.directory.areas() if a.id == caller.actor.agency.area_id)
+    first, last, published = _period(request, hub.clock.now().date())
+    return _Asked(caller.actor, area.code, first, last, published)
 
 
 @endpoint(
@@ -147,10 +160,10 @@ async def _area_caller(request: web.Request) -> tuple[ApiActor, str]:
     table=routes,
 )  # fmt: skip
 async def annual_report(request: web.Request) -> web.StreamResponse:
-    caller, area = await _area_caller(request)
-    hub = request.app[HUB]
-    first, last, published = _period(request, hub.clock.now().date())
-    r = await hub.stats.annual_report(caller.actor, area, first, last, publish=published)
+    a = await _asked(request)
+    r = await request.app[HUB].stats.annual_report(
+        a.actor, a.area, a.first, a.last, publish=a.published
+    )
     population = r.population
     return _json(AnnualReportOut(
         area=r.area_code, area_name=r.area_name, first_day=r.first, last_day=r.last,
@@ -171,10 +184,10 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
     table=routes,
 )  # fmt: skip
 async def indicators(request: web.Request) -> web.StreamResponse:
-    caller, area = await _area_caller(request)
-    hub = request.app[HUB]
-    first, last, published = _period(request, hub.clock.now().date())
-    r = await hub.stats.board_indicators(caller.actor, area, first, last, publish=published)
+    a = await _asked(request)
+    r = await request.app[HUB].stats.board_indicators(
+        a.actor, a.area, a.first, a.last, publish=a.published
+    )
     return _json(IndicatorsOut(
         area=r.area_code, area_name=r.area_name, first_day=r.first, last_day=r.last,
         published=r.published, suppression=_suppression(r), policy_version=r.policy_version,
