@@ -112,6 +112,13 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     email: EmailConfig = field(default_factory=EmailConfig)
+    # PostgreSQL with two roles (deploy/postgres/setup.sql): the owner's URL, which `init` runs
+    # the migrations with ($MAPPA_HUB_OWNER_DATABASE_URL); the gateways use ``database_url``.
+    owner_database_url: str | None = None
+
+    @property
+    def migration_url(self) -> str:
+        return self.owner_database_url or self.database_url
 
     @property
     def is_sqlite(self) -> bool:
@@ -269,6 +276,7 @@ def load_config(
     raw_dir = data_dir or os.environ.get("MAPPA_HUB_DATA_DIR") or DEFAULT_DATA_DIR
     path = Path(raw_dir).expanduser().resolve()
     url = database_url or os.environ.get("MAPPA_HUB_DATABASE_URL") or sqlite_url(path)
+    owner_url = os.environ.get("MAPPA_HUB_OWNER_DATABASE_URL")
     kek = os.environ.get("MAPPA_HUB_KEK_PATH")
     policies = policy_dir or os.environ.get("MAPPA_HUB_POLICY_DIR")
     return Config(
@@ -280,4 +288,5 @@ def load_config(
         policy_dir=Path(policies).resolve() if policies else SOURCE_POLICY_DIR,
         cookie_secure=cookie_secure,
         passwords=passwords or PasswordHashing(),
+        owner_database_url=normalise_database_url(owner_url) if owner_url else None,
     )

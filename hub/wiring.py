@@ -170,7 +170,8 @@ async def initialise(config: Config) -> bool:
     """
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)
-    db = Database(config.database_url)
+    # As the tables' owner where the deployment has two roles: the gateways' role cannot migrate.
+    db = Database(config.migration_url)
     try:
         await db.migrate()
         if config.kek_path.exists():

@@ -246,6 +246,25 @@ else
     pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction \
         --exit-on-error --dbname="$PGURL" "$FROM" || fail "pg_restore failed; the transaction was rolled back"
     echo "database restored: $PGURL"
+    # The log stays append-only for the gateways' role (migration 0023): its trigger came back
+    # with the schema, but --no-privileges restored no grants and the owner's default privileges
+    # gave the recreated tables' UPDATE and DELETE to the runtime role; take them back.
+    psql -X -q -v ON_ERROR_STOP=1 -d "$PGURL" <<'SQL' || fail "could not take UPDATE/DELETE on the log back from the runtime role"
+REVOKE UPDATE, DELETE, TRUNCATE ON ledger_entries, ledger_checkpoints FROM PUBLIC;
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT DISTINCT c.relname AS t, pg_get_userbyid(a.grantee) AS g
+             FROM pg_class c, aclexplode(c.relacl) a
+             WHERE c.oid IN (to_regclass('ledger_entries'), to_regclass('ledger_checkpoints'))
+               AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')
+               AND a.grantee <> c.relowner AND a.grantee <> 0
+    LOOP
+        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %I FROM %I', r.t, r.g);
+    END LOOP;
+END
+$$;
+SQL
     DB_KEK_IDS=$(psql -X -q -t -A -d "$PGURL" -c 'SELECT DISTINCT kek_id FROM agency_keys' 2>/dev/null || true)
     DB_HUB_KEYS=$(psql -X -q -t -A -d "$PGURL" -c "SELECT encode(public_key, 'hex') FROM hub_keys" 2>/dev/null || true)
 fi

@@ -213,6 +213,8 @@ async def _with_hub(config: Config, body: Callable[[Hub], Awaitable[int]]) -> in
 async def cmd_init(args: argparse.Namespace, config: Config) -> int:
     created = await initialise(config)
     print(f"database ready at {_redact(config.database_url)}")
+    if config.owner_database_url:
+        print(f"  migrated as the owner: {_redact(config.owner_database_url)}")
     if created:
         print(
             f"new key-encryption key written to {config.kek_path}: back it up apart from the database"
