@@ -386,27 +386,20 @@ def _events(h: History, year: date) -> None:
     for family, kind, days, order, stage in EVENTS:
         h.at(year + timedelta(days=days), _event(h, family, kind, year + timedelta(days=days),
                                                  order, stage), hour=16)  # fmt: skip
-    h.at(year + timedelta(days=330), _ended(h, "Oakes", year + timedelta(days=330)), hour=16)
+    ended = year + timedelta(days=330)  # recorded by the area's coordinator
+    h.at(ended, _event(h, "Oakes", "management-ended", ended, None, None, "dby.coordinator"),
+         hour=16)  # fmt: skip
     h.at(year + timedelta(days=150), _level(h, "Vickers", MappaLevel.CRITICAL_FEW), hour=8)
     h.at(year + timedelta(days=200), _level(h, "Lockwood", MappaLevel.MULTI_AGENCY), hour=8)
 
 
 def _event(
-    h: History, family: str, kind: str, day: date, order: str | None, stage: str | None
-) -> Callable[[], Awaitable[Any]]:
+    h: History, family: str, kind: str, day: date, order: str | None, stage: str | None,
+    by: str = "dby.police",
+) -> Callable[[], Awaitable[Any]]:  # fmt: skip
     async def run() -> None:
-        police = await h.actor("dby.police")
-        await h.hub.case_events.record(police, h.cases[family],
+        await h.hub.case_events.record(await h.actor(by), h.cases[family],
                                        NewCaseEvent(kind, day, order, stage))  # fmt: skip
-
-    return run
-
-
-def _ended(h: History, family: str, day: date) -> Callable[[], Awaitable[Any]]:
-    async def run() -> None:
-        coordinator = await h.actor("dby.coordinator")
-        await h.hub.case_events.record(coordinator, h.cases[family],
-                                       NewCaseEvent("management-ended", day))  # fmt: skip
 
     return run
 

@@ -21,6 +21,7 @@ from hub.services.stats import AnnualReport
 from hub.web import charts
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render
+from hub.workflows.deadlines import local_date
 
 routes = web.RouteTableDef()
 
@@ -52,7 +53,7 @@ def _download(text: str, kind: str, name: str) -> web.Response:
 @routes.get("/statistics")
 async def statistics(request: web.Request) -> web.StreamResponse:
     hub, actor = request.app[HUB], request[ACTOR]
-    today = hub.clock.now().date()
+    today = local_date(hub.clock.now())  # the UK's day, as the service judges deadlines
     publish = request.query.get("view") == "published"
     fmt = request.query.get("format")
     area = next(a for a in await hub.directory.areas() if a.id == actor.agency.area_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from hub.web.api.models import ApiModel
 from hub.web.api.spec import Param, endpoint
 from hub.web.api.v1 import _caller, _json
 from hub.web.keys import HUB
+from hub.workflows.deadlines import local_date
 
 __all__ = ["routes"]
 
@@ -58,16 +60,21 @@ class FigureOut(ApiModel):
     note: str
 
 
-class AnnualReportOut(ApiModel):
+class _ReportOut(ApiModel):
+    """What both reports say about themselves: the area, the period and the view."""
+
     area: str
     area_name: str
     first_day: date
     last_day: date
     published: bool
     suppression: SuppressionOut | None
-    population: PopulationOut | None
     policy_version: str
     notes: list[str]
+
+
+class AnnualReportOut(_ReportOut):
+    population: PopulationOut | None
     figures: list[FigureOut]
 
 
@@ -88,15 +95,7 @@ class IndicatorOut(ApiModel):
     by_quarter: dict[str, TallyOut]
 
 
-class IndicatorsOut(ApiModel):
-    area: str
-    area_name: str
-    first_day: date
-    last_day: date
-    published: bool
-    suppression: SuppressionOut | None
-    policy_version: str
-    notes: list[str]
+class IndicatorsOut(_ReportOut):
     quarters: list[str]
     indicators: list[IndicatorOut]
 
@@ -121,10 +120,17 @@ def _period(request: web.Request, today: date) -> tuple[date, date, bool]:
     return first, last, published == "true"
 
 
-def _suppression(report: AnnualReport | BoardReport) -> SuppressionOut | None:
-    if not report.published:
-        return None
-    return SuppressionOut(below=report.suppress_below, label=report.suppression_label)
+def _about(report: AnnualReport | BoardReport) -> dict[str, Any]:
+    suppression = (
+        SuppressionOut(below=report.suppress_below, label=report.suppression_label)
+        if report.published
+        else None
+    )
+    return {
+        "area": report.area_code, "area_name": report.area_name, "first_day": report.first,
+        "last_day": report.last, "published": report.published, "suppression": suppression,
+        "policy_version": report.policy_version, "notes": list(report.notes),
+    }  # fmt: skip
 
 
 def _tally(t: Tally) -> TallyOut:
@@ -147,7 +153,7 @@ async def _asked(request: web.Request) -> _Asked:
         raise Forbidden("A token limited to some cases reads no area-wide statistics.")
     hub = request.app[HUB]
     area = next(a for a in await hub.directory.areas() if a.id == caller.actor.agency.area_id)
-    first, last, published = _period(request, hub.clock.now().date())
+    first, last, published = _period(request, local_date(hub.clock.now()))
     return _Asked(caller.actor, area.code, first, last, published)
 
 
@@ -166,11 +172,9 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
     )
     population = r.population
     return _json(AnnualReportOut(
-        area=r.area_code, area_name=r.area_name, first_day=r.first, last_day=r.last,
-        published=r.published, suppression=_suppression(r),
+        **_about(r),
         population=PopulationOut(people=population.people, year=population.year,
                                  source=population.source) if population else None,
-        policy_version=r.policy_version, notes=list(r.notes),
         figures=[FigureOut(**f.to_json()) for f in r.figures],
     ))  # fmt: skip
 
@@ -189,9 +193,7 @@ async def indicators(request: web.Request) -> web.StreamResponse:
         a.actor, a.area, a.first, a.last, publish=a.published
     )
     return _json(IndicatorsOut(
-        area=r.area_code, area_name=r.area_name, first_day=r.first, last_day=r.last,
-        published=r.published, suppression=_suppression(r), policy_version=r.policy_version,
-        notes=list(r.notes), quarters=list(r.quarters),
+        **_about(r), quarters=list(r.quarters),
         indicators=[IndicatorOut(
             key=i.key, label=i.label, standard=i.standard, total=_tally(i.total),
             by_level={k: _tally(t) for k, t in i.by_level},
