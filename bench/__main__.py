@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import gateways
 from bench import seed as seeding
 
 HERE = Path(__file__).resolve().parent
@@ -428,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="hub server processes (serve --workers; default: one per core)")  # fmt: skip
     parser.add_argument("--skip", action="append", default=[],
                         choices=["ceilings", "shares", "reads", "ledger", "policy", "transfer",
-                                 "stats"])  # fmt: skip
+                                 "stats", "live", "gateways"])  # fmt: skip
     args = parser.parse_args(argv)
     s = Settings.quick() if args.quick else Settings.full()
     if args.packets is not None:
@@ -451,6 +452,15 @@ def main(argv: list[str] | None = None) -> int:
             world = asyncio.run(build_world(tmp / "hub", url, args.workers))
             if "shares" not in args.skip:
                 shares(report, s, world, tmp, db)
+            if "gateways" not in args.skip and url:
+                progress("two gateway machines (process groups) on one PostgreSQL")
+                r = gateways.two_groups(server, load, hub_env(world), share_plan(world), tmp,
+                                        workers=world.workers, seconds=s.seconds,
+                                        warmup=s.warmup)  # fmt: skip
+                report.figure("shares_per_second_two_gateways", r["rate"], "shares/s", db=db,
+                              clients=64, groups=2, processes_each=r["processes_each"],
+                              p50_ms=r["p50_ms"], p99_ms=r["p99_ms"],
+                              errors=r["errors"])  # fmt: skip
             stored, ids = 0, []
             if "reads" not in args.skip or "ledger" not in args.skip:
                 progress(f"loading {s.packets:,} packets")
@@ -483,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
                 progress("transfer bundles")
                 mb = "20" if args.quick else "200"
                 for row in sub_bench("bench.transfer", "--mb", mb):
+                    report.figure(row["name"], row["value"], row["unit"], **row["params"])
+            if "live" not in args.skip:
+                progress("live inbox: a share's acknowledgement to the event on another gateway")
+                extra = ["--database-url", args.database_url] if args.database_url else []
+                sends = "100" if args.quick else "300"
+                for row in sub_bench("bench.live_inbox", *extra, "--sends", sends):
                     report.figure(row["name"], row["value"], row["unit"], **row["params"])
             ratios(report, db)
         finally:

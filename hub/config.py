@@ -105,7 +105,8 @@ class Config:
     database_url: str
     kek_path: Path
     policy_dir: Path = SOURCE_POLICY_DIR
-    # How often a running server signs a checkpoint of the log, if it has grown.
+    # How often a running server signs a checkpoint of the log, if it has grown
+    # ($MAPPA_HUB_CHECKPOINT_SECONDS).
     checkpoint_interval: timedelta = timedelta(minutes=5)
     cookie_secure: bool = True
     passwords: PasswordHashing = field(default_factory=PasswordHashing)
@@ -115,6 +116,9 @@ class Config:
     # PostgreSQL with two roles (deploy/postgres/setup.sql): the owner's URL, which `init` runs
     # the migrations with ($MAPPA_HUB_OWNER_DATABASE_URL); the gateways use ``database_url``.
     owner_database_url: str | None = None
+    # How long a process holds a background job's lease without renewing it: a dead holder's
+    # jobs are taken over within this plus a third of it ($MAPPA_HUB_LEASE_SECONDS).
+    lease_seconds: float = 15.0
 
     @property
     def migration_url(self) -> str:
@@ -289,4 +293,8 @@ def load_config(
         cookie_secure=cookie_secure,
         passwords=passwords or PasswordHashing(),
         owner_database_url=normalise_database_url(owner_url) if owner_url else None,
+        lease_seconds=_env_number("MAPPA_HUB_LEASE_SECONDS", 15.0, float, 2.0),
+        checkpoint_interval=timedelta(
+            seconds=_env_number("MAPPA_HUB_CHECKPOINT_SECONDS", 300, int, 1)
+        ),
     )

@@ -83,6 +83,13 @@ class RateLimited(HubError):
     code = "rate_limited"
 
 
+class Unavailable(HubError):
+    """The database cannot be reached for now (a restart, a failover): try again shortly."""
+
+    status = 503
+    code = "unavailable"
+
+
 class IntegrityFailure(HubError):
     """Stored or received data failed a cryptographic or chain check.
 

@@ -23,7 +23,9 @@ from hub.services.directory import DirectoryService
 from hub.services.disclosure_letters import DisclosureLetters
 from hub.services.disclosures import DisclosureService
 from hub.services.held_shares import HeldShareService
+from hub.services.inbox_events import InboxEvents
 from hub.services.keyring import KeyRing
+from hub.services.leases import LeaseService
 from hub.services.notice_service import NoticeService
 from hub.services.notifications import NotificationService
 from hub.services.packets import PacketService
@@ -76,6 +78,8 @@ class Hub:
     transfers: TransferService
     peers: PeerService
     witness: WitnessService
+    inbox_events: InboxEvents
+    leases: LeaseService
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Hub:
@@ -142,9 +146,12 @@ class Hub:
                 pin_path(config.kek_path),
                 HttpWitnessTransport(peers, clock),
             ),
+            inbox_events=InboxEvents(db),
+            leases=LeaseService(db, config.lease_seconds),
         )
 
     async def close(self) -> None:
+        await self.inbox_events.stop()
         await self.packets.close()
         await self.db.dispose()
 

@@ -1,9 +1,12 @@
 #!/bin/sh
-# Back up a MAPPA Hub: the database to one place, the key-encryption key (KEK) to ANOTHER, with
-# the pinned hub signing key (hub-signing.pub, kept beside the KEK) next to the KEK copy.
+# Back up a MAPPA Hub: the database to one place (`mappa-hub backup`), the key-encryption key
+# (KEK) to ANOTHER, with the pinned hub signing key (hub-signing.pub) and the file of checkpoints
+# cosigned by peer hubs (hub-cosigned.json, if any) next to the KEK copy.
 #
-# SQLite: sqlite3's online backup API (".backup"), consistent while the hub runs, WAL included.
-# PostgreSQL: pg_dump -Fc. See deploy/README.md and keys/README.md.
+# The database copy is `mappa-hub backup --out DIR`: SQLite's online backup API (consistent while
+# the hub runs) or pg_dump -Fc in one snapshot, with a manifest of SHA-256 sums. This script only
+# adds what that command deliberately does not do: copying the key files somewhere else.
+# See deploy/README.md and keys/README.md.
 set -eu
 
 PROG=backup.sh
@@ -12,23 +15,24 @@ usage() {
     cat <<'EOF'
 usage: backup.sh --out DIR (--kek-out DIR | --no-kek) [--data-dir DIR] [--database-url URL]
 
-Writes a consistent copy of the hub's database into DIR, and a copy of the key-encryption key
-and of the pinned hub signing key (hub-signing.pub) into a DIFFERENT directory. Run it as the
-hub's service user (sudo -u mappa-hub ...).
+Writes a consistent copy of the hub's database into a new directory DIR/mappa-hub-<time>
+(`mappa-hub backup`), and copies of the key-encryption key, of the pinned hub signing key
+(hub-signing.pub) and of hub-cosigned.json (if there is one) into a DIFFERENT directory. Run it
+as the hub's service user (sudo -u mappa-hub ...), with the service's environment.
 
-  --out DIR           destination for the database backup (created with mode 0700)
-  --kek-out DIR       destination for the KEK and hub-signing.pub copies; must be neither DIR nor
-                      inside it
-  --no-kek            copy neither the KEK nor hub-signing.pub (they are backed up another way,
-                      e.g. at the key ceremony)
+  --out DIR           where the database backups go (created with mode 0700)
+  --kek-out DIR       destination for the KEK, hub-signing.pub and hub-cosigned.json copies; must
+                      be neither DIR nor inside it
+  --no-kek            copy none of those (they are backed up another way, e.g. at the key
+                      ceremony)
   --data-dir DIR      default: $MAPPA_HUB_DATA_DIR, else ./var
   --database-url URL  default: $MAPPA_HUB_DATABASE_URL, else SQLite <data-dir>/hub.sqlite3
   -h, --help          this text
 
-The database is PostgreSQL when the URL starts with postgres:// or postgresql:// (pg_dump -Fc,
-output *.pgdump), otherwise SQLite (sqlite3 ".backup", output *.sqlite3).
-The KEK is read from $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key, and
-hub-signing.pub from the same directory as the KEK.
+The command run is $MAPPA_HUB_BIN if set, else mappa-hub on the PATH, else
+/opt/mappa-hub/venv/bin/mappa-hub. The KEK is read from $MAPPA_HUB_KEK_PATH if set, else
+<data-dir>/keys/kek.key; hub-signing.pub from $MAPPA_HUB_KEY_PINS if set, else the KEK's directory,
+and hub-cosigned.json from beside it.
 
 Exit status: 0 done, 1 a step failed, 2 bad usage.
 EOF
@@ -82,12 +86,23 @@ if [ "$NO_KEK" = 0 ] && [ -z "$KEK_OUT" ]; then
     usage_error "give --kek-out DIR (a different place from --out), or --no-kek"
 fi
 
-case $URL in
-    postgres://* | postgresql://* | postgresql+asyncpg://*) KIND=postgresql ;;
-    sqlite:///* | sqlite+aiosqlite:///*) KIND=sqlite; DB=${URL#*:///} ;;
-    '') KIND=sqlite; DB=$DATA_DIR/hub.sqlite3 ;;
-    *) usage_error "unsupported database URL: expected postgresql://... or sqlite:///..." ;;
-esac
+if [ -n "${MAPPA_HUB_BIN:-}" ]; then
+    HUB=$MAPPA_HUB_BIN
+elif command -v mappa-hub >/dev/null 2>&1; then
+    HUB=mappa-hub
+else
+    HUB=/opt/mappa-hub/venv/bin/mappa-hub
+fi
+command -v "$HUB" >/dev/null 2>&1 || fail "$HUB not found (set MAPPA_HUB_BIN to the mappa-hub command)"
+
+# The command reads these from the environment: a URL on its command line (with any password in
+# it) would show in every user's ps.
+MAPPA_HUB_DATA_DIR=$DATA_DIR
+export MAPPA_HUB_DATA_DIR
+if [ -n "$URL" ]; then
+    MAPPA_HUB_DATABASE_URL=$URL
+    export MAPPA_HUB_DATABASE_URL
+fi
 
 umask 077
 MADE=
@@ -114,7 +129,7 @@ fi
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 
 kek_id() {
-    # The id the hub records beside every key it wraps (agency_keys.kek_id); not secret.
+    # The id the hub records beside every key it wraps (the manifest's kek_ids); not secret.
     if command -v sha256sum >/dev/null 2>&1; then
         { printf 'mappa-hub/kek-id/'; cat "$1"; } | sha256sum | cut -c1-16
     else
@@ -124,81 +139,24 @@ kek_id() {
 
 # --- the database -------------------------------------------------------------------------------
 
-if [ "$KIND" = sqlite ]; then
-    command -v sqlite3 >/dev/null 2>&1 || fail "sqlite3 not found (apt-get install sqlite3)"
-    [ -f "$DB" ] || fail "no SQLite database at $DB (check --data-dir or --database-url)"
-    # Opening a WAL database may create its -wal and -shm files; made by root, the hub could no
-    # longer open them. Run as the file's owner.
-    # shellcheck disable=SC2012 # POSIX has no stat(1); ls -ln's third field is the owner's uid
-    owner=$(ls -ln "$DB" | awk '{print $3}')
-    if [ "$(id -u)" = 0 ] && [ "$owner" != 0 ]; then
-        fail "run as the database's owner (uid $owner), e.g. sudo -u mappa-hub $0 ..., not as root"
-    fi
-    DB_OUT=$OUT_ABS/mappa-hub-$STAMP.sqlite3
-    case "$DB$DB_OUT" in
-        *"'"*) fail "paths containing a single quote are not supported" ;;
-    esac
-    sqlite3 "$DB" ".backup '$DB_OUT'" || fail "sqlite3 .backup failed"
-    check=$(sqlite3 "$DB_OUT" 'PRAGMA integrity_check;') || fail "cannot read the backup $DB_OUT"
-    [ "$check" = ok ] || fail "integrity check of $DB_OUT failed: $check"
-    SOURCE=$DB
-else
-    command -v pg_dump >/dev/null 2>&1 || fail "pg_dump not found (apt-get install postgresql-client)"
-    command -v pg_restore >/dev/null 2>&1 || fail "pg_restore not found (apt-get install postgresql-client)"
-    # The hub's URL spelling to libpq's: no +asyncpg, and asyncpg's ssl= is libpq's sslmode=.
-    PGURL=$(printf '%s' "$URL" | sed -e 's#^postgresql+asyncpg://#postgresql://#' \
-        -e 's#^postgres://#postgresql://#' -e 's#\([?&]\)ssl=#\1sslmode=#g')
-    # Keep a password out of the process list: move it from the URL to PGPASSWORD.
-    # (A percent-encoded password is not decoded here: use ~/.pgpass for those.)
-    rest=${PGURL#postgresql://}
-    case $rest in
-        *@*)
-            userinfo=${rest%@*}
-            hostpart=${rest##*@}
-            case $userinfo in
-                *:*)
-                    PGPASSWORD=${userinfo#*:}
-                    export PGPASSWORD
-                    PGURL="postgresql://${userinfo%%:*}@$hostpart"
-                    ;;
-            esac
-            ;;
-    esac
-    DB_OUT=$OUT_ABS/mappa-hub-$STAMP.pgdump
-    pg_dump --format=custom --file="$DB_OUT" --dbname="$PGURL" || fail "pg_dump failed"
-    pg_restore --list "$DB_OUT" >/dev/null || fail "the dump $DB_OUT does not read back"
-    SOURCE=$PGURL
-fi
-chmod 600 "$DB_OUT"
+DB_OUT=$OUT_ABS/mappa-hub-$STAMP
+"$HUB" backup --out "$DB_OUT" || fail "mappa-hub backup failed (its message is above); nothing else was copied"
+echo "database backup: $DB_OUT"
 
 # --- the key-encryption key ---------------------------------------------------------------------
 
 KEK=${MAPPA_HUB_KEK_PATH:-$DATA_DIR/keys/kek.key}
 # The hub's pinned public signing key(s): not secret, but the anchor that keeps a database writer
-# from signing checkpoints in the hub's name. It lives beside the KEK and is backed up with it.
-PIN=$(dirname "$KEK")/hub-signing.pub
-KEK_ID=unknown
-if [ -r "$KEK" ]; then
-    KEK_ID=$(kek_id "$KEK")
-fi
-
-{
-    echo "backup: $STAMP"
-    echo "database: $KIND $SOURCE"
-    echo "file: $(basename "$DB_OUT")"
-    echo "kek_id: $KEK_ID (the KEK itself is NOT in this directory)"
-    echo "hub-signing.pub: NOT in this directory (backed up with the KEK)"
-} >"$OUT_ABS/mappa-hub-$STAMP.info"
-if command -v sha256sum >/dev/null 2>&1; then
-    (cd "$OUT_ABS" && sha256sum "$(basename "$DB_OUT")" >"mappa-hub-$STAMP.sha256")
-fi
-echo "database backup: $DB_OUT"
+# from signing checkpoints in the hub's name. It lives beside the KEK and is backed up with it, as
+# is the newest checkpoint peer hubs cosigned (hub-cosigned.json), kept beside the pins.
+PIN=${MAPPA_HUB_KEY_PINS:-$(dirname "$KEK")/hub-signing.pub}
+COSIGNED=$(dirname "$PIN")/hub-cosigned.json
 
 if [ "$NO_KEK" = 1 ]; then
     cat >&2 <<EOF
 
 !!! WARNING: the KEK was NOT backed up (--no-kek), nor $PIN.
-!!! $DB_OUT is useless without KEK $KEK_ID:
+!!! $DB_OUT is useless without the KEK it names (manifest.json, kek_ids):
 !!! make sure that key, and hub-signing.pub with it, are backed up elsewhere (keys/README.md).
 
 EOF
@@ -211,6 +169,7 @@ KEK_COPY=$KEK_OUT_ABS/mappa-hub-kek-$STAMP.key
 cp "$KEK" "$KEK_COPY"
 chmod 600 "$KEK_COPY"
 cmp -s "$KEK" "$KEK_COPY" || fail "the KEK copy $KEK_COPY differs from $KEK"
+KEK_ID=$(kek_id "$KEK")
 
 cat >&2 <<EOF
 
@@ -226,7 +185,7 @@ cat >&2 <<EOF
 EOF
 echo "KEK copy: $KEK_COPY"
 
-# --- the pinned hub signing key -------------------------------------------------------------------
+# --- the pinned hub signing key and the cosigned checkpoint ---------------------------------------
 
 if [ ! -f "$PIN" ]; then
     cat >&2 <<EOF
@@ -245,3 +204,11 @@ cp "$PIN" "$PIN_COPY"
 chmod 600 "$PIN_COPY"
 cmp -s "$PIN" "$PIN_COPY" || fail "the copy $PIN_COPY differs from $PIN"
 echo "hub-signing.pub copy: $PIN_COPY (not secret: keep it with the KEK copy; restore.sh finds it there)"
+
+if [ -f "$COSIGNED" ]; then
+    COSIGNED_COPY=$KEK_OUT_ABS/mappa-hub-cosigned-$STAMP.json
+    cp "$COSIGNED" "$COSIGNED_COPY"
+    chmod 600 "$COSIGNED_COPY"
+    cmp -s "$COSIGNED" "$COSIGNED_COPY" || fail "the copy $COSIGNED_COPY differs from $COSIGNED"
+    echo "hub-cosigned.json copy: $COSIGNED_COPY (not secret: keep it with the KEK copy)"
+fi

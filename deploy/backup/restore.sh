@@ -1,40 +1,50 @@
 #!/bin/sh
-# Restore a MAPPA Hub backup made by backup.sh: the database, and (separately) the KEK with the
-# pinned hub signing key (hub-signing.pub) that was backed up beside it.
+# Restore a MAPPA Hub backup made by backup.sh: the key-encryption key with the pinned hub signing
+# key (hub-signing.pub) and hub-cosigned.json backed up beside it, then the database with
+# `mappa-hub restore`, which checks the backup, restores it and verifies the log.
 #
-# Stop the hub first (systemctl stop mappa-hub). Nothing is overwritten without --force, and with
-# --force the current files are kept beside the new ones as *.pre-restore-<time>.
+# Stop the hub first (systemctl stop mappa-hub). Nothing is overwritten without --force; with
+# --force the KEK and hub-signing.pub being replaced, and a replaced SQLite database, are kept
+# beside the new ones as *.pre-restore-<time>.
 set -eu
 
 PROG=restore.sh
 
 usage() {
     cat <<'EOF'
-usage: restore.sh --from FILE [--kek FILE] [--hub-key FILE] [--force] [--data-dir DIR]
+usage: restore.sh --from DIR [--kek FILE] [--hub-key FILE] [--force] [--data-dir DIR]
                   [--database-url URL]
 
-Restores a database backup written by backup.sh into the hub's data directory (SQLite) or
-database (PostgreSQL), and optionally the key-encryption key and the pinned hub signing key.
-Stop the hub first.
+Restores a database backup written by backup.sh (or `mappa-hub backup`) into the hub's data
+directory (SQLite) or database (PostgreSQL), and optionally the key-encryption key, the pinned
+hub signing key and hub-cosigned.json, which go back first: the restore verifies the log with
+them. Stop the hub first. Run it as root or as the hub's service user, with the service's
+environment (/etc/mappa-hub/env).
 
-  --from FILE         the database backup: *.sqlite3 (SQLite) or *.pgdump (pg_dump -Fc)
+  --from DIR          the backup directory: mappa-hub-<time>/ with manifest.json
   --kek FILE          the KEK copy to install at the KEK path (32 bytes)
-  --hub-key FILE      the hub-signing.pub copy to install beside the KEK; by default, with --kek
-                      mappa-hub-kek-<time>.key, the mappa-hub-signing-<time>.pub beside it
+  --hub-key FILE      the hub-signing.pub copy to install; by default, with --kek
+                      mappa-hub-kek-<time>.key, the mappa-hub-signing-<time>.pub beside it (and
+                      mappa-hub-cosigned-<time>.json, if there, as hub-cosigned.json)
   --force             replace an existing database / a different KEK or hub-signing.pub; the
-                      current SQLite files, KEK and hub-signing.pub are kept as
+                      current SQLite database, KEK and hub-signing.pub are kept as
                       *.pre-restore-<time>, a PostgreSQL database is cleaned
   --data-dir DIR      default: $MAPPA_HUB_DATA_DIR, else ./var
   --database-url URL  default: $MAPPA_HUB_DATABASE_URL, else SQLite <data-dir>/hub.sqlite3
   -h, --help          this text
 
-The KEK path is $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key; hub-signing.pub goes
-in the same directory, read-only (0444).
+PostgreSQL: pg_restore runs as $MAPPA_HUB_OWNER_DATABASE_URL if set (the tables' owner, which
+must recreate them), else as the database URL; the log is verified as the database URL's role.
+The command run is $MAPPA_HUB_BIN if set, else mappa-hub on the PATH, else
+/opt/mappa-hub/venv/bin/mappa-hub; as root, it runs as the owner of the data directory.
+The KEK path is $MAPPA_HUB_KEK_PATH if set, else <data-dir>/keys/kek.key; hub-signing.pub goes to
+$MAPPA_HUB_KEY_PINS if set, else the KEK's directory, read-only (0444).
 A missing KEK can only be restored: `mappa-hub init` refuses to create a new one for a database
 that holds keys, and the hub refuses a KEK that does not match them. Restore hub-signing.pub
 with it: without that file `mappa-hub init` pins whatever hub key the restored database holds.
 
-Exit status: 0 done, 1 a step failed or restore refused, 2 bad usage.
+Exit status: 0 done and verified; 1 a step failed, the backup is damaged or the restored log does
+not verify; 2 bad usage, or a database or key is there already and --force was not given.
 EOF
 }
 
@@ -46,7 +56,7 @@ usage_error() {
 
 fail() {
     printf '%s: %s\n' "$PROG" "$1" >&2
-    exit 1
+    exit "${2:-1}"
 }
 
 need_value() {
@@ -81,58 +91,61 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "$FROM" ] || usage_error "--from is required"
-[ -f "$FROM" ] || usage_error "no such backup file: $FROM"
+[ -f "$FROM/manifest.json" ] || usage_error "$FROM is not a backup directory (no manifest.json in it)"
 if [ -n "$KEK_FROM" ] && [ ! -f "$KEK_FROM" ]; then
     usage_error "no such KEK file: $KEK_FROM"
 fi
 if [ -n "$PIN_FROM" ] && [ ! -f "$PIN_FROM" ]; then
     usage_error "no such hub-signing.pub copy: $PIN_FROM"
 fi
-# backup.sh writes mappa-hub-kek-<time>.key and mappa-hub-signing-<time>.pub side by side.
-if [ -z "$PIN_FROM" ] && [ -n "$KEK_FROM" ]; then
+# backup.sh writes mappa-hub-kek-<time>.key, mappa-hub-signing-<time>.pub and (when there is
+# one) mappa-hub-cosigned-<time>.json side by side.
+COSIGNED_FROM=
+if [ -n "$KEK_FROM" ]; then
     case $(basename "$KEK_FROM") in
         mappa-hub-kek-*.key)
             stamp=$(basename "$KEK_FROM" .key)
             stamp=${stamp#mappa-hub-kek-}
             candidate=$(dirname "$KEK_FROM")/mappa-hub-signing-$stamp.pub
-            if [ -f "$candidate" ]; then
+            if [ -z "$PIN_FROM" ] && [ -f "$candidate" ]; then
                 PIN_FROM=$candidate
                 echo "hub-signing.pub copy found beside the KEK copy: $PIN_FROM"
+            fi
+            candidate=$(dirname "$KEK_FROM")/mappa-hub-cosigned-$stamp.json
+            if [ -f "$candidate" ]; then
+                COSIGNED_FROM=$candidate
             fi
             ;;
     esac
 fi
 
-case $URL in
-    postgres://* | postgresql://* | postgresql+asyncpg://*) KIND=postgresql ;;
-    sqlite:///* | sqlite+aiosqlite:///*) KIND=sqlite; DB=${URL#*:///} ;;
-    '') KIND=sqlite; DB=$DATA_DIR/hub.sqlite3 ;;
-    *) usage_error "unsupported database URL: expected postgresql://... or sqlite:///..." ;;
-esac
-
-# The backup must be of the kind the target is.
-magic=$(dd if="$FROM" bs=15 count=1 2>/dev/null | tr -d '\000')
-if [ "$KIND" = sqlite ]; then
-    [ "$magic" = "SQLite format 3" ] || usage_error "$FROM is not a SQLite database (target is SQLite)"
+if [ -n "${MAPPA_HUB_BIN:-}" ]; then
+    HUB=$MAPPA_HUB_BIN
+elif command -v mappa-hub >/dev/null 2>&1; then
+    HUB=mappa-hub
 else
-    case $magic in
-        PGDMP*) ;;
-        *) usage_error "$FROM is not a pg_dump custom-format file (target is PostgreSQL)" ;;
-    esac
+    HUB=/opt/mappa-hub/venv/bin/mappa-hub
+fi
+command -v "$HUB" >/dev/null 2>&1 || fail "$HUB not found (set MAPPA_HUB_BIN to the mappa-hub command)"
+
+# The command reads these from the environment: a URL on its command line would show in ps.
+MAPPA_HUB_DATA_DIR=$DATA_DIR
+export MAPPA_HUB_DATA_DIR
+if [ -n "$URL" ]; then
+    MAPPA_HUB_DATABASE_URL=$URL
+    export MAPPA_HUB_DATABASE_URL
+fi
+# The verification opens the hub, which reads the policy files: those of an installed hub.
+if [ -z "${MAPPA_HUB_POLICY_DIR:-}" ] && [ -d /etc/mappa-hub/policies ]; then
+    MAPPA_HUB_POLICY_DIR=/etc/mappa-hub/policies
+    export MAPPA_HUB_POLICY_DIR
 fi
 
 KEK=${MAPPA_HUB_KEK_PATH:-$DATA_DIR/keys/kek.key}
-PIN=$(dirname "$KEK")/hub-signing.pub
+PIN=${MAPPA_HUB_KEY_PINS:-$(dirname "$KEK")/hub-signing.pub}
+COSIGNED=$(dirname "$PIN")/hub-cosigned.json
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 umask 077
-
-kek_id() {
-    if command -v sha256sum >/dev/null 2>&1; then
-        { printf 'mappa-hub/kek-id/'; cat "$1"; } | sha256sum | cut -c1-16
-    else
-        echo unknown
-    fi
-}
 
 # As root, hand restored files to whoever owns the data directory (the hub's service user).
 chown_like_data_dir() {
@@ -140,6 +153,22 @@ chown_like_data_dir() {
         # shellcheck disable=SC2012 # POSIX has no stat(1); ls -lnd gives uid and gid
         ids=$(ls -lnd "$DATA_DIR" | awk '{print $3 ":" $4}')
         chown "$ids" "$@"
+    fi
+}
+
+# The command runs as the data directory's owner: as root, SQLite would leave root-owned files
+# beside the database that the hub cannot open (and the command refuses to).
+hub_cmd() {
+    owner=
+    if [ "$(id -u)" = 0 ] && [ -d "$DATA_DIR" ]; then
+        # shellcheck disable=SC2012
+        owner=$(ls -ld "$DATA_DIR" | awk '{print $3}')
+    fi
+    if [ -n "$owner" ] && [ "$owner" != root ]; then
+        command -v runuser >/dev/null 2>&1 || fail "runuser not found: run this as $owner"
+        runuser -u "$owner" -- "$HUB" "$@"
+    else
+        "$HUB" "$@"
     fi
 }
 
@@ -155,7 +184,7 @@ if [ -n "$KEK_FROM" ]; then
         elif [ "$FORCE" = 1 ]; then
             KEK_ACTION=replace
         else
-            fail "refusing to replace the different KEK at $KEK without --force"
+            fail "refusing to replace the different KEK at $KEK without --force" 2
         fi
     else
         KEK_ACTION=install
@@ -175,98 +204,18 @@ if [ -n "$PIN_FROM" ]; then
         elif [ "$FORCE" = 1 ]; then
             PIN_ACTION=replace
         else
-            fail "refusing to replace the different $PIN without --force"
+            fail "refusing to replace the different $PIN without --force" 2
         fi
     else
         PIN_ACTION=install
     fi
 fi
 
-if [ "$KIND" = sqlite ]; then
-    command -v sqlite3 >/dev/null 2>&1 || fail "sqlite3 not found (apt-get install sqlite3)"
-    if [ -e "$DB" ] || [ -e "$DB-wal" ]; then
-        [ "$FORCE" = 1 ] || fail "refusing to overwrite $DB without --force (stop the hub first)"
-    fi
+# The manifest, every file's SHA-256, the schema revision, and whether a database is there.
+if [ "$FORCE" = 1 ]; then
+    hub_cmd restore "$FROM" --dry-run --force >/dev/null || exit $?
 else
-    command -v pg_restore >/dev/null 2>&1 || fail "pg_restore not found (apt-get install postgresql-client)"
-    command -v psql >/dev/null 2>&1 || fail "psql not found (apt-get install postgresql-client)"
-    PGURL=$(printf '%s' "$URL" | sed -e 's#^postgresql+asyncpg://#postgresql://#' \
-        -e 's#^postgres://#postgresql://#' -e 's#\([?&]\)ssl=#\1sslmode=#g')
-    # Keep a password out of the process list (a percent-encoded one: use ~/.pgpass instead).
-    rest=${PGURL#postgresql://}
-    case $rest in
-        *@*)
-            userinfo=${rest%@*}
-            hostpart=${rest##*@}
-            case $userinfo in
-                *:*)
-                    PGPASSWORD=${userinfo#*:}
-                    export PGPASSWORD
-                    PGURL="postgresql://${userinfo%%:*}@$hostpart"
-                    ;;
-            esac
-            ;;
-    esac
-    in_use=$(psql -X -q -t -A -d "$PGURL" -c "SELECT to_regclass('public.alembic_version') IS NOT NULL") ||
-        fail "cannot connect to the database (create it with deploy/postgres/setup.sql first)"
-    if [ "$in_use" = t ] && [ "$FORCE" = 0 ]; then
-        fail "refusing to overwrite the hub's tables in the target database without --force (stop the hub first)"
-    fi
-fi
-
-# --- the database --------------------------------------------------------------------------------
-
-if [ "$KIND" = sqlite ]; then
-    DB_DIR=$(dirname "$DB")
-    mkdir -p "$DB_DIR"
-    TMP=$DB.restoring-$$
-    cp "$FROM" "$TMP"
-    chmod 600 "$TMP"
-    check=$(sqlite3 "$TMP" 'PRAGMA integrity_check;') || check="unreadable"
-    rm -f "$TMP-wal" "$TMP-shm"
-    if [ "$check" != ok ]; then
-        rm -f "$TMP"
-        fail "integrity check of $FROM failed: $check (nothing changed)"
-    fi
-    # A stale -wal or -shm beside the restored file would be replayed into it: move them all aside.
-    for suffix in '' -wal -shm -journal; do
-        if [ -e "$DB$suffix" ]; then
-            mv "$DB$suffix" "$DB$suffix.pre-restore-$STAMP"
-            echo "kept the previous $DB$suffix as $DB$suffix.pre-restore-$STAMP"
-        fi
-    done
-    mv "$TMP" "$DB"
-    chown_like_data_dir "$DB"
-    echo "database restored: $DB"
-    DB_KEK_IDS=$(sqlite3 "$DB" 'SELECT DISTINCT kek_id FROM agency_keys;' 2>/dev/null || true)
-    # The hub's signing keys (none in a database from before migration 0003).
-    DB_HUB_KEYS=$(sqlite3 "$DB" 'SELECT lower(hex(public_key)) FROM hub_keys;' 2>/dev/null || true)
-    rm -f "$DB-wal" "$DB-shm"
-else
-    pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction \
-        --exit-on-error --dbname="$PGURL" "$FROM" || fail "pg_restore failed; the transaction was rolled back"
-    echo "database restored: $PGURL"
-    # The log stays append-only for the gateways' role (migration 0023): its trigger came back
-    # with the schema, but --no-privileges restored no grants and the owner's default privileges
-    # gave the recreated tables' UPDATE and DELETE to the runtime role; take them back.
-    psql -X -q -v ON_ERROR_STOP=1 -d "$PGURL" <<'SQL' || fail "could not take UPDATE/DELETE on the log back from the runtime role"
-REVOKE UPDATE, DELETE, TRUNCATE ON ledger_entries, ledger_checkpoints FROM PUBLIC;
-DO $$
-DECLARE r record;
-BEGIN
-    FOR r IN SELECT DISTINCT c.relname AS t, pg_get_userbyid(a.grantee) AS g
-             FROM pg_class c, aclexplode(c.relacl) a
-             WHERE c.oid IN (to_regclass('ledger_entries'), to_regclass('ledger_checkpoints'))
-               AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')
-               AND a.grantee <> c.relowner AND a.grantee <> 0
-    LOOP
-        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %I FROM %I', r.t, r.g);
-    END LOOP;
-END
-$$;
-SQL
-    DB_KEK_IDS=$(psql -X -q -t -A -d "$PGURL" -c 'SELECT DISTINCT kek_id FROM agency_keys' 2>/dev/null || true)
-    DB_HUB_KEYS=$(psql -X -q -t -A -d "$PGURL" -c "SELECT encode(public_key, 'hex') FROM hub_keys" 2>/dev/null || true)
+    hub_cmd restore "$FROM" --dry-run >/dev/null || exit $?
 fi
 
 # --- the key-encryption key ------------------------------------------------------------------------
@@ -291,7 +240,7 @@ case $KEK_ACTION in
     none) ;;
 esac
 
-# --- the pinned hub signing key --------------------------------------------------------------------
+# --- the pinned hub signing key and the cosigned checkpoint ----------------------------------------
 
 case $PIN_ACTION in
     same) echo "hub-signing.pub at $PIN is already this one" ;;
@@ -313,68 +262,27 @@ case $PIN_ACTION in
     none) ;;
 esac
 
-# --- does the KEK fit the database? ------------------------------------------------------------------
-
-if [ ! -e "$KEK" ]; then
-    cat >&2 <<EOF
-
-!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
-!!! There is NO KEK at $KEK. The hub will not start, and nothing in the database can be read.
-!!! Restore it: $PROG --from $FROM --kek /path/to/mappa-hub-kek-....key
-!!! 'mappa-hub init' cannot replace it: it refuses to create a new KEK for a database with keys.
-!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
-
-EOF
-    exit 1
+# The hub keeps hub-cosigned.json current itself: only a missing one is put back.
+if [ -n "$COSIGNED_FROM" ] && [ ! -e "$COSIGNED" ]; then
+    cp "$COSIGNED_FROM" "$COSIGNED.restoring-$$"
+    chmod 600 "$COSIGNED.restoring-$$"
+    mv "$COSIGNED.restoring-$$" "$COSIGNED"
+    chown_like_data_dir "$COSIGNED"
+    echo "hub-cosigned.json restored: $COSIGNED"
 fi
 
-if [ -r "$KEK" ] && [ -n "$DB_KEK_IDS" ]; then
-    HAVE=$(kek_id "$KEK")
-    if [ "$HAVE" != unknown ]; then
-        for id in $DB_KEK_IDS; do
-            if [ "$id" != "$HAVE" ]; then
-                cat >&2 <<EOF
+# --- the database, then the log verified ----------------------------------------------------------
+# `mappa-hub restore` checks the backup again, restores it, and runs the checks of `ledger
+# verify`: the KEK fits the database's keys, every hub signing key in it is pinned, the chain and
+# the checkpoints hold, and the log is the one the manifest names.
 
-!!! MISMATCH: the database holds keys wrapped under KEK $id, but the KEK at $KEK is $HAVE.
-!!! Those keys (and the packets sealed to them) will not open, and the hub refuses to start with
-!!! this KEK. Restore the matching KEK.
-
-EOF
-                exit 1
-            fi
-        done
-        echo "KEK $HAVE matches the database"
-    fi
+status=0
+if [ "$FORCE" = 1 ]; then
+    hub_cmd restore "$FROM" --force || status=$?
+else
+    hub_cmd restore "$FROM" || status=$?
 fi
-
-# --- is every hub signing key in the database pinned? -----------------------------------------------
-
-if [ -n "$DB_HUB_KEYS" ]; then
-    if [ ! -e "$PIN" ]; then
-        cat >&2 <<EOF
-
-!!! There is NO $PIN, but the database holds hub signing keys.
-!!! Without it the hub makes no pin check, and the next 'mappa-hub init' pins whatever key this
-!!! database holds. Restore it from the KEK backup: $PROG ... --hub-key /path/to/mappa-hub-signing-....pub
-
-EOF
-        exit 1
-    fi
-    for key in $DB_HUB_KEYS; do
-        if ! grep -qixF "$key" "$PIN"; then
-            cat >&2 <<EOF
-
-!!! MISMATCH: the database holds the hub signing key $key,
-!!! which is not pinned in $PIN. 'mappa-hub ledger verify' refuses checkpoints signed with it,
-!!! and 'mappa-hub init' pins it if the file is writable (or stops if it is not). Find out where
-!!! it came from (a database from another hub? a key inserted by hand?) before starting the hub.
-
-EOF
-            exit 1
-        fi
-    done
-    echo "every hub signing key in the database is pinned in $PIN"
-fi
+[ "$status" = 0 ] || exit "$status"
 
 cat <<EOF
 

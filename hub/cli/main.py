@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hub.cli import backup as backup_cli
 from hub.cli import case_events as case_events_cli
 from hub.cli import email as email_cli
 from hub.cli import keys_import
@@ -199,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     peer_cli.add_parsers(sub, common)
     witness_cli.add_parsers(sub, common)
     stats_cli.add_parsers(sub, common)
+    backup_cli.add_parsers(sub, common)
     return p
 
 
@@ -223,18 +225,17 @@ async def cmd_init(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from hub.cli.serve import run_server, start_helpers
+    from hub.cli.serve import Helpers, run_server
 
     if not 1 <= args.workers <= 64:
         raise InvalidInput("--workers is between 1 and 64.")
-    helper = args.worker_of is not None
-    many = args.workers > 1 or helper
+    many = args.workers > 1 or args.worker_of is not None
     hub = await Hub.open(config)
-    helpers = []
-    if args.workers > 1 and not helper:
-        helpers = start_helpers(_helper_argv(args.argv), args.workers - 1)
+    helpers = None
+    if args.workers > 1 and args.worker_of is None:
+        helpers = Helpers(_helper_argv(args.argv), args.workers - 1)
     await run_server(
-        hub, args.host, args.port, reuse_port=many, background=not helper, helpers=helpers
+        hub, args.host, args.port, reuse_port=many, worker_of=args.worker_of, helpers=helpers
     )
     return EXIT_OK
 
@@ -512,6 +513,8 @@ COMMANDS: dict[str, Command] = {
     "hub-key": peer_cli.run,
     "witness": witness_cli.run,
     "stats": stats_cli.run,
+    "backup": backup_cli.run_backup,
+    "restore": backup_cli.run_restore,
 }
 
 

@@ -8,19 +8,22 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 from aiohttp import web
 
-from adapters.email.sender import run_sender
-from adapters.transfer.peer_messages import run_delivery
-from hub.cli.witness import witness_round
+from hub.cli.background import start_jobs
 from hub.errors import ConfigError
 from hub.policy.loader import PolicyError
 from hub.web.app import build_app
 from hub.wiring import Hub
 
 log = logging.getLogger("hub.serve")
+
+WORKER_READY = "worker ready"
+# A helper that died is started again after this long, doubled each time it dies young.
+RESTART_DELAY_SECONDS, RESTART_DELAY_MAX_SECONDS, YOUNG_SECONDS = 1.0, 30.0, 60.0
 
 
 async def reload_policy(hub: Hub) -> None:
@@ -33,49 +36,70 @@ async def reload_policy(hub: Hub) -> None:
     log.warning("policy in force: %s", new.short_version)
 
 
-async def _sign_checkpoints(hub: Hub) -> None:
-    """Sign a checkpoint at each interval if the log has grown (and once at start)."""
-    interval = hub.config.checkpoint_interval.total_seconds()
-    while True:
-        try:
-            cp = await hub.ledger.checkpoint_if_grown()
-            if cp is not None:
-                log.info("checkpoint signed at tree size %s", cp.tree_size)
-            # Each round, not only when grown: a peer that missed the last one is asked again.
-            await witness_round(hub)
-        except Exception:  # a failed checkpoint must not stop the server; the next one retries
-            log.exception("checkpoint failed")
-        await asyncio.sleep(interval)
+class Helpers:
+    """The ``--workers`` helper processes of this server: started with this command line,
+    told of SIGHUP and the stop, and started again if one dies (a crash, the OOM killer, kill -9)
+    while the server runs."""
+
+    def __init__(self, argv: Sequence[str], count: int) -> None:
+        self._argv = list(argv)
+        self.processes = [self._start() for _ in range(count)]
+        self._started = [time.monotonic()] * count
+        self._delay = [RESTART_DELAY_SECONDS] * count
+        self.restarts = 0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "hub", *self._argv, "--worker-of", str(os.getpid())]
+        # The operator's own command line, re-run: nothing untrusted reaches it. Each helper
+        # says WORKER_READY on its stdout once it listens.
+        return subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
+
+    async def wait_ready(self) -> None:
+        for helper in self.processes:
+            if helper.stdout is None or not await asyncio.to_thread(helper.stdout.readline):
+                self.terminate()
+                raise ConfigError("a server worker failed to start; see its messages above")
+
+    def send_signal(self, sig: int) -> None:
+        for helper in self.processes:
+            if helper.poll() is None:
+                helper.send_signal(sig)
+
+    async def supervise(self) -> None:
+        """Restart helpers that die, until cancelled."""
+        while True:
+            await asyncio.sleep(0.5)
+            for i, helper in enumerate(self.processes):
+                code = helper.poll()
+                if code is None:
+                    continue
+                young = time.monotonic() - self._started[i] < YOUNG_SECONDS
+                delay = self._delay[i] if young else RESTART_DELAY_SECONDS
+                log.error("server worker %d exited (%s); starting another in %.0fs", helper.pid,
+                          code, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                self.processes[i] = self._start()
+                self._started[i] = time.monotonic()
+                self._delay[i] = min(delay * 2, RESTART_DELAY_MAX_SECONDS)
+                self.restarts += 1
+
+    def terminate(self) -> None:
+        for helper in self.processes:
+            if helper.poll() is None:
+                helper.terminate()
+
+    async def wait(self) -> None:
+        for helper in self.processes:
+            await asyncio.to_thread(helper.wait)
 
 
-REMINDER_INTERVAL_SECONDS = 15 * 60
-WORKER_READY = "worker ready"
-
-
-async def sweep(hub: Hub) -> None:
-    """One pass of the background sweep: items gone overdue each raise one reminder (shown in
-    the inbox, and an email notice), requests due soon are told once, and after the configured
-    local time the daily digests go. Logged by count and kind only: no case details in logs."""
-    items = await hub.casework.raise_reminders()
-    if items:
-        kinds = sorted({i.kind.value for i in items})
-        log.info("%d item(s) went overdue: %s", len(items), ", ".join(kinds))
-    # Requests falling due soon: told once each (the outbox's dedupe key).
-    soon = await hub.notices.sweep_due_soon()
-    if soon:
-        log.info("%d due-soon notice(s) queued", soon)
-    # Once a day after MAPPA_HUB_DIGEST_TIME (UK time): digest:<user>:<date> keeps it to once.
-    if hub.notices.digest_due():
-        await hub.notices.run_digests()
-
-
-async def _raise_reminders(hub: Hub) -> None:
-    while True:
-        try:
-            await sweep(hub)
-        except Exception:  # a failed sweep must not stop the server; the next one retries
-            log.exception("reminder sweep failed")
-        await asyncio.sleep(REMINDER_INTERVAL_SECONDS)
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """A helper whose server died (kill -9) stops too: its service manager starts a new one."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.error("the server process %d is gone: this worker stops", parent)
+            stop.set()
+        await asyncio.sleep(1)
 
 
 async def run_server(
@@ -85,52 +109,45 @@ async def run_server(
     banner: str = "",
     *,
     reuse_port: bool = False,
-    background: bool = True,
-    helpers: Sequence[subprocess.Popen[bytes]] = (),
+    worker_of: int | None = None,
+    helpers: Helpers | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, then close cleanly. SIGHUP re-reads the policy files.
 
-    With ``--workers N`` this runs in each of N processes sharing the port (``reuse_port``): the
-    first one also signs checkpoints, sweeps reminders and tells peer hubs of transfer steps
-    (``background``), and passes SIGHUP and the stop on to the others (``helpers``)."""
+    With ``--workers N`` this runs in each of N processes sharing the port (``reuse_port``); the
+    first passes SIGHUP and the stop on to the others (``helpers``) and restarts any that die.
+    Every process bids for the background jobs (hub.cli.background): each runs in one of them."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[None]] = set()
+    side: set[asyncio.Task[None]] = set()
+
+    def keep(task: asyncio.Task[None]) -> None:
+        side.add(task)
+        task.add_done_callback(side.discard)
 
     def on_hup() -> None:
-        for helper in helpers:
-            helper.send_signal(signal.SIGHUP)
-        task = loop.create_task(reload_policy(hub))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        if helpers is not None:
+            helpers.send_signal(signal.SIGHUP)
+        keep(loop.create_task(reload_policy(hub)))
 
     # Handlers first: a SIGHUP arriving once we say we are listening must reload, not kill us.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
-    tasks = []
-    if background:
-        tasks = [
-            loop.create_task(_sign_checkpoints(hub)),
-            loop.create_task(_raise_reminders(hub)),
-            # What peer hubs are owed about transfers between hubs: one sender per hub.
-            loop.create_task(run_delivery(hub)),
-        ]
-    # Every worker drains the email outbox: each claims its own rows (adapters/email/sender.py).
-    tasks.append(loop.create_task(run_sender(hub, stop)))
+    tasks = start_jobs(hub, stop)
+    if worker_of is not None:
+        tasks.append(loop.create_task(_orphaned(worker_of, stop)))
     app = build_app(hub)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     # The helpers listen first: once this port answers, every worker is up (a SIGHUP sent to a
     # worker still starting would kill it).
-    for helper in helpers:
-        if helper.stdout is None or not await asyncio.to_thread(helper.stdout.readline):
-            for other in helpers:
-                other.terminate()
-            raise ConfigError("a server worker failed to start; see its messages above")
+    if helpers is not None:
+        await helpers.wait_ready()
+        tasks.append(loop.create_task(helpers.supervise()))
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
-    if background:
+    if worker_of is None:
         print(banner or f"MAPPA Hub listening on http://{host}:{port}/", flush=True)
     else:
         print(WORKER_READY, flush=True)
@@ -139,20 +156,11 @@ async def run_server(
     finally:
         for task in tasks:
             task.cancel()
-        for helper in helpers:
-            helper.terminate()
+        # The jobs release their leases as they stop: another gateway takes them at once.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if helpers is not None:
+            helpers.terminate()
         await runner.cleanup()
         await hub.close()
-        for helper in helpers:
-            await asyncio.to_thread(helper.wait)
-
-
-def start_helpers(argv: Sequence[str], count: int) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` more server processes with the same command line, as helper workers."""
-    command = [sys.executable, "-m", "hub", *argv, "--worker-of", str(os.getpid())]
-    # The operator's own command line, re-run: nothing untrusted reaches it. Each helper says
-    # WORKER_READY on its stdout once it listens.
-    return [
-        subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
-        for _ in range(count)
-    ]
+        if helpers is not None:
+            await helpers.wait()

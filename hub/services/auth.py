@@ -153,6 +153,19 @@ class AuthService:
             row = SessionRow(**{**row.__dict__, "last_seen_at": now, "expires_at": expires})
         return Session(token, row)
 
+    async def live_until(self, session: Session) -> datetime | None:
+        """When a signed-in session lapses if nothing else happens; None once it has ended
+        (lapsed, signed out, or its user deactivated). Unlike ``session``, this never extends
+        it: a page left open (listening for new packets) must not keep its session alive."""
+        async with self._db.read() as conn:
+            row = await store.session_by_hash(conn, session.row.token_hash)
+            user = (
+                await directory_store.user_by_id(conn, row.user_id) if row and row.user_id else None
+            )
+        if row is None or row.stage != Stage.ACTIVE or user is None or not user.active:
+            return None
+        return row.expires_at if self._clock.now() < row.expires_at else None
+
     async def actor(self, session: Session) -> Actor:
         if session.stage is not Stage.ACTIVE or session.row.user_id is None:
             raise NotAuthenticated("Please sign in.")

@@ -9,7 +9,7 @@ the Strategic Management Board) can be checked against the log at any later time
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ from hub.store import ledger as ledger_store
 from hub.store import packets as packet_store
 from hub.store.checkpoints import StoredCheckpoint, StoredHubKey
 from hub.store.database import Database
+
+# Run inside the transaction that stores a checkpoint; raises to refuse (hub.services.leases).
+Fence = Callable[[AsyncConnection], Awaitable[None]]
 
 PIN_FILE = "hub-signing.pub"
 
@@ -170,8 +173,11 @@ class LedgerService:
                 self._tree.extend(batch)
         return self._tree
 
-    async def checkpoint(self) -> Checkpoint:
-        """Sign the tree head at the current size (returning the existing one if already signed)."""
+    async def checkpoint(self, fence: Fence | None = None) -> Checkpoint:
+        """Sign the tree head at the current size (returning the existing one if already signed).
+
+        ``fence`` runs inside the transaction that stores the signature: the background signer
+        passes its lease's check, so no two processes ever store checkpoints at once."""
         async with self._db.read() as conn:
             size, _ = await ledger_store.head(conn)
             existing = await store.checkpoint_at(conn, size)
@@ -185,17 +191,19 @@ class LedgerService:
         signature = signing.sign(private, cp.body)
         stored = StoredCheckpoint(size, root.hex(), now, key.key_id, cp.body, signature)
         async with self._db.write() as conn:
+            if fence is not None:
+                await fence(conn)
             if await store.checkpoint_at(conn, size) is None:
                 await store.add_checkpoint(conn, stored)
         return Checkpoint(size, root, cp.signed_at, key.key_id, key.public_key, signature)
 
-    async def checkpoint_if_grown(self) -> Checkpoint | None:
+    async def checkpoint_if_grown(self, fence: Fence | None = None) -> Checkpoint | None:
         async with self._db.read() as conn:
             size, _ = await ledger_store.head(conn)
             latest = await store.latest_checkpoint(conn)
         if size == 0 or (latest is not None and latest.tree_size >= size):
             return None
-        return await self.checkpoint()
+        return await self.checkpoint(fence)
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         """The newest signed checkpoint, None before the first."""

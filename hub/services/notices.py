@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.model.directory import Role
 from hub.store import directory as directory_store
 from hub.store import email_outbox as outbox
+from hub.store import inbox_events
 from hub.store import notification_settings as settings_store
 from hub.store.notification_settings import Recipient
 from hub.store.workflows import WorkItemRow
@@ -161,10 +162,12 @@ async def packets_delivered(
     when: datetime,
 ) -> int:
     """Packets (id, case id, recipient agency ids) now listed in their recipients' inboxes: tell
-    each recipient agency's readers. One query for a whole batch of shares."""
+    each recipient agency's readers, and the inbox pages open now (``hub.services.inbox_events``:
+    every share, reply, request and released share passes here). One query for a whole batch."""
     agency_ids = {a for _, _, recipients in deliveries for a in recipients}
     if not agency_ids:
         return 0
+    await inbox_events.announce(conn, agency_ids)
     people = await settings_store.recipients(
         conn, Group.NEW_PACKETS.value, roles=PACKET_READERS, agency_ids=agency_ids
     )

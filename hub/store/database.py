@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -13,11 +14,13 @@ from typing import Any, TypeVar, cast
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.errors import ConfigError
+from hub.store.notify import LocalListeners, Note, collecting
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITE_FLAG = "mappa_hub_write"
@@ -25,6 +28,12 @@ _WRITE_FLAG = "mappa_hub_write"
 MAX_BATCH = 256
 # Threads running hot-path reads on SQLite (sqlite3 releases the GIL while it works).
 SQLITE_READERS = 4
+
+# The advisory lock `init` holds while it migrates (any fixed number; "MAPPA" in ASCII).
+_MIGRATION_LOCK = 0x4D41505041
+
+# How long a request waits for the database before it is answered 503 (PostgreSQL).
+CONNECT_WAIT_SECONDS, POOL_WAIT_SECONDS = 5.0, 10.0
 
 T = TypeVar("T")
 # A job: a coroutine function of a connection that awaits nothing but the connection.
@@ -59,6 +68,9 @@ class Database:
     nothing else with it. A job's caller resumes only after the commit of its batch returned:
     acknowledged means on disk. On PostgreSQL each job is its own transaction, on the async
     driver.
+
+    Notes sent with ``hub.store.notify.notify`` in a write go out once it commits: PostgreSQL
+    delivers them itself; on SQLite this object hands them to ``local`` after the commit.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -70,6 +82,11 @@ class Database:
             # A fixed pool: connections opened and closed under load (overflow) cost more than
             # the queries they carry.
             kwargs.update(pool_size=32, max_overflow=0, pool_pre_ping=False)
+            # Bounded waits while the database is away (a restart, a failover): a request waits
+            # at most POOL_WAIT for a connection and CONNECT_WAIT to open one, then is answered
+            # 503 (database_unavailable) instead of hanging.
+            kwargs.update(pool_timeout=POOL_WAIT_SECONDS)
+            kwargs["connect_args"] = {"timeout": CONNECT_WAIT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # In-process writers queue here instead of spinning on SQLite's busy handler.
         self._sqlite_write_lock = asyncio.Lock()
@@ -100,6 +117,8 @@ class Database:
         self._pending: set[asyncio.Future[Any]] = set()
         self._wake: asyncio.Event | None = None
         self._committer: asyncio.Task[None] | None = None
+        # SQLite's in-process stand-in for LISTEN (``hub.store.notify``).
+        self.local = LocalListeners()
 
     # -- hot paths: jobs on a connection ------------------------------------------------
 
@@ -153,7 +172,7 @@ class Database:
         try:
             async with self._sqlite_write_lock:
                 loop = asyncio.get_running_loop()
-                outcomes = await loop.run_in_executor(
+                outcomes, notes = await loop.run_in_executor(
                     writer, _write_in_thread, engine, jobs, self._writer_lock
                 )
         except Exception as exc:  # the commit failed: no job of the batch is on disk
@@ -161,6 +180,8 @@ class Database:
                 if not done.done():
                     done.set_exception(exc)
             return
+        # Committed: its notes go out before the callers resume (and acknowledge).
+        self.local.deliver(notes)
         for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
             if done.done():  # its caller was cancelled; the work stands
                 continue
@@ -175,8 +196,10 @@ class Database:
             async with self._sqlite_write_lock, self.engine.connect() as conn:
                 # Checked by the "begin" listener: writers take the lock up front.
                 (await conn.get_raw_connection()).info[_WRITE_FLAG] = True
-                async with conn.begin():
-                    yield conn
+                with collecting() as notes:
+                    async with conn.begin():
+                        yield conn
+                self.local.deliver(notes)
         else:
             async with self.engine.begin() as conn:
                 yield conn
@@ -185,6 +208,11 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    async def ping(self) -> None:
+        """One round trip to the database (raises if it cannot be reached)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def current_revision(self) -> str | None:
         async with self.engine.connect() as conn:
@@ -207,6 +235,12 @@ class Database:
 
     async def migrate(self, target: str = "head") -> None:
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Gateway hosts each run `init` as they start: one migrates, the others wait here
+                # and then find nothing left to do (the lock ends with the transaction).
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             await conn.run_sync(_upgrade, target)
 
     async def downgrade(self, target: str) -> None:
@@ -262,9 +296,10 @@ def _read_in_thread(engine: Engine, job: Job[T]) -> T:
         return _drive(job, conn)
 
 
-def _write_in_thread(
-    engine: Engine, jobs: list[Job[Any]], lock: Path | None
-) -> list[tuple[bool, Any]]:
+Outcomes = tuple[list[tuple[bool, Any]], list[Note]]
+
+
+def _write_in_thread(engine: Engine, jobs: list[Job[Any]], lock: Path | None) -> Outcomes:
     if lock is None:
         return _write_batch(engine, jobs)
     with lock.open("a") as held:
@@ -275,29 +310,34 @@ def _write_in_thread(
             fcntl.flock(held, fcntl.LOCK_UN)
 
 
-def _write_batch(engine: Engine, jobs: list[Job[Any]]) -> list[tuple[bool, Any]]:
-    """Each job in its own savepoint of one transaction, then one commit (one fsync)."""
+def _write_batch(engine: Engine, jobs: list[Job[Any]]) -> Outcomes:
+    """Each job in its own savepoint of one transaction, then one commit (one fsync). With the
+    outcomes, the notes of the jobs that succeeded (``hub.store.notify``)."""
     outcomes: list[tuple[bool, Any]] = []
+    notes: list[Note] = []
     with engine.connect() as conn:
         conn.connection.info[_WRITE_FLAG] = True  # BEGIN IMMEDIATE: take the write lock up front
         with conn.begin() as transaction:
             if len(jobs) == 1:  # alone in its batch: no savepoint needed to fail on its own
                 try:
-                    return [(True, _drive(jobs[0], conn))]
+                    with collecting() as notes:
+                        return [(True, _drive(jobs[0], conn))], notes
                 except Exception as exc:
                     transaction.rollback()
-                    return [(False, exc)]
+                    return [(False, exc)], []
             for job in jobs:
                 savepoint = conn.begin_nested()
                 try:
-                    result = _drive(job, conn)
+                    with collecting() as mine:
+                        result = _drive(job, conn)
                 except Exception as exc:
                     savepoint.rollback()
                     outcomes.append((False, exc))
                 else:
                     savepoint.commit()
                     outcomes.append((True, result))
-    return outcomes
+                    notes.extend(mine)
+    return outcomes, notes
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -338,3 +378,39 @@ def _downgrade(sync_conn: Connection, target: str) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = sync_conn
     command.downgrade(cfg, target)
+
+
+# asyncpg's errors for a server that is starting, stopping or gone (matched by name: the
+# driver's exception classes are not part of SQLAlchemy's interface).
+_OUTAGE_NAMES = frozenset(
+    {
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "TooManyConnectionsError",
+        "PostgresConnectionError",
+        "InterfaceError",
+    }
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database cannot be reached right now, as
+    opposed to a fault in the request or the code: a connection refused, dropped or timed out,
+    a server starting up or shutting down, SQLite's file busy past its timeout."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.OperationalError | sa_exc.TimeoutError):
+            return True
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror):
+            return True
+        if type(current).__name__ in _OUTAGE_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

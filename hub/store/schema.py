@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -782,4 +783,31 @@ checkpoint_cosignatures = Table(
     Column("witness_key", String(64), nullable=False),
     Column("cosignature", LargeBinary, nullable=False),
     Column("cosigned_at", UTCDateTime, nullable=False),
+)
+
+# Background jobs (checkpoint signing, reminder sweeps, peer delivery) run in one process at a
+# time across every gateway: the holder of a job's lease (hub.services.leases). Times are seconds
+# since the epoch on the database's own clock, so gateways' clocks need not agree.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    # Raised at each change of holder: a fencing token, and what the logs and tests compare.
+    Column("epoch", BigInteger, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Each API token's request bucket, shared by every gateway. UNLOGGED on PostgreSQL (migration
+# 0024): a crash may forget how full a bucket was, which costs nothing worth a WAL write. On
+# SQLite the hub keeps these rows in a side file without fsync (hub.store.rate_limits).
+api_rate_limits = Table(
+    "api_rate_limits",
+    metadata,
+    Column("token_id", Integer, primary_key=True, autoincrement=False),
+    Column("level", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    # Whether the last request was let through (RETURNING cannot tell from the level alone).
+    Column("granted", Boolean, nullable=False),
 )

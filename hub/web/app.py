@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -17,8 +18,10 @@ from hub.web import (
     compose,
     compose_drafts,
     disclosures,
+    health,
     held_shares,
     inbox,
+    inbox_events,
     login,
     notification_settings,
     notifications,
@@ -46,6 +49,16 @@ from hub.wiring import Hub
 STATIC_DIR = Path(__file__).parent / "static"
 
 
+async def _listen_for_new_packets(app: web.Application) -> AsyncIterator[None]:
+    await app[HUB].inbox_events.start()
+    yield
+    await app[HUB].inbox_events.stop()
+
+
+async def _end_live_streams(app: web.Application) -> None:
+    app[HUB].inbox_events.end_streams()
+
+
 def build_app(hub: Hub) -> web.Application:
     secure = hub.config.cookie_secure
     app = web.Application(
@@ -61,11 +74,23 @@ def build_app(hub: Hub) -> web.Application:
     app[HUB] = hub
     app[TEMPLATES] = make_environment()
     limits = hub.config.limits
-    app[RATE_LIMITER] = RateLimiter(limits.api_rate_per_second, limits.api_burst)
+    limiter = RateLimiter(hub.db, limits.api_rate_per_second, limits.api_burst)
+    app[RATE_LIMITER] = limiter
+
+    async def close_limiter(_app: web.Application) -> None:
+        limiter.close()
+
+    app.on_cleanup.append(close_limiter)
     # __Host- binds the cookie to this exact origin (needs Secure, Path=/ and no Domain).
     app[COOKIE_NAME] = "__Host-mappa-session" if secure else "mappa-session"
+    app.add_routes(health.routes)
     app.add_routes(login.routes)
     app.add_routes(inbox.routes)
+    app.add_routes(inbox_events.routes)
+    # Live inboxes: each process listens while it serves (hub.services.inbox_events), and ends
+    # the open streams first when it stops, since aiohttp waits for open requests to finish.
+    app.cleanup_ctx.append(_listen_for_new_packets)
+    app.on_shutdown.append(_end_live_streams)
     app.add_routes(packet_page.routes)
     app.add_routes(notifications.routes)
     app.add_routes(compose.routes)

@@ -13,11 +13,17 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.errors import HubError, InvalidInput, NotAuthenticated, RateLimited
+from hub.errors import HubError, InvalidInput, NotAuthenticated, RateLimited, Unavailable
 from hub.policy.errors import PolicyRefused
+from hub.store.database import database_unavailable
 from hub.web.render import render
 
 log = logging.getLogger("hub.web")
+
+UNAVAILABLE_MESSAGE = (
+    "The hub cannot reach its records for a moment. Nothing was saved. Try again in a few seconds."
+)
+UNAVAILABLE_RETRY_SECONDS = 2
 
 _HTTP_MESSAGES = {
     400: "The request could not be understood.",
@@ -57,10 +63,10 @@ def _respond(
         response = problem(status, code, code.replace("_", " "), message, **_details(exc))
         if isinstance(exc, NotAuthenticated):
             response.headers["WWW-Authenticate"] = 'Bearer realm="mappa-hub"'
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Unavailable):
             response.headers["Retry-After"] = str(exc.context.get("retry_after", 1))
         return response
-    return render(
+    page = render(
         request,
         "error.html",
         status=status,
@@ -68,7 +74,12 @@ def _respond(
         status_code=status,
         viewing=request.method in ("GET", "HEAD"),
         reference=reference,
+        # This page again (503): the same path and query, never "//host" (another site).
+        retry_path="/" if request.path.startswith("//") else request.path_qs,
     )
+    if isinstance(exc, Unavailable):
+        page.headers["Retry-After"] = str(exc.context.get("retry_after", 1))
+    return page
 
 
 def _details(exc: HubError | None) -> dict[str, Any]:
@@ -106,7 +117,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 names the methods that are allowed (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            # Nothing the request did was kept (its transaction never committed): say when to
+            # come back rather than "something went wrong".
+            log.warning("database unavailable on %s %s (%s)", request.method, request.path,
+                        type(exc).__name__)  # fmt: skip
+            down = Unavailable(UNAVAILABLE_MESSAGE, retry_after=UNAVAILABLE_RETRY_SECONDS)
+            return _respond(request, down.status, down.code, down.public_message, down)
         correlation = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", correlation, request.method, request.path)
         message = f"Something went wrong on our side. Reference: {correlation}."

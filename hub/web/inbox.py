@@ -17,6 +17,7 @@ from aiohttp import web
 
 from hub.errors import InvalidInput
 from hub.model.packets import PacketType
+from hub.services.actor import Actor
 from hub.services.packet_listing import (
     Box,
     ListingPage,
@@ -35,6 +36,8 @@ routes = web.RouteTableDef()
 FILTER_FIELDS = ("subject", "case", "agency", "type", "from", "to")
 _CURSOR_FIELDS = ("before", "before_id", "after", "after_id")
 _MAX_ID = 10**12
+# Asked by /static/inbox-live.js: only the parts of the page a new packet changes.
+FRAGMENT_HEADER = "X-Hub-Fragment"
 
 
 @dataclass
@@ -211,6 +214,22 @@ async def _listing(request: web.Request, box: Box) -> web.Response:
         actor, box, q.flt, q.words, before=q.before, after=q.after
     )
     unread_total = await hub.packets.listing.unread_count(actor)
+    if request.headers.get(FRAGMENT_HEADER) == "listing":
+        response = render(
+            request,
+            "listing_fragment.html",
+            status=400 if q.errors else 200,
+            box=box,
+            path=path,
+            page=page,
+            q=q,
+            paging=_paging(path, q, page),
+            names=names,
+            unread_total=unread_total,
+            tabs=_tabs(actor),
+        )
+        response.headers["Vary"] = FRAGMENT_HEADER
+        return response
     due = await hub.casework.due(actor)
     held: Sequence[object] = ()
     if box == "outbox" and not q.filtered and q.before is None and q.after is None:
@@ -232,10 +251,14 @@ async def _listing(request: web.Request, box: Box) -> web.Response:
         agency_options=sorted(agencies, key=lambda a: a.name),
         type_options=list(PacketType),
         unread_total=unread_total,
-        tabs=[i for i in navigation.menu(actor) if i.href in ("/inbox", "/outbox", "/drafts")],
+        tabs=_tabs(actor),
         overdue=[d for d in due if d.overdue],
         due_soon=[d for d in due if not d.overdue],
     )
+
+
+def _tabs(actor: Actor) -> list[navigation.MenuItem]:
+    return [i for i in navigation.menu(actor) if i.href in ("/inbox", "/outbox", "/drafts")]
 
 
 @routes.get("/")
@@ -243,11 +266,6 @@ async def home(request: web.Request) -> web.StreamResponse:
     # Each role lands on a page of its own menu: auditors on the access reports, agency admins on
     # the API tokens, everyone else on the inbox (hub.web.navigation).
     raise web.HTTPSeeOther(navigation.home(request[ACTOR]))
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"status": "ok"})
 
 
 @routes.get("/inbox")

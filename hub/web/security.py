@@ -7,7 +7,7 @@ from aiohttp.typedefs import Handler
 
 from hub.crypto.secrets import constant_time_equals
 from hub.errors import Forbidden
-from hub.web.keys import SESSION
+from hub.web.keys import HUB, SESSION
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -38,6 +38,12 @@ def security_headers_middleware(hsts: bool) -> web.typedefs.Middleware:  # type:
         return response
 
     return middleware
+
+
+def apply_to_stream(request: web.Request, response: web.StreamResponse) -> None:
+    """The same headers on a streamed response, set before ``prepare()`` sends them (the
+    middleware meets such a response only once it is over)."""
+    _apply(response, request, request.app[HUB].config.cookie_secure)
 
 
 def _apply(response: web.StreamResponse, request: web.Request, hsts: bool) -> None:

@@ -39,7 +39,7 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
     if scheme.lower() != "bearer" or not presented.strip():
         raise NotAuthenticated("Send an API token as 'Authorization: Bearer <token>'.")
     caller = await hub.tokens.authenticate(presented.strip())
-    wait = request.app[RATE_LIMITER].allow(caller.token.id)
+    wait = await request.app[RATE_LIMITER].allow(caller.token.id)
     if wait:
         raise RateLimited(
             "Too many requests for this token: slow down.", retry_after=max(1, round(wait))

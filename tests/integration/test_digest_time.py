@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub.cli.serve import sweep
+from hub.cli.background import sweep
 from hub.clock import ManualClock
 from hub.config import Config
 from hub.services import notices

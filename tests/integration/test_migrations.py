@@ -3,6 +3,7 @@ on an unmigrated database."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,19 @@ async def test_sqlite_file_is_private(config: Config) -> None:
     if config.is_sqlite:
         db_file = Path(config.database_url.split("///", 1)[1])
         assert db_file.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.postgres
+async def test_gateways_starting_together_migrate_once(config: Config) -> None:
+    """Each gateway host runs `init` as it starts: on PostgreSQL, those running at once take
+    turns (an advisory lock) instead of applying the same migrations twice."""
+    if config.is_sqlite:
+        pytest.skip("one host, one init: SQLite's single writer already orders them")
+    await initialise(config)  # the KEK first, as the key ceremony would put it on every host
+    db = Database(config.database_url)
+    try:
+        await db.downgrade("base")
+        await asyncio.gather(*(db.migrate() for _ in range(3)))
+        assert await db.current_revision() == head_revision()
+    finally:
+        await db.dispose()

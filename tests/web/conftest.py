@@ -234,10 +234,14 @@ async def web(start_web: StartWeb) -> Web:
 
 
 HUB_SCRIPT = '<script type="module" src="/static/hub.js"></script>'
+# The inbox page's own second module (the live inbox), on that page only.
+LIVE_INBOX_SCRIPT = '<script type="module" src="/static/inbox-live.js"></script>'
 
 
 def without_hub_script(html: str) -> str:
-    """The page less its one legitimate script (the first-party module every page loads), so a
-    test can assert that no other script, injected or inline, is on it."""
+    """The page less its legitimate scripts (the first-party module every page loads, and the
+    inbox's live updates), so a test can assert that no other script, injected or inline, is on
+    it."""
     assert html.count(HUB_SCRIPT) <= 1
-    return html.replace(HUB_SCRIPT, "")
+    assert html.count(LIVE_INBOX_SCRIPT) <= 1
+    return html.replace(HUB_SCRIPT, "").replace(LIVE_INBOX_SCRIPT, "")
