@@ -86,23 +86,8 @@ if [ "$NO_KEK" = 0 ] && [ -z "$KEK_OUT" ]; then
     usage_error "give --kek-out DIR (a different place from --out), or --no-kek"
 fi
 
-if [ -n "${MAPPA_HUB_BIN:-}" ]; then
-    HUB=$MAPPA_HUB_BIN
-elif command -v mappa-hub >/dev/null 2>&1; then
-    HUB=mappa-hub
-else
-    HUB=/opt/mappa-hub/venv/bin/mappa-hub
-fi
-command -v "$HUB" >/dev/null 2>&1 || fail "$HUB not found (set MAPPA_HUB_BIN to the mappa-hub command)"
-
-# The command reads these from the environment: a URL on its command line (with any password in
-# it) would show in every user's ps.
-MAPPA_HUB_DATA_DIR=$DATA_DIR
-export MAPPA_HUB_DATA_DIR
-if [ -n "$URL" ]; then
-    MAPPA_HUB_DATABASE_URL=$URL
-    export MAPPA_HUB_DATABASE_URL
-fi
+# shellcheck source=deploy/backup/hub-command.sh
+. "$(dirname "$0")/hub-command.sh"
 
 umask 077
 MADE=

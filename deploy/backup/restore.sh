@@ -119,22 +119,8 @@ if [ -n "$KEK_FROM" ]; then
     esac
 fi
 
-if [ -n "${MAPPA_HUB_BIN:-}" ]; then
-    HUB=$MAPPA_HUB_BIN
-elif command -v mappa-hub >/dev/null 2>&1; then
-    HUB=mappa-hub
-else
-    HUB=/opt/mappa-hub/venv/bin/mappa-hub
-fi
-command -v "$HUB" >/dev/null 2>&1 || fail "$HUB not found (set MAPPA_HUB_BIN to the mappa-hub command)"
-
-# The command reads these from the environment: a URL on its command line would show in ps.
-MAPPA_HUB_DATA_DIR=$DATA_DIR
-export MAPPA_HUB_DATA_DIR
-if [ -n "$URL" ]; then
-    MAPPA_HUB_DATABASE_URL=$URL
-    export MAPPA_HUB_DATABASE_URL
-fi
+# shellcheck source=deploy/backup/hub-command.sh
+. "$(dirname "$0")/hub-command.sh"
 # The verification opens the hub, which reads the policy files: those of an installed hub.
 if [ -z "${MAPPA_HUB_POLICY_DIR:-}" ] && [ -d /etc/mappa-hub/policies ]; then
     MAPPA_HUB_POLICY_DIR=/etc/mappa-hub/policies

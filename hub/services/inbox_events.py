@@ -8,9 +8,10 @@ process hears the announcements once and fans them out to its subscribers (one p
   --workers N``, has its own). If it drops (PostgreSQL restarted, the backend was terminated, the
   network went) it reconnects with backoff, and then tells every subscriber to refresh: what was
   announced while it was away is lost.
-- SQLite: ``Database`` hands the announcements of each committed write to this process directly.
-  Another process on the same file (``serve --workers N``) does not hear them: there, a page
-  catches up at its next event or reload.
+- SQLite: ``Database`` hands the announcements of each committed write to this process directly,
+  and passes them to the other processes on the same file (``serve --workers N``) as Unix
+  datagrams (``hub.store.notify_relay``; best effort: a page that missed one catches up at its
+  next event or reload).
 
 A subscriber hears only that its own agency's inbox changed, never what changed.
 """
@@ -178,7 +179,11 @@ class InboxEvents:
         """Start listening (PostgreSQL); return once listening, or after ``wait`` seconds: the
         listener keeps trying, and pages work by reload meanwhile."""
         self._stopping = False
-        if self._db.is_sqlite or (self._task is not None and not self._task.done()):
+        if self._db.is_sqlite:
+            # The other processes on the same file (serve --workers N) pass theirs on too.
+            await self._db.listen_to_siblings()
+            return
+        if self._task is not None and not self._task.done():
             return
         self._task = asyncio.get_running_loop().create_task(self._listen())
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -15,12 +14,12 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.errors import ConfigError
 from hub.store.notify import LocalListeners, Note, collecting
+from hub.store.notify_relay import SiblingRelay
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITE_FLAG = "mappa_hub_write"
@@ -117,8 +116,23 @@ class Database:
         self._pending: set[asyncio.Future[Any]] = set()
         self._wake: asyncio.Event | None = None
         self._committer: asyncio.Task[None] | None = None
-        # SQLite's in-process stand-in for LISTEN (``hub.store.notify``).
+        # SQLite's in-process stand-in for LISTEN (``hub.store.notify``), and the relay that
+        # passes committed notes on to the other processes on the same file.
         self.local = LocalListeners()
+        self.relay: SiblingRelay | None = None
+        if self._writer_lock is not None:
+            self.relay = SiblingRelay(Path(str(self._writer_lock)[: -len(".writers")] + ".notify"))
+
+    def _deliver(self, notes: list[Note]) -> None:
+        if notes:
+            self.local.deliver(notes)
+            if self.relay is not None:
+                self.relay.send(notes)
+
+    async def listen_to_siblings(self) -> None:
+        """SQLite: also hear the notes committed by other processes on this file."""
+        if self.relay is not None:
+            await self.relay.listen(self.local.deliver)
 
     # -- hot paths: jobs on a connection ------------------------------------------------
 
@@ -181,7 +195,7 @@ class Database:
                     done.set_exception(exc)
             return
         # Committed: its notes go out before the callers resume (and acknowledge).
-        self.local.deliver(notes)
+        self._deliver(notes)
         for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
             if done.done():  # its caller was cancelled; the work stands
                 continue
@@ -199,7 +213,7 @@ class Database:
                 with collecting() as notes:
                     async with conn.begin():
                         yield conn
-                self.local.deliver(notes)
+                self._deliver(notes)
         else:
             async with self.engine.begin() as conn:
                 yield conn
@@ -253,6 +267,8 @@ class Database:
             await asyncio.gather(*self._pending, return_exceptions=True)
             self._committer.cancel()
         await self.engine.dispose()
+        if self.relay is not None:
+            self.relay.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         for pool in (self._readers, self._writer):
@@ -378,39 +394,3 @@ def _downgrade(sync_conn: Connection, target: str) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = sync_conn
     command.downgrade(cfg, target)
-
-
-# asyncpg's errors for a server that is starting, stopping or gone (matched by name: the
-# driver's exception classes are not part of SQLAlchemy's interface).
-_OUTAGE_NAMES = frozenset(
-    {
-        "CannotConnectNowError",
-        "AdminShutdownError",
-        "CrashShutdownError",
-        "ConnectionDoesNotExistError",
-        "ConnectionFailureError",
-        "TooManyConnectionsError",
-        "PostgresConnectionError",
-        "InterfaceError",
-    }
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) says the database cannot be reached right now, as
-    opposed to a fault in the request or the code: a connection refused, dropped or timed out,
-    a server starting up or shutting down, SQLite's file busy past its timeout."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        if isinstance(current, sa_exc.OperationalError | sa_exc.TimeoutError):
-            return True
-        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror):
-            return True
-        if type(current).__name__ in _OUTAGE_NAMES:
-            return True
-        current = current.__cause__ or current.__context__
-    return False

@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 
 from hub.errors import HubError, InvalidInput, NotAuthenticated, RateLimited, Unavailable
 from hub.policy.errors import PolicyRefused
-from hub.store.database import database_unavailable
+from hub.store.outage import database_unavailable
 from hub.web.render import render
 
 log = logging.getLogger("hub.web")

@@ -11,7 +11,7 @@ import asyncio
 
 from aiohttp import web
 
-from hub.store.database import database_unavailable
+from hub.store.outage import database_unavailable
 from hub.web.keys import HUB
 
 routes = web.RouteTableDef()

@@ -28,6 +28,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hub.demo import seed
+from hub.wiring import Hub, initialise
+from tests.conftest import make_config
+
 # A request that takes longer than this has hung (the gateways wait at most 10 s for a pooled
 # connection and 5 s to open one: hub.store.database).
 REQUEST_TIMEOUT = 20.0
@@ -205,6 +209,31 @@ def ledger_entries_verified(env: dict[str, str]) -> int:
     found = re.search(r"ledger verified: (\d+) entries", run_cli(env, "ledger", "verify"))
     assert found is not None
     return int(found.group(1))
+
+
+async def prepare_world(data: Path, url: str) -> tuple[str, str, dict[str, object]]:
+    """The demo world, a police system that sends and a housing system that reads."""
+    config = make_config(data, url)
+    await initialise(config)
+    hub = await Hub.open(config)
+    try:
+        await seed(hub)
+        sender = await hub.tokens.issue(None, "DBY-POLICE", "Case system", ["packets:send"])
+        reader = await hub.tokens.issue(None, "DBY-HOUSING", "Housing system", ["packets:read"])
+        police = next(a for a in await hub.directory.agencies() if a.code == "DBY-POLICE")
+        case = next(c for c in await hub.cases.visible_to(None) if c.area_id == police.area_id)
+    finally:
+        await hub.close()
+    body: dict[str, object] = {
+        "case_id": case.id,
+        "recipient_agencies": ["DBY-HOUSING"],
+        "body": "Is the proposed address suitable?",
+        "purpose": "risk-management",
+        "lawful_basis": "cja2003-s325",
+        "data_categories": ["address"],
+        "necessity": {"why": "Housing must assess the proposed address against the plan."},
+    }
+    return sender.secret, reader.secret, body
 
 
 @dataclass

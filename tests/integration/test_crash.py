@@ -27,12 +27,9 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.config import normalise_database_url
-from hub.demo import seed
 from hub.ledger.entries import Event
 from hub.store.database import Database
 from hub.store.schema import ledger_entries, packets
-from hub.wiring import Hub, initialise
-from tests.conftest import make_config
 from tests.integration.crash_support import (
     REQUEST_TIMEOUT,
     Gateway,
@@ -41,6 +38,7 @@ from tests.integration.crash_support import (
     free_port,
     hub_env,
     ledger_entries_verified,
+    prepare_world,
     private_postgres,
     start_gateway,
     wait_listening,
@@ -49,31 +47,6 @@ from tests.integration.crash_support import (
 LEASE_SECONDS = 2.0  # crash_support.hub_env
 # A dead holder's job is taken within its lease plus one poll (a third of it): hub.services.leases.
 TAKEOVER_BOUND = LEASE_SECONDS * 4 / 3 + 1.0
-
-
-async def _prepare(data: Path, url: str) -> tuple[str, str, dict[str, object]]:
-    """The demo world, a police system that sends and a housing system that reads."""
-    config = make_config(data, url)
-    await initialise(config)
-    hub = await Hub.open(config)
-    try:
-        await seed(hub)
-        sender = await hub.tokens.issue(None, "DBY-POLICE", "Case system", ["packets:send"])
-        reader = await hub.tokens.issue(None, "DBY-HOUSING", "Housing system", ["packets:read"])
-        police = next(a for a in await hub.directory.agencies() if a.code == "DBY-POLICE")
-        case = next(c for c in await hub.cases.visible_to(None) if c.area_id == police.area_id)
-    finally:
-        await hub.close()
-    body: dict[str, object] = {
-        "case_id": case.id,
-        "recipient_agencies": ["DBY-HOUSING"],
-        "body": "Is the proposed address suitable?",
-        "purpose": "risk-management",
-        "lawful_basis": "cja2003-s325",
-        "data_categories": ["address"],
-        "necessity": {"why": "Housing must assess the proposed address against the plan."},
-    }
-    return sender.secret, reader.secret, body
 
 
 async def _settle(load: SteadyLoad, reader: str, url: str, since: datetime) -> dict[str, int]:
@@ -188,7 +161,7 @@ def _kill_holder(pid: int, gateways: list[Gateway]) -> list[Gateway]:
 async def test_gateways_on_postgres_survive_kills_and_a_restart(tmp_path: Path) -> None:
     with private_postgres() as pg:
         data = tmp_path / "data"
-        sender, reader, body = await _prepare(data, pg.url)
+        sender, reader, body = await prepare_world(data, pg.url)
         env = hub_env(data, pg.url)
         since = datetime.now(UTC)
         a = start_gateway(env, free_port(), 2, tmp_path / "gateway-a.log")
@@ -268,7 +241,7 @@ async def test_gateways_on_postgres_survive_kills_and_a_restart(tmp_path: Path) 
 async def test_single_box_sqlite_survives_kill_9(tmp_path: Path) -> None:
     data = tmp_path / "data"
     url = f"sqlite:///{data / 'hub.sqlite3'}"
-    sender, reader, body = await _prepare(data, url)
+    sender, reader, body = await prepare_world(data, url)
     env = hub_env(data, url)
     since = datetime.now(UTC)
     port = free_port()
@@ -322,7 +295,7 @@ async def test_failover_to_a_synchronous_standby_loses_nothing_acknowledged(
     primary, and every send acknowledged before the failure is on it."""
     with private_postgres() as pg:
         data = tmp_path / "data"
-        sender, reader, body = await _prepare(data, pg.url)
+        sender, reader, body = await prepare_world(data, pg.url)
         standby = await asyncio.to_thread(pg.standby)
         await _synchronous(pg.url)
         url = (
