@@ -17,6 +17,7 @@ from typing import Any
 from hub.cli import backup as backup_cli
 from hub.cli import case_events as case_events_cli
 from hub.cli import email as email_cli
+from hub.cli import jobs as jobs_cli
 from hub.cli import keys_import
 from hub.cli import peer as peer_cli
 from hub.cli import policy as policy_cli
@@ -201,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
     witness_cli.add_parsers(sub, common)
     stats_cli.add_parsers(sub, common)
     backup_cli.add_parsers(sub, common)
+    jobs_cli.add_parsers(sub, common)
     return p
 
 
@@ -515,6 +517,7 @@ COMMANDS: dict[str, Command] = {
     "stats": stats_cli.run,
     "backup": backup_cli.run_backup,
     "restore": backup_cli.run_restore,
+    "jobs": jobs_cli.run,
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ from tests.integration.crash_support import (
     ledger_entries_verified,
     prepare_world,
     private_postgres,
+    run_cli,
     start_gateway,
     wait_listening,
 )
@@ -251,6 +253,10 @@ async def test_single_box_sqlite_survives_kill_9(tmp_path: Path) -> None:
         load = SteadyLoad([port], sender, body)
         running = asyncio.create_task(load.run())
         await asyncio.sleep(3)
+        # The operator's view: every job held by the one server process.
+        jobs = await asyncio.to_thread(run_cli, env, "jobs")
+        for job in ("checkpoints", "reminders", "peer-delivery"):
+            assert re.search(rf"^{job}\s+\S+:{box.proc.pid}:\w+\s+1\s+\d+ s left", jobs, re.M), jobs
         box.kill()  # (c) kill -9, mid-load
         box = start_gateway(env, port, 1, tmp_path / "box.log")
         await asyncio.to_thread(wait_listening, box)
