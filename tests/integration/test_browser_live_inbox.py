@@ -228,6 +228,10 @@ def _live_inbox(browser: Browser, g: Gateways, kind: str) -> list[Any]:
     _waits_for_a_selection(page, g)
     if kind == "postgres":
         _after_the_listeners_are_killed(page, g)
+        # The same session, served by the other gateway process: sessions live in the database.
+        page.goto(f"{sending}/inbox")
+        expect(page).to_have_url(f"{sending}/inbox")
+        expect(page.locator(f"#row-{packet_id}")).to_have_count(1)
     assert errors == []
     cookies = page.context.cookies()
     page.close()
