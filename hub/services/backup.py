@@ -34,6 +34,7 @@ from hub.services.checkpoints import pin_path, read_pins
 from hub.services.cosigned import cosigned_path
 from hub.store import backup as store
 from hub.store import checkpoints as checkpoint_store
+from hub.store.backup import Snapshot
 from hub.store.database import Database, alembic_config
 
 FORMAT, VERSION = "mappa-hub-backup", 1
@@ -65,14 +66,10 @@ class BackupFile:
 
 
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(Snapshot):
+    """What the copy holds (the snapshot it was taken from), and what it is and was made of."""
+
     database: str
-    revision: str
-    tree_size: int
-    root: bytes
-    head_hash: str
-    kek_ids: tuple[str, ...]
-    tables: int
     created_at: datetime
     files: Mapping[str, BackupFile]
 
@@ -177,9 +174,7 @@ async def make_backup(config: Config, out: Path, clock: Clock, stages: Stages) -
         store.fsync_file_and_dir(copy)
         digest = await asyncio.to_thread(store.sha256_file, copy, _stage(stages, "hashing"))
         manifest = Manifest(
-            database=kind, revision=snapshot.revision, tree_size=snapshot.tree_size,
-            root=snapshot.root, head_hash=snapshot.head_hash, kek_ids=snapshot.kek_ids,
-            tables=snapshot.tables, created_at=clock.now(),
+            **vars(snapshot), database=kind, created_at=clock.now(),
             files={copy.name: BackupFile(digest, copy.stat().st_size)},
         )  # fmt: skip
         _write_manifest(out, manifest)

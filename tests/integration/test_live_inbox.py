@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.model.packets import Draft
 from hub.services.inbox_events import (
     INBOX,
     REFRESH,
@@ -24,22 +23,10 @@ from hub.services.inbox_events import (
 from hub.services.share_approvals import HeldSummary
 from hub.store import inbox_events as inbox_store
 from hub.wiring import Hub
-from tests.conftest import NECESSITY, PG_ADMIN_URL, SHARE_CATEGORIES, actor_for, agency_id, case_id
+from tests.conftest import PG_ADMIN_URL, actor_for, agency_id
+from tests.integration.test_notices import _note  # the same note to housing
 
 QUIET = 0.4  # long enough for a NOTIFY that should not come to have come
-
-
-async def _note(hub: Hub, to: str = "DBY-HOUSING") -> Draft:
-    return Draft(
-        case_id=await case_id(hub, "Harlow"),
-        recipient_agency_ids=(await agency_id(hub, to),),
-        subject="Address check for the Harlow panel",
-        body="Please check 12 Example Road before Thursday.",
-        purpose="risk-management",
-        lawful_basis="cja2003-s325",
-        data_categories=SHARE_CATEGORIES,
-        necessity=NECESSITY,
-    )
 
 
 async def _listening(hub: Hub) -> InboxEvents:
