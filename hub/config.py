@@ -6,6 +6,7 @@ Secrets are never configured inline: the key-encryption key is read from a file 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,7 @@ from pathlib import Path
 from hub.errors import ConfigError
 
 DEFAULT_DATA_DIR = "./var"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,21 @@ class SessionPolicy:
     absolute_timeout: timedelta = timedelta(hours=10)
     # A half-logged-in session (password accepted, TOTP not yet) lives only briefly.
     pending_timeout: timedelta = timedelta(minutes=5)
-    max_failed_logins: int = 5
-    lockout: timedelta = timedelta(minutes=15)
+    # Sign-in throttling (hub.services.login_throttle), never a lock: after ``free_failures``
+    # failed attempts on a username (or on one browser that has signed in before), each further
+    # attempt waits ``throttle_base`` doubling per failure, never more than ``throttle_cap``;
+    # an attempt that comes early is refused unchecked and uncounted. One client address gets
+    # ``address_free_failures`` across all usernames before its own delay starts.
+    free_failures: int = 5
+    throttle_base: timedelta = timedelta(seconds=1)
+    throttle_cap: timedelta = timedelta(minutes=15)
+    address_free_failures: int = 30
+    # A browser that completed a sign-in keeps a device cookie this long: its attempts are
+    # throttled on their own, apart from strangers' guesses at the same username.
+    device_lifetime: timedelta = timedelta(days=90)
+    # After an agency admin resets a second factor, the person sets up a new one at their next
+    # sign-in within this time; after it, the reset must be done again.
+    enrolment_window: timedelta = timedelta(hours=24)
 
 
 TLS_STARTTLS, TLS_IMPLICIT = "starttls", "implicit"
@@ -119,6 +134,10 @@ class Config:
     # How long a process holds a background job's lease without renewing it: a dead holder's
     # jobs are taken over within this plus a third of it ($MAPPA_HUB_LEASE_SECONDS).
     lease_seconds: float = 15.0
+    # The reverse proxies whose X-Forwarded-For names the client ($MAPPA_HUB_TRUSTED_PROXIES,
+    # addresses or networks separated by commas). Empty: the header is ignored and the client
+    # is the connection's peer.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def migration_url(self) -> str:
@@ -268,6 +287,25 @@ def email_from_environment() -> EmailConfig:
     )
 
 
+def trusted_proxies_from_environment() -> tuple[IPNetwork, ...]:
+    """``MAPPA_HUB_TRUSTED_PROXIES``: e.g. ``127.0.0.1,::1`` for the reverse proxy on this
+    machine (deploy/nginx), or the load balancers' network."""
+    env = "MAPPA_HUB_TRUSTED_PROXIES"
+    raw = os.environ.get(env) or ""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{env}: {part!r} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/24)",
+                key=env,
+            ) from None
+    return tuple(networks)
+
+
 def load_config(
     data_dir: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
@@ -294,6 +332,7 @@ def load_config(
         passwords=passwords or PasswordHashing(),
         owner_database_url=normalise_database_url(owner_url) if owner_url else None,
         lease_seconds=_env_number("MAPPA_HUB_LEASE_SECONDS", 15.0, float, 2.0),
+        trusted_proxies=trusted_proxies_from_environment(),
         checkpoint_interval=timedelta(
             seconds=_env_number("MAPPA_HUB_CHECKPOINT_SECONDS", 300, int, 1)
         ),

@@ -14,6 +14,7 @@ from hub.crypto.passwords import PasswordHasher
 from hub.errors import ConfigError
 from hub.policy.loader import load_policy
 from hub.services.access import AccessReportService
+from hub.services.accounts import AccountService
 from hub.services.auth import AuthService
 from hub.services.case_events import CaseEventService
 from hub.services.cases import CaseService
@@ -60,6 +61,7 @@ class Hub:
     stats: StatisticsService
     packets: PacketService
     auth: AuthService
+    accounts: AccountService
     ledger: LedgerService
     access: AccessReportService
     requests: RequestService
@@ -107,6 +109,7 @@ class Hub:
         visor = VisorRecordService(db, keyring, clock)
         ledger = LedgerService(db, kek, clock, pin_path(config.kek_path))
         peers = PeerService(db, keyring, ledger, clock)
+        auth = AuthService(db, keyring, hasher, clock, config.sessions)
         return cls(
             config=config,
             clock=clock,
@@ -120,7 +123,8 @@ class Hub:
             case_events=CaseEventService(db, clock),
             stats=StatisticsService(db, clock, policy),
             packets=packets,
-            auth=AuthService(db, keyring, hasher, clock, config.sessions),
+            auth=auth,
+            accounts=AccountService(db, keyring, hasher, clock, config.sessions, auth),
             ledger=ledger,
             access=AccessReportService(db),
             requests=requests,

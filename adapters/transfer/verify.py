@@ -276,6 +276,12 @@ def validate_bag(bag_dir: Path, sha256: dict[str, str] | None = None) -> bagit.B
         raise BundleRefused(f"the bag does not validate: {detail}") from None
     except bagit.BagError as exc:
         raise BundleRefused(f"the bag does not validate: {exc}") from None
+    except (UnicodeError, LookupError, ValueError) as exc:
+        # bagit reads the tag files as text in the encoding bagit.txt names: a file that is not
+        # in it, or an encoding Python does not know, is a bad bag (found by fuzzing).
+        raise BundleRefused(
+            f"the bag does not validate: a tag file cannot be read ({type(exc).__name__})"
+        ) from None
     if set(bag.algorithms) != {"sha256"}:
         raise BundleRefused("the bag's manifests are not SHA-256")
     listed = {k for k in bag.entries if not k.startswith("data/")}
@@ -308,7 +314,7 @@ async def check_signature(service: TransferBundleService, bag_dir: Path) -> tupl
         signature = base64.b64decode(doc["signature"], validate=True)
         if doc.get("signed_file") != TAG_MANIFEST or doc.get("algorithm") != "ed25519":
             raise ValueError("signature document")
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise BundleRefused("the hub signature file is malformed") from None
     await service.check_signature(tagmanifest, public, signature)
     return public, hashlib.sha256(tagmanifest).hexdigest()
@@ -317,14 +323,28 @@ async def check_signature(service: TransferBundleService, bag_dir: Path) -> tupl
 def _json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise BundleRefused(f"{path.name} is not readable JSON ({type(exc).__name__})") from None
 
 
 def parse(bag: bagit.Bag, bag_dir: Path, sender: bytes, digest: str) -> ParsedBundle:
     """The validated payload, as the import service takes it (part files are not read)."""
+    try:
+        return _parse(bag, bag_dir, sender, digest)
+    except OSError as exc:  # a file the bundle should hold is not there (its signer left it out)
+        raise BundleRefused(f"a file of the bundle is missing ({type(exc).__name__})") from None
+
+
+def _object(path: Path) -> dict[str, Any]:
+    doc = _json(path)
+    if not isinstance(doc, dict):
+        raise BundleRefused(f"{path.name} is not a JSON object")
+    return doc
+
+
+def _parse(bag: bagit.Bag, bag_dir: Path, sender: bytes, digest: str) -> ParsedBundle:
     data = bag_dir / "data"
-    bundle = _json(data / "bundle.json")
+    bundle = _object(data / "bundle.json")
     if bundle.get("format") != FORMAT or bundle.get("version") != VERSION:
         raise BundleRefused("it is not a transfer bundle of a known version")
     if bag.info.get("External-Identifier") != bundle.get("bundle_id"):
@@ -332,7 +352,9 @@ def parse(bag: bagit.Bag, bag_dir: Path, sender: bytes, digest: str) -> ParsedBu
     digests = {k: v["sha256"] for k, v in bag.entries.items() if k.startswith("data/")}
     packets = []
     ids = bundle.get("packets")
-    if not isinstance(ids, list) or not all(isinstance(i, str) and _SAFE_ID.match(i) for i in ids):
+    if not isinstance(ids, list) or not all(
+        isinstance(i, str) and _SAFE_ID.fullmatch(i) for i in ids
+    ):
         raise BundleRefused("bundle.json lists packets badly")
     on_disk = (
         {p.name for p in (data / "packets").iterdir()} if (data / "packets").is_dir() else set()
@@ -341,12 +363,12 @@ def parse(bag: bagit.Bag, bag_dir: Path, sender: bytes, digest: str) -> ParsedBu
         raise BundleRefused("the packets in the bag differ from those bundle.json lists")
     for pid in ids:
         where = data / "packets" / pid
-        meta = _json(where / "packet.json")
+        meta = _object(where / "packet.json")
         if meta.get("id") != pid:
             raise BundleRefused(f"packet {pid} is described as another")
         parts = {}
         for f in sorted((where / "parts").iterdir()):
-            if not _SAFE_PART.match(f.name):
+            if not _SAFE_PART.fullmatch(f.name):
                 raise BundleRefused(f"packet {pid} has an unexpected part {f.name}")
             parts[f.name] = (f, digests[f"data/packets/{pid}/parts/{f.name}"])
         header = (where / "header.json").read_bytes()

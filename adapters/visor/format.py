@@ -68,6 +68,8 @@ def parse(data: bytes) -> tuple[Any, list[Problem]]:
         ]
     except RecursionError:
         return None, [Problem("", "Not valid JSON: nested too deeply.")]
+    except ValueError:  # Python refuses integers of more than 4,300 digits (int_max_str_digits)
+        return None, [Problem("", "Not valid JSON: a number is too long.")]
 
 
 def check(doc: Any, *, today: date, agencies: set[str]) -> list[Problem]:
@@ -103,7 +105,12 @@ def _message(error: Any) -> str:
 
 
 def _dates(items: Any) -> list[tuple[int, Mapping[str, Any]]]:
-    return [(i, x) for i, x in enumerate(items or []) if isinstance(x, dict)]
+    # Anything but a list (the schema has said so already) has no items to check.
+    return (
+        [(i, x) for i, x in enumerate(items) if isinstance(x, dict)]
+        if isinstance(items, list)
+        else []
+    )
 
 
 def _day(value: Any) -> date | None:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -19,11 +18,13 @@ from hub.cli import case_events as case_events_cli
 from hub.cli import email as email_cli
 from hub.cli import jobs as jobs_cli
 from hub.cli import keys_import
+from hub.cli import logs as cli_logs
 from hub.cli import peer as peer_cli
 from hub.cli import policy as policy_cli
 from hub.cli import stats as stats_cli
 from hub.cli import tokens as tokens_cli
 from hub.cli import transfer as transfer_cli
+from hub.cli import users as users_cli
 from hub.cli import visor as visor_cli
 from hub.cli import witness as witness_cli
 from hub.cli import workflows as workflows_cli
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     to = u.add_mutually_exclusive_group(required=True)
     to.add_argument("address", nargs="?", help="work email address")
     to.add_argument("--none", action="store_true", help="send this person no email")
+    users_cli.add_parsers(user, common)
 
     case = sub.add_parser("case", help="cases").add_subparsers(dest="action", required=True)
     c = case.add_parser("add", parents=[common])
@@ -304,6 +306,9 @@ def _read_password(path: Path | None) -> str:
 
 
 async def cmd_user(args: argparse.Namespace, config: Config) -> int:
+    if args.action in users_cli.ACTIONS:
+        return await users_cli.run(args, config)
+
     async def body(hub: Hub) -> int:
         if args.action == "set-email":
             user = await hub.notices.set_email(args.username, None if args.none else args.address)
@@ -321,6 +326,9 @@ async def cmd_user(args: argparse.Namespace, config: Config) -> int:
                 await hub.notices.set_email(args.username, args.email)
             print("TOTP enrolment (show once, to the user only):")
             print(f"  {enrolment.totp_uri}")
+            users_cli.print_recovery_codes(
+                await hub.accounts.recovery_codes_at_enrolment(enrolment.user.username)
+            )
         else:
             agencies = {a.id: a.code for a in await hub.directory.agencies()}
             for u in await hub.directory.users():
@@ -533,10 +541,7 @@ def _redact(url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
-    logging.basicConfig(
-        level=os.environ.get("MAPPA_HUB_LOG_LEVEL", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    cli_logs.configure(os.environ.get("MAPPA_HUB_LOG_LEVEL", "WARNING"))
     try:
         config = load_config(
             args.data_dir,

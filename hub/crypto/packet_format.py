@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,7 @@ import nacl.public
 import nacl.signing
 import nacl.utils
 
-from hub.crypto.canonical import canonical_json
+from hub.crypto.canonical import NotCanonical, canonical_json, loads_unique, parse_canonical
 from hub.crypto.errors import CryptoFailure
 from hub.crypto.secrets import SecretBytes, constant_time_equals, sha256_hex
 
@@ -44,6 +43,17 @@ MANIFEST = "manifest"
 BODY = "body"
 # A typed packet's structured content (hub.workflows.forms): canonical JSON, optional.
 FORM = "form"
+
+
+class HeaderNotCanonical(CryptoFailure):
+    """A header whose signature verified but whose bytes are not canonical JSON of an object.
+
+    A ``CryptoFailure`` like every other, so that readers refuse it the same way; its own class
+    so that the hub can tell the signer (who alone could have made it) what to put right."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"header is not canonical JSON: {problem}")
+        self.problem = problem
 
 
 def attachment_part(index: int) -> str:
@@ -126,19 +136,25 @@ class SealedPacket:
 
     @classmethod
     def from_envelope(cls, data: bytes) -> SealedPacket:
+        """Parse an envelope (PACKET_FORMAT.md section 2): any JSON layout, but no member named
+        twice in one object, and every member of its type (a number is not a string).
+        Raises ``CryptoFailure``."""
         try:
-            doc = json.loads(data)
+            doc = loads_unique(data)
             if doc.get("format") != FORMAT_NAME or not _is_version(doc.get("version")):
                 raise CryptoFailure("unknown packet format or version")
+            keys, parts = doc["keys"], doc["parts"]
+            if not isinstance(keys, list) or not isinstance(parts, dict):
+                raise TypeError("keys is an array and parts an object")
             return cls(
                 header_bytes=_unb64(doc["header"]),
                 signature=_unb64(doc["signature"]),
-                signer_key_id=str(doc["signer"]),
+                signer_key_id=_str(doc["signer"]),
                 wrapped_keys=tuple(
-                    WrappedKey(str(k["agency"]), str(k["key_id"]), _unb64(k["sealed"]))
-                    for k in doc["keys"]
+                    WrappedKey(_str(k["agency"]), _str(k["key_id"]), _unb64(k["sealed"]))
+                    for k in keys
                 ),
-                parts={str(n): _unb64(b) for n, b in doc["parts"].items()},
+                parts={n: _unb64(b) for n, b in parts.items()},
             )
         except CryptoFailure:
             raise
@@ -151,11 +167,27 @@ def _is_version(value: Any) -> bool:
     return type(value) is int and value == FORMAT_VERSION
 
 
+def _str(value: Any) -> str:
+    """A JSON string, as it is: a number or ``null`` is not taken for one."""
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _int(value: Any) -> int:
+    """A JSON integer, as it is: not ``true``, ``1.0`` or ``"1"``."""
+    if type(value) is not int:
+        raise TypeError("expected an integer")
+    return value
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError("base64 is a string")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -255,10 +287,7 @@ def verify_header(packet: SealedPacket, signer_public: bytes) -> dict[str, Any]:
         nacl.signing.VerifyKey(signer_public).verify(packet.header_bytes, packet.signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError) as exc:
         raise CryptoFailure("header signature does not verify") from exc
-    try:
-        header = json.loads(packet.header_bytes)
-    except (ValueError, RecursionError) as exc:  # signed garbage from the signer: still refuse it
-        raise CryptoFailure("header is not JSON") from exc
+    header = parse_header(packet.header_bytes)
     if (
         not isinstance(header, dict)
         or header.get("format") != FORMAT_NAME
@@ -272,6 +301,22 @@ def verify_header(packet: SealedPacket, signer_public: bytes) -> dict[str, Any]:
         if not constant_time_equals(sha256_hex(blob), str(declared[name])):
             raise CryptoFailure(f"part {name} does not match its signed digest")
     return dict(header)
+
+
+def parse_header(header_bytes: bytes) -> dict[str, Any]:
+    """The signed header's value, if its bytes are canonical JSON (PACKET_FORMAT.md 3.1) of an
+    object; ``HeaderNotCanonical`` (a ``CryptoFailure``) otherwise (a member named twice, a float, white space, keys out of
+    order, non-canonical escapes). Only after the signature over these bytes has verified.
+
+    Two readers of one signed header must see the same values: one that keeps the first of two
+    ``"recipients"`` and one that keeps the last would route the same signature differently."""
+    try:
+        header = parse_canonical(header_bytes)
+    except NotCanonical as exc:  # signed garbage from the signer: still refuse it
+        raise HeaderNotCanonical(str(exc)) from exc
+    if not isinstance(header, dict):
+        raise HeaderNotCanonical("not a JSON object")
+    return header
 
 
 def unwrap_content_key(
@@ -316,22 +361,24 @@ def decrypt_part(
 def decrypt_manifest(packet: SealedPacket, packet_id: str, content_key: SecretBytes) -> Manifest:
     raw = decrypt_part(packet, packet_id, content_key, MANIFEST)
     try:
-        doc = json.loads(raw)
+        # No member named twice, and each of its type: a size of "4", 4.0 or true is refused.
+        doc = loads_unique(raw)
         return Manifest(
-            subject=str(doc["subject"]),
+            subject=_str(doc["subject"]),
             attachments=tuple(
                 ManifestEntry(
-                    part=str(a["part"]),
-                    filename=str(a["filename"]),
-                    content_type=str(a["content_type"]),
-                    size=int(a["size"]),
-                    sha256=str(a["sha256"]),
+                    part=_str(a["part"]),
+                    filename=_str(a["filename"]),
+                    content_type=_str(a["content_type"]),
+                    size=_int(a["size"]),
+                    sha256=_str(a["sha256"]),
                 )
                 for a in doc["attachments"]
             ),
-            necessity={str(k): str(v) for k, v in doc.get("necessity", {}).items()},
+            necessity={k: _str(v) for k, v in doc.get("necessity", {}).items()},
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    # OverflowError: a size of Infinity; RecursionError: JSON nested past the parser's limit.
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         raise CryptoFailure("manifest is malformed") from exc
 
 
@@ -359,8 +406,8 @@ def decrypt_form(
         return None
     raw = decrypt_part(packet, packet_id, content_key, FORM)
     try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        doc = loads_unique(raw)
+    except NotCanonical as exc:
         raise CryptoFailure("form is not JSON") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
         raise CryptoFailure("form is malformed")

@@ -100,6 +100,17 @@ class Event(StrEnum):
     CHECKPOINT_COSIGNED = "checkpoint-cosigned"
     # The record read on its case page (consultation), like a packet opened.
     VISOR_RECORD_OPENED = "visor-record-opened"
+    # Who may sign in, and how (alteration; hub.services.accounts): an agency admin (or the
+    # operator) ending a person's sessions, resetting their second factor or deactivating them;
+    # the person setting up a new authenticator, changing their password, being given new
+    # recovery codes or signing in with one.
+    SIGN_OUT_FORCED = "sign-out-forced"
+    SECOND_FACTOR_RESET = "second-factor-reset"
+    SECOND_FACTOR_ENROLLED = "second-factor-enrolled"
+    RECOVERY_CODES_ISSUED = "recovery-codes-issued"
+    RECOVERY_CODE_USED = "recovery-code-used"
+    PASSWORD_CHANGED = "password-changed"  # noqa: S105 - an event's name, not a secret
+    ACCOUNT_DEACTIVATED = "account-deactivated"
 
 
 @dataclass(frozen=True)

@@ -50,15 +50,38 @@ class CaseResult:
         return not self.problems
 
 
-def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
+def _texts(file: str, name: str, merged: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    """A list of text (categories, expected tests or rules), None when absent."""
+    value = merged.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(file, 0, f"case '{name}': '{key}' must be a list of names")
+    return tuple(value)
+
+
+def _optional_text(file: str, name: str, merged: dict[str, Any], key: str) -> str | None:
+    value = merged.get(key)
+    if value is not None and not isinstance(value, str):
+        raise PolicyError(file, 0, f"case '{name}': '{key}' must be text")
+    return value
+
+
+def _case(file: str, raw: Any, defaults: dict[str, Any]) -> Case:
+    if not isinstance(raw, dict):
+        raise PolicyError(file, 0, "each [[cases]] entry must be a table")
     merged = {**defaults, **raw}
     name = str(merged.get("name", "?"))
     unknown = set(merged) - _REQUEST_KEYS - _EXPECT_KEYS - _INFO_KEYS
     if unknown:
         raise PolicyError(file, 0, f"case '{name}': unknown keys {sorted(unknown)}")
-    for key in ("recipients", "categories"):
-        if not isinstance(merged.get(key), list):
-            raise PolicyError(file, 0, f"case '{name}': '{key}' must be a list")
+    if not isinstance(merged.get("recipients"), list):
+        raise PolicyError(file, 0, f"case '{name}': 'recipients' must be a list")
+    # Names the engine looks up must be text, not whatever else TOML allows (a list in a
+    # set lookup was a TypeError, not a refusal naming the file).
+    categories = _texts(file, name, merged, "categories")
+    if categories is None:
+        raise PolicyError(file, 0, f"case '{name}': 'categories' must be a list")
     parties = []
     for item in merged["recipients"]:
         if isinstance(item, str):
@@ -78,6 +101,9 @@ def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
                 0,
                 f"case '{name}': a recipient is a type or {{type, area, jurisdiction, active}}",
             )
+    condition = _optional_text(
+        file, name, merged, "condition" if "condition" in merged else "schedule1_condition"
+    )
     try:
         request = ShareRequest(
             sender_type=str(merged["sender"]),
@@ -87,21 +113,23 @@ def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
             sender_area=str(merged.get("sender_area", "")),
             jurisdiction=str(merged.get("jurisdiction", "england-and-wales")),
             packet_type=str(merged.get("packet_type", "note")),
-            data_categories=tuple(merged["categories"]),
+            data_categories=categories,
             purpose=str(merged["purpose"]),
             lawful_basis=str(merged["lawful_basis"]),
             mappa_category=int(merged["mappa_category"]),
             mappa_level=int(merged["level"]),
             channel=str(merged.get("channel", "hub")),
             necessity=dict(merged.get("necessity", {})),
-            schedule1_condition=merged.get("condition", merged.get("schedule1_condition")),
-            restricted_reason=merged.get("restricted_reason"),
+            schedule1_condition=condition,
+            restricted_reason=_optional_text(file, name, merged, "restricted_reason"),
         )
         expect = Outcome(str(merged["expect"]))
     except (KeyError, ValueError, TypeError) as exc:
         raise PolicyError(file, 0, f"case '{name}': {type(exc).__name__} {exc}") from None
-    failed = merged.get("expect_failed")
-    approvers = merged.get("expect_approvers")
+    if not all(isinstance(v, str) for v in request.necessity.values()):
+        raise PolicyError(file, 0, f"case '{name}': 'necessity' must be a table of text")
+    failed = _texts(file, name, merged, "expect_failed")
+    approvers = _texts(file, name, merged, "expect_approvers")
     return Case(
         file=file,
         name=name,
@@ -110,7 +138,7 @@ def _case(file: str, raw: dict[str, Any], defaults: dict[str, Any]) -> Case:
         expect=expect,
         expect_failed=frozenset(failed) if failed is not None else None,
         expect_approvers=tuple(sorted(approvers)) if approvers is not None else None,
-        expect_rules=tuple(merged.get("expect_rules", ())),
+        expect_rules=_texts(file, name, merged, "expect_rules") or (),
     )
 
 
@@ -123,11 +151,19 @@ def load_cases(directory: Path) -> list[Case]:
     cases: list[Case] = []
     for path in sorted(directory.glob("*.toml")):
         try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+            doc = tomllib.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise PolicyError(path.name, 0, f"not UTF-8: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise PolicyError(path.name, 0, str(exc)) from None
-        defaults = doc.get("defaults", {})
-        for raw in doc.get("cases", []):
+        except RecursionError:  # tomllib recurses into nested arrays and inline tables
+            raise PolicyError(path.name, 0, "arrays or tables nested too deeply") from None
+        defaults, raws = doc.get("defaults", {}), doc.get("cases", [])
+        if not isinstance(defaults, dict):
+            raise PolicyError(path.name, 0, "[defaults] must be a table")
+        if not isinstance(raws, list):
+            raise PolicyError(path.name, 0, "the cases are a list of [[cases]] tables")
+        for raw in raws:
             cases.append(_case(path.name, raw, defaults))
     return cases
 

@@ -96,6 +96,8 @@ class _File:
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"line (\d+)", str(exc))
             raise PolicyError(name, int(match.group(1)) if match else 1, str(exc)) from None
+        except RecursionError:  # tomllib recurses into nested arrays and inline tables
+            raise PolicyError(name, 1, "arrays or tables nested too deeply") from None
 
     def line_of(self, *needles: str) -> int:
         for needle in needles:
@@ -309,7 +311,7 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
         if schedule == 8 and part is not None:
             raise co.fail(f"{where}: Schedule 8 has no parts", f"[{where}]")
         document = e.get("policy_document")
-        if document is not None and document not in documents:
+        if document is not None and (not isinstance(document, str) or document not in documents):
             raise co.fail(f"{where}: unknown policy document '{document}'", f'"{document}"')
         if schedule == 8 and document is None:
             raise co.fail(
@@ -351,7 +353,8 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
     nec = f["necessity.toml"]
     parts = {n: nec.text_field(e, "label", f"parts.{n}") for n, e in nec.entries("parts")}
     min_chars = nec.doc.get("min_chars", 20)
-    if not isinstance(min_chars, int) or min_chars < 0:
+    # type(...) is int: TOML's true is not a number (Python would take it as 1).
+    if type(min_chars) is not int or min_chars < 0:
         raise nec.fail("min_chars must be a whole number", "min_chars")
     outside = (
         nec.names(nec.table("outside_mappa"), "recipient_kinds", "outside_mappa", kinds)
@@ -376,7 +379,7 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
     for n, e in pt.entries("packet_types"):
         where = f"packet_types.{n}"
         years = e.get("retention_years")
-        if not isinstance(years, int) or years <= 0:
+        if type(years) is not int or years <= 0:
             raise pt.fail(f"{where}: retention_years must be a positive whole number", f"[{where}]")
         packet_types[n] = PacketTypePolicy(
             n,
@@ -436,10 +439,14 @@ def _build(f: dict[str, _File], raw: dict[str, bytes]) -> PolicySet:
         where = f'rules "{rid}"'
         needle = f'"{rid}"'
         levels = e.get("levels")
-        if levels is not None and (not isinstance(levels, list) or not set(levels) <= set(LEVELS)):
+        if levels is not None and (
+            not isinstance(levels, list)
+            or not all(type(v) is int for v in levels)  # not true, not a list (unhashable)
+            or not set(levels) <= set(LEVELS)
+        ):
             raise ap.fail(f"{where}: levels must be a list of 1, 2 or 3", needle)
         count = e.get("count", 1)
-        if not isinstance(count, int) or count < 1:
+        if type(count) is not int or count < 1:
             raise ap.fail(f"{where}: count must be at least 1", needle)
         approvers = ap.names(e, "approvers", where, roles)
         approval_rules.append(

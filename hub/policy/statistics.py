@@ -42,7 +42,10 @@ def build_statistics(f: _File) -> StatisticsPolicy:
     if not isinstance(label, str) or not label.strip():
         raise f.fail("publication.label says in words what is suppressed and why", "[publication]")
     populations: dict[str, Population] = {}
-    for code, entry in (doc.get("populations") or {}).items():
+    tables = doc.get("populations", {})
+    if not isinstance(tables, dict):
+        raise f.fail("[populations] is a table of areas", "populations")
+    for code, entry in tables.items():
         if not isinstance(entry, dict):
             raise f.fail(f"[populations.{code}] is a table", f"[populations.{code}]")
         people, year, source = entry.get("people"), entry.get("year"), entry.get("source")

@@ -1,19 +1,21 @@
-"""Sign-in: password (argon2id), then TOTP (pyotp, each code once), lockout, server-side sessions.
+"""Sign-in: password (argon2id), then TOTP (pyotp, each code once) or a one-time recovery code,
+throttled (hub.services.login_throttle, never a lock), with server-side sessions.
 
 Session stages: ``anonymous`` (a CSRF token for the login form), ``totp`` (password accepted,
-waiting for a code, short-lived) and ``active``. The cookie value changes at every stage change, so
-a token seen before login is worthless after it.
+waiting for a code, short-lived), ``enrol`` (password accepted for a person whose second factor
+an agency admin reset: they set up the new one now) and ``active``. The cookie value changes at
+every stage change, so a token seen before login is worthless after it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+
+from sqlalchemy.engine import RowMapping
 
 from hub.clock import Clock
 from hub.config import SessionPolicy
@@ -21,11 +23,15 @@ from hub.crypto import totp
 from hub.crypto.passwords import PasswordHasher
 from hub.crypto.secrets import random_token, token_digest
 from hub.errors import NotAuthenticated
+from hub.ledger.entries import Event
+from hub.services import ledger
+from hub.services.account_events import account_record
 from hub.services.actor import Actor
 from hub.services.directory import totp_context
 from hub.services.keyring import KeyRing
+from hub.services.login_throttle import Bucket, Client, LoginThrottle, SignInThrottled
+from hub.services.recovery_codes import RecoveryCodes
 from hub.store import directory as directory_store
-from hub.store import login_throttle as throttle_store
 from hub.store import sessions as store
 from hub.store.database import Database
 from hub.store.sessions import SessionRow
@@ -33,14 +39,20 @@ from hub.store.sessions import SessionRow
 log = logging.getLogger("hub.auth")
 
 LOGIN_FAILED = (
-    "Sign-in failed. Check your username, password and code; after repeated failures the account "
-    "is locked for a while."
+    "Sign-in failed. Check your username, password and code; after repeated failures you will "
+    "have to wait before trying again."
 )
-LOCKED = "Too many failed attempts. Try again later."
-# Failures on a username forgotten after this long without another (a lock in force stays), and
-# how often a gateway sweeps them: the throttle table stays bounded by recent attempts.
-_FORGET_AFTER = timedelta(hours=24)
-_SWEEP_EVERY = timedelta(minutes=1)
+RECOVERY_FAILED = (
+    "That recovery code did not work. Check it, or try another: each code works only once."
+)
+ENROLMENT_FAILED = (
+    "That code did not work. Check the app shows MAPPA Hub with the key on this page, and enter "
+    "the newest code."
+)
+ENROLMENT_EXPIRED = (
+    "Your authenticator app was reset, but the new one was not set up in time. Ask your "
+    "agency's MAPPA Hub administrator to reset it again."
+)
 # Refresh last-seen at most this often, so that reading pages does not write on every request.
 _TOUCH_EVERY_SECONDS = 30
 
@@ -48,6 +60,7 @@ _TOUCH_EVERY_SECONDS = 30
 class Stage(StrEnum):
     ANONYMOUS = "anonymous"
     TOTP = "totp"
+    ENROL = "enrol"
     ACTIVE = "active"
 
 
@@ -69,15 +82,29 @@ class SessionExpired(NotAuthenticated):
     code = "session_expired"
 
 
-class AccountLocked(NotAuthenticated):
-    """Too many failed sign-ins for the username typed, an account's or not: refused until
-    ``until`` whatever is typed. The web page says until when, in the reader's time."""
+class EnrolmentExpired(NotAuthenticated):
+    code = "enrolment_expired"
 
-    code = "locked"
 
-    def __init__(self, until: datetime) -> None:
-        super().__init__(LOCKED, reason="locked")
-        self.until = until
+@dataclass(frozen=True)
+class SignedIn:
+    """A completed sign-in: the new session, and a fresh device cookie for this browser."""
+
+    session: Session
+    device_cookie: str
+    # After a recovery code: how many are left.
+    recovery_codes_left: int | None = None
+    # After setting up a new authenticator: the new recovery codes, to show once.
+    new_recovery_codes: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A new authenticator to set up: shown on the page, never logged."""
+
+    secret: str = field(repr=False)
+    uri: str = field(repr=False)
+    enrol_by: datetime
 
 
 class AuthService:
@@ -94,12 +121,12 @@ class AuthService:
         self._hasher = hasher
         self._clock = clock
         self._policy = policy
-        self._throttle_key = keyring.derived_key("login-throttle")
-        self._last_sweep: datetime | None = None
+        self.throttle = LoginThrottle(db, keyring, clock, policy)
+        self.recovery_codes = RecoveryCodes(keyring)
 
     # -- sessions ---------------------------------------------------------------------------
 
-    async def _new_session(self, user_id: int | None, stage: Stage) -> Session:
+    async def new_session(self, user_id: int | None, stage: Stage) -> Session:
         now = self._clock.now()
         lifetime = (
             self._policy.idle_timeout if stage is Stage.ACTIVE else self._policy.pending_timeout
@@ -123,7 +150,7 @@ class AuthService:
         # the table stays bounded by the sessions that are live.
         async with self._db.write() as conn:
             await store.delete_expired(conn, self._clock.now())
-        return await self._new_session(None, Stage.ANONYMOUS)
+        return await self.new_session(None, Stage.ANONYMOUS)
 
     async def session(self, token: str | None) -> Session | None:
         """The live session for a cookie value, or None. Raises ``SessionExpired`` if it lapsed."""
@@ -180,119 +207,192 @@ class AuthService:
         async with self._db.write() as conn:
             await store.delete_session(conn, session.row.token_hash)
 
+    async def sign_out(self, session: Session) -> None:
+        """The person chose to sign out: end the session, and say so in the log."""
+        await self.end(session)
+        if session.stage is Stage.ACTIVE:
+            log.info("signed out user_id=%s", session.row.user_id)
+
     # -- signing in ---------------------------------------------------------------------------
 
     def username_digest(self, username: str) -> str:
-        """The keyed digest the throttle counts under: HMAC-SHA256 of the username as typed
-        (trimmed, case-folded) under a key derived from the KEK. Never the username itself."""
-        typed = username.strip()[:64].casefold().encode()
-        return hmac.new(self._throttle_key.reveal(), typed, hashlib.sha256).hexdigest()
+        """The keyed digest a username's failures count under (never the username itself)."""
+        return self.throttle.username_digest(username)
 
-    def _locked(self, locked_until: datetime | None, now: datetime) -> bool:
-        return locked_until is not None and now < locked_until
+    async def password_step(
+        self, session: Session, username: str, password: str, client: Client | None = None
+    ) -> Session:
+        """Check the password; on success replace the session with one waiting for the second
+        factor (``totp``, or ``enrol`` after an admin's reset).
 
-    async def _record_failure(self, digest: str, user_id: int | None) -> datetime | None:
-        """Count a failed sign-in against the username typed (and its account, if there is one).
-        Returns the end of the lock when this failure starts one."""
-        now = self._clock.now()
-        until = None
-        async with self._db.write() as conn:
-            if self._last_sweep is None or now - self._last_sweep > _SWEEP_EVERY:
-                self._last_sweep = now
-                await throttle_store.sweep(
-                    conn, now - max(_FORGET_AFTER, self._policy.lockout), now
-                )
-            # Counted in the database, so parallel wrong guesses are all counted.
-            failures = await throttle_store.count_failure(conn, digest, now)
-            if user_id is not None:
-                await directory_store.count_failure(conn, user_id)
-            if failures >= self._policy.max_failed_logins:
-                until = now + self._policy.lockout
-                await throttle_store.lock(conn, digest, until, now)
-                if user_id is not None:
-                    await directory_store.update_user(
-                        conn, user_id, failed_logins=0, locked_until=until
-                    )
-        # For security monitoring: the account id or a digest prefix, never what was typed.
-        who = f"user_id={user_id}" if user_id is not None else f"username_digest={digest[:12]}"
-        log.warning("sign-in failure %s failures=%s", who, failures)
-        if until is not None:
-            log.warning("sign-in locked %s for %s", who, self._policy.lockout)
-        return until
-
-    async def password_step(self, session: Session, username: str, password: str) -> Session:
-        """Check the password; on success replace the session with a TOTP-pending one.
-
-        Failures count against the username typed, whether or not an account has it, so a lock
-        (``AccountLocked``) looks the same for every username and reveals none."""
+        Each attempt counts against the username typed, whether or not an account has it (or
+        against this browser's device cookie), so a wait (``SignInThrottled``) looks the same
+        for every username and reveals none."""
         if session.stage is not Stage.ANONYMOUS:
             raise NotAuthenticated(LOGIN_FAILED)
         typed = username.strip()[:64]
-        digest = self.username_digest(typed)
-        now = self._clock.now()
+        buckets = self.throttle.buckets(typed, client or Client())
+        await self.throttle.admit(buckets)
         async with self._db.read() as conn:
-            throttle = await throttle_store.get(conn, digest)
             row = await directory_store.credentials_by_username(conn, typed)
-        if throttle is not None and throttle.locked_until and now < throttle.locked_until:
-            raise AccountLocked(throttle.locked_until)
         # argon2id takes tens of milliseconds of CPU: keep it off the event loop.
         ok = await asyncio.to_thread(
             self._hasher.verify, row["password_hash"] if row else None, password
         )
-        if row is not None and self._locked(row["locked_until"], now):
-            # An account locked outside the throttle (a lock from before it): refused like a
-            # wrong password, so that it says nothing about whether the account exists.
-            raise NotAuthenticated(LOGIN_FAILED, reason="locked")
         if row is None or not row["active"] or not ok:
-            until = await self._record_failure(digest, row["id"] if row is not None else None)
-            if until is not None:
-                raise AccountLocked(until)
+            # For security monitoring: the account id or a digest prefix, never what was typed.
+            who = (
+                f"user_id={row['id']}"
+                if row is not None
+                else f"username_digest={self.username_digest(typed)[:12]}"
+            )
+            log.warning("sign-in failure at the password %s", who)
             raise NotAuthenticated(LOGIN_FAILED, reason="password")
         if self._hasher.needs_rehash(row["password_hash"]):
             rehashed = await asyncio.to_thread(self._hasher.hash, password)
             async with self._db.write() as conn:
                 await directory_store.update_user(conn, row["id"], password_hash=rehashed)
+        enrol_by = row["totp_enrol_by"]
+        if enrol_by is not None and self._clock.now() >= enrol_by:
+            log.warning(
+                "sign-in refused user_id=%s: second factor reset not set up in time", row["id"]
+            )
+            raise EnrolmentExpired(ENROLMENT_EXPIRED)
         await self.end(session)
-        return await self._new_session(row["id"], Stage.TOTP)
+        return await self.new_session(row["id"], Stage.TOTP if enrol_by is None else Stage.ENROL)
 
-    async def totp_step(self, session: Session, code: str) -> Session:
-        """Check the TOTP code (each code once); on success the session becomes active.
-
-        A wrong code counts against the account's username as a wrong password does; the failure
-        that locks it ends the half-finished sign-in (``AccountLocked``)."""
-        if session.stage is not Stage.TOTP or session.row.user_id is None:
+    async def _pending(self, session: Session, stage: Stage) -> RowMapping:
+        """The credentials of a half-finished sign-in at ``stage``; a deactivated person's
+        sign-in ends here."""
+        if session.stage is not stage or session.row.user_id is None:
             raise NotAuthenticated(LOGIN_FAILED)
         async with self._db.read() as conn:
             row = await directory_store.credentials_by_id(conn, session.row.user_id)
-        now = self._clock.now()
         if row is None or not row["active"]:
             await self.end(session)
-            raise NotAuthenticated(LOGIN_FAILED, reason="locked")
-        digest = self.username_digest(row["username"])
-        async with self._db.read() as conn:
-            throttle = await throttle_store.get(conn, digest)
-        locks = [row["locked_until"], throttle.locked_until if throttle else None]
-        in_force = [t for t in locks if t is not None and self._locked(t, now)]
-        if in_force:
+            raise NotAuthenticated(LOGIN_FAILED, reason="ended")
+        return row
+
+    async def _failed(
+        self,
+        session: Session,
+        row: RowMapping,
+        buckets: list[Bucket],
+        reason: str,
+        message: str = LOGIN_FAILED,
+    ) -> NotAuthenticated:
+        """Count a wrong code; the failure that starts a wait ends the half-finished sign-in."""
+        log.warning("sign-in failure at the second factor user_id=%s (%s)", row["id"], reason)
+        until = await self.throttle.fail(buckets)
+        if until is not None:
             await self.end(session)
-            raise AccountLocked(max(in_force))
-        secret = self._keyring.unwrap_secret(
+            return SignInThrottled(until)
+        return NotAuthenticated(message, reason=reason)
+
+    async def _signed_in(
+        self, session: Session, row: RowMapping, buckets: list[Bucket]
+    ) -> SignedIn:
+        await self.throttle.succeed(buckets)
+        await self.end(session)
+        active = await self.new_session(row["id"], Stage.ACTIVE)
+        # The success side of the sign-in trail (failures are warnings): the account id only.
+        log.info("signed in user_id=%s", row["id"])
+        return SignedIn(active, self.throttle.device_cookie(row["username"]))
+
+    def _secret(self, row: RowMapping) -> str:
+        wrapped = self._keyring.unwrap_secret(
             row["totp_secret_wrapped"], totp_context(row["username"])
         )
-        step = totp.matching_step(secret.reveal().decode(), code[:16], now)
-        claimed = False
-        if step is not None and step > row["totp_last_step"]:
-            async with self._db.write() as conn:
-                claimed = await directory_store.claim_totp_step(conn, row["id"], step)
-                if claimed:
-                    await throttle_store.clear(conn, digest)
+        return wrapped.reveal().decode()
+
+    async def _claim_code(self, row: RowMapping, code: str) -> tuple[bool, int | None]:
+        """Whether ``code`` is the current TOTP code, claimed now (each step once)."""
+        step = totp.matching_step(self._secret(row), code[:16], self._clock.now())
+        if step is None or step <= row["totp_last_step"]:
+            return False, step
+        async with self._db.write() as conn:
+            return await directory_store.claim_totp_step(conn, row["id"], step), step
+
+    async def totp_step(
+        self, session: Session, code: str, client: Client | None = None
+    ) -> SignedIn:
+        """Check the TOTP code (each code once); on success the session becomes active."""
+        row = await self._pending(session, Stage.TOTP)
+        buckets = self.throttle.buckets(row["username"], client or Client())
+        claimed, step = await self._claim_code(row, code)
         if not claimed:
-            until = await self._record_failure(digest, row["id"])
-            if until is not None:
-                await self.end(session)
-                raise AccountLocked(until)
-            raise NotAuthenticated(
-                LOGIN_FAILED, reason="totp replay" if step is not None else "totp"
+            raise await self._failed(
+                session, row, buckets, "totp replay" if step is not None else "totp"
             )
-        await self.end(session)
-        return await self._new_session(row["id"], Stage.ACTIVE)
+        return await self._signed_in(session, row, buckets)
+
+    async def recovery_step(
+        self, session: Session, typed: str, client: Client | None = None
+    ) -> SignedIn:
+        """Sign in with a recovery code instead of a TOTP code: each code works once, its use
+        is on the log, and the answer says how many are left. A wrong one counts as a wrong
+        code does."""
+        row = await self._pending(session, Stage.TOTP)
+        buckets = self.throttle.buckets(row["username"], client or Client())
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            left = await self.recovery_codes.redeem(conn, row["id"], typed[:64], now)
+            if left is not None:
+                person = await directory_store.user_by_id(conn, row["id"])
+                assert person is not None  # noqa: S101 - read in this transaction
+                await ledger.append(
+                    conn,
+                    account_record(
+                        Event.RECOVERY_CODE_USED,
+                        person,
+                        now,
+                        by_user_id=person.id,
+                        by_agency_id=person.agency_id,
+                    ),
+                )
+        if left is None:
+            raise await self._failed(session, row, buckets, "recovery code", RECOVERY_FAILED)
+        log.warning("sign-in with a recovery code user_id=%s left=%s", row["id"], left)
+        signed = await self._signed_in(session, row, buckets)
+        return SignedIn(signed.session, signed.device_cookie, recovery_codes_left=left)
+
+    async def enrolment(self, session: Session) -> Enrolment:
+        """The new authenticator a person whose second factor was reset sets up now."""
+        row = await self._pending(session, Stage.ENROL)
+        secret = self._secret(row)
+        return Enrolment(
+            secret, totp.provisioning_uri(secret, row["username"]), row["totp_enrol_by"]
+        )
+
+    async def enrol_step(
+        self, session: Session, code: str, client: Client | None = None
+    ) -> SignedIn:
+        """Confirm the new authenticator with a code from it: the sign-in completes, and the
+        person gets a new set of recovery codes (the old ones went with the reset)."""
+        row = await self._pending(session, Stage.ENROL)
+        enrol_by = row["totp_enrol_by"]
+        if enrol_by is None or self._clock.now() >= enrol_by:
+            await self.end(session)
+            raise EnrolmentExpired(ENROLMENT_EXPIRED)
+        buckets = self.throttle.buckets(row["username"], client or Client())
+        claimed, _ = await self._claim_code(row, code)
+        if not claimed:
+            raise await self._failed(session, row, buckets, "enrolment code", ENROLMENT_FAILED)
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            await directory_store.update_user(conn, row["id"], totp_enrol_by=None)
+            codes = await self.recovery_codes.issue(conn, row["id"], now)
+            person = await directory_store.user_by_id(conn, row["id"])
+            assert person is not None  # noqa: S101 - read in this transaction
+            await ledger.append_many(
+                conn,
+                [
+                    account_record(
+                        event, person, now, by_user_id=person.id, by_agency_id=person.agency_id
+                    )
+                    for event in (Event.SECOND_FACTOR_ENROLLED, Event.RECOVERY_CODES_ISSUED)
+                ],
+            )
+        log.warning("new second factor set up user_id=%s", row["id"])
+        signed = await self._signed_in(session, row, buckets)
+        return SignedIn(signed.session, signed.device_cookie, new_recovery_codes=tuple(codes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -94,6 +95,24 @@ class CaseService:
         async with self._db.read() as conn:
             return await store.list_cases(conn, None if actor is None else actor.agency.area_id)
 
+    async def listed(self, actor: Actor) -> list[Case]:
+        """The area's cases as its case list shows them to ``actor``: a case whose file is
+        closed to the actor keeps its reference, name, category, level and lead agency, and
+        loses its date of birth and national identifiers. The web's list shows no more; an API
+        token sees no more than a person of its agency would."""
+        async with self._db.read() as conn:
+            cases = await store.list_cases(conn, actor.agency.area_id)
+            open_ = await files_open_to(conn, actor, cases)
+        return [c if c.id in open_ else withheld(c) for c in cases]
+
+    async def record(self, actor: Actor, case_id: int) -> Case:
+        """One case's full record (date of birth and identifiers), for those its file opens to
+        (``file_opens_to``): as the case page, 403 in the actor's own area, where the list
+        already names the case, and 404 for another area's case, as for one that does not
+        exist."""
+        async with self._db.read() as conn:
+            return await open_file(conn, actor, case_id)
+
     async def get(self, actor: Actor | None, reference_or_id: str | int) -> Case:
         async with self._db.read() as conn:
             if isinstance(reference_or_id, int):
@@ -185,6 +204,53 @@ class CaseService:
                 recipients=(agency.id,),
             )
         return case
+
+
+def withheld(case: Case) -> Case:
+    """The case as a list names it to someone its file is closed to."""
+    return dataclasses.replace(
+        case, date_of_birth=None, visor_ref=None, pnc_ref=None, ndelius_crn=None
+    )
+
+
+async def file_opens_to(conn: AsyncConnection, actor: Actor, case: Case) -> bool:
+    """Whether the case's file (its person, packets, meetings) opens to ``actor``: to the
+    agencies active on the case, wherever they sit, and to the MAPPA coordinators of its area,
+    who broker every case in it (schedule the meetings, quality-assure the minutes). Agency
+    administrators manage tokens and keys, and see no case content."""
+    if actor.has_role(Role.AGENCY_ADMIN):
+        return False
+    if actor.has_role(Role.COORDINATOR) and case.area_id == actor.agency.area_id:
+        return True
+    return await workflow_store.is_active_on(conn, case.id, actor.agency.id)
+
+
+async def files_open_to(conn: AsyncConnection, actor: Actor, cases: list[Case]) -> set[int]:
+    """The ids of those ``cases`` whose file opens to ``actor`` (one query, for lists)."""
+    if actor.has_role(Role.AGENCY_ADMIN) or not cases:
+        return set()
+    found = await workflow_store.active_among(conn, actor.agency.id, sorted(c.id for c in cases))
+    if actor.has_role(Role.COORDINATOR):
+        found |= {c.id for c in cases if c.area_id == actor.agency.area_id}
+    return found
+
+
+async def open_file(conn: AsyncConnection, actor: Actor, case_id: int) -> Case:
+    """The case, if its file opens to ``actor``. Refused: 403 for a case of the actor's own
+    area (its list names the case already), 404 for any other, exactly as for an id that names
+    nothing, so that no answer confirms a case exists in another area."""
+    if actor.has_role(Role.AGENCY_ADMIN):  # whatever the id: no case answers differently
+        raise Forbidden(
+            "Agency administrators manage API tokens and keys; they do not read case files."
+        )
+    case = await store.case_by_id(conn, case_id)
+    if case is None:
+        raise NotFound("No such case.")
+    if await file_opens_to(conn, actor, case):
+        return case
+    if case.area_id != actor.agency.area_id:
+        raise NotFound("No such case.")
+    raise Forbidden("Your agency is not active on this case, so its file is closed to you.")
 
 
 async def _log(

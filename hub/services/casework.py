@@ -20,6 +20,7 @@ from hub.model.directory import Role
 from hub.policy.transfer import TransferPolicy
 from hub.services import notices, transfer_steps
 from hub.services.actor import Actor
+from hub.services.cases import open_file
 from hub.services.workflow_rules import record_meeting
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
@@ -233,16 +234,6 @@ class CaseworkService:
 
     # -- the case page ---------------------------------------------------------------------
 
-    @staticmethod
-    async def _may_open_file(conn: AsyncConnection, actor: Actor, case: Case) -> bool:
-        # The area's MAPPA coordinator brokers every case in it (schedules the meetings,
-        # quality-assures the minutes), so the file opens to them as to the active agencies.
-        # Agency administrators manage tokens and keys, and see no case content.
-        if actor.has_role(Role.AGENCY_ADMIN):
-            return False
-        coordinator = actor.has_role(Role.COORDINATOR) and case.area_id == actor.agency.area_id
-        return coordinator or await store.is_active_on(conn, case.id, actor.agency.id)
-
     async def openable_files(self, actor: Actor, case_ids: Iterable[int]) -> set[int]:
         """Which of these cases' files ``case_file`` opens to the actor: for links, so that no
         page offers one that would answer 403."""
@@ -265,13 +256,8 @@ class CaseworkService:
                 "Agency administrators manage API tokens and keys; they do not read case files."
             )
         async with self._db.read() as conn:
-            case = await case_store.case_by_id(conn, case_id)
-            if case is None:
-                raise NotFound("No such case.")
-            if not await self._may_open_file(conn, actor, case):
-                raise Forbidden(
-                    "Your agency is not active on this case, so its file is closed to you."
-                )
+            # 403 in the actor's own area; another area's case answers as a missing one.
+            case = await open_file(conn, actor, case_id)
             active = await store.case_agency_ids(conn, case.id)
             agencies = await directory_store.agencies_by_ids(
                 conn, sorted(active | {case.lead_agency_id})

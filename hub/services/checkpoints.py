@@ -28,6 +28,7 @@ from hub.model.directory import Role
 from hub.services import ledger
 from hub.services.actor import Actor
 from hub.services.cosigned import held_checkpoints
+from hub.services.refusals import refusal_on_case
 from hub.store import checkpoints as store
 from hub.store import ledger as ledger_store
 from hub.store import packets as packet_store
@@ -247,10 +248,16 @@ class LedgerService:
         async with self._db.read() as conn:
             row = await packet_store.packet_by_id(conn, packet_id)
             seq = await store.sent_entry_seq(conn, packet_id)
-        if row is None or seq is None:
-            raise NotFound("No such packet.")
-        if row.sender_agency_id != actor.agency.id:
-            raise Forbidden("Only the sending agency can download the receipt for a share.")
+            if row is None or seq is None:
+                raise NotFound("No such packet.")
+            if row.sender_agency_id != actor.agency.id:
+                raise await refusal_on_case(
+                    conn,
+                    actor,
+                    row.case_id,
+                    "Only the sending agency can download the receipt for a share.",
+                    "No such packet.",
+                )
         cp = await self.checkpoint()
         async with self._db.read() as conn:
             entry = await store.entry_by_seq(conn, seq)

@@ -17,6 +17,7 @@ from hub.model.directory import Agency, AgencyType, Area, Jurisdiction, Role, Us
 from hub.services.keyring import KeyRing
 from hub.store import directory as store
 from hub.store.database import Database
+from hub.text import check_line
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -50,17 +51,18 @@ class DirectoryService:
         async with self._db.write() as conn:
             if await store.area_by_code(conn, code):
                 raise Conflict(f"area {code} already exists")
-            return await store.add_area(conn, code, name.strip(), jurisdiction)
+            return await store.add_area(conn, code, _name(name, "area"), jurisdiction)
 
     async def add_agency(self, code: str, name: str, type_: AgencyType, area_code: str) -> Agency:
         code = _check_code(code)
+        name = _name(name, "agency")
         async with self._db.write() as conn:
             area = await store.area_by_code(conn, area_code)
             if area is None:
                 raise NotFound(f"unknown area {area_code}")
             if await store.agency_by_code(conn, code):
                 raise Conflict(f"agency {code} already exists")
-            agency = await store.add_agency(conn, code, name.strip(), type_, area.id)
+            agency = await store.add_agency(conn, code, name, type_, area.id)
         self._agencies = None
         await self._keyring.issue(agency.id)
         return agency
@@ -73,10 +75,12 @@ class DirectoryService:
         role: Role,
         password: str,
     ) -> Enrolment:
-        if not _USERNAME.match(username):
+        # fullmatch: ``$`` would match before a final line break ("alice\n").
+        if not _USERNAME.fullmatch(username):
             raise InvalidInput(
                 "usernames are 3-64 lower-case letters, digits, '.', '_' or '-'", field="username"
             )
+        display_name = check_line(display_name.strip(), "name", "the person's name")
         try:
             password_hash = await asyncio.to_thread(self._hasher.hash, password)
         except ValueError as exc:
@@ -91,7 +95,7 @@ class DirectoryService:
                 user = await store.add_user(
                     conn,
                     username=username,
-                    display_name=display_name.strip() or username,
+                    display_name=display_name or username,
                     agency_id=agency.id,
                     role=role,
                     password_hash=password_hash,
@@ -143,8 +147,16 @@ AGENCY_LIST_TTL = 5.0  # seconds
 
 def _check_code(code: str) -> str:
     code = code.strip().upper()
-    if not _CODE.match(code):
+    if not _CODE.fullmatch(code):
         raise InvalidInput(
             "codes are 2-32 upper-case letters, digits or '-', e.g. DBY-POLICE", field="code"
         )
     return code
+
+
+def _name(name: str, what: str) -> str:
+    """An area's or agency's name: one line, shown wherever the directory is (``hub.text``)."""
+    name = check_line(name.strip(), "name", f"the {what} name")
+    if not name:
+        raise InvalidInput(f"Give the {what} a name.", field="name")
+    return name

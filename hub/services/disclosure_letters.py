@@ -24,6 +24,7 @@ from hub.services.policy import PolicyService
 from hub.store import disclosures as disclosure_store
 from hub.store import email_outbox as outbox
 from hub.store.database import Database
+from hub.text import check_text
 
 LETTER_CHANNEL = "letter"
 LETTER_EVENT = "disclosure-letter"
@@ -63,7 +64,7 @@ class DisclosureLetters:
         """Queue the letter for ``to_address`` and record the disclosure as made, or refuse with
         the reason (writing nothing)."""
         address = valid_address(to_address, field="to_address")
-        body = text.strip()
+        body = check_text(text.strip(), "letter_text", "the letter")
         if not body:
             raise InvalidInput("Enter the letter's text.", field="letter_text")
         if len(body) > MAX_LETTER_CHARS:

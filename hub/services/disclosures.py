@@ -31,6 +31,7 @@ from hub.model.packets import PacketType
 from hub.services import ledger
 from hub.services.actor import Actor
 from hub.services.policy import PolicyService
+from hub.services.refusals import refusal_in_area
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import disclosures as disclosure_store
@@ -42,6 +43,10 @@ from hub.workflows.forms import DisclosureDecisionForm, validate_form
 PROPOSED, APPROVED, REFUSED, DELIVERED = "proposed", "approved", "refused", "delivered"
 _AREA_READERS = (Role.COORDINATOR, Role.SENIOR_MANAGER, Role.AUDITOR)
 _APPROVER_ROLES = (Role.COORDINATOR, Role.SENIOR_MANAGER)
+# A disclosure record names the case, what is disclosed and why: case content.
+_ADMIN_REFUSED = (
+    "Agency administrators manage API tokens and keys; they do not read disclosure records."
+)
 
 
 @dataclass(frozen=True)
@@ -171,11 +176,18 @@ class DisclosureService:
 
     async def get(self, actor: Actor, disclosure_id: int) -> DisclosureView:
         async with self._db.read() as conn:
+            if actor.has_role(Role.AGENCY_ADMIN):  # whatever the id: none answers differently
+                raise Forbidden(_ADMIN_REFUSED)
             row = await disclosure_store.disclosure_by_id(conn, disclosure_id)
             if row is None:
                 raise NotFound("No such disclosure.")
             if not await self._may_see(conn, actor, row):
-                raise Forbidden("This disclosure is not for your agency to see.")
+                raise refusal_in_area(
+                    actor,
+                    row.area_id,
+                    "This disclosure is not for your agency to see.",
+                    "No such disclosure.",
+                )
             return (await self._views(conn, [row]))[0]
 
     async def for_proposal(self, actor: Actor, packet_id: str) -> int | None:
@@ -190,6 +202,8 @@ class DisclosureService:
     async def _may_see(
         self, conn: AsyncConnection, actor: Actor, row: disclosure_store.DisclosureRow
     ) -> bool:
+        if actor.has_role(Role.AGENCY_ADMIN):
+            return False
         if actor.has_role(*_AREA_READERS) and row.area_id == actor.agency.area_id:
             return True
         return await store.is_active_on(conn, row.case_id, actor.agency.id)
@@ -362,7 +376,8 @@ class DisclosureService:
         if row.status == DELIVERED:
             raise Conflict("This disclosure has already been made.")
         if row.status != APPROVED:
-            raise Forbidden(f"Only an approved disclosure can be made; this one is {row.status}.")
+            # The state, not the caller, is at fault: 409, as the API documents.
+            raise Conflict(f"Only an approved disclosure can be made; this one is {row.status}.")
         return row
 
     async def record_delivery(

@@ -4,6 +4,7 @@ the necessity statement's parts a typed form already answers; and which lawful b
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -13,17 +14,35 @@ from hub.errors import InvalidInput, TooLarge
 from hub.model.packets import Draft, PacketType
 from hub.policy.lawful import kind_of
 from hub.policy.loader import PolicySet
+from hub.text import check_line, check_text, strip_line
 from hub.workflows.forms import FORMS
 
 MAX_RECIPIENTS = 50
 MAX_STATEMENT_CHARS = 5000
+MAX_CONTENT_TYPE_CHARS = 100
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# A media type as RFC 6838 names one (type/subtype, restricted-name characters), with optional
+# parameters: what a browser or an agency system sends, and nothing that could be read as more.
+_RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MEDIA_TYPE = re.compile(
+    rf'{_RESTRICTED_NAME}/{_RESTRICTED_NAME}(?:[ \t]*;[ \t]*{_RESTRICTED_NAME}=(?:{_RESTRICTED_NAME}|"[\x20\x21\x23-\x5b\x5d-\x7e]*"))*'
+)
 
 
 def clean_filename(name: str) -> str:
-    """A display-safe file name: no directories, no control characters, bounded length."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    """A display-safe file name: no directories, no hidden characters (``hub.text``; a
+    right-to-left override would show ``report[U+202E]fdp.exe`` as ``reportexe.pdf``), no other
+    unprintable ones, bounded length. Removed rather than refused: the name came from the
+    sender's computer, and the file is theirs to send."""
+    base = strip_line(name.replace("\\", "/").rsplit("/", 1)[-1])
     base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip().lstrip(".")
     return (base or "attachment")[:200]
+
+
+def is_media_type(value: str) -> bool:
+    """``value`` is a content type such as ``text/plain; charset=utf-8``, of at most 100
+    characters."""
+    return len(value) <= MAX_CONTENT_TYPE_CHARS and _MEDIA_TYPE.fullmatch(value) is not None
 
 
 def size_text(nbytes: int) -> str:
@@ -35,9 +54,7 @@ def size_text(nbytes: int) -> str:
 
 
 def _clean_line(text: str, field: str, max_chars: int) -> str:
-    text = text.strip()
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        raise InvalidInput(f"The {field} cannot contain control characters.", field=field)
+    text = check_line(text.strip(), field)
     if not text:
         raise InvalidInput(f"The {field} is required.", field=field)
     if len(text) > max_chars:
@@ -51,6 +68,7 @@ def validate_draft(draft: Draft, limits: Limits, policy: PolicySet) -> tuple[str
     Malformed input is refused here (400/413); whether the share is allowed is the policy's.
     """
     subject = _clean_line(draft.subject, "subject", limits.max_subject_chars)
+    check_text(draft.body, "body", "the message")
     if len(draft.body) > limits.max_body_chars:
         raise TooLarge(f"The message is longer than {limits.max_body_chars} characters.")
     if not draft.body.strip() and draft.form is None:
@@ -70,6 +88,9 @@ def validate_draft(draft: Draft, limits: Limits, policy: PolicySet) -> tuple[str
         )
     if set(draft.necessity) - set(policy.necessity_parts):
         raise InvalidInput("Unknown part of the necessity statement.", field="necessity")
+    for part, text in draft.necessity.items():
+        check_text(text, "necessity", f"the statement of {part}")
+    check_text(draft.restricted_reason or "", "restricted_reason", "the reason")
     for text in (*draft.necessity.values(), draft.restricted_reason or ""):
         if len(text) > MAX_STATEMENT_CHARS:
             raise TooLarge(f"Statements are limited to {MAX_STATEMENT_CHARS} characters.")
@@ -77,9 +98,18 @@ def validate_draft(draft: Draft, limits: Limits, policy: PolicySet) -> tuple[str
         raise InvalidInput(
             "Choose a data protection condition from the list.", field="schedule1_condition"
         )
+    if draft.reply_to is not None:
+        check_line(draft.reply_to, "reply_to", "the packet this answers")
     if len(draft.attachments) > limits.max_attachments:
         raise TooLarge(f"At most {limits.max_attachments} attachments.")
     for att in draft.attachments:
+        if not is_media_type(att.content_type):
+            raise InvalidInput(
+                f"Attachment {clean_filename(att.filename)} needs a content type such as "
+                f"text/plain or {DEFAULT_CONTENT_TYPE} (at most {MAX_CONTENT_TYPE_CHARS} "
+                "characters).",
+                field="attachments",
+            )
         if len(att.data) > limits.max_attachment_bytes:
             raise TooLarge(
                 f"Attachment {clean_filename(att.filename)} is larger than the limit of "

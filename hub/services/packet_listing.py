@@ -27,6 +27,7 @@ from hub.store import packet_reads
 from hub.store import packets as store
 from hub.store.database import Database
 from hub.store.packets import Box, PacketFilter, PacketRow, Position, StoredWrappedKey
+from hub.text import check_line
 
 __all__ = [
     "ELSEWHERE_SUBJECT",
@@ -75,8 +76,12 @@ def require_reader(actor: Actor) -> None:
 
 
 def search_words(text: str) -> tuple[str, ...]:
-    """The words a subject must all contain (case-insensitive), from what was typed."""
-    text = text.strip()
+    """The words a subject must all contain (case-insensitive), from what was typed.
+
+    A hidden character (``hub.text``) is refused with the search kept in its box, not removed:
+    removed, the search would silently be for something other than what was typed (a subject
+    copied with its hidden characters would then match nothing, or more than it should)."""
+    text = check_line(text.strip(), "subject", "your search")
     if len(text) > MAX_SEARCH_CHARS:
         raise InvalidInput(f"Search with {MAX_SEARCH_CHARS} characters or fewer.", field="subject")
     words = tuple(dict.fromkeys(w.casefold() for w in text.split()))

@@ -32,6 +32,7 @@ from hub.services.content_keys import ContentKeys
 from hub.services.keyring import KeyRing
 from hub.services.log_writer import LogWriter, PendingWrite
 from hub.services.packet_listing import require_reader, summary_of
+from hub.services.refusals import refusal_on_case
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import packets as store
@@ -93,7 +94,13 @@ class PacketReader:
             ):
                 if hide_unsent:
                     raise NotFound("No such packet.")
-                raise Forbidden("This packet was not sent to your agency, so you cannot open it.")
+                raise await refusal_on_case(
+                    conn,
+                    actor,
+                    row.case_id,
+                    "This packet was not sent to your agency, so you cannot open it.",
+                    "No such packet.",
+                )
             if await transfer_store.read_ended(
                 conn, row.case_id, actor.agency.area_id, row.created_at, self._clock.now()
             ):

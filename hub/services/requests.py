@@ -13,10 +13,12 @@ from hub.clock import Clock
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.model.directory import Role
 from hub.services.actor import Actor
+from hub.services.refusals import refusal_on_case
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import workflows as store
 from hub.store.database import Database
+from hub.text import check_text
 from hub.workflows.deadlines import is_overdue, local_date
 
 MAX_REASON_CHARS = 2000
@@ -80,10 +82,16 @@ class RequestService:
     async def get(self, actor: Actor, request_id: int) -> store.RequestRow:
         async with self._db.read() as conn:
             row = await store.request_by_id(conn, request_id)
-        if row is None:
-            raise NotFound("No such request for information.")
-        if actor.agency.id not in (row.requester_agency_id, row.target_agency_id):
-            raise Forbidden("This request is between other agencies.")
+            if row is None:
+                raise NotFound("No such request for information.")
+            if actor.agency.id not in (row.requester_agency_id, row.target_agency_id):
+                raise await refusal_on_case(
+                    conn,
+                    actor,
+                    row.case_id,
+                    "This request is between other agencies.",
+                    "No such request for information.",
+                )
         return row
 
     async def open_for(self, actor: Actor, packet_id: str) -> store.RequestRow | None:
@@ -96,7 +104,9 @@ class RequestService:
         """Decline a request addressed to the actor's agency, saying why (the requester sees it)."""
         if not actor.has_role(*_HANDLERS):
             raise Forbidden("Your role cannot answer requests for information.")
-        reason = reason.strip()
+        # A reason is a body (the requester reads it as typed): only what no text may hold is
+        # refused; what else is hidden in it is shown visibly where it is displayed.
+        reason = check_text(reason.strip(), "reason", "the reason")
         if not reason:
             raise InvalidInput("Say why the request is declined.", field="reason")
         if len(reason) > MAX_REASON_CHARS:
@@ -109,8 +119,12 @@ class RequestService:
             if row is None:
                 raise NotFound("No such request for information.")
             if row.target_agency_id != actor.agency.id:
-                raise Forbidden(
-                    "This request was addressed to another agency: only that agency can decline it."
+                raise await refusal_on_case(
+                    conn,
+                    actor,
+                    row.case_id,
+                    "This request was addressed to another agency: only that agency can decline it.",
+                    "No such request for information.",
                 )
             if not await store.close_request(
                 conn, row.id, "declined", actor.user.id, now, decline_reason=reason

@@ -50,6 +50,7 @@ from hub.store import workflows as workflow_store
 from hub.store.database import Database
 from hub.store.keys import StoredKey
 from hub.store.packets import PacketRow, StoredWrappedKey
+from hub.text import check_text
 
 SEALED_SUBJECT = "(sealed by the sender's own system)"
 # The packet types an agency system may submit sealed (module docstring: the others need the form).
@@ -154,6 +155,15 @@ class SealedService:
         signer = await self._check_signer(actor.agency, sealed)
         try:
             header = fmt.verify_header(sealed, signer.public_key)
+        except fmt.HeaderNotCanonical as exc:
+            # The signature verified: only the signer could have written it, so say what is wrong.
+            raise InvalidInput(
+                "The signed header is not canonical JSON (PACKET_FORMAT.md section 3.1: each "
+                "member named once, integers as JSON integers, keys sorted, no white space): "
+                f"{exc.problem}.",
+                field="envelope.header",
+                code="header_not_canonical",
+            ) from None
         except CryptoFailure:
             raise InvalidInput(
                 "The envelope does not verify: its signature or a part digest does not match "
@@ -286,11 +296,17 @@ class SealedService:
         if set(necessity) - set(policy.necessity_parts):
             raise _bad("Unknown part of the necessity statement.", "necessity")
         condition = header.get("schedule1_condition")
-        if condition is not None and condition not in policy.conditions:
+        # Not a string (a list, an object) is refused as unknown, not looked up (unhashable).
+        if condition is not None and (
+            not isinstance(condition, str) or condition not in policy.conditions
+        ):
             raise _bad("Unknown Schedule 1 condition.", "schedule1_condition")
         reason = header.get("restricted_reason")
         if reason is not None and not isinstance(reason, str):
             raise _bad("restricted_reason is text.", "restricted_reason")
+        for part, text in necessity.items():
+            check_text(text, "envelope.header.necessity", f"the statement of {part}")
+        check_text(reason or "", "envelope.header.restricted_reason", "the reason")
         for text in (*necessity.values(), reason or ""):
             if len(text) > MAX_STATEMENT_CHARS:
                 raise TooLarge(f"Statements are limited to {MAX_STATEMENT_CHARS} characters.")

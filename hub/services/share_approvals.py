@@ -58,6 +58,7 @@ from hub.store import workflows as workflow_store
 from hub.store.database import Database
 from hub.store.held_shares import AWAITING, REFUSED, RELEASED, Need
 from hub.store.packets import NewPacket, PacketRow
+from hub.text import check_text
 from hub.workflows.deadlines import local_date
 
 MAX_REASON_CHARS = 5000
@@ -223,7 +224,7 @@ class ShareApprovals:
         releases it to its recipients in the same transaction."""
         if decision not in ("approve", "refuse"):
             raise InvalidInput("Approve or refuse the share.", field="decision")
-        reasons = reasons.strip()
+        reasons = check_text(reasons.strip(), "reasons")
         if not reasons:
             raise InvalidInput(
                 "Give the reasons for your decision: they are recorded and the proposer sees them.",

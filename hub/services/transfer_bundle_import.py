@@ -39,6 +39,7 @@ from hub.policy.policyset import PolicySet
 from hub.services import ledger
 from hub.services import visor_sealing as sealing
 from hub.services.transfer_bundle import CASE_SCHEMA, CASE_SEAL_TYPE, BundleRefused
+from hub.services.transfer_bundle_shape import check_bundle, check_content
 from hub.services.transfer_rules import map_for_jurisdiction
 from hub.services.visor import LAWFUL_BASIS, PURPOSE, SEALED_KEYS
 from hub.store import cases as case_store
@@ -107,6 +108,7 @@ class TransferImporter:
         self._clock = service._clock
 
     async def import_bundle(self, b: ParsedBundle) -> ImportResult:
+        check_bundle(b)  # every member read below is there, of the type it is read as
         bundle_id, to_area = str(b.bundle["bundle_id"]), str(b.bundle["to_area"])
         from_area = str(b.case["area"]["code"])
         if str(b.bundle.get("from_area")) != from_area or from_area == to_area:
@@ -227,7 +229,7 @@ class TransferImporter:
             raise BundleRefused("the sealed case record does not verify or open") from None
         if doc is None or doc.get("schema") != CASE_SCHEMA:
             raise BundleRefused("the sealed case record has an unknown schema")
-        return dict(doc["fields"])
+        return check_content(doc["fields"])
 
     async def _write(
         self,
@@ -383,7 +385,7 @@ def _check_ledger(b: ParsedBundle) -> None:
         raise BundleRefused("the log checkpoint is not signed by the bundle's hub") from None
     except ProofError:
         raise BundleRefused("a log entry's inclusion proof does not verify") from None
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise BundleRefused(f"the log evidence is malformed ({type(exc).__name__})") from None
 
 

@@ -33,6 +33,7 @@ from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import transfers as store
 from hub.store.database import Database
+from hub.text import check_text
 from hub.workflows.deadlines import ItemKind
 
 MAX_REASON_CHARS = 5000
@@ -61,7 +62,9 @@ class ReceivedBundle:
 
 
 def text(value: str, field: str, what: str) -> str:
-    value = value.strip()
+    """A reason of several lines, as typed: refused only for what no text may hold
+    (``hub.text.check_text``); other hidden characters are shown visibly where it is displayed."""
+    value = check_text(value.strip(), field, what)
     if not value:
         raise InvalidInput(f"Give {what}.", field=field)
     if len(value) > MAX_REASON_CHARS:

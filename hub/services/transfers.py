@@ -31,6 +31,7 @@ from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import transfers as store
 from hub.store import workflows as workflow_store
+from hub.text import check_line
 from hub.workflows.deadlines import ItemKind, local_date
 
 # What adapters/transfer and federation use, from one place.
@@ -76,7 +77,7 @@ class TransferService(TransferPeerSteps):
                 "The proposed transfer date must be today or within the next year.",
                 field="proposed_date",
             )
-        code = proposal.receiving_area_code.strip().upper()
+        code = check_line(proposal.receiving_area_code.strip(), "receiving_area").upper()
         if not code:
             raise InvalidInput("Choose the receiving area.", field="receiving_area")
         now = self._clock.now()
@@ -204,7 +205,7 @@ class TransferService(TransferPeerSteps):
         """The receiving area's coordinator accepts, naming the case's new lead agency."""
         person = coordinator(actor, "accept a transfer")
         reasons = text(reasons, "reasons", "your reasons for accepting")
-        code = new_lead_agency_code.strip().upper()
+        code = check_line(new_lead_agency_code.strip(), "lead_agency").upper()
         if not code:
             raise InvalidInput("Choose the lead agency in your area.", field="lead_agency")
         now = self._clock.now()

@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model.directory import Agency, AgencyType, Area, Jurisdiction, Role, User
-from hub.store.schema import agencies, areas, users
+from hub.store.schema import agencies, api_tokens, areas, users
 
 
 def _area(row: RowMapping) -> Area:
@@ -191,3 +191,47 @@ async def count_failure(conn: AsyncConnection, user_id: int) -> int:
         .returning(users.c.failed_logins)
     )
     return int(result.scalar_one())
+
+
+async def people_of_agency(conn: AsyncConnection, agency_id: int) -> list[RowMapping]:
+    """The people of an agency with their sign-in state, without secrets: not the system
+    accounts behind API tokens (nobody signs in as those)."""
+    is_system = select(api_tokens.c.id).where(api_tokens.c.user_id == users.c.id).exists()
+    result = await conn.execute(
+        select(
+            users.c.id,
+            users.c.username,
+            users.c.display_name,
+            users.c.agency_id,
+            users.c.role,
+            users.c.active,
+            users.c.email,
+            users.c.password_changed_at,
+            users.c.totp_enrol_by,
+        )
+        .where(users.c.agency_id == agency_id, ~is_system)
+        .order_by(users.c.display_name, users.c.username)
+    )
+    return list(result.mappings())
+
+
+async def user_by_username(conn: AsyncConnection, username: str) -> User | None:
+    row = (await conn.execute(select(users).where(users.c.username == username))).mappings().first()
+    return _user(row) if row else None
+
+
+async def is_system_account(conn: AsyncConnection, user_id: int) -> bool:
+    found = await conn.execute(select(api_tokens.c.id).where(api_tokens.c.user_id == user_id))
+    return found.first() is not None
+
+
+async def set_second_factor(
+    conn: AsyncConnection, user_id: int, wrapped: bytes, enrol_by: datetime | None
+) -> None:
+    """A new TOTP secret: the old one stops working at once, and any code of it ever used.
+    ``enrol_by``: the person confirms the new one at their next sign-in, before then."""
+    await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(totp_secret_wrapped=wrapped, totp_last_step=0, totp_enrol_by=enrol_by)
+    )

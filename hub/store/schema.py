@@ -67,6 +67,10 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # Where the hub's email notifications go (a work address); NULL: none are sent.
     Column("email", String(320), nullable=True),
+    Column("password_changed_at", UTCDateTime, nullable=True),
+    # Set when an agency admin resets the second factor: the person sets up the new one
+    # (already in totp_secret_wrapped) at their next sign-in, before this time.
+    Column("totp_enrol_by", UTCDateTime, nullable=True),
 )
 
 agency_keys = Table(
@@ -555,12 +559,27 @@ packet_reads = Table(
 login_throttle = Table(
     "login_throttle",
     metadata,
-    # Failed sign-ins per keyed digest of the username typed, existing account or not: a lockout
-    # says "locked until" for any username alike, revealing nothing about which exist.
-    Column("username_digest", String(64), primary_key=True),
+    # Failed sign-ins per keyed digest (hub.services.login_throttle) of the username typed,
+    # existing account or not, of a browser's device cookie, or of a client address: a wait says
+    # "try again at" for any username alike, revealing nothing about which exist.
+    Column("digest", String(64), primary_key=True),
     Column("failures", Integer, nullable=False),
-    Column("locked_until", UTCDateTime, nullable=True),
+    # No attempt is checked before this time (NULL: none is waiting).
+    Column("not_before", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    # One-time codes for a lost authenticator: only an HMAC of each under a key derived from the
+    # KEK is kept (hub.services.recovery_codes); used codes keep their row, stamped.
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("code_digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_recovery_codes_user", "user_id"),
 )
 
 notification_settings = Table(

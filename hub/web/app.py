@@ -9,9 +9,11 @@ from aiohttp import web
 
 from hub.web import (
     accessibility,
+    account,
     admin,
     admin_email,
     admin_keys,
+    admin_people,
     audit,
     case_events,
     casework,
@@ -39,6 +41,7 @@ from hub.web.api import transfers as api_transfers
 from hub.web.api import v1 as api_v1
 from hub.web.errors import error_middleware
 from hub.web.federation import add_routes as add_federation_routes
+from hub.web.form_body import form_body_middleware
 from hub.web.keys import COOKIE_NAME, HUB, RATE_LIMITER, TEMPLATES
 from hub.web.ratelimit import RateLimiter
 from hub.web.render import make_environment
@@ -67,6 +70,7 @@ def build_app(hub: Hub) -> web.Application:
             security_headers_middleware(hsts=secure),
             error_middleware,
             session_middleware,
+            form_body_middleware(),  # a malformed form is a 400, before the CSRF check reads it
             csrf_middleware,
         ],
         client_max_size=hub.config.limits.max_request_bytes,
@@ -112,6 +116,8 @@ def build_app(hub: Hub) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(admin_keys.routes)
     app.add_routes(admin_email.routes)
+    app.add_routes(admin_people.routes)
+    app.add_routes(account.routes)
     app.add_routes(notification_settings.routes)
     app.add_routes(receipts.routes)
     app.add_routes(accessibility.routes)

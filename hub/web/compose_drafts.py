@@ -16,7 +16,7 @@ from multidict import MultiDictProxy
 from hub.crypto.secrets import sha256_hex
 from hub.errors import InvalidInput
 from hub.model.packets import AttachmentIn, Draft, PacketType
-from hub.services.drafts import size_text
+from hub.services.drafts import DEFAULT_CONTENT_TYPE, clean_filename, is_media_type, size_text
 from hub.services.saved_drafts import DraftContent, SavedDraft
 from hub.web import formfields
 from hub.web.keys import ACTOR, HUB
@@ -68,21 +68,22 @@ class Typed:
     @property
     def attachment_views(self) -> list[AttachmentView]:
         return [
-            AttachmentView(attachment_key(a), a.filename, size_text(len(a.data)))
+            # As it will be sealed: no right-to-left override reordering the name on the page.
+            AttachmentView(attachment_key(a), clean_filename(a.filename), size_text(len(a.data)))
             for a in self.attachments
         ]
 
 
 def uploads(form: MultiDictProxy[Any]) -> list[AttachmentIn]:
-    """The files chosen in this request."""
+    """The files chosen in this request. A content type that is not a plain media type is taken
+    as ``application/octet-stream``: the browser chose it, not the person, and every download is
+    served as that anyway (``hub.web.security.attachment_download``). Control characters in a
+    part were refused when the form was read (``hub.web.form_body``)."""
     out = []
     for item in form.getall("attachments", []):
         if isinstance(item, web.FileField) and item.filename:
-            out.append(
-                AttachmentIn(
-                    item.filename, item.content_type or "application/octet-stream", item.file.read()
-                )
-            )
+            kind = item.content_type if is_media_type(item.content_type) else DEFAULT_CONTENT_TYPE
+            out.append(AttachmentIn(item.filename, kind, item.file.read()))
     return out
 
 

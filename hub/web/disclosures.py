@@ -69,6 +69,9 @@ def _errors(exc: HubError) -> list[dict[str, str]]:
             if messages:
                 too_long = any("at most" in m or "longer" in m for m in messages)
                 text = _TOO_LONG.get(name, _FIELD_MESSAGES[name]) if too_long else None
+                # A character no text may hold (hub.text) is named, not taken for a blank.
+                hidden = [m for m in messages if "must not include" in m]
+                text = hidden[0].rstrip(".") if hidden else text
                 found.append({"text": text or _FIELD_MESSAGES[name], "href": f"#{name}"})
         if found:
             return found

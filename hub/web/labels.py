@@ -102,6 +102,13 @@ EVENTS = {
     "transfer-received": "Transferred case file received",
     "transfer-completed": "Case transfer completed: owning area changed",
     "transfer-escalated": "Overdue case transfer escalated",
+    "sign-out-forced": "Person signed out by an administrator",
+    "second-factor-reset": "Authenticator app reset",
+    "second-factor-enrolled": "New authenticator app set up",
+    "recovery-codes-issued": "Recovery codes issued",
+    "recovery-code-used": "Signed in with a recovery code",
+    "password-changed": "Password changed",
+    "account-deactivated": "Account deactivated",
 }
 ACTIONS = {
     "collection": "Collection",

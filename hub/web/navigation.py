@@ -25,6 +25,9 @@ Each row below names the service check it mirrors:
 - API tokens: ``TokenService.list``; Agency keys: ``KeyRing``'s read-only view (agency admins).
 - Email: ``NoticeService.agency_outbox`` (agency admins); Notification settings:
   ``NoticeService.settings`` (the notified roles: practitioners, coordinators, senior managers).
+- People: ``AccountService.people`` (agency admins, their own agency's people).
+- Your account: ``AccountService.summary`` (everyone signed in: their own password and recovery
+  codes).
 """
 
 from __future__ import annotations
@@ -72,12 +75,14 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("/admin/tokens", "API tokens", "tokens-link", frozenset({A})),
     MenuItem("/admin/keys", "Agency keys", "keys-link", frozenset({A})),
     MenuItem("/admin/email", "Email", "email-link", frozenset({A})),
+    MenuItem("/admin/people", "People", "people-link", frozenset({A})),
     MenuItem(
         "/notification-settings",
         "Notification settings",
         "notice-settings-link",
         frozenset({P, C, S}),
     ),
+    MenuItem("/account", "Your account", "account-link", frozenset({P, C, S, A, AU})),
 )
 
 # A role's landing page when it is not the first page of its menu: an auditor's work starts at

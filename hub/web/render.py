@@ -19,7 +19,9 @@ from jinja2 import (
     Undefined,
     select_autoescape,
 )
+from markupsafe import Markup, escape
 
+from hub.text import body_hidden, code_point, has_body_hidden, hidden_name, strip_line
 from hub.web import labels, navigation
 from hub.web.keys import ACTOR, HUB, SESSION, TEMPLATES
 
@@ -37,6 +39,32 @@ class _Undefined(Undefined):
         return ""  # pragma: no cover - the line above raises
 
 
+_BREAKS = "\t\n\r"
+
+
+def show_hidden(text: str, line: bool = False) -> Markup:
+    """``text`` escaped, each hidden character (``hub.text``) replaced by a visible, boxed marker
+    that names it: ``[right-to-left override U+202E]``. The character itself is not sent, so it
+    reorders nothing on the page; what is stored is unchanged. ``line``: tabs and line breaks are
+    marked too (a subject, a file name)."""
+    out = []
+    for run, hidden in body_hidden(text):
+        if hidden:
+            out.append(_marker(run))
+        elif line and any(c in _BREAKS for c in run):
+            out.extend(_marker(c) if c in _BREAKS else escape(c) for c in run)
+        else:
+            out.append(escape(run))
+    return Markup("").join(out)
+
+
+def _marker(char: str) -> Markup:
+    return Markup(
+        '<span class="hub-hidden-char"><span class="govuk-visually-hidden">hidden character: '
+        "</span>[{name} {code}]</span>"
+    ).format(name=hidden_name(char), code=code_point(char))
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=ChoiceLoader(
@@ -51,6 +79,9 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(labels.filters())
+    env.filters["show_hidden"] = show_hidden
+    env.filters["strip_hidden"] = strip_line  # where markup cannot go: a page's <title>
+    env.tests["with_hidden"] = has_body_hidden
     env.globals["menu_for"] = navigation.menu
     env.globals["home_for"] = navigation.home
     env.globals["home_label_for"] = navigation.home_label

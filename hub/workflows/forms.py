@@ -17,10 +17,12 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from hub.errors import InvalidInput
 from hub.model.packets import PacketType
+from hub.text import line_problem, text_problem
 
 SCHEMA_PREFIX = "mappa-hub/form"
 MAX_TEXT = 5000
@@ -29,9 +31,33 @@ MAX_ROWS = 40
 # Dates a MAPPA form can plausibly hold: also bounds the working-day arithmetic done on them.
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2099, 12, 31)
+HIDDEN = "hidden_characters"
+
+
+def _one_line(value: str) -> str:
+    problem = line_problem(value)
+    if problem is not None:
+        raise PydanticCustomError(HIDDEN, "{problem}", {"problem": problem})
+    return value
+
+
+def _storable(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError(HIDDEN, "{problem}", {"problem": problem})
+    return value
+
+
+# Hidden characters (``hub.text``): a field shown on one line (a name, a role) holds none; a
+# field of several lines keeps them (shown visibly where it is displayed) but never what no text
+# can hold.
+# (The length is checked on the string itself, so a blank field is "required", not "too short".)
+_LINE, _LINES = AfterValidator(_one_line), AfterValidator(_storable)
 Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), _LINES]
+OptionalText = Annotated[str, Field(max_length=MAX_TEXT), _LINES]
+ShortText = Annotated[str, Field(min_length=1, max_length=200), _LINE]
+OptionalShortText = Annotated[str, Field(max_length=200), _LINE]
 AgencyCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9-]*$")]
 
 
@@ -84,7 +110,7 @@ class ResponseForm(FormModel):
     """What was disclosed in answer, and any conditions on its use (a feedback record, 003 l.596)."""
 
     information_provided: Text
-    conditions_on_use: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+    conditions_on_use: OptionalText = ""
 
 
 # -- referral (MAPPA A) -----------------------------------------------------------------------
@@ -101,7 +127,7 @@ class RiskAssessmentRecord(FormModel):
     tool: Literal["OASys", "RM2000", "ARMS", "ASSET", "SARA", "other"]
     completed_on: Day
     assessor: ShortText
-    countersigned_by: Annotated[str, Field(max_length=200)] = ""
+    countersigned_by: OptionalShortText = ""
 
 
 class ReferralForm(FormModel):
@@ -120,7 +146,7 @@ class ReferralForm(FormModel):
     agency_risk_assessment: RiskAssessmentRecord
     risk_management_plan: Text
     agencies_to_invite: Annotated[list[InvitedAgency], Field(min_length=1, max_length=MAX_ROWS)]
-    special_issues: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+    special_issues: OptionalText = ""
     added_value: Text
     release_date: Day | None = None
 
@@ -147,10 +173,10 @@ class FourPillars(FormModel):
 class MeetingAction(FormModel):
     description: Text
     owner_agency: AgencyCode
-    owner_name: Annotated[str, Field(max_length=200)] = ""
+    owner_name: OptionalShortText = ""
     deadline: Day
     # Filled in when the action is done; an action is never "completed" without one.
-    outcome: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+    outcome: OptionalText = ""
 
 
 class MinutesForm(FormModel):
@@ -158,7 +184,7 @@ class MinutesForm(FormModel):
     meeting_level: Literal[2, 3]
     chair: ShortText
     attendance: Annotated[list[Attendance], Field(min_length=1, max_length=MAX_ROWS)]
-    licence_conditions: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+    licence_conditions: OptionalText = ""
     lead_agency: AgencyCode
     risk_assessment: Text
     risk_management_plan: FourPillars
@@ -223,12 +249,12 @@ class DisclosureProposalForm(FormModel):
 
     recipient_kind: RecipientKind
     recipient_name: ShortText
-    recipient_role: Annotated[str, Field(max_length=200)] = ""
+    recipient_role: OptionalShortText = ""
     information_to_disclose: Text
     why_necessary: Text
     who_is_protected: Text
     offender_to_be_told: bool
-    reason_offender_not_told: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+    reason_offender_not_told: OptionalText = ""
     method: DisclosureMethod
     # The basis for the disclosure itself (the proposal travels within MAPPA on its own basis);
     # the default keeps documents written before the inbox asked for it readable.
@@ -246,7 +272,7 @@ class DisclosureProposalForm(FormModel):
 class DisclosureDecisionForm(FormModel):
     decision: Literal["approve", "refuse"]
     reasons: Text
-    conditions: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+    conditions: OptionalText = ""
 
 
 FORMS: dict[PacketType, type[FormModel]] = {
@@ -290,7 +316,10 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
                 out.append({"field": name, "message": rest[0].upper() + rest[1:] + "."})
                 continue
             message = text
-        if err["type"] in ("missing", "string_too_short"):
+        if err["type"] == HIDDEN:
+            name = label(str(loc[-1])) if loc and isinstance(loc[-1], str) else "This field"
+            message = f"{name} {message}. Remove it and try again."
+        elif err["type"] in ("missing", "string_too_short"):
             message = "This field is required."
         elif err["type"] == "too_short":
             message = "Add at least one."

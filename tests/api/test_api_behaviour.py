@@ -601,7 +601,7 @@ async def test_a_disclosure_is_proposed_approved_by_a_coordinator_and_delivered(
     assert err.value.status == 403 and "disclosures:decide" in err.value.problem["detail"]
     with pytest.raises(ApiError) as err:
         await proposer.deliver(disclosure["id"])
-    assert err.value.status == 403
+    assert err.value.status == 409  # the disclosure's state is at fault, not the caller
 
     coordinator = await actor_for(api.hub, "dby.coordinator")
     await api.hub.disclosures.decide(

@@ -554,7 +554,7 @@ async def test_a_signed_in_browser_session_does_not_authorise_the_api(
     auth = api.hub.auth
     session = await auth.password_step(await auth.anonymous_session(), "dby.cookie", password)
     code = totp.code_at(pyotp.parse_uri(enrolment.totp_uri).secret, api.clock.now())
-    session = await auth.totp_step(session, code)
+    session = (await auth.totp_step(session, code)).session
     cookie = {"Cookie": f"{COOKIE}={session.token}"}
     # The cookie does sign the user in to the inbox...
     status, _, _ = await call(http, api, "GET", "/inbox", headers=cookie)

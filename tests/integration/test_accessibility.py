@@ -53,6 +53,7 @@ FOLLOW = [
         r"^/receipts/check$",
         r"^/notifications$",
         r"^/deadlines\?scope=area$",
+        r"^/admin/people/\d+/reset-authenticator$",
     )
 ]
 ROLES = {

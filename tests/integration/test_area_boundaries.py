@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.errors import Forbidden, InvalidInput
+from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.model.packets import Draft, PacketType
 from hub.policy.model import Outcome
 from hub.wiring import Hub
@@ -88,7 +88,7 @@ async def test_a_request_travels_to_another_area_and_is_answered_from_there(
     asked = await hub.packets.send(probation, request)
     # Being asked does not make Nottinghamshire Police active on the case ...
     assert await agency_id(hub, "NTS-POLICE") not in await active_on(hub, case)
-    with pytest.raises(Forbidden, match="not active"):
+    with pytest.raises(NotFound, match="No such case"):  # as if absent, from another area
         await hub.casework.case_file(nts_police, case)
     # ... nor free to send about it, but it may answer the request addressed to it.
     note = await _note(hub, case, "DBY-PROBATION")

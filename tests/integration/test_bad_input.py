@@ -50,7 +50,14 @@ async def _draft(hub: Hub, **changes: object) -> Draft:
         ({"purpose": "curiosity"}, InvalidInput, "purpose"),
         ({"lawful_basis": "because"}, InvalidInput, "lawful basis"),
         ({"subject": "  "}, InvalidInput, "subject is required"),
-        ({"subject": "a\x07b"}, InvalidInput, "control characters"),
+        ({"subject": "a\x07b"}, InvalidInput, "hidden characters"),
+        ({"subject": "a\u202eb"}, InvalidInput, r"right-to-left override \(U\+202E\)"),
+        ({"reply_to": "a\x00b"}, InvalidInput, "null character"),
+        (
+            {"attachments": (AttachmentIn("a.txt", "text/plain\u2028x", b"x"),)},
+            InvalidInput,
+            "needs a content type",
+        ),
         ({"subject": "x" * 201}, InvalidInput, "longer than 200"),
         ({"body": ""}, InvalidInput, "body is required"),
         (

@@ -108,7 +108,7 @@ def test_directory_cases_keys_and_ledger(data_dir: Path, tmp_path: Path) -> None
 
     r = run(data_dir, "ledger", "verify")
     assert r.returncode == 0, r.stderr
-    assert "1 entries" in r.stdout  # the case creation
+    assert "2 entries" in r.stdout  # the user's recovery codes issued, the case creation
 
 
 def test_bad_usage_exits_2(data_dir: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.services import letter_box
 from hub.services.disclosure_letters import ChannelRefused
 from hub.store.schema import disclosures, email_outbox, ledger_entries, metadata
@@ -117,9 +117,9 @@ async def test_a_letter_is_refused_unless_approved_by_letter_and_sent_by_the_rig
     coordinator = await actor_for(hub, "dby.coordinator")
     before = await _outbox_count(hub)
 
-    # Not approved yet.
+    # Not approved yet: the disclosure's state is at fault, not the sender.
     proposed = await _disclosure(hub, coordinator, await _propose(hub, police, "Moss"))
-    with pytest.raises(Forbidden, match="approved"):
+    with pytest.raises(Conflict, match="approved"):
         await hub.letters.send_letter(police, proposed.id, TO, LETTER)
 
     disclosure_id = await _approved(hub)

@@ -79,9 +79,10 @@ async def test_a_transfer_between_two_areas_of_one_hub(
     )
     assert accepted.state is TransferState.ACCEPTED
     assert accepted.new_lead_agency_code == "NTS-PROBATION"
-    # Before the transfer the receiving area's probation service cannot open the packet.
+    # Before the transfer the receiving area's probation service cannot open the packet (nor
+    # learn that it exists: another area's packet answers as a missing one).
     nts_probation = await actor_for(hub, "nts.probation")
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         await hub.packets.open(nts_probation, shared.id)
     # Only the sending area's coordinator sends; nothing is built for anyone else.
     with pytest.raises(Forbidden):
@@ -101,8 +102,9 @@ async def test_a_transfer_between_two_areas_of_one_hub(
         assert (await conn.execute(stmt)).scalar_one() == "NTS"
     with pytest.raises(Conflict):  # sent once
         await send_within_hub(hub, dby, proposed.id)
-    # Keys alone open nothing: the receiving agencies are not yet active on the case.
-    with pytest.raises(Forbidden):
+    # Keys alone open nothing: the receiving agencies are not yet active on the case, which is
+    # still another area's (so the packet answers as a missing one).
+    with pytest.raises(NotFound):
         await hub.packets.open(nts_probation, shared.id)
     done = await hub.transfers.confirm_received(nts, proposed.id)
     assert done.state is TransferState.COMPLETED and done.completed_at
@@ -125,7 +127,7 @@ async def test_a_transfer_between_two_areas_of_one_hub(
     # The sending area: no case, no case file, no sending about it...
     with pytest.raises(NotFound):
         await hub.cases.get(dby, case)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # another area's case now, as if absent
         await hub.casework.case_file(police, case)
     # ...but the packets already shared still open, for the period the policy allows.
     housing = await actor_for(hub, "dby.housing")

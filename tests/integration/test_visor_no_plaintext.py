@@ -21,7 +21,9 @@ from tests.integration.test_no_plaintext import _forms
 async def _database_bytes(hub: Hub) -> list[bytes]:
     if hub.db.is_sqlite:
         db_path = Path(hub.config.database_url.split("///", 1)[1])
-        return [p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
+        # Files only: a served hub keeps its live inbox's relay directory beside the database.
+        beside = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
+        return [p.read_bytes() for p in beside if p.is_file()]
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         pytest.skip("pg_dump is not installed")

@@ -450,12 +450,15 @@ async def test_the_case_file_is_closed_to_agencies_not_active_on_the_case(
     # Only the coordinator or the lead agency involves agencies.
     with pytest.raises(Forbidden, match="lead agency"):
         await hub.cases.involve(housing, reference, "DBY-MH")
-    for username in ("dby.vlo", "dby.mh", "dby.police", "dby.senior", "nts.probation"):
+    for username in ("dby.vlo", "dby.mh", "dby.police", "dby.senior"):
         with pytest.raises(Forbidden, match="not active"):
             await hub.casework.case_file(await actor_for(hub, username), case)
+    # Another area's agency is told nothing of the case: as for a case that does not exist.
+    with pytest.raises(NotFound, match="No such case"):
+        await hub.casework.case_file(await actor_for(hub, "nts.probation"), case)
     # The area's coordinator brokers every case there, active or not; another area's does not.
     assert (await hub.casework.case_file(await actor_for(hub, "dby.coordinator"), case)).timeline
-    with pytest.raises(Forbidden, match="not active"):
+    with pytest.raises(NotFound, match="No such case"):
         await hub.casework.case_file(await actor_for(hub, "nts.coordinator"), case)
     with pytest.raises(NotFound):
         await hub.casework.case_file(probation, 999_999)

@@ -119,7 +119,8 @@ BAD_FORMS = {
     "control character in subject": (
         {"subject": "Address\x07check"},
         400,
-        "The subject cannot contain control characters",
+        "Subject must not include hidden characters, such as line breaks or text direction "
+        "controls. It has a control character (U+0007). Remove it and try again",
     ),
     "empty subject": ({"subject": "   "}, 400, "Enter a subject"),
     "subject too long": ({"subject": "s" * 201}, 400, "longer than 200 characters"),

@@ -1,4 +1,4 @@
-"""Signing in through the browser: password, then a single-use TOTP code, with lockout."""
+"""Signing in through the browser: password, then a single-use TOTP code, throttled (never locked)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from tests.web.conftest import COOKIE, LOGIN_FAILED, Client, Web, csrf_from, fetch, session_cookie
 
-# The demo clock starts at 9:00am on 23 November 2026 (GMT): a lock lasts 15 minutes.
-LOCKED_AT_915 = "Too many failed attempts. You can try again at 9:15am."
+# The demo clock starts at 9:00am on 23 November 2026 (GMT). After five failures each attempt
+# waits 1 s, then 2 s, 4 s, ... (hub.services.login_throttle).
+WAIT_1S = "Too many failed attempts. Wait 1 second, then try again."
+WAIT_2S = "Too many failed attempts. Wait 2 seconds, then try again."
 
 
 def _set_cookie(headers: list[str]) -> tuple[str, set[str]]:
@@ -107,57 +109,68 @@ async def test_a_totp_code_works_only_once(web: Web) -> None:
     assert (status, location) == (303, "/")
 
 
-async def test_five_failed_passwords_lock_the_account_for_fifteen_minutes(web: Web) -> None:
+async def test_after_five_failures_each_attempt_waits_and_an_early_one_is_not_checked(
+    web: Web,
+) -> None:
     for _ in range(4):
         status, _, html = await web.password_step(web.client, "dby.housing", password="wrong")
         assert status == 401
-        assert LOGIN_FAILED in html
-    # The fifth failure locks the username, and the page says until when (UK time).
+        assert LOGIN_FAILED in html and "Too many" not in html
+    # The fifth failure is refused as the others; from now on each attempt waits.
     status, _, html = await web.password_step(web.client, "dby.housing", password="wrong")
-    assert status == 401
-    assert LOCKED_AT_915 in html and LOGIN_FAILED not in html
+    assert status == 401 and LOGIN_FAILED in html
 
-    # Locked: even the right password is refused, with the same message.
+    # Too early: even the right password is refused unchecked, saying how long to wait.
     status, location, html = await web.password_step(web.client, "dby.housing")
     assert (status, location) == (401, "")
-    assert LOCKED_AT_915 in html
+    assert WAIT_1S in html and LOGIN_FAILED not in html
+    # ... and an early attempt is not counted: the wait is still one second, not two.
+    status, _, html = await web.password_step(web.client, "dby.housing", password="wrong")
+    assert WAIT_1S in html
 
-    web.clock.advance(timedelta(minutes=14))
-    assert (await web.password_step(web.client, "dby.housing"))[0] == 401
+    web.clock.advance(timedelta(seconds=1))
+    status, _, html = await web.password_step(web.client, "dby.housing", password="wrong")
+    assert status == 401 and LOGIN_FAILED in html  # checked, and the sixth failure
+    status, _, html = await web.password_step(web.client, "dby.housing")
+    assert WAIT_2S in html
 
-    web.clock.advance(timedelta(minutes=2))
+    web.clock.advance(timedelta(seconds=2))
     await web.login("dby.housing")
     assert (await fetch(web.client, "/inbox"))[0] == 200
 
 
-async def test_lockout_of_one_user_does_not_affect_another(web: Web) -> None:
-    for _ in range(5):
+async def test_one_username_waiting_does_not_affect_another(web: Web) -> None:
+    for _ in range(6):
         assert (await web.password_step(web.client, "dby.housing", password="wrong"))[0] == 401
     other: Client = await web.new_client()
     await web.login("dby.police", other)
     assert (await fetch(other, "/inbox"))[0] == 200
 
 
-async def test_five_wrong_codes_lock_the_account_and_end_the_pending_session(web: Web) -> None:
+async def test_wrong_codes_count_and_the_one_that_starts_a_wait_ends_the_pending_sign_in(
+    web: Web,
+) -> None:
+    # The password attempt counts until the sign-in completes; each wrong code counts one more.
     assert (await web.password_step(web.client, "dby.housing"))[0] == 303
     valid = {web.totp_code("dby.housing", timedelta(seconds=s)) for s in (-30, 0, 30)}
-    wrong = [f"{n:06d}" for n in range(10) if f"{n:06d}" not in valid][:5]
+    wrong = [f"{n:06d}" for n in range(10) if f"{n:06d}" not in valid][:4]
     pending = session_cookie(web.client)
-    for code in wrong[:4]:
+    for code in wrong[:3]:
         status, _, html = await web.totp_step(web.client, code)
         assert status == 401
         assert LOGIN_FAILED in html
 
-    # The fifth wrong code locks the account: the half-signed-in session is over, and the
-    # sign-in page says until when.
-    status, _, html = await web.totp_step(web.client, wrong[4])
+    # The fifth failure in all starts a wait: the half-signed-in session is over, and the
+    # sign-in page says how long to wait.
+    status, _, html = await web.totp_step(web.client, wrong[3])
     assert status == 401
-    assert LOCKED_AT_915 in html and 'action="/login"' in html
+    assert WAIT_1S in html and 'action="/login"' in html
     assert session_cookie(web.client) not in (None, pending)
     assert (await fetch(web.client, "/login/totp"))[:2] == (303, "/login")
-    # Locked now: the right password is refused with the same message.
     status, _, html = await web.password_step(web.client, "dby.housing")
-    assert status == 401 and LOCKED_AT_915 in html
+    assert status == 401 and WAIT_1S in html
+    web.clock.advance(timedelta(seconds=1))
+    await web.login("dby.housing")
 
 
 async def test_blank_fields_are_asked_for_by_name_and_count_for_nothing(web: Web) -> None:

@@ -16,23 +16,25 @@ from tests.web.conftest import Client, Web, fetch
 MENUS = {
     "dby.probation": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
-        "Notification settings",
+        "Notification settings", "Your account",
     ],
     "dby.housing": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
-        "Notification settings",
+        "Notification settings", "Your account",
     ],
     "dby.coordinator": [
         "Inbox", "Sent", "Drafts", "New packet", "Cases", "Requests", "Deadlines", "Notifications",
         "Disclosures", "Approvals", "Transfers", "Access reports", "Statistics",
-        "Notification settings",
+        "Notification settings", "Your account",
     ],
     "dby.senior": [
         "Inbox", "Cases", "Deadlines", "Notifications", "Disclosures", "Approvals", "Transfers",
-        "Statistics", "Notification settings",
+        "Statistics", "Notification settings", "Your account",
     ],
-    "dby.auditor": ["Disclosures", "Access reports", "Statistics", "Check a receipt"],
-    "dby.admin": ["API tokens", "Agency keys", "Email"],
+    "dby.auditor": [
+        "Disclosures", "Access reports", "Statistics", "Check a receipt", "Your account",
+    ],
+    "dby.admin": ["API tokens", "Agency keys", "Email", "People", "Your account"],
 }  # fmt: skip
 LANDING = {
     "dby.probation": ("/inbox", "Go to your inbox"),
@@ -87,7 +89,8 @@ async def test_the_menu_table_matches_what_each_role_may_do() -> None:
         "/inbox", "/outbox", "/drafts", "/compose", "/cases", "/requests", "/deadlines",
         "/notifications", "/disclosures", "/shares", "/transfers", "/audit", "/statistics",
         "/receipts/check",
-        "/admin/tokens", "/admin/keys", "/admin/email", "/notification-settings",
+        "/admin/tokens", "/admin/keys", "/admin/email", "/admin/people",
+        "/notification-settings", "/account",
     }  # fmt: skip
     assert navigation.home(None) == "/login" and navigation.home_label(None) == "Sign in"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -88,8 +89,12 @@ async def test_logout_is_post_only(web: Web) -> None:
     assert (await fetch(web.client, "/inbox"))[0] == 200
 
 
-async def test_logout_kills_the_session_server_side(web: Web) -> None:
+async def test_logout_kills_the_session_server_side(
+    web: Web, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.auth")
     await web.login("dby.housing")
+    user_id = (await actor_for(web.hub, "dby.housing")).user.id
     old = session_cookie(web.client)
     assert old is not None
     replay = await web.new_client(cookies=False)
@@ -101,6 +106,9 @@ async def test_logout_kills_the_session_server_side(web: Web) -> None:
     assert session_cookie(web.client) is None
     assert (await fetch(web.client, "/inbox"))[:2] == (303, "/login")
     assert (await fetch(replay, "/inbox", headers=headers))[:2] == (303, "/login")
+    # Both ends of the session are in the application log, by account id (ASVS V7.1.3).
+    said = [r.getMessage() for r in caplog.records if r.name == "hub.auth"]
+    assert f"signed in user_id={user_id}" in said and f"signed out user_id={user_id}" in said
 
 
 async def test_deactivated_user_is_signed_out_without_a_redirect_loop(web: Web) -> None:

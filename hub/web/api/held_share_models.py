@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from hub.services.held_shares import HeldContent, HeldShareView
-from hub.web.api.models import ApiModel, AttachmentOut
+from hub.web.api.models import ApiModel, AttachmentOut, Text
 
 
 class ApprovalNeedOut(ApiModel):
@@ -66,7 +66,7 @@ class HeldShareList(ApiModel):
 
 class ShareDecisionIn(ApiModel):
     decision: Literal["approve", "refuse"]
-    reasons: Annotated[str, Field(min_length=1, max_length=5000)]
+    reasons: Annotated[Text, Field(min_length=1, max_length=5000)]
 
 
 class HeldContentOut(ApiModel):

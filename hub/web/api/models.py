@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from hub.text import line_problem, text_problem
 
 PacketTypeName = Literal[
     "note",
@@ -16,6 +18,28 @@ PacketTypeName = Literal[
     "risk-change",
     "disclosure-proposal",
 ]
+
+
+def _line(value: str) -> str:
+    problem = line_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Text the hub shows on one line (a subject, a name, a code, a file name): no hidden characters
+# (``hub.text``). Multi-line text (a body, a statement, a reason) keeps them, shown visibly, but
+# never NUL or an unpaired surrogate. Request bodies are validated strictly (``v1._body``), so a
+# number is never taken for a string or a string for a number.
+Line = Annotated[str, AfterValidator(_line)]
+Text = Annotated[str, AfterValidator(_text)]
 
 
 class ApiModel(BaseModel):
@@ -36,8 +60,8 @@ class Problem(ApiModel):
 
 
 class AttachmentIn(ApiModel):
-    filename: Annotated[str, Field(min_length=1, max_length=255)]
-    content_type: Annotated[str, Field(max_length=100)] = "application/octet-stream"
+    filename: Annotated[Line, Field(min_length=1, max_length=255)]
+    content_type: Annotated[Line, Field(max_length=100)] = "application/octet-stream"
     data_base64: Annotated[str, Field(max_length=16 * 1024 * 1024)]
 
 
@@ -45,18 +69,18 @@ class SendIn(ApiModel):
     """A packet to seal and send on the hub (hub mode): the hub encrypts it for the recipients."""
 
     case_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
-    recipient_agencies: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=50)]
-    subject: Annotated[str, Field(max_length=1000)]
-    body: Annotated[str, Field(max_length=400_000)] = ""
-    purpose: Annotated[str, Field(max_length=64)]
-    lawful_basis: Annotated[str, Field(max_length=64)]
+    recipient_agencies: Annotated[list[Annotated[Line, Field(max_length=32)]], Field(max_length=50)]
+    subject: Annotated[Line, Field(max_length=1000)]
+    body: Annotated[Text, Field(max_length=400_000)] = ""
+    purpose: Annotated[Line, Field(max_length=64)]
+    lawful_basis: Annotated[Line, Field(max_length=64)]
     packet_type: PacketTypeName = "note"
-    data_categories: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=30)]
-    necessity: dict[Annotated[str, Field(max_length=16)], Annotated[str, Field(max_length=6000)]]
-    schedule1_condition: Annotated[str, Field(max_length=64)] | None = None
-    restricted_reason: Annotated[str, Field(max_length=6000)] | None = None
+    data_categories: Annotated[list[Annotated[Line, Field(max_length=64)]], Field(max_length=30)]
+    necessity: dict[Annotated[Line, Field(max_length=16)], Annotated[Text, Field(max_length=6000)]]
+    schedule1_condition: Annotated[Line, Field(max_length=64)] | None = None
+    restricted_reason: Annotated[Text, Field(max_length=6000)] | None = None
     form: dict[str, Any] | None = None
-    reply_to: Annotated[str, Field(max_length=36)] | None = None
+    reply_to: Annotated[Line, Field(max_length=36)] | None = None
     attachments: Annotated[list[AttachmentIn], Field(max_length=20)] = []
 
 
@@ -137,13 +161,13 @@ class RequestQueueOut(ApiModel):
 
 
 class DeclineIn(ApiModel):
-    reason: Annotated[str, Field(max_length=4000)]
+    reason: Annotated[Text, Field(max_length=4000)]
 
 
 class DisclosureDecisionIn(ApiModel):
     decision: Literal["approve", "refuse"]
-    reasons: Annotated[str, Field(max_length=6000)]
-    conditions: Annotated[str, Field(max_length=6000)] = ""
+    reasons: Annotated[Text, Field(max_length=6000)]
+    conditions: Annotated[Text, Field(max_length=6000)] = ""
 
 
 class DisclosureDecisionOut(ApiModel):

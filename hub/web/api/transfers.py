@@ -15,7 +15,7 @@ from adapters.transfer.peer_messages import deliver_now
 from hub.model.transfers import Transfer
 from hub.services.tokens import Scope
 from hub.services.transfers import Proposal
-from hub.web.api.models import ApiModel
+from hub.web.api.models import ApiModel, Line, Text
 from hub.web.api.spec import endpoint
 from hub.web.api.v1 import _body, _caller, _int, _json
 from hub.web.keys import HUB
@@ -54,23 +54,24 @@ class TransferList(ApiModel):
     transfers: list[TransferOut]
 
 
+# Reasons are text of several lines (``Text``); codes and names are single lines (``Line``).
 class ProposalIn(ApiModel):
     case_id: int = Field(ge=1, le=2**31 - 1)
-    reason: str = Field(max_length=5000)
+    reason: Text = Field(max_length=5000)
     proposed_date: date
-    receiving_area: str = Field(max_length=16)
-    peer: str | None = Field(default=None, max_length=64)
-    receiving_jurisdiction: str | None = Field(default=None, max_length=32)
+    receiving_area: Line = Field(max_length=16)
+    peer: Line | None = Field(default=None, max_length=64)
+    receiving_jurisdiction: Line | None = Field(default=None, max_length=32)
     meeting_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class AcceptIn(ApiModel):
-    reasons: str = Field(max_length=5000)
-    lead_agency: str = Field(max_length=32)
+    reasons: Text = Field(max_length=5000)
+    lead_agency: Line = Field(max_length=32)
 
 
 class DeclineIn(ApiModel):
-    reasons: str = Field(max_length=5000)
+    reasons: Text = Field(max_length=5000)
 
 
 async def _told(request: web.Request, t: Transfer) -> Transfer:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from hub.crypto.canonical import DuplicateMember, NotCanonical, loads_unique
 from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.model.packets import AttachmentIn, Draft, PacketSummary, PacketType
@@ -69,7 +70,16 @@ async def _body(request: web.Request, model: type[M]) -> M:
         )
     raw = await request.read()
     try:
-        return model.model_validate_json(raw)
+        # Parsers differ on a member named twice (first, last, or an error): refuse it. Other
+        # faults (not JSON at all) are left for the model's own message below.
+        loads_unique(raw)
+    except DuplicateMember as exc:
+        raise InvalidInput(f"The request body is not valid: {exc}.", field="body") from None
+    except NotCanonical:
+        pass
+    try:
+        # Strict: 1 is not "1", 1.0 or true, and a string is not a number (hub.web.api.models).
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
@@ -156,7 +166,8 @@ def _case(c: Any) -> m.CaseOut:
 )  # fmt: skip
 async def list_cases(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, Scope.CASES_READ)
-    cases = await request.app[HUB].cases.visible_to(caller.actor)
+    # As the inbox's list: a case whose file is closed to the agency, without its date of birth.
+    cases = await request.app[HUB].cases.listed(caller.actor)
     return _json(
         m.CaseList(
             cases=[
@@ -169,14 +180,17 @@ async def list_cases(request: web.Request) -> web.StreamResponse:
 
 
 @endpoint(
-    "GET", "/api/v1/cases/{case_id:\\d{1,12}}", "One case.",
+    "GET", "/api/v1/cases/{case_id:\\d{1,12}}",
+    "One case, if its file opens to the agency (active on it, or the area's coordinator).",
     scope=Scope.CASES_READ, response=m.CaseOut, errors=(404,),
 )  # fmt: skip
 async def get_case(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, Scope.CASES_READ)
     case_id = _int(request, "case_id")
     caller.require_case(case_id)
-    return _json(_case(await request.app[HUB].cases.get(caller.actor, case_id)))
+    # As the case page: the record opens to the agencies active on the case and the area's
+    # coordinators (403 in the area; 404 elsewhere, as for a case that does not exist).
+    return _json(_case(await request.app[HUB].cases.record(caller.actor, case_id)))
 
 
 # -- packets --------------------------------------------------------------------------------
