@@ -3,7 +3,8 @@
 ``MAPPA_FUZZ_PROFILE``: ``fuzz`` (the default, in every test run: derandomized, so a failure in CI
 is the same failure on a laptop) or ``ci-fuzz`` (a longer, random search for a scheduled job or
 a local hunt, remembering what it found in ``.hypothesis/``, which git ignores).
-``MAPPA_FUZZ_SECONDS``: each atheris target's run time (default 10 s).
+``MAPPA_FUZZ_SECONDS``: each atheris target's run time (default 6 s: nine targets stay under a
+minute of CI wall time on two cores; a hunt sets more).
 
 The profiles are applied test by test (``fuzz_settings``), never loaded for the whole session, so
 the other property-based tests (schemathesis) keep their own settings.
@@ -48,5 +49,5 @@ def fuzz_settings(examples: int) -> settings:
     return settings(settings.get_profile(PROFILE), max_examples=examples * _SCALE[PROFILE])
 
 
-def atheris_seconds(default: int = 10) -> int:
+def atheris_seconds(default: int = 6) -> int:
     return int(os.environ.get("MAPPA_FUZZ_SECONDS", str(default)))

@@ -1,7 +1,7 @@
 """The coverage-guided fuzzer (atheris) on each target of ``fuzz_targets``, for a bounded time.
 
 Each target runs in its own process (libFuzzer owns the process it runs in) for
-``MAPPA_FUZZ_SECONDS`` (default 10 s), from the seeds committed under ``corpus/<target>/``,
+``MAPPA_FUZZ_SECONDS`` (default 6 s), from the seeds committed under ``corpus/<target>/``,
 writing what it discovers into a scratch directory, never into the committed corpus. It must end
 with exit status 0; a crash fails the test, naming the file that holds the crashing input, which
 is also copied under ``tests/artefacts/fuzz/`` (CI keeps that directory). Keep it under

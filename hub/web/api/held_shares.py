@@ -1,5 +1,5 @@
 """``/api/v1/shares``: shares the policy sent for approval, for the sender's system and for the
-approvers' (a send that needs approval answers 202 with one of these: ``hub.web.api.v1``).
+approvers' (a send that needs approval answers 202 with one of these: ``hub.web.api.packets``).
 
 Deciding through an agency system is for a named person (``On-Behalf-Of``) holding a role the
 share's approvals name, and only when the policy allows delegated decisions at all.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.services.tokens import Scope
+from hub.web.api.handlers import api_caller, json_response, path_id, read_body
 from hub.web.api.held_share_models import (
     HeldContentOut,
     HeldShareList,
@@ -19,7 +20,6 @@ from hub.web.api.held_share_models import (
     held_share_out,
 )
 from hub.web.api.spec import endpoint
-from hub.web.api.v1 import _body, _caller, _int, _json
 from hub.web.keys import HUB
 
 __all__ = ["routes"]
@@ -36,11 +36,11 @@ _ID = "{share_id:\\d{1,12}}"
 )  # fmt: skip
 async def list_shares(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    caller = _caller(request, Scope.PACKETS_READ)
+    caller = api_caller(request, Scope.PACKETS_READ)
     allowed = caller.token.allows_case
     waiting = await hub.held_shares.queue(caller.actor)
     ours = await hub.held_shares.proposed(caller.actor)
-    return _json(
+    return json_response(
         HeldShareList(
             awaiting_decision=[held_share_out(v) for v in waiting if allowed(v.row.case_id)],
             proposed=[held_share_out(v) for v in ours if allowed(v.row.case_id)],
@@ -55,10 +55,10 @@ async def list_shares(request: web.Request) -> web.StreamResponse:
     scope=Scope.PACKETS_READ, response=HeldShareOut, errors=(404, 409), table=routes,
 )  # fmt: skip
 async def get_share(request: web.Request) -> web.StreamResponse:
-    caller = _caller(request, Scope.PACKETS_READ)
-    view = await request.app[HUB].held_shares.get(caller.actor, _int(request, "share_id"))
+    caller = api_caller(request, Scope.PACKETS_READ)
+    view = await request.app[HUB].held_shares.get(caller.actor, path_id(request, "share_id"))
     caller.require_case(view.row.case_id)
-    return _json(held_share_out(view))
+    return json_response(held_share_out(view))
 
 
 @endpoint(
@@ -69,11 +69,11 @@ async def get_share(request: web.Request) -> web.StreamResponse:
 )  # fmt: skip
 async def get_share_content(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    caller = _caller(request, Scope.PACKETS_READ)
-    share_id = _int(request, "share_id")
+    caller = api_caller(request, Scope.PACKETS_READ)
+    share_id = path_id(request, "share_id")
     caller.require_case((await hub.held_shares.get(caller.actor, share_id)).row.case_id)
     view, content = await hub.held_shares.open(caller.actor, share_id)
-    return _json(held_content_out(view, content))
+    return json_response(held_content_out(view, content))
 
 
 @endpoint(
@@ -84,10 +84,10 @@ async def get_share_content(request: web.Request) -> web.StreamResponse:
 )  # fmt: skip
 async def get_share_attachment(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    caller = _caller(request, Scope.PACKETS_READ)
-    share_id = _int(request, "share_id")
+    caller = api_caller(request, Scope.PACKETS_READ)
+    share_id = path_id(request, "share_id")
     caller.require_case((await hub.held_shares.get(caller.actor, share_id)).row.case_id)
-    att = await hub.held_shares.attachment(caller.actor, share_id, _int(request, "index"))
+    att = await hub.held_shares.attachment(caller.actor, share_id, path_id(request, "index"))
     return web.Response(body=att.data, content_type="application/octet-stream")
 
 
@@ -101,9 +101,9 @@ async def get_share_attachment(request: web.Request) -> web.StreamResponse:
 )  # fmt: skip
 async def decide_share(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    caller = _caller(request, Scope.DISCLOSURES_DECIDE)
-    body = await _body(request, ShareDecisionIn)
-    share_id = _int(request, "share_id")
+    caller = api_caller(request, Scope.DISCLOSURES_DECIDE)
+    body = await read_body(request, ShareDecisionIn)
+    share_id = path_id(request, "share_id")
     caller.require_case((await hub.held_shares.get(caller.actor, share_id)).row.case_id)
     view = await hub.share_approvals.decide(caller.actor, share_id, body.decision, body.reasons)
-    return _json(held_share_out(view))
+    return json_response(held_share_out(view))

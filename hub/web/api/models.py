@@ -36,7 +36,7 @@ def _text(value: str) -> str:
 
 # Text the hub shows on one line (a subject, a name, a code, a file name): no hidden characters
 # (``hub.text``). Multi-line text (a body, a statement, a reason) keeps them, shown visibly, but
-# never NUL or an unpaired surrogate. Request bodies are validated strictly (``v1._body``), so a
+# never NUL or an unpaired surrogate. Request bodies are validated strictly (``handlers.read_body``), so a
 # number is never taken for a string or a string for a number.
 Line = Annotated[str, AfterValidator(_line)]
 Text = Annotated[str, AfterValidator(_text)]

@@ -1,7 +1,7 @@
 """``/api/v1`` end-to-end mode: packets sealed and opened by an agency's own system.
 
 The hub routes these without being able to read them (``hub.services.sealed``); hub mode, where the
-hub seals and opens for the agency, is ``hub.web.api.v1``.
+hub seals and opens for the agency, is ``hub.web.api.packets``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pydantic import ConfigDict, Field
 
 from hub.services.tokens import Scope
 from hub.web.api import models as m
+from hub.web.api.handlers import agency_codes, api_caller, json_response, read_body
+from hub.web.api.packets import packet_out
 from hub.web.api.spec import endpoint
-from hub.web.api.v1 import _body, _caller, _codes, _json, _packet
 from hub.web.keys import HUB
 
 __all__ = ["routes"]
@@ -59,12 +60,13 @@ _PACKET_ID = "{packet_id:[0-9a-f-]{36}}"
 )  # fmt: skip
 async def submit_sealed(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    caller = _caller(request, Scope.SEALED_SUBMIT)
-    body = await _body(request, m.SealedIn)
+    caller = api_caller(request, Scope.SEALED_SUBMIT)
+    body = await read_body(request, m.SealedIn)
     envelope = json.dumps(body.envelope, ensure_ascii=False).encode("utf-8")
     submitted = await hub.sealed.submit(caller, envelope)
-    out = _json(
-        _packet(submitted.summary, await _codes(request)), 201 if submitted.created else 200
+    out = json_response(
+        packet_out(submitted.summary, await agency_codes(request)),
+        201 if submitted.created else 200,
     )
     if not submitted.created:
         out.headers["Idempotent-Replayed"] = "true"
@@ -80,6 +82,6 @@ async def submit_sealed(request: web.Request) -> web.StreamResponse:
 )  # fmt: skip
 async def fetch_sealed(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    caller = _caller(request, Scope.SEALED_READ)
+    caller = api_caller(request, Scope.SEALED_READ)
     envelope = await hub.sealed.fetch(caller, request.match_info["packet_id"])
     return web.Response(body=envelope, content_type="application/json")

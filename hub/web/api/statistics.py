@@ -18,9 +18,9 @@ from hub.services.actor import Actor
 from hub.services.indicators import BoardReport, Tally
 from hub.services.stats import AnnualReport
 from hub.services.tokens import Scope
+from hub.web.api.handlers import api_caller, json_response
 from hub.web.api.models import ApiModel
 from hub.web.api.spec import Param, endpoint
-from hub.web.api.v1 import _caller, _json
 from hub.web.keys import HUB
 from hub.workflows.deadlines import local_date
 
@@ -148,7 +148,7 @@ class _Asked:
 
 async def _asked(request: web.Request) -> _Asked:
     """Who asks (a token of the area as a whole) and for what period and view."""
-    caller = _caller(request, Scope.STATISTICS_READ)
+    caller = api_caller(request, Scope.STATISTICS_READ)
     if caller.token.case_ids is not None:
         raise Forbidden("A token limited to some cases reads no area-wide statistics.")
     hub = request.app[HUB]
@@ -171,7 +171,7 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
         a.actor, a.area, a.first, a.last, publish=a.published
     )
     population = r.population
-    return _json(AnnualReportOut(
+    return json_response(AnnualReportOut(
         **_about(r),
         population=PopulationOut(people=population.people, year=population.year,
                                  source=population.source) if population else None,
@@ -192,7 +192,7 @@ async def indicators(request: web.Request) -> web.StreamResponse:
     r = await request.app[HUB].stats.board_indicators(
         a.actor, a.area, a.first, a.last, publish=a.published
     )
-    return _json(IndicatorsOut(
+    return json_response(IndicatorsOut(
         **_about(r), quarters=list(r.quarters),
         indicators=[IndicatorOut(
             key=i.key, label=i.label, standard=i.standard, total=_tally(i.total),

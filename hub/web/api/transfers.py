@@ -15,9 +15,9 @@ from adapters.transfer.peer_messages import deliver_now
 from hub.model.transfers import Transfer
 from hub.services.tokens import Scope
 from hub.services.transfers import Proposal
+from hub.web.api.handlers import api_caller, json_response, path_id, read_body
 from hub.web.api.models import ApiModel, Line, Text
 from hub.web.api.spec import endpoint
-from hub.web.api.v1 import _body, _caller, _int, _json
 from hub.web.keys import HUB
 
 __all__ = ["routes"]
@@ -114,10 +114,10 @@ def transfer_out(t: Transfer) -> TransferOut:
     scope=Scope.TRANSFERS_READ, response=TransferList, table=routes,
 )  # fmt: skip
 async def list_transfers(request: web.Request) -> web.StreamResponse:
-    caller = _caller(request, Scope.TRANSFERS_READ)
+    caller = api_caller(request, Scope.TRANSFERS_READ)
     found = await request.app[HUB].transfers.for_area(caller.actor)
     allowed = caller.token.allows_case
-    return _json(
+    return json_response(
         TransferList(
             transfers=[transfer_out(t) for t in found if t.case_id is None or allowed(t.case_id)]
         )
@@ -132,8 +132,8 @@ async def list_transfers(request: web.Request) -> web.StreamResponse:
     errors=(404, 409), table=routes,
 )  # fmt: skip
 async def propose_transfer(request: web.Request) -> web.StreamResponse:
-    caller = _caller(request, Scope.TRANSFERS_WRITE)
-    body = await _body(request, ProposalIn)
+    caller = api_caller(request, Scope.TRANSFERS_WRITE)
+    body = await read_body(request, ProposalIn)
     caller.require_case(body.case_id)
     proposal = Proposal(
         case_id=body.case_id,
@@ -145,7 +145,7 @@ async def propose_transfer(request: web.Request) -> web.StreamResponse:
         meeting_id=body.meeting_id,
     )
     made = await _told(request, await request.app[HUB].transfers.propose(caller.actor, proposal))
-    return _json(transfer_out(made), status=201)
+    return json_response(transfer_out(made), status=201)
 
 
 @endpoint(
@@ -154,11 +154,11 @@ async def propose_transfer(request: web.Request) -> web.StreamResponse:
     scope=Scope.TRANSFERS_READ, response=TransferOut, errors=(404,), table=routes,
 )  # fmt: skip
 async def get_transfer(request: web.Request) -> web.StreamResponse:
-    caller = _caller(request, Scope.TRANSFERS_READ)
-    found = await request.app[HUB].transfers.get(caller.actor, _int(request, "transfer_id"))
+    caller = api_caller(request, Scope.TRANSFERS_READ)
+    found = await request.app[HUB].transfers.get(caller.actor, path_id(request, "transfer_id"))
     if found.case_id is not None:
         caller.require_case(found.case_id)
-    return _json(transfer_out(found))
+    return json_response(transfer_out(found))
 
 
 @endpoint(
@@ -169,13 +169,13 @@ async def get_transfer(request: web.Request) -> web.StreamResponse:
     table=routes,
 )  # fmt: skip
 async def accept_transfer(request: web.Request) -> web.StreamResponse:
-    caller = _caller(request, Scope.TRANSFERS_WRITE)
-    body = await _body(request, AcceptIn)
+    caller = api_caller(request, Scope.TRANSFERS_WRITE)
+    body = await read_body(request, AcceptIn)
     done = await request.app[HUB].transfers.accept(
-        caller.actor, _int(request, "transfer_id"), body.reasons, body.lead_agency
+        caller.actor, path_id(request, "transfer_id"), body.reasons, body.lead_agency
     )
     done = await _told(request, done)
-    return _json(transfer_out(done))
+    return json_response(transfer_out(done))
 
 
 @endpoint(
@@ -186,10 +186,10 @@ async def accept_transfer(request: web.Request) -> web.StreamResponse:
     table=routes,
 )  # fmt: skip
 async def decline_transfer(request: web.Request) -> web.StreamResponse:
-    caller = _caller(request, Scope.TRANSFERS_WRITE)
-    body = await _body(request, DeclineIn)
+    caller = api_caller(request, Scope.TRANSFERS_WRITE)
+    body = await read_body(request, DeclineIn)
     done = await request.app[HUB].transfers.decline(
-        caller.actor, _int(request, "transfer_id"), body.reasons
+        caller.actor, path_id(request, "transfer_id"), body.reasons
     )
     done = await _told(request, done)
-    return _json(transfer_out(done))
+    return json_response(transfer_out(done))

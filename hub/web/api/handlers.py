@@ -1,0 +1,87 @@
+"""What every ``/api/v1`` handler does first: the caller and its scope, the JSON body read
+strictly, ids from the path, agency codes; and how a model goes out. The handlers themselves are
+one module per resource (hub.web.api.cases, packets, info_requests, disclosures, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from hub.crypto.canonical import DuplicateMember, NotCanonical, loads_unique
+from hub.errors import InvalidInput, NotFound
+from hub.services.tokens import ApiActor, Scope
+from hub.web.keys import API_CALLER, HUB
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def api_caller(request: web.Request, scope: Scope) -> ApiActor:
+    caller = request[API_CALLER]
+    caller.require(scope)
+    return caller
+
+
+def json_response(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        text=model.model_dump_json(), status=status, content_type="application/json"
+    )
+
+
+class UnsupportedMediaType(InvalidInput):
+    status = 415
+    code = "unsupported_media_type"
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            "Send a JSON body with Content-Type: application/json.", field="body"
+        )
+    raw = await request.read()
+    try:
+        # Parsers differ on a member named twice (first, last, or an error): refuse it. Other
+        # faults (not JSON at all) are left for the model's own message below.
+        loads_unique(raw)
+    except DuplicateMember as exc:
+        raise InvalidInput(f"The request body is not valid: {exc}.", field="body") from None
+    except NotCanonical:
+        pass
+    try:
+        # Strict: 1 is not "1", 1.0 or true, and a string is not a number (hub.web.api.models).
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
+        raise InvalidInput(
+            "The request body is not valid: "
+            + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10]),
+            field=errors[0]["field"] if errors else "body",
+            errors=errors,
+        ) from None
+
+
+# Ids are 32-bit in the store: a larger number names nothing (PostgreSQL would refuse the query).
+MAX_ID = 2**31 - 1
+
+
+def path_id(request: web.Request, name: str) -> int:
+    value = int(request.match_info[name])
+    if value > MAX_ID:
+        raise NotFound(f"No {name.removesuffix('_id')} {value}.")
+    return value
+
+
+async def agency_codes(request: web.Request, wanted: Iterable[int | str] = ()) -> dict[int, str]:
+    """Agency ids to codes, from the directory's short-lived list; read afresh if any of
+    ``wanted`` (ids or codes) is missing from it (an agency added a moment ago)."""
+    directory = request.app[HUB].directory
+    codes = {a.id: a.code for a in await directory.agencies()}
+    known = set(codes) | set(codes.values())
+    if any(w not in known for w in wanted):
+        codes = {a.id: a.code for a in await directory.agencies(refresh=True)}
+    return codes
