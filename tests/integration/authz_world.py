@@ -41,6 +41,7 @@ from hub.store import workflows as wf_store
 from hub.store.schema import email_outbox
 from hub.wiring import Hub
 from tests.conftest import NECESSITY, actor_for, case_id
+from tests.workflow_forms import request_form
 
 RELATIONS = ("own", "other_on_case", "not_on_case", "other_area", "missing")
 # Ids that name nothing (and a packet or draft id no one was given).
@@ -97,18 +98,8 @@ def _request(case: int, to: int, today: date) -> Draft:
         lawful_basis="cja2003-s325",
         packet_type=PacketType.REQUEST,
         data_categories=("identity", "risk-summary"),
-        necessity={
-            "why": "The panel must know who lives at and visits the proposed address.",
-            "who": "The offender manager and the level 2 panel.",
-            "use": "To review the risk management plan; recorded in the minutes only.",
-        },
-        form={
-            "information_sought": "Tenancy status and any reports of children visiting.",
-            "purpose_of_request": "Review of the proposed release address.",
-            "who_needs_access": "Offender manager; level 2 panel members.",
-            "how_it_will_be_used": "Discussed at the panel and recorded in the minutes.",
-            "due_on": (today + timedelta(days=7)).isoformat(),
-        },
+        necessity=NECESSITY,
+        form=request_form(due_on=(today + timedelta(days=7)).isoformat()),
     )
 
 

@@ -99,6 +99,14 @@ def _request_digest(body: BaseModel) -> str:
     return sha256_hex(text.encode("ascii"))
 
 
+async def _send_body(request: web.Request, caller: ApiActor) -> tuple[m.SendIn, dict[str, int]]:
+    """A send's body, for a case the token may act on, with its recipients' codes to ids."""
+    body = await read_body(request, m.SendIn)
+    caller.require_case(body.case_id)
+    codes = await agency_codes(request, body.recipient_agencies)
+    return body, {code: i for i, code in codes.items()}
+
+
 @endpoint(
     "POST", "/api/v1/packets",
     "Seal and send a packet (a note, a request or its response, a referral, minutes, a "
@@ -113,11 +121,7 @@ def _request_digest(body: BaseModel) -> str:
 async def send_packet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     caller = api_caller(request, Scope.PACKETS_SEND)
-    body = await read_body(request, m.SendIn)
-    caller.require_case(body.case_id)
-    by_code = {
-        code: i for i, code in (await agency_codes(request, body.recipient_agencies)).items()
-    }
+    body, by_code = await _send_body(request, caller)
     draft = _draft(body, by_code)
     key = request.headers.get("Idempotency-Key")
     codes = {i: c for c, i in by_code.items()}
@@ -170,11 +174,7 @@ async def _sent(
 async def preview_packet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     caller = api_caller(request, Scope.PACKETS_SEND)
-    body = await read_body(request, m.SendIn)
-    caller.require_case(body.case_id)
-    by_code = {
-        code: i for i, code in (await agency_codes(request, body.recipient_agencies)).items()
-    }
+    body, by_code = await _send_body(request, caller)
     decision = await hub.packets.preview(caller.actor, _draft(body, by_code))
     return json_response(
         m.DecisionOut(
