@@ -36,6 +36,7 @@ from hub.services.actor import Actor
 from hub.services.content_keys import UNWRAP_CACHE_SIZE, ContentKeys, UnwrapCache
 from hub.services.drafts import clean_filename, validate_draft, with_form_answers
 from hub.services.keyring import KeyRing
+from hub.services.known_directory import KnownDirectory
 from hub.services.log_writer import Idempotency, LogWriter, PendingWrite
 from hub.services.packet_listing import (
     ELSEWHERE_SUBJECT,
@@ -48,9 +49,7 @@ from hub.services.packet_opening import Attachment, PacketReader
 from hub.services.policy import PolicyService
 from hub.services.workflow_rules import Plan, WorkflowRules
 from hub.store import cases as case_store
-from hub.store import directory as directory_store
 from hub.store import packets as store
-from hub.store import workflows as workflow_store
 from hub.store.database import Database
 from hub.store.packets import NewPacket, PacketRow, StoredWrappedKey
 from hub.workflows.deadlines import local_date
@@ -102,6 +101,7 @@ class PacketService:
         self._clock = clock
         self._limits = limits
         self._keys = ContentKeys(keyring)
+        self._directory = KnownDirectory()
         self._log = LogWriter(db)
         self.listing = PacketListing(db, self._keys)
         self.reader = PacketReader(db, keyring, self._keys, clock, self._log)
@@ -125,10 +125,10 @@ class PacketService:
         today = local_date(self._clock.now())
 
         async def resolve(conn: AsyncConnection) -> _Resolved:
-            case = await case_store.case_by_id(conn, draft.case_id)
-            if case is None:
+            found = await case_store.case_with_agencies(conn, draft.case_id)
+            if found is None:
                 raise InvalidInput("Unknown case.", field="case", code="unknown_case")
-            active = await workflow_store.case_agency_ids(conn, case.id)
+            case, active = found
             # An agency sends about the cases of its own area, and about another area's case
             # only once it is active on it (involved by that area) or to answer a request
             # addressed to it (checked below, once the plan knows which request it answers).
@@ -140,7 +140,7 @@ class PacketService:
                     "This case record was combined into another: send about that case.",
                     field="case",
                 )
-            recipients = await directory_store.agencies_by_ids(conn, recipient_ids)
+            recipients = await self._directory.agencies(conn, recipient_ids)
             if len(recipients) != len(recipient_ids):
                 raise InvalidInput(
                     "One or more recipient agencies do not exist.",
@@ -151,8 +151,9 @@ class PacketService:
             if not inside and plan.answers_request is None:
                 raise InvalidInput("Unknown case.", field="case", code="unknown_case")
             if plan.recipient_ids != recipient_ids:
-                recipients = await directory_store.agencies_by_ids(conn, plan.recipient_ids)
-            areas = {a.id: a for a in await directory_store.list_areas(conn)}
+                recipients = await self._directory.agencies(conn, plan.recipient_ids)
+            area_ids = [actor.agency.area_id, *(a.area_id for a in recipients.values())]
+            areas = await self._directory.areas(conn, area_ids)
             return _Resolved(case, recipients, plan, active, areas)
 
         found = await self._db.run_read(resolve)

@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,6 +40,7 @@ from hub.services.policy import PolicyService
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store.database import Database
+from hub.store.hot import HotRead
 from hub.store.schema import agencies, api_tokens, users
 
 PREFIX = "mh_"
@@ -111,7 +114,10 @@ class ApiActor:
 
 
 def _row(r: object) -> Token:
-    m = r._mapping  # type: ignore[attr-defined]
+    return _token(r._mapping)  # type: ignore[attr-defined]
+
+
+def _token(m: Mapping[str, Any]) -> Token:
     ids = m["case_ids"]
     return Token(
         id=m["id"],
@@ -171,7 +177,8 @@ def _record(event: Event, admin: Actor | None, token: Token, when: datetime) -> 
 
 
 _issuer = users.alias("issuer")
-_CALLER = (
+# Read before every API call (on the driver: hub.store.hot).
+_CALLER = HotRead(
     select(
         api_tokens,
         users.c.username.label("u_username"),
@@ -381,16 +388,16 @@ class TokenService:
         async def load(
             conn: AsyncConnection,
         ) -> tuple[Token, User | None, Agency | None, User | None]:
-            row = (await conn.execute(_CALLER, {"id": int(token_id)})).first()
-            stored = row._mapping["secret_hash"] if row is not None else "0" * 64
+            row = await _CALLER.first(conn, {"id": int(token_id)})
+            stored = row["secret_hash"] if row is not None else "0" * 64
             # Compare even for an unknown id, so timing does not tell which ids exist.
             matches = constant_time_equals(sha256_hex(secret.encode()), stored)
             if row is None or not matches:
                 raise refused
-            token = _row(row)
+            token = _token(row)
             if token.revoked_at is not None or token.expires_at <= now:
                 raise refused
-            m = row._mapping
+            m = row
             user = User(
                 token.user_id,
                 m["u_username"],

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, literal_column, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model.cases import Case, MappaCategory, MappaLevel
 from hub.store import case_events as event_store
-from hub.store.schema import cases
+from hub.store.hot import HotRead
+from hub.store.schema import case_agencies, cases
 
 # Built once: on every share's and every listing's path.
-_CASE_BY_ID = select(cases).where(cases.c.id == bindparam("id"))
+# Read by every share and every case page (on the driver: hub.store.hot).
+_CASE_BY_ID = HotRead(select(cases).where(cases.c.id == bindparam("id")))
 _REFERENCES = select(cases.c.id, cases.c.reference).where(
     cases.c.id.in_(bindparam("ids", expanding=True))
 )
 
 
-def _case(row: RowMapping) -> Case:
+def _case(row: Mapping[str, Any] | RowMapping) -> Case:
     return Case(
         id=row["id"],
         reference=row["reference"],
@@ -78,8 +81,32 @@ async def add_case(
     return case
 
 
+# The separator in the text: a bound one would be post-compiled, which ``HotRead`` does not do.
+_COMMA: Any = literal_column("','")
+_ACTIVE_AGENCY_IDS = (
+    select(func.aggregate_strings(cast(case_agencies.c.agency_id, String), _COMMA))
+    .where(case_agencies.c.case_id == cases.c.id)
+    .scalar_subquery()
+    .label("active_agency_ids")
+)
+# A case with the agencies active on it, in one statement (one round trip on PostgreSQL): what
+# every share reads first.
+_CASE_WITH_AGENCIES = HotRead(
+    select(*cases.columns, _ACTIVE_AGENCY_IDS).where(cases.c.id == bindparam("id"))
+)
+
+
+async def case_with_agencies(conn: AsyncConnection, case_id: int) -> tuple[Case, set[int]] | None:
+    """A case and the ids of the agencies active on it (``case_agencies``), or None."""
+    row = await _CASE_WITH_AGENCIES.first(conn, {"id": case_id})
+    if row is None:
+        return None
+    active = row["active_agency_ids"]
+    return _case(row), {int(i) for i in active.split(",")} if active else set()
+
+
 async def case_by_id(conn: AsyncConnection, case_id: int) -> Case | None:
-    row = (await conn.execute(_CASE_BY_ID, {"id": case_id})).mappings().first()
+    row = await _CASE_BY_ID.first(conn, {"id": case_id})
     return _case(row) if row else None
 
 

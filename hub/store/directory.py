@@ -47,9 +47,19 @@ async def add_area(conn: AsyncConnection, code: str, name: str, jurisdiction: Ju
     return _area(result.mappings().one())
 
 
+_AREAS = select(areas).order_by(areas.c.code)
+_AREAS_BY_IDS = select(areas).where(areas.c.id.in_(bindparam("ids", expanding=True)))
+
+
 async def list_areas(conn: AsyncConnection) -> list[Area]:
-    result = await conn.execute(select(areas).order_by(areas.c.code))
+    result = await conn.execute(_AREAS)
     return [_area(r) for r in result.mappings()]
+
+
+async def areas_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Area]:
+    """The areas named (every share reads its parties' areas)."""
+    result = await conn.execute(_AREAS_BY_IDS, {"ids": sorted(set(ids))})
+    return {r["id"]: _area(r) for r in result.mappings()}
 
 
 async def area_by_id(conn: AsyncConnection, area_id: int) -> Area | None:

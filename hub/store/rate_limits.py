@@ -14,8 +14,8 @@ import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The one statement, per dialect, written out once: built per request it cost more than the
@@ -55,7 +55,10 @@ def _statement(dialect: str) -> str:
 
 
 _TAKE = {dialect: _statement(dialect) for dialect in _REFILLED}
-_TAKE_PG = text(_TAKE["postgresql"])
+# asyncpg's numbered parameters: $1 token, $2 burst, $3 rate.
+_TAKE_ASYNCPG = (
+    _TAKE["postgresql"].replace(":token_id", "$1").replace(":burst", "$2").replace(":rate", "$3")
+)
 
 
 def _wait(granted: object, level: float, rate: float) -> float:
@@ -64,9 +67,12 @@ def _wait(granted: object, level: float, rate: float) -> float:
 
 
 async def take(conn: AsyncConnection, token_id: int, rate: float, burst: int) -> float:
-    """Take one request from ``token_id``'s bucket (PostgreSQL): 0.0, or seconds to wait."""
-    params = {"token_id": token_id, "rate": rate, "burst": float(burst)}
-    row = (await conn.execute(_TAKE_PG, params)).one()
+    """Take one request from ``token_id``'s bucket (PostgreSQL): 0.0, or seconds to wait.
+
+    On asyncpg itself, outside any transaction (so committed as it runs), as a statement asyncpg
+    keeps prepared: one round trip, without SQLAlchemy's execution around it."""
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    row = await driver.fetchrow(_TAKE_ASYNCPG, token_id, float(burst), rate)
     return _wait(row[0], float(row[1]), rate)
 
 
@@ -76,35 +82,65 @@ _SIDE_SCHEMA = (
 )
 
 
+def _open_side(path: str, timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    # Nothing here is worth an fsync: a crash only forgets how full the buckets were.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute(_SIDE_SCHEMA)
+    return conn
+
+
+def _take_on(conn: sqlite3.Connection, token_id: int, rate: float, burst: int) -> float:
+    params = {"token_id": token_id, "rate": rate, "burst": float(burst)}
+    row = conn.execute(_TAKE["sqlite"], params).fetchone()
+    return _wait(row[0], float(row[1]), rate)
+
+
 class SideFile:
-    """The buckets of a SQLite hub, in ``<database>.limits``: one connection on one thread."""
+    """The buckets of a SQLite hub, in ``<database>.limits``.
+
+    The statement runs on the event loop's own thread, on a connection that never waits: it
+    writes to the WAL without an fsync, a few microseconds, less than a trip to a thread and
+    back. When another process holds the file's write lock at that moment it is refused at once,
+    and runs instead on this object's thread, on a connection that waits for the lock."""
 
     def __init__(self, path: Path | None) -> None:
         self._path = str(path) if path is not None else ":memory:"
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="rate-limits")
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # on the event loop's thread; no waiting
+        self._waiting: sqlite3.Connection | None = None  # on ``_thread``; waits up to 5 s
 
-    def _take(self, token_id: int, rate: float, burst: int) -> float:
-        if self._conn is None:
-            conn = sqlite3.connect(self._path, timeout=5, isolation_level=None)
-            # Nothing here is worth an fsync: a crash only forgets how full the buckets were.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(_SIDE_SCHEMA)
-            self._conn = conn
-        params = {"token_id": token_id, "rate": rate, "burst": float(burst)}
-        row = self._conn.execute(_TAKE["sqlite"], params).fetchone()
-        return _wait(row[0], float(row[1]), rate)
+    def _take_waiting(self, token_id: int, rate: float, burst: int) -> float:
+        if self._waiting is None:
+            self._waiting = _open_side(self._path, timeout=5)
+        return _take_on(self._waiting, token_id, rate, burst)
 
     async def take(self, token_id: int, rate: float, burst: int) -> float:
+        if self._path == ":memory:":  # one database per connection: keep to the one thread
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._thread, self._take_waiting, token_id, rate, burst
+            )
+        try:
+            if self._conn is None:
+                self._conn = _open_side(self._path, timeout=0)
+            return _take_on(self._conn, token_id, rate, burst)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._take, token_id, rate, burst)
+        return await loop.run_in_executor(self._thread, self._take_waiting, token_id, rate, burst)
 
     def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
         def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._waiting is not None:
+                self._waiting.close()
+                self._waiting = None
 
         self._thread.submit(shut).result()
         self._thread.shutdown(wait=True)

@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.hot import HotRead
 from hub.store.schema import (
     case_agencies,
     info_requests,
@@ -58,9 +59,14 @@ async def join_cases(
         )
 
 
+# Read by every share (on the driver: hub.store.hot).
+_CASE_AGENCY_IDS = HotRead(
+    select(case_agencies.c.agency_id).where(case_agencies.c.case_id == bindparam("case_id"))
+)
+
+
 async def case_agency_ids(conn: AsyncConnection, case_id: int) -> set[int]:
-    stmt = select(case_agencies.c.agency_id).where(case_agencies.c.case_id == case_id)
-    return set((await conn.execute(stmt)).scalars())
+    return {r[0] for r in await _CASE_AGENCY_IDS.all(conn, {"case_id": case_id})}
 
 
 async def is_active_on(conn: AsyncConnection, case_id: int, agency_id: int) -> bool:

@@ -32,11 +32,10 @@ class RateLimiter:
         if self._side is not None:
             return await self._side.take(token_id, self.rate_per_second, self.burst)
 
-        # One statement in autocommit: one round trip, and (the table being UNLOGGED) no wait
-        # for the WAL to reach the disk.
+        # One statement outside any transaction: one round trip, and (the table being UNLOGGED)
+        # no wait for the WAL to reach the disk.
         async with self.db.engine.connect() as conn:
-            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await store.take(autocommit, token_id, self.rate_per_second, self.burst)
+            return await store.take(conn, token_id, self.rate_per_second, self.burst)
 
     def close(self) -> None:
         if self._side is not None:

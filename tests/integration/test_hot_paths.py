@@ -1,0 +1,177 @@
+"""The share path's shortcuts give the same answers as the long way, on real databases.
+
+Hot reads run on the driver itself (hub.store.hot), SQLite reads run on the event loop's own
+thread and fall back to a worker thread when the database is busy, the rate limit's side file does
+the same, and agencies and areas are kept once read (hub.services.known_directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.config import Config
+from hub.demo import DemoLogin
+from hub.services.known_directory import KnownDirectory
+from hub.services.tokens import _CALLER
+from hub.store import cases as case_store
+from hub.store import directory as directory_store
+from hub.store import workflows as workflow_store
+from hub.store.rate_limits import SideFile
+from hub.store.schema import case_agencies
+from hub.wiring import Hub
+from tests.conftest import agency_id, case_id
+
+
+async def test_a_hot_read_answers_what_sqlalchemy_answers(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """Every column of the token read (datetimes, booleans, NULLs, joined and labelled columns)
+    comes back from the driver as SQLAlchemy's own execution gives it."""
+    token = await hub.tokens.issue(None, "DBY-POLICE", "hot read", ["packets:send"])
+    token_id = int(token.secret.split("_")[1])
+
+    async def both(conn: AsyncConnection) -> tuple[object, object]:
+        fast = await _CALLER.first(conn, {"id": token_id})
+        slow = (await conn.execute(_CALLER.statement, {"id": token_id})).mappings().one()
+        return fast, dict(slow)
+
+    fast, slow = await hub.db.run_read(both)
+    assert fast == slow
+    assert fast is not None and fast["revoked_at"] is None
+    assert fast["expires_at"].tzinfo is not None
+    # Through an ordinary transaction too (aiosqlite or asyncpg under SQLAlchemy).
+    async with hub.db.read() as conn:
+        assert await _CALLER.first(conn, {"id": token_id}) == slow
+        assert await _CALLER.first(conn, {"id": 2**31 - 1}) is None
+
+
+async def test_a_case_and_its_agencies_in_one_read(hub: Hub, logins: dict[str, DemoLogin]) -> None:
+    target = await case_id(hub, "Harlow")
+
+    async def read(conn: AsyncConnection) -> object:
+        return (
+            await case_store.case_with_agencies(conn, target),
+            await case_store.case_by_id(conn, target),
+            await workflow_store.case_agency_ids(conn, target),
+            await case_store.case_with_agencies(conn, 2**31 - 1),
+        )
+
+    combined, case, active, missing = await hub.db.run_read(read)  # type: ignore[misc]
+    assert combined == (case, active)
+    assert active, "the demo case has agencies active on it"
+    assert missing is None
+
+
+async def test_a_case_no_agency_is_active_on_has_an_empty_set(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    target = await case_id(hub, "Harlow")
+    async with hub.db.write() as conn:
+        await conn.execute(case_agencies.delete().where(case_agencies.c.case_id == target))
+    found = await hub.db.run_read(lambda conn: case_store.case_with_agencies(conn, target))
+    assert found is not None and found[1] == set()
+
+
+async def test_known_directory_reads_each_agency_once(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    police, housing = await agency_id(hub, "DBY-POLICE"), await agency_id(hub, "DBY-HOUSING")
+    known = KnownDirectory()
+    statements: list[str] = []
+
+    async def read(conn: AsyncConnection) -> object:
+        agencies = await known.agencies(conn, [police, housing, 2**31 - 1])
+        areas = await known.areas(conn, [a.area_id for a in agencies.values()])
+        return agencies, areas
+
+    first_agencies, first_areas = await hub.db.run_read(read)  # type: ignore[misc]
+    async with hub.db.read() as conn:
+        expected = await directory_store.agencies_by_ids(conn, [police, housing])
+        all_areas = {a.id: a for a in await directory_store.list_areas(conn)}
+    assert first_agencies == expected, "an id that names nothing is simply absent"
+    assert first_areas == {i: all_areas[i] for i in first_areas}
+
+    # Known now: answered without the database (a connection that refuses every statement).
+    class Refusing:
+        async def execute(self, *args: object, **kwargs: object) -> None:
+            statements.append("execute")
+            raise AssertionError("the directory read the database again")
+
+    again = await known.agencies(Refusing(), [police, housing])  # type: ignore[arg-type]
+    assert again == expected and statements == []
+
+
+async def test_a_busy_inline_read_runs_again_in_a_worker_thread(hub: Hub, config: Config) -> None:
+    if not config.is_sqlite:
+        pytest.skip("PostgreSQL reads run on the async driver")
+    threads: list[str] = []
+
+    async def job(conn: AsyncConnection) -> int:
+        threads.append(threading.current_thread().name)
+        if len(threads) == 1:
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+            raise OperationalError("SELECT", {}, busy)
+        return int((await conn.execute(select(1))).scalar_one())
+
+    assert await hub.db.run_read(job) == 1
+    assert threads[0] == threading.current_thread().name, "tried first on the loop's thread"
+    assert threads[1].startswith("db-read"), "then on a reader thread, which may wait"
+
+
+async def test_a_read_that_fails_otherwise_is_not_run_again(hub: Hub, config: Config) -> None:
+    """Only a busy database sends a read to a thread: any other failure is the caller's."""
+    calls: list[int] = []
+
+    async def job(conn: AsyncConnection) -> None:
+        calls.append(1)
+        await conn.execute(select(1))
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await hub.db.run_read(job)
+    assert calls == [1]
+
+
+async def test_the_rate_limit_waits_in_its_thread_while_another_process_writes(
+    tmp_path: Path,
+) -> None:
+    """Another process holding the side file's write lock: the take is refused at once on the
+    event loop's thread, waits on the limiter's own thread instead, and goes through once the
+    lock is released. The event loop keeps running meanwhile."""
+    path = tmp_path / "hub.sqlite3.limits"
+    side = SideFile(path)
+    try:
+        assert await side.take(1, 0.1, 5) == 0.0  # creates the file
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        take = asyncio.create_task(side.take(1, 0.1, 5))
+        await asyncio.sleep(0.3)
+        assert not take.done(), "the take waits for the lock"
+        assert ticks >= 10, "the event loop was not blocked while it waited"
+        other.execute("COMMIT")
+        other.close()
+        assert await asyncio.wait_for(take, 5) == 0.0
+        ticker.cancel()
+        # The bucket is the shared one: three more go, then the burst is spent.
+        waits = [await side.take(1, 0.1, 5) for _ in range(4)]
+        assert waits[:3] == [0.0] * 3 and waits[3] > 0
+    finally:
+        side.close()
