@@ -8,6 +8,7 @@ the Strategic Management Board) can be checked against the log at any later time
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -303,25 +304,20 @@ class LedgerService:
             head_seq, head_hash = await ledger_store.head(conn)
             keys = {k.key_id: k for k in await store.all_hub_keys(conn)}
             stored = await store.all_checkpoints(conn)
-            scan = await ledger.scan(self._db, conn, head_seq, head_hash, progress)
-        tree = scan.tree
-        for cp in stored:
-            key = keys.get(cp.key_id)
-            if key is None:
-                raise BadCheckpoint(f"checkpoint at size {cp.tree_size} names an unknown key")
-            if key.public_key not in pins:
-                raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: key is not pinned")
-            loaded = Checkpoint(
-                cp.tree_size, bytes.fromhex(cp.root_hash), cp.signed_at, cp.key_id,
-                key.public_key, cp.signature,
-            )  # fmt: skip
+            loaded = [_loaded(cp, keys, pins) for cp in stored]
+            # The stored checkpoints' signatures are checked on another thread while this one
+            # reads and hashes the log (PyNaCl releases the GIL): off the critical path.
+            loop = asyncio.get_running_loop()
+            signatures = loop.run_in_executor(None, _first_bad_signature, stored, loaded)
             try:
-                loaded.verify()
-            except BadCheckpoint:
-                raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: bad signature") from None
-            if loaded.body != cp.body:
-                raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: body does not match")
-            _check_against(tree, loaded, f"stored checkpoint at size {cp.tree_size}")
+                scan = await ledger.scan(self._db, conn, head_seq, head_hash, progress)
+            finally:
+                bad = await signatures
+        if bad is not None:
+            raise BadCheckpoint(bad)
+        tree = scan.tree
+        for cp in loaded:
+            _check_against(tree, cp, f"stored checkpoint at size {cp.tree_size}")
         # Checkpoints cosigned by peers (in the database and in the file beside the pins) are
         # held checkpoints too: a log cut back after a witness saw it fails here.
         cosigned = await held_checkpoints(self._db, self._pins)
@@ -332,6 +328,33 @@ class LedgerService:
             held.verify()
             _check_against(tree, held, what)
         return VerifyReport(scan.entries, len(stored), len(trusted), tree.root(), len(cosigned))
+
+
+def _loaded(cp: StoredCheckpoint, keys: dict[str, StoredHubKey], pins: set[bytes]) -> Checkpoint:
+    """A stored checkpoint with the public key it names, which must be a pinned hub key."""
+    key = keys.get(cp.key_id)
+    if key is None:
+        raise BadCheckpoint(f"checkpoint at size {cp.tree_size} names an unknown key")
+    if key.public_key not in pins:
+        raise BadCheckpoint(f"checkpoint at size {cp.tree_size}: key is not pinned")
+    return Checkpoint(
+        cp.tree_size, bytes.fromhex(cp.root_hash), cp.signed_at, cp.key_id,
+        key.public_key, cp.signature,
+    )  # fmt: skip
+
+
+def _first_bad_signature(
+    stored: Sequence[StoredCheckpoint], loaded: list[Checkpoint]
+) -> str | None:
+    """What is wrong with the first checkpoint whose signature or body fails, if any."""
+    for cp, checkpoint in zip(stored, loaded, strict=True):
+        try:
+            checkpoint.verify()
+        except BadCheckpoint:
+            return f"checkpoint at size {cp.tree_size}: bad signature"
+        if checkpoint.body != cp.body:
+            return f"checkpoint at size {cp.tree_size}: body does not match"
+    return None
 
 
 def _check_against(tree: MerkleTree, cp: Checkpoint, what: str) -> None:
