@@ -9,12 +9,28 @@ answer it). Ids not yet seen are read in the caller's transaction and kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model.directory import Agency, Area
 from hub.store import directory as directory_store
+
+T = TypeVar("T")
+
+
+async def _known(
+    kept: dict[int, T],
+    ids: Iterable[int],
+    read: Callable[[Sequence[int]], Awaitable[dict[int, T]]],
+) -> dict[int, T]:
+    """Those of ``ids`` that exist, by id: from ``kept``, reading (and keeping) the rest."""
+    wanted = tuple(ids)
+    missing = [i for i in wanted if i not in kept]
+    if missing:
+        kept.update(await read(missing))
+    return {i: kept[i] for i in wanted if i in kept}
 
 
 class KnownDirectory:
@@ -24,16 +40,12 @@ class KnownDirectory:
 
     async def agencies(self, conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Agency]:
         """The agencies of ``ids`` that exist, by id."""
-        wanted = tuple(ids)
-        missing = [i for i in wanted if i not in self._agencies]
-        if missing:
-            self._agencies.update(await directory_store.agencies_by_ids(conn, missing))
-        return {i: self._agencies[i] for i in wanted if i in self._agencies}
+        return await _known(
+            self._agencies, ids, lambda missing: directory_store.agencies_by_ids(conn, missing)
+        )
 
     async def areas(self, conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Area]:
         """The areas of ``ids`` that exist, by id."""
-        wanted = tuple(ids)
-        missing = [i for i in wanted if i not in self._areas]
-        if missing:
-            self._areas.update(await directory_store.areas_by_ids(conn, missing))
-        return {i: self._areas[i] for i in wanted if i in self._areas}
+        return await _known(
+            self._areas, ids, lambda missing: directory_store.areas_by_ids(conn, missing)
+        )

@@ -397,7 +397,7 @@ class TokenService:
             token = _token(row)
             if token.revoked_at is not None or token.expires_at <= now:
                 raise refused
-            m = row
+            m = row  # the token's row, with its user, agency and issuer
             user = User(
                 token.user_id,
                 m["u_username"],

@@ -15,8 +15,7 @@ from hub.store import case_events as event_store
 from hub.store.hot import HotRead
 from hub.store.schema import case_agencies, cases
 
-# Built once: on every share's and every listing's path.
-# Read by every share and every case page (on the driver: hub.store.hot).
+# Built once, read on the driver (hub.store.hot): on every share's and every listing's path.
 _CASE_BY_ID = HotRead(select(cases).where(cases.c.id == bindparam("id")))
 _REFERENCES = select(cases.c.id, cases.c.reference).where(
     cases.c.id.in_(bindparam("ids", expanding=True))

@@ -70,8 +70,8 @@ class Database:
     wait). An indexed read costs SQLite tens of microseconds, less than handing the job to a
     thread and back (two context switches and a trip for the GIL, which profiles of the share
     path showed costing more than the reads themselves). ``run_write()`` jobs run in one trip to
-    the writer thread (the commit waits for the disk) and are group-committed: the jobs waiting when a commit starts share the next
-    transaction, each in its own savepoint, so a batch costs one fsync and a job that fails takes
+    the writer thread (the commit waits for the disk) and are group-committed: the jobs waiting
+    when a commit starts share the next transaction, each in its own savepoint, so a batch costs one fsync and a job that fails takes
     nothing else with it. A job's caller resumes only after the commit of its batch returned:
     acknowledged means on disk. On PostgreSQL each job is its own transaction, on the async
     driver.
@@ -174,7 +174,7 @@ class Database:
             with self._inline.begin():
                 return _drive(job, self._inline)
         except OperationalError as exc:
-            if _is_busy(exc):
+            if isinstance(exc.orig, sqlite3.OperationalError) and sqlite_busy(exc.orig):
                 raise _Busy() from exc
             raise
 
@@ -317,13 +317,10 @@ class _Busy(Exception):
     """A read refused at once because another connection holds a lock it needs."""
 
 
-def _is_busy(exc: OperationalError) -> bool:
-    orig = exc.orig
+def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (not a real fault)."""
     # The primary code is the low byte (SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT...).
-    return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode & 0xFF in (
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-    )
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class _ThreadConnection:

@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.database import sqlite_busy
+
 # The one statement, per dialect, written out once: built per request it cost more than the
 # request's own work (SQLAlchemy's expression building and compiling, about 0.9 ms). "refilled"
 # is the bucket after the time gone by (on the database's clock), at most ``burst``; a request is
@@ -82,13 +84,11 @@ _SIDE_SCHEMA = (
 )
 
 
-def _open_side(path: str, timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+def _prepare_side(conn: sqlite3.Connection) -> None:
     # Nothing here is worth an fsync: a crash only forgets how full the buckets were.
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute(_SIDE_SCHEMA)
-    return conn
 
 
 def _take_on(conn: sqlite3.Connection, token_id: int, rate: float, burst: int) -> float:
@@ -113,7 +113,11 @@ class SideFile:
 
     def _take_waiting(self, token_id: int, rate: float, burst: int) -> float:
         if self._waiting is None:
-            self._waiting = _open_side(self._path, timeout=5)
+            conn = sqlite3.connect(
+                self._path, timeout=5, isolation_level=None, check_same_thread=False
+            )
+            _prepare_side(conn)
+            self._waiting = conn
         return _take_on(self._waiting, token_id, rate, burst)
 
     async def take(self, token_id: int, rate: float, burst: int) -> float:
@@ -124,10 +128,18 @@ class SideFile:
             )
         try:
             if self._conn is None:
-                self._conn = _open_side(self._path, timeout=0)
+                conn = sqlite3.connect(
+                    self._path, timeout=0, isolation_level=None, check_same_thread=False
+                )
+                try:
+                    _prepare_side(conn)
+                except sqlite3.Error:
+                    conn.close()
+                    raise
+                self._conn = conn
             return _take_on(self._conn, token_id, rate, burst)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if not sqlite_busy(exc):
                 raise
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._take_waiting, token_id, rate, burst)
