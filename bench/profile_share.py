@@ -1,11 +1,17 @@
-"""Profile the share path: a hub under share load, sampled by py-spy (GIL holder only).
+"""Profile the share path or the inbox listing: a hub under load, sampled by py-spy (GIL holder).
 
     python -m bench.profile_share --out bench/profiles/share-sqlite-gil.svg
     python -m bench.profile_share --database-url postgresql://... --out share-postgresql-gil.svg
+    python -m bench.profile_share --listing --packets 1000000 --keep /tmp/listing \
+        --clients 16 --out bench/profiles/listing-sqlite-gil.svg
 
 Builds the benchmark's world, starts ``mappa-hub serve --workers N``, warms it, then runs
-``py-spy record --gil`` (flame graph SVG) over a closed-loop share load. Prints the load's rate
-and the hub processes' CPU time per share. Needs py-spy (``pip install py-spy``); not a test.
+``py-spy record --gil`` (flame graph SVG) over a closed-loop load: shares, or (``--listing``) the
+inbox pages the benchmark lists, after loading ``--packets`` packets. ``--keep DIR`` keeps the
+world (SQLite only) in DIR and reuses it on the next run, so a large load is paid once. Prints the
+load's rate, latencies and the hub processes' CPU time per request; ``--rate R`` offers R requests
+a second instead (open loop), and without ``--out`` nothing is sampled. Needs py-spy
+(``pip install py-spy``) for a profile; not a test.
 """
 
 from __future__ import annotations
@@ -17,9 +23,21 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from bench.__main__ import build_world, hub_env, load, server, share_plan
+from bench.__main__ import (
+    World,
+    build_world,
+    bulk_load,
+    hub_env,
+    load,
+    read_plan,
+    server,
+    share_plan,
+)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -37,32 +55,74 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", default="64")
     parser.add_argument("--seconds", default="8")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="the flame graph (none: no profile)")
+    parser.add_argument("--rate", help="offer this many requests/s (open loop), not --clients")
+    parser.add_argument("--runs", type=int, default=1, help="loads one after another")
+    parser.add_argument("--listing", action="store_true", help="profile the inbox listing")
+    parser.add_argument("--packets", type=int, default=100_000, help="stored before --listing")
+    parser.add_argument("--keep", type=Path, help="keep (or reuse) the SQLite world here")
     args = parser.parse_args()
     spy = shutil.which("py-spy")
-    if spy is None:
+    if spy is None and args.out:
         raise SystemExit("profile_share: py-spy is not installed")
+    if args.keep and args.database_url:
+        raise SystemExit("profile_share: --keep is for SQLite worlds only")
+    shape = ["--rate", args.rate] if args.rate else ["--clients", args.clients]
     with tempfile.TemporaryDirectory(prefix="mappa-profile-") as name:
         tmp = Path(name)
-        world = asyncio.run(build_world(tmp / "hub", args.database_url, args.workers))
+        world = _world(args.keep or tmp, args.database_url, args.workers,
+                       args.packets if args.listing else 0)  # fmt: skip
         serve = ["-m", "hub", "serve", "--workers", str(args.workers)]
         with server(serve, tmp / "hub.log", hub_env(world)) as (port, pid):
-            plan = share_plan(world)
+            plan = _listing_plan(world) if args.listing else share_plan(world)
             load(port, plan, tmp, "--clients", "16", "--seconds", "2", "--warmup", "0")
-            record = subprocess.Popen(
-                [spy, "record", "-p", str(pid), "-d", args.seconds, "-r", "200", "--gil",
-                 "--nonblocking", "--subprocesses", "-f", "flamegraph", "-o", str(args.out)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            before = _cpu_seconds(pid)
-            r = load(port, plan, tmp, "--clients", args.clients, "--seconds", args.seconds,
-                     "--warmup", "0")  # fmt: skip
-            used = _cpu_seconds(pid) - before
-            record.wait()
-    figures = {"rate": r["rate"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-               "hub_cpu_us_per_share": round(used / r["requests"] * 1e6)}  # fmt: skip
-    print(json.dumps(figures))
+            for _ in range(args.runs):
+                record = None
+                if spy and args.out:
+                    record = subprocess.Popen(
+                        [spy, "record", "-p", str(pid), "-d", args.seconds, "-r", "200", "--gil",
+                         "--nonblocking", "--subprocesses", "-f", _format(args.out), "-o", str(args.out)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )  # fmt: skip
+                before = _cpu_seconds(pid)
+                r = load(port, plan, tmp, *shape, "--seconds", args.seconds, "--warmup", "0")
+                used = _cpu_seconds(pid) - before
+                if record is not None:
+                    record.wait()
+                figures = {"rate": r["rate"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                           "errors": r["requests"] - r["ok"],
+                           "hub_cpu_us_per_request": round(used / r["requests"] * 1e6)}  # fmt: skip
+                print(json.dumps(figures), flush=True)
     return 0
+
+
+def _format(out: Path) -> str:
+    """A flame graph for an .svg, else py-spy's collapsed stacks (one line a stack, to grep)."""
+    return "flamegraph" if out.suffix == ".svg" else "raw"
+
+
+def _world(where: Path, database_url: str | None, workers: int, packets: int) -> World:
+    saved = where / "world.json"
+    if saved.exists():
+        fields: dict[str, Any] = json.loads(saved.read_text())
+        fields.update(data_dir=Path(fields["data_dir"]), case_ids=tuple(fields["case_ids"]))
+        return World(**{**fields, "workers": workers})
+    world = asyncio.run(build_world(where / "hub", database_url, workers))
+    if packets:
+        asyncio.run(bulk_load(world, packets))
+    saved.write_text(json.dumps({**asdict(world), "data_dir": str(world.data_dir)}))
+    return world
+
+
+def _listing_plan(world: World) -> list[dict[str, Any]]:
+    """The pages ``python -m bench`` lists: the newest, and older ones by time."""
+    now = datetime.now(UTC)
+    befores = [
+        (now - timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ") for d in (7, 30, 90, 180, 270, 360)
+    ]
+    return [read_plan(world, "/api/v1/inbox")] + [
+        read_plan(world, f"/api/v1/inbox?before={b}") for b in befores
+    ]
 
 
 if __name__ == "__main__":

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -23,9 +22,18 @@ from sqlalchemy.pool import NullPool
 from hub.errors import ConfigError
 from hub.store.notify import LocalListeners, Note, collecting
 from hub.store.notify_relay import SiblingRelay
+from hub.store.sqlite_checkpoints import WalCheckpointer
+from hub.store.sqlite_jobs import (
+    WRITE_FLAG,
+    Job,
+    configure_sqlite,
+    drive,
+    read_in_thread,
+    sqlite_busy,
+    write_in_thread,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_WRITE_FLAG = "mappa_hub_write"
 # A group commit takes at most this many jobs: bounds a batch's latency and its rollback cost.
 MAX_BATCH = 256
 # Threads running hot-path reads on SQLite that could not run on the event loop's own thread
@@ -39,8 +47,6 @@ _MIGRATION_LOCK = 0x4D41505041
 CONNECT_WAIT_SECONDS, POOL_WAIT_SECONDS = 5.0, 10.0
 
 T = TypeVar("T")
-# A job: a coroutine function of a connection that awaits nothing but the connection.
-Job = Callable[[AsyncConnection], Coroutine[Any, Any, T]]
 
 
 def alembic_config(url: str | None = None) -> AlembicConfig:
@@ -106,9 +112,13 @@ class Database:
         # The connection read jobs run on in the event loop's thread (SQLite), opened on first use.
         self._inline_engine: Engine | None = None
         self._inline: Connection | None = None
+        # SQLite on a file: its log checkpointed off the commit path.
+        self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine.sync_engine)
             sync_url = url.replace("sqlite+aiosqlite://", "sqlite+pysqlite://", 1)
+            database = make_url(sync_url).database
+            on_file = bool(database) and database != ":memory:"
+            configure_sqlite(self.engine.sync_engine, autocheckpoint=not on_file)
             self._sync_engine = create_engine(
                 sync_url,
                 echo=echo,
@@ -117,16 +127,16 @@ class Database:
                 max_overflow=0,
                 connect_args={"check_same_thread": False},
             )
-            _configure_sqlite(self._sync_engine)
+            configure_sqlite(self._sync_engine, autocheckpoint=not on_file)
             self._inline_engine = create_engine(
                 sync_url, echo=echo, hide_parameters=True, poolclass=NullPool
             )
-            _configure_sqlite(self._inline_engine, busy_timeout_ms=0)
+            configure_sqlite(self._inline_engine, busy_timeout_ms=0)
             self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="db-read")
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-write")
-            database = self._sync_engine.url.database
-            if database and database != ":memory:":
+            if database and on_file:
                 self._writer_lock = Path(database + ".writers")
+                self._checkpointer = WalCheckpointer(Path(database))
         self._queue: list[tuple[Job[Any], asyncio.Future[Any]]] = []
         self._pending: set[asyncio.Future[Any]] = set()
         self._wake: asyncio.Event | None = None
@@ -137,6 +147,10 @@ class Database:
         self.relay: SiblingRelay | None = None
         if self._writer_lock is not None:
             self.relay = SiblingRelay(Path(str(self._writer_lock)[: -len(".writers")] + ".notify"))
+
+    def _written(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.written()
 
     def _deliver(self, notes: list[Note]) -> None:
         if notes:
@@ -161,7 +175,7 @@ class Database:
         if self._sync_engine is not None and self._readers is not None:
             engine = self._sync_engine
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._readers, _read_in_thread, engine, job)
+            return await loop.run_in_executor(self._readers, read_in_thread, engine, job)
         async with self.engine.connect() as conn, conn.begin():
             return await job(conn)
 
@@ -172,7 +186,7 @@ class Database:
             self._inline = self._inline_engine.connect()
         try:
             with self._inline.begin():
-                return _drive(job, self._inline)
+                return drive(job, self._inline)
         except OperationalError as exc:
             if isinstance(exc.orig, sqlite3.OperationalError) and sqlite_busy(exc.orig):
                 raise _Busy() from exc
@@ -220,7 +234,7 @@ class Database:
             async with self._sqlite_write_lock:
                 loop = asyncio.get_running_loop()
                 outcomes, notes = await loop.run_in_executor(
-                    writer, _write_in_thread, engine, jobs, self._writer_lock
+                    writer, write_in_thread, engine, jobs, self._writer_lock
                 )
         except Exception as exc:  # the commit failed: no job of the batch is on disk
             for _, done in batch:
@@ -228,6 +242,7 @@ class Database:
                     done.set_exception(exc)
             return
         # Committed: its notes go out before the callers resume (and acknowledge).
+        self._written()
         self._deliver(notes)
         for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
             if done.done():  # its caller was cancelled; the work stands
@@ -242,10 +257,11 @@ class Database:
         if self.is_sqlite:
             async with self._sqlite_write_lock, self.engine.connect() as conn:
                 # Checked by the "begin" listener: writers take the lock up front.
-                (await conn.get_raw_connection()).info[_WRITE_FLAG] = True
+                (await conn.get_raw_connection()).info[WRITE_FLAG] = True
                 with collecting() as notes:
                     async with conn.begin():
                         yield conn
+                self._written()
                 self._deliver(notes)
         else:
             async with self.engine.begin() as conn:
@@ -289,6 +305,7 @@ class Database:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
                 )
             await conn.run_sync(_upgrade, target)
+        self._written()
 
     async def downgrade(self, target: str) -> None:
         async with self.engine.begin() as conn:
@@ -308,6 +325,8 @@ class Database:
             self.relay.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         for pool in (self._readers, self._writer):
             if pool is not None:
                 pool.shutdown(wait=True)
@@ -315,128 +334,6 @@ class Database:
 
 class _Busy(Exception):
     """A read refused at once because another connection holds a lock it needs."""
-
-
-def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
-    """Whether SQLite refused because another connection holds a lock (not a real fault)."""
-    # The primary code is the low byte (SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT...).
-    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-class _ThreadConnection:
-    """An ``AsyncConnection`` look-alike over a synchronous connection, for a job in a thread.
-
-    The store's functions are coroutines that await nothing but ``conn.execute``. Given this
-    object they never suspend, so ``_drive`` runs a whole job to completion in the worker thread:
-    one hand-off for the job instead of several per statement, with one copy of each query."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.dialect = conn.dialect
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        return self._conn.execute(statement, parameters)
-
-    def driver_rows(self, sql: str, parameters: list[Any]) -> list[Any]:
-        """A compiled statement on the sqlite3 connection itself (``hub.store.hot``)."""
-        dbapi: Any = self._conn.connection.dbapi_connection
-        rows: list[Any] = dbapi.execute(sql, parameters).fetchall()
-        return rows
-
-    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
-        return self._conn.exec_driver_sql(statement, parameters)
-
-    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return fn(self._conn, *args, **kwargs)
-
-
-def _drive(job: Job[T], conn: Connection) -> T:
-    coroutine = job(cast(AsyncConnection, _ThreadConnection(conn)))
-    try:
-        coroutine.send(None)
-    except StopIteration as finished:
-        return cast(T, finished.value)
-    coroutine.close()
-    raise RuntimeError("a database job awaited something other than its connection")
-
-
-def _read_in_thread(engine: Engine, job: Job[T]) -> T:
-    with engine.connect() as conn, conn.begin():
-        return _drive(job, conn)
-
-
-Outcomes = tuple[list[tuple[bool, Any]], list[Note]]
-
-
-def _write_in_thread(engine: Engine, jobs: list[Job[Any]], lock: Path | None) -> Outcomes:
-    if lock is None:
-        return _write_batch(engine, jobs)
-    with lock.open("a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        try:
-            return _write_batch(engine, jobs)
-        finally:
-            fcntl.flock(held, fcntl.LOCK_UN)
-
-
-def _write_batch(engine: Engine, jobs: list[Job[Any]]) -> Outcomes:
-    """Each job in its own savepoint of one transaction, then one commit (one fsync). With the
-    outcomes, the notes of the jobs that succeeded (``hub.store.notify``)."""
-    outcomes: list[tuple[bool, Any]] = []
-    notes: list[Note] = []
-    with engine.connect() as conn:
-        conn.connection.info[_WRITE_FLAG] = True  # BEGIN IMMEDIATE: take the write lock up front
-        with conn.begin() as transaction:
-            if len(jobs) == 1:  # alone in its batch: no savepoint needed to fail on its own
-                try:
-                    with collecting() as notes:
-                        return [(True, _drive(jobs[0], conn))], notes
-                except Exception as exc:
-                    transaction.rollback()
-                    return [(False, exc)], []
-            for job in jobs:
-                savepoint = conn.begin_nested()
-                try:
-                    with collecting() as mine:
-                        result = _drive(job, conn)
-                except Exception as exc:
-                    savepoint.rollback()
-                    outcomes.append((False, exc))
-                else:
-                    savepoint.commit()
-                    outcomes.append((True, result))
-                    notes.extend(mine)
-    return outcomes, notes
-
-
-_BEGIN_IMMEDIATE, _BEGIN_DEFERRED = "BEGIN IMMEDIATE", "BEGIN DEFERRED"
-
-
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int = 15000) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the sqlite3 module so that BEGIN is ours.
-        dbapi_connection.isolation_level = None
-        cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before it is acknowledged, WAL or not.
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cur.close()
-
-    direct = engine.dialect.driver == "pysqlite"
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        info = conn.connection.info
-        begin = _BEGIN_IMMEDIATE if info.pop(_WRITE_FLAG, False) else _BEGIN_DEFERRED
-        if direct:
-            # On the sqlite3 connection itself: through SQLAlchemy's execution this cost more
-            # than the short reads it opens.
-            conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
-        else:
-            conn.exec_driver_sql(begin)
 
 
 def _current_revision(sync_conn: Connection) -> str | None:

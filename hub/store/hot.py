@@ -10,17 +10,24 @@ prepared statement (asyncpg keeps it prepared per connection), one round trip, n
 READ COMMITTED each statement has its own snapshot either way). Values pass through the column
 types' own bind and result processors, so what comes back is what ``conn.execute`` would give.
 
-Reads only: a write must stay inside its job's transaction, which on PostgreSQL this bypasses.
+A ``HotRead`` is for reads only: a write must stay inside its job's transaction, which on
+PostgreSQL this bypasses. A ``HotInsert`` (the multi-row inserts of every share's batch) runs on
+the driver only where the job's transaction is the driver connection's own: a job on the SQLite
+writer thread (``executemany`` on the sqlite3 connection, inside the batch's transaction and the
+job's savepoint). Anywhere else it is an ordinary ``conn.execute``. Driver errors are raised as
+SQLAlchemy's (``IntegrityError`` and the rest), as ``conn.execute`` would raise them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, Table, insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Processor = Callable[[Any], Any] | None
@@ -89,3 +96,59 @@ class HotRead:
         """The first row as a dict of the statement's column keys, or None."""
         rows = await self.all(conn, values)
         return dict(zip(self.keys, rows[0], strict=True)) if rows else None
+
+
+class HotInsert:
+    """A multi-row INSERT into ``table``, rendered once per dialect and set of columns given, and
+    run with the driver's ``executemany`` where the job's transaction allows (see the module's
+    note). Columns not given take their server default, so a table with client-side defaults
+    (``Column(default=...)``) is refused: those need SQLAlchemy to fill them in."""
+
+    def __init__(self, table: Table) -> None:
+        client_defaults = [c.name for c in table.columns if c.default is not None]
+        if client_defaults:
+            raise ValueError(f"{table.name} has client-side defaults: {client_defaults}")
+        self.table = table
+        self.statement = insert(table)
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    def _for(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
+        found = self._compiled.get((dialect.name, keys))
+        if found is None:
+            # The values only shape the statement: each becomes a placeholder, in table order.
+            compiled = self.statement.values({self.table.c[k]: None for k in keys}).compile(
+                dialect=dialect
+            )
+            names = tuple(compiled.positiontup or ())
+            if sorted(names) != sorted(keys):
+                raise ValueError(f"{self.table.name}: placeholders {names} are not {keys}")
+            params = tuple(
+                (name, compiled.binds[name].type._cached_bind_processor(dialect), None)
+                for name in names
+            )
+            found = self._compiled[(dialect.name, keys)] = _Compiled(compiled.string, params, ())
+        return found
+
+    async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (each with the same keys) in the caller's transaction."""
+        if not rows:
+            return
+        executemany = getattr(conn, "driver_executemany", None)
+        if executemany is None:
+            await conn.execute(self.statement, list(rows))
+            return
+        keys = tuple(rows[0])
+        compiled = self._for(conn.dialect, keys)
+        width = len(keys)
+        args = []
+        for row in rows:
+            if len(row) != width:
+                raise ValueError("rows of one insert must all have the same keys")
+            args.append(tuple(row[n] if p is None else p(row[n]) for n, p, _ in compiled.params))
+        sql = compiled.sql
+        try:
+            executemany(sql, args)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
+            ) from exc

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.hot import HotInsert
 from hub.store.ledger_rows import POSTGRES_ROWS, SQLITE_ROWS, Row
 from hub.store.schema import ledger_entries, ledger_head
 
 # Built once: appending is on every share's and every read's path.
 _HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
-_INSERT_ENTRY = insert(ledger_entries)
+# Every share's batch appends (on the driver where it can: hub.store.hot).
+_INSERT_ENTRY = HotInsert(ledger_entries)
 _MOVE_HEAD = (
     update(ledger_head)
     .where(ledger_head.c.id == 1)
@@ -33,7 +35,7 @@ async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
 
 async def append_many(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert chained entries (in sequence order) and move the head to the last one."""
-    await conn.execute(_INSERT_ENTRY, [dict(r) for r in rows])
+    await _INSERT_ENTRY.run(conn, rows)
     last = rows[-1]
     await conn.execute(_MOVE_HEAD, {"new_seq": last["seq"], "new_hash": last["entry_hash"]})
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.hot import HotInsert
 from hub.store.schema import (
     case_agencies,
     idempotency_keys,
@@ -59,10 +60,11 @@ class StoredWrappedKey:
 
 # Hot-path statements are built once: a statement built per call costs more Python time (cache
 # key generation, coercion) than SQLite takes to run it.
-_INSERT_PACKET = insert(packets)
-_INSERT_RECIPIENTS = insert(packet_recipients)
-_INSERT_KEYS = insert(packet_keys)
-_INSERT_PARTS = insert(packet_parts)
+# Every share's batch inserts into these (on the driver where it can: hub.store.hot).
+_INSERT_PACKET = HotInsert(packets)
+_INSERT_RECIPIENTS = HotInsert(packet_recipients)
+_INSERT_KEYS = HotInsert(packet_keys)
+_INSERT_PARTS = HotInsert(packet_parts)
 _RECIPIENTS = (
     select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
     .where(packet_recipients.c.packet_id.in_(bindparam("ids", expanding=True)))
@@ -263,8 +265,8 @@ async def insert_packet(
 
 async def insert_packets(conn: AsyncConnection, new: Sequence[NewPacket]) -> None:
     """Insert packets with one multi-row statement per table, whatever their number."""
-    await conn.execute(
-        _INSERT_PACKET,
+    await _INSERT_PACKET.run(
+        conn,
         [
             {
                 "id": p.row.id,
@@ -283,16 +285,16 @@ async def insert_packets(conn: AsyncConnection, new: Sequence[NewPacket]) -> Non
             for p in new
         ],
     )
-    await conn.execute(
-        _INSERT_RECIPIENTS,
+    await _INSERT_RECIPIENTS.run(
+        conn,
         [
             {"packet_id": p.row.id, "agency_id": a, "created_at": p.row.created_at}
             for p in new
             for a in p.row.recipient_agency_ids
         ],
     )
-    await conn.execute(
-        _INSERT_KEYS,
+    await _INSERT_KEYS.run(
+        conn,
         [
             {"packet_id": p.row.id, "agency_id": k.agency_id, "key_id": k.key_id,
              "sealed": k.sealed}
@@ -300,8 +302,8 @@ async def insert_packets(conn: AsyncConnection, new: Sequence[NewPacket]) -> Non
             for k in p.wrapped_keys
         ],
     )  # fmt: skip
-    await conn.execute(
-        _INSERT_PARTS,
+    await _INSERT_PARTS.run(
+        conn,
         [{"packet_id": p.row.id, "name": n, "data": d} for p in new for n, d in p.parts.items()],
     )
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.database import sqlite_busy
+from hub.store.sqlite_jobs import sqlite_busy
 
 # The one statement, per dialect, written out once: built per request it cost more than the
 # request's own work (SQLAlchemy's expression building and compiling, about 0.9 ms). "refilled"

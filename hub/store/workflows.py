@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotRead
+from hub.store.hot import HotInsert, HotRead
 from hub.store.schema import (
     case_agencies,
     info_requests,
@@ -33,7 +33,7 @@ CANCELLED = "cancelled"
 _ACTIVE_ON = select(case_agencies.c.case_id, case_agencies.c.agency_id).where(
     case_agencies.c.case_id.in_(bindparam("cases", expanding=True))
 )
-_JOIN_CASE = insert(case_agencies)
+_JOIN_CASE = HotInsert(case_agencies)
 
 
 async def join_case(
@@ -54,8 +54,8 @@ async def join_cases(
     have = {(c, a) for c, a in (await conn.execute(_ACTIVE_ON, {"cases": cases})).all()}
     new = sorted(wanted - have)
     if new:
-        await conn.execute(
-            _JOIN_CASE, [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in new]
+        await _JOIN_CASE.run(
+            conn, [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in new]
         )
 
 

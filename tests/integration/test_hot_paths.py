@@ -1,6 +1,7 @@
 """The share path's shortcuts give the same answers as the long way, on real databases.
 
-Hot reads run on the driver itself (hub.store.hot), SQLite reads run on the event loop's own
+Hot reads run on the driver itself (hub.store.hot), and so do the batch's inserts on the SQLite
+writer thread; SQLite reads run on the event loop's own
 thread and fall back to a worker thread when the database is busy, the rate limit's side file does
 the same, and agencies and areas are kept once read (hub.services.known_directory).
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
@@ -24,8 +25,9 @@ from hub.services.tokens import _CALLER
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import workflows as workflow_store
+from hub.store.hot import HotInsert
 from hub.store.rate_limits import SideFile
-from hub.store.schema import case_agencies
+from hub.store.schema import case_agencies, users
 from hub.wiring import Hub
 from tests.conftest import agency_id, case_id
 
@@ -78,6 +80,70 @@ async def test_a_case_no_agency_is_active_on_has_an_empty_set(
         await conn.execute(case_agencies.delete().where(case_agencies.c.case_id == target))
     found = await hub.db.run_read(lambda conn: case_store.case_with_agencies(conn, target))
     assert found is not None and found[1] == set()
+
+
+async def test_a_hot_insert_stores_what_sqlalchemy_stores(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """Rows inserted on the driver (SQLite's writer thread) read back as SQLAlchemy's do: the
+    same values, the time as the same aware datetime; a key used twice is SQLAlchemy's
+    IntegrityError, failing its own job only."""
+    target = await case_id(hub, "Harlow")
+    fast_agency, slow_agency = await agency_id(hub, "DBY-YOT"), await agency_id(hub, "DBY-MH")
+    async with hub.db.write() as conn:
+        await conn.execute(
+            case_agencies.delete().where(
+                case_agencies.c.case_id == target,
+                case_agencies.c.agency_id.in_([fast_agency, slow_agency]),
+            )
+        )
+    when = hub.clock.now()
+    hot = HotInsert(case_agencies)
+
+    def row(agency: int) -> dict[str, object]:
+        return {"case_id": target, "agency_id": agency, "joined_at": when}
+
+    async def fast(conn: AsyncConnection) -> None:
+        await hot.run(conn, [row(fast_agency)])
+
+    async def slow(conn: AsyncConnection) -> None:
+        await conn.execute(hot.statement, [row(slow_agency)])
+
+    async def twice(conn: AsyncConnection) -> None:
+        await hot.run(conn, [row(fast_agency)])
+
+    # One batch: the duplicate fails alone, the other two commit.
+    results = await asyncio.gather(
+        hub.db.run_write(fast), hub.db.run_write(slow), return_exceptions=True
+    )
+    assert results == [None, None]
+    with pytest.raises(IntegrityError):
+        await hub.db.run_write(twice)
+    async with hub.db.read() as conn:
+        stored = {
+            r.agency_id: r.joined_at
+            for r in await conn.execute(
+                select(case_agencies).where(
+                    case_agencies.c.case_id == target,
+                    case_agencies.c.agency_id.in_([fast_agency, slow_agency]),
+                )
+            )
+        }
+    assert stored == {fast_agency: when, slow_agency: when}
+    assert stored[fast_agency].tzinfo is not None
+
+
+async def test_a_hot_insert_refuses_what_it_cannot_render(hub: Hub) -> None:
+    with pytest.raises(ValueError, match="client-side defaults"):
+        HotInsert(users)  # its defaults need SQLAlchemy to fill them in
+    hot = HotInsert(case_agencies)
+
+    async def uneven(conn: AsyncConnection) -> None:
+        await hot.run(conn, [{"case_id": 1, "agency_id": 1, "joined_at": hub.clock.now()},
+                             {"case_id": 1, "agency_id": 2}])  # fmt: skip
+
+    with pytest.raises((ValueError, StatementError)):  # refused by hot or by SQLAlchemy
+        await hub.db.run_write(uneven)
 
 
 async def test_known_directory_reads_each_agency_once(

@@ -1,0 +1,96 @@
+"""WAL checkpoints off the commit path (SQLite).
+
+Left to itself, SQLite checkpoints inside the commit that takes the write-ahead log past 1,000
+pages: that commit copies the pages back into the database file and waits for the disk before it
+returns, still holding the write lock (and here the writers' lock of every process on the file).
+Under steady load that was every second or two, and it set the share's p99: every writer and
+every share waiting on one waited behind it. The hub's connections turn that off
+(``wal_autocheckpoint=0``, ``hub.store.sqlite_jobs.configure_sqlite``) and this thread checkpoints
+instead, a moment after commits, PASSIVE: it copies what no reader still needs, never waits for a
+reader or a writer, and never makes one wait.
+
+Durability is unchanged: a commit is in the log on disk (``synchronous=FULL``) before it is
+acknowledged, and a checkpoint only moves committed pages into the database file (crash-safe by
+SQLite's design). Each process on the file runs one; two at once cost one of them a busy answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+# How long after a commit the checkpoint runs: commits meanwhile go in the same one, so the
+# database file is synced at most this often, however many commits there are.
+CHECKPOINT_DELAY_SECONDS = 0.2
+# A log this many pages long (4 KB each) after a checkpoint means readers keep old snapshots:
+# worth a warning, as the file grows until they let go.
+LONG_LOG_PAGES = 50_000
+
+
+class WalCheckpointer:
+    """Checkpoints one SQLite file's log on a thread of its own, after commits."""
+
+    def __init__(self, path: Path, delay: float = CHECKPOINT_DELAY_SECONDS) -> None:
+        self._path = path
+        self._delay = delay
+        self._written = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.checkpoints = 0  # how many ran (for tests and the curious)
+
+    def written(self) -> None:
+        """A commit happened: checkpoint shortly. Cheap; call after every commit."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._stopping:
+                    self._thread = threading.Thread(
+                        target=self._run, name="db-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+        self._written.set()
+
+    def close(self) -> None:
+        """Stop the thread after one last checkpoint of what was written."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._written.set()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(
+            f"file:{quote(str(self._path))}?mode=rw", uri=True, isolation_level=None
+        )
+        try:
+            while True:
+                self._written.wait()
+                if not self._stopping:
+                    # Let the commits of the next moment join this checkpoint.
+                    threading.Event().wait(self._delay)
+                self._written.clear()
+                self._checkpoint(conn)
+                if self._stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            # Not a lost write: the pages stay in the log, and the next checkpoint copies them.
+            log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+            return
+        self.checkpoints += 1
+        if pages - copied > LONG_LOG_PAGES:
+            log.warning(
+                "WAL checkpoint left %d pages in the log: a reader is holding an old snapshot",
+                pages - copied,
+            )

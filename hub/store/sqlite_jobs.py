@@ -1,0 +1,161 @@
+"""SQLite jobs: how a job (a coroutine function of a connection) runs on a synchronous connection.
+
+``hub.store.database.Database`` runs read jobs on the event loop's thread or a reader thread and
+group-commits write jobs on its writer thread; the pieces that touch the sqlite3 connection are
+here: driving a job to completion, a batch in savepoints under the writers' lock, and each
+connection's settings.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.notify import Note, collecting
+
+T = TypeVar("T")
+# A job: a coroutine function of a connection that awaits nothing but the connection.
+Job = Callable[[AsyncConnection], Coroutine[Any, Any, T]]
+WRITE_FLAG = "mappa_hub_write"
+
+
+def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (not a real fault)."""
+    # The primary code is the low byte (SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT...).
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class ThreadConnection:
+    """An ``AsyncConnection`` look-alike over a synchronous connection, for a job in a thread.
+
+    The store's functions are coroutines that await nothing but ``conn.execute``. Given this
+    object they never suspend, so ``drive`` runs a whole job to completion in the worker thread:
+    one hand-off for the job instead of several per statement, with one copy of each query."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.dialect = conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.execute(statement, parameters)
+
+    def driver_rows(self, sql: str, parameters: list[Any]) -> list[Any]:
+        """A compiled statement on the sqlite3 connection itself (``hub.store.hot``)."""
+        dbapi: Any = self._conn.connection.dbapi_connection
+        rows: list[Any] = dbapi.execute(sql, parameters).fetchall()
+        return rows
+
+    def driver_executemany(self, sql: str, rows: list[Any]) -> None:
+        """A compiled statement for each of ``rows`` on the sqlite3 connection (``HotInsert``),
+        in the job's transaction."""
+        dbapi: Any = self._conn.connection.dbapi_connection
+        dbapi.executemany(sql, rows)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self._conn.exec_driver_sql(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(self._conn, *args, **kwargs)
+
+
+def drive(job: Job[T], conn: Connection) -> T:
+    coroutine = job(cast(AsyncConnection, ThreadConnection(conn)))
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        return cast(T, finished.value)
+    coroutine.close()
+    raise RuntimeError("a database job awaited something other than its connection")
+
+
+def read_in_thread(engine: Engine, job: Job[T]) -> T:
+    with engine.connect() as conn, conn.begin():
+        return drive(job, conn)
+
+
+Outcomes = tuple[list[tuple[bool, Any]], list[Note]]
+
+
+def write_in_thread(engine: Engine, jobs: list[Job[Any]], lock: Path | None) -> Outcomes:
+    if lock is None:
+        return write_batch(engine, jobs)
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            return write_batch(engine, jobs)
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def write_batch(engine: Engine, jobs: list[Job[Any]]) -> Outcomes:
+    """Each job in its own savepoint of one transaction, then one commit (one fsync). With the
+    outcomes, the notes of the jobs that succeeded (``hub.store.notify``)."""
+    outcomes: list[tuple[bool, Any]] = []
+    notes: list[Note] = []
+    with engine.connect() as conn:
+        conn.connection.info[WRITE_FLAG] = True  # BEGIN IMMEDIATE: take the write lock up front
+        with conn.begin() as transaction:
+            if len(jobs) == 1:  # alone in its batch: no savepoint needed to fail on its own
+                try:
+                    with collecting() as notes:
+                        return [(True, drive(jobs[0], conn))], notes
+                except Exception as exc:
+                    transaction.rollback()
+                    return [(False, exc)], []
+            for job in jobs:
+                savepoint = conn.begin_nested()
+                try:
+                    with collecting() as mine:
+                        result = drive(job, conn)
+                except Exception as exc:
+                    savepoint.rollback()
+                    outcomes.append((False, exc))
+                else:
+                    savepoint.commit()
+                    outcomes.append((True, result))
+                    notes.extend(mine)
+    return outcomes, notes
+
+
+_BEGIN_IMMEDIATE, _BEGIN_DEFERRED = "BEGIN IMMEDIATE", "BEGIN DEFERRED"
+
+
+def configure_sqlite(
+    engine: Engine, busy_timeout_ms: int = 15000, *, autocheckpoint: bool = True
+) -> None:
+    """Every connection's settings. ``autocheckpoint=False`` where a ``WalCheckpointer``
+    (``hub.store.sqlite_checkpoints``) checkpoints instead of the commits."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so that BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before it is acknowledged, WAL or not.
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
+        cur.close()
+
+    direct = engine.dialect.driver == "pysqlite"
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        info = conn.connection.info
+        begin = _BEGIN_IMMEDIATE if info.pop(WRITE_FLAG, False) else _BEGIN_DEFERRED
+        if direct:
+            # On the sqlite3 connection itself: through SQLAlchemy's execution this cost more
+            # than the short reads it opens.
+            conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+        else:
+            conn.exec_driver_sql(begin)

@@ -1,0 +1,94 @@
+"""SQLite's log checkpointed off the commit path (hub.store.sqlite_checkpoints), on a real file.
+
+Commits no longer checkpoint (``wal_autocheckpoint=0``); the checkpointer thread must then move
+every committed page into the database file, so the log does not grow without end, and leave
+nothing behind when the hub closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.database import Database
+from hub.store.sqlite_checkpoints import WalCheckpointer
+
+ROWS = 3_000
+# About 4 KB a row: ROWS rows are three times the 1,000 pages at which a commit would checkpoint.
+PAYLOAD = "x" * 4_000
+
+
+async def _open(tmp_path: Path) -> tuple[Database, Path]:
+    path = tmp_path / "hub.sqlite3"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, data TEXT)"))
+    return db, path
+
+
+def _insert(k: int):  # type: ignore[no-untyped-def]
+    async def job(conn: AsyncConnection) -> None:
+        await conn.execute(
+            text("INSERT INTO filler (id, data) VALUES (:id, :data)"), {"id": k, "data": PAYLOAD}
+        )
+
+    return job
+
+
+def _rows_in_database_file(path: Path) -> int | None:
+    """Rows in the database file itself: ``immutable`` reads it without the log. None while a
+    checkpoint is copying pages (the file is then, for a moment, between two states)."""
+    conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM filler").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
+
+
+async def test_commits_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
+    db, path = await _open(tmp_path)
+    try:
+        async with db.read() as conn:
+            mode = (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one()
+        assert mode == 0  # commits never checkpoint
+        for start in range(0, ROWS, 500):
+            await asyncio.gather(*(db.run_write(_insert(k)) for k in range(start, start + 500)))
+        checkpointer = db._checkpointer
+        assert isinstance(checkpointer, WalCheckpointer)
+        # The thread catches up: every committed page ends up in the database file.
+        for _ in range(100):
+            if _rows_in_database_file(path) == ROWS:
+                break
+            await asyncio.sleep(0.05)
+        assert _rows_in_database_file(path) == ROWS
+        assert checkpointer.checkpoints >= 1
+        # ...and the log restarts from its beginning rather than growing: a new commit after the
+        # checkpoint leaves a log far shorter than the 3,000-odd pages written.
+        await db.run_write(_insert(ROWS))
+        probe = sqlite3.connect(path)
+        try:
+            _busy, pages, _copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            probe.close()
+        assert pages < 100
+    finally:
+        await db.dispose()
+    # Closed: the last checkpoint ran and SQLite removed the log.
+    assert _rows_in_database_file(path) == ROWS + 1
+    wal = Path(f"{path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_checkpointer_closes_without_having_run(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite3"
+    sqlite3.connect(path).close()
+    checkpointer = WalCheckpointer(path)
+    checkpointer.close()  # no thread was started: nothing to wait for
+    checkpointer.written()  # after close: starts nothing
+    assert checkpointer.checkpoints == 0
