@@ -40,13 +40,15 @@ from bench.__main__ import (
 )
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, kernel) CPU seconds of the server and its worker processes so far."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    total = 0
+    user = kernel = 0
     for p in [pid, *(int(c) for c in children)]:
         fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        user, kernel = user + int(fields[11]), kernel + int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, kernel / tick
 
 
 def main() -> int:
@@ -86,12 +88,14 @@ def main() -> int:
                     )  # fmt: skip
                 before = _cpu_seconds(pid)
                 r = load(port, plan, tmp, *shape, "--seconds", args.seconds, "--warmup", "0")
-                used = _cpu_seconds(pid) - before
+                after = _cpu_seconds(pid)
+                user, kernel = after[0] - before[0], after[1] - before[1]
                 if record is not None:
                     record.wait()
                 figures = {"rate": r["rate"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                            "errors": r["requests"] - r["ok"],
-                           "hub_cpu_us_per_request": round(used / r["requests"] * 1e6)}  # fmt: skip
+                           "hub_cpu_us_per_request": round((user + kernel) / r["requests"] * 1e6),
+                           "kernel_share": round(kernel / (user + kernel or 1), 2)}  # fmt: skip
                 print(json.dumps(figures), flush=True)
     return 0
 

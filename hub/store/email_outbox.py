@@ -17,9 +17,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Insert, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -117,15 +118,18 @@ async def enqueue(
         "next_attempt_at": when,
         "created_at": when,
     }
-    dialect = conn.dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(email_outbox)
-    stmt = (
-        ins.values(**values)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(email_outbox.c.id)
-    )
-    row_id = (await conn.execute(stmt)).scalar_one_or_none()
+    row_id = (
+        await conn.execute(_enqueue_statement(conn.dialect.name), values)
+    ).scalar_one_or_none()
     return None if row_id is None else int(row_id)
+
+
+@cache
+def _enqueue_statement(dialect: str) -> Insert:
+    """Built once per dialect, the values passed at execution: each share queues a message for
+    each person told, and a statement built with its values cost more than the insert."""
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(email_outbox)
+    return ins.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(email_outbox.c.id)
 
 
 async def claim(

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,29 +41,45 @@ async def recipients(
 ) -> list[Recipient]:
     """Active people with an address, of ``roles``, in ``agency_ids`` or in area ``area_id``, and
     the people ``user_ids`` (whatever their role), each with their choice for ``group``."""
-    setting = and_(
-        notification_settings.c.user_id == users.c.id, notification_settings.c.event == group
-    )
-    wanted = []
-    if agency_ids:
-        wanted.append(and_(users.c.agency_id.in_(list(agency_ids)), users.c.role.in_(list(roles))))
-    if area_id is not None:
-        in_area = select(agencies.c.id).where(agencies.c.area_id == area_id)
-        wanted.append(and_(users.c.agency_id.in_(in_area), users.c.role.in_(list(roles))))
-    if user_ids:
-        wanted.append(users.c.id.in_(list(user_ids)))
-    if not wanted:
+    shape = (bool(agency_ids), area_id is not None, bool(user_ids))
+    if not any(shape):
         return []
-    stmt = (
+    params: dict[str, object] = {"group": group, "roles": list(roles)}
+    if agency_ids:
+        params["agencies"] = list(agency_ids)
+    if area_id is not None:
+        params["area"] = area_id
+    if user_ids:
+        params["users"] = list(user_ids)
+    return [
+        Recipient(int(r.id), int(r.agency_id), str(r.email), r.mode)
+        for r in (await conn.execute(_recipients_statement(*shape), params)).all()
+    ]
+
+
+@cache
+def _recipients_statement(by_agency: bool, by_area: bool, by_user: bool) -> Select[Any]:
+    """The recipients query for one combination of causes, built once: every share's batch asks
+    it, and building a statement cost SQLAlchemy more than the database's answer."""
+    setting = and_(
+        notification_settings.c.user_id == users.c.id,
+        notification_settings.c.event == bindparam("group"),
+    )
+    of_role = users.c.role.in_(bindparam("roles", expanding=True))
+    wanted = []
+    if by_agency:
+        wanted.append(and_(users.c.agency_id.in_(bindparam("agencies", expanding=True)), of_role))
+    if by_area:
+        in_area = select(agencies.c.id).where(agencies.c.area_id == bindparam("area"))
+        wanted.append(and_(users.c.agency_id.in_(in_area), of_role))
+    if by_user:
+        wanted.append(users.c.id.in_(bindparam("users", expanding=True)))
+    return (
         select(users.c.id, users.c.agency_id, users.c.email, notification_settings.c.mode)
         .select_from(users.outerjoin(notification_settings, setting))
         .where(users.c.active.is_(True), users.c.email.is_not(None), or_(*wanted))
         .order_by(users.c.id)
     )
-    return [
-        Recipient(int(r.id), int(r.agency_id), str(r.email), r.mode)
-        for r in (await conn.execute(stmt)).all()
-    ]
 
 
 async def modes(conn: AsyncConnection, user_id: int) -> dict[str, str]:
