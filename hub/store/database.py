@@ -26,6 +26,7 @@ from hub.store.sqlite_checkpoints import WalCheckpointer
 from hub.store.sqlite_jobs import (
     WRITE_FLAG,
     Job,
+    WritersLock,
     configure_sqlite,
     drive,
     read_in_thread,
@@ -106,7 +107,7 @@ class Database:
         self._sync_engine: Engine | None = None
         # Group commits of several processes (serve --workers) on one SQLite file queue on this
         # lock in the kernel, rather than polling in SQLite's busy handler.
-        self._writer_lock: Path | None = None
+        self._writer_lock: WritersLock | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._writer: ThreadPoolExecutor | None = None
         # The connection read jobs run on in the event loop's thread (SQLite), opened on first use.
@@ -135,7 +136,7 @@ class Database:
             self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="db-read")
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-write")
             if database and on_file:
-                self._writer_lock = Path(database + ".writers")
+                self._writer_lock = WritersLock(Path(database + ".writers"))
                 self._checkpointer = WalCheckpointer(Path(database))
         self._queue: list[tuple[Job[Any], asyncio.Future[Any]]] = []
         self._pending: set[asyncio.Future[Any]] = set()
@@ -146,7 +147,7 @@ class Database:
         self.local = LocalListeners()
         self.relay: SiblingRelay | None = None
         if self._writer_lock is not None:
-            self.relay = SiblingRelay(Path(str(self._writer_lock)[: -len(".writers")] + ".notify"))
+            self.relay = SiblingRelay(Path(f"{database}.notify"))
 
     def _written(self) -> None:
         if self._checkpointer is not None:
@@ -327,6 +328,8 @@ class Database:
             self._sync_engine.dispose()
         if self._checkpointer is not None:
             self._checkpointer.close()
+        if self._writer_lock is not None:
+            self._writer_lock.close()
         for pool in (self._readers, self._writer):
             if pool is not None:
                 pool.shutdown(wait=True)

@@ -9,8 +9,10 @@ connection's settings.
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -83,15 +85,36 @@ def read_in_thread(engine: Engine, job: Job[T]) -> T:
 Outcomes = tuple[list[tuple[bool, Any]], list[Note]]
 
 
-def write_in_thread(engine: Engine, jobs: list[Job[Any]], lock: Path | None) -> Outcomes:
+class WritersLock:
+    """The lock the group commits of every process on one SQLite file queue on, in the kernel
+    (``flock``), rather than polling in SQLite's busy handler. The file stays open: opening it
+    for every commit cost more than the lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def write_in_thread(engine: Engine, jobs: list[Job[Any]], lock: WritersLock | None) -> Outcomes:
     if lock is None:
         return write_batch(engine, jobs)
-    with lock.open("a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        try:
-            return write_batch(engine, jobs)
-        finally:
-            fcntl.flock(held, fcntl.LOCK_UN)
+    with lock.held():
+        return write_batch(engine, jobs)
 
 
 def write_batch(engine: Engine, jobs: list[Job[Any]]) -> Outcomes:
