@@ -32,6 +32,8 @@ from bench.__main__ import (
     World,
     build_world,
     bulk_load,
+    drop_postgresql,
+    fresh_postgresql,
     hub_env,
     load,
     read_plan,
@@ -70,9 +72,21 @@ def main() -> int:
     if args.keep and args.database_url:
         raise SystemExit("profile_share: --keep is for SQLite worlds only")
     shape = ["--rate", args.rate] if args.rate else ["--clients", args.clients]
+    url, admin = None, None
+    if args.database_url:  # a new database beside the one named, as python -m bench does
+        url, admin = asyncio.run(fresh_postgresql(args.database_url))
+    try:
+        _profile(args, spy, shape, url)
+    finally:
+        if url and admin:
+            asyncio.run(drop_postgresql(admin, url))
+    return 0
+
+
+def _profile(args: argparse.Namespace, spy: str | None, shape: list[str], url: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="mappa-profile-") as name:
         tmp = Path(name)
-        world = _world(args.keep or tmp, args.database_url, args.workers,
+        world = _world(args.keep or tmp, url, args.workers,
                        args.packets if args.listing else 0)  # fmt: skip
         serve = ["-m", "hub", "serve", "--workers", str(args.workers)]
         with server(serve, tmp / "hub.log", hub_env(world)) as (port, pid):
@@ -97,7 +111,6 @@ def main() -> int:
                            "hub_cpu_us_per_request": round((user + kernel) / r["requests"] * 1e6),
                            "kernel_share": round(kernel / (user + kernel or 1), 2)}  # fmt: skip
                 print(json.dumps(figures), flush=True)
-    return 0
 
 
 def _format(out: Path) -> str:

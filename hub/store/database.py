@@ -28,8 +28,8 @@ from hub.store.sqlite_jobs import (
     Job,
     WritersLock,
     configure_sqlite,
-    drive,
     read_in_thread,
+    read_inline,
     sqlite_busy,
     write_in_thread,
 )
@@ -186,10 +186,13 @@ class Database:
                 raise RuntimeError("inline reads are for SQLite")
             self._inline = self._inline_engine.connect()
         try:
-            with self._inline.begin():
-                return drive(job, self._inline)
-        except OperationalError as exc:
+            return read_inline(self._inline, job)
+        except OperationalError as exc:  # a statement through SQLAlchemy
             if isinstance(exc.orig, sqlite3.OperationalError) and sqlite_busy(exc.orig):
+                raise _Busy() from exc
+            raise
+        except sqlite3.OperationalError as exc:  # a hot read, on the driver (hub.store.hot)
+            if sqlite_busy(exc):
                 raise _Busy() from exc
             raise
 

@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, insert
+from sqlalchemy import Insert, Select, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -104,21 +105,29 @@ class HotInsert:
     note). Columns not given take their server default, so a table with client-side defaults
     (``Column(default=...)``) is refused: those need SQLAlchemy to fill them in."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, skip_existing: bool = False) -> None:
         client_defaults = [c.name for c in table.columns if c.default is not None]
         if client_defaults:
             raise ValueError(f"{table.name} has client-side defaults: {client_defaults}")
         self.table = table
-        self.statement = insert(table)
+        # skip_existing: a row whose key is already there is left as it is (ON CONFLICT DO
+        # NOTHING, which SQLite and PostgreSQL both spell so).
+        self._skip_existing = skip_existing
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    def statement(self, dialect: Dialect) -> Insert:
+        """The statement for ``dialect`` (for ``conn.execute`` with a list of rows)."""
+        if not self._skip_existing:
+            return insert(self.table)
+        dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        return dialect_insert(self.table).on_conflict_do_nothing()
 
     def _for(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
         found = self._compiled.get((dialect.name, keys))
         if found is None:
             # The values only shape the statement: each becomes a placeholder, in table order.
-            compiled = self.statement.values({self.table.c[k]: None for k in keys}).compile(
-                dialect=dialect
-            )
+            shaped = self.statement(dialect).values({self.table.c[k]: None for k in keys})
+            compiled = shaped.compile(dialect=dialect)
             names = tuple(compiled.positiontup or ())
             if sorted(names) != sorted(keys):
                 raise ValueError(f"{self.table.name}: placeholders {names} are not {keys}")
@@ -135,7 +144,7 @@ class HotInsert:
             return
         executemany = getattr(conn, "driver_executemany", None)
         if executemany is None:
-            await conn.execute(self.statement, list(rows))
+            await conn.execute(self.statement(conn.dialect), list(rows))
             return
         keys = tuple(rows[0])
         compiled = self._for(conn.dialect, keys)

@@ -77,6 +77,29 @@ def drive(job: Job[T], conn: Connection) -> T:
     raise RuntimeError("a database job awaited something other than its connection")
 
 
+def read_inline(conn: Connection, job: Job[T]) -> T:
+    """``job`` in one snapshot on a pysqlite ``conn``, begun and ended on the sqlite3 connection
+    itself: SQLAlchemy's transaction around a few indexed reads cost more than the reads. A
+    statement the job sends through SQLAlchemy joins the snapshot (the begin listener sends no
+    second BEGIN), and ending SQLAlchemy's transaction then ends it."""
+    dbapi: Any = conn.connection.dbapi_connection
+    dbapi.execute(_BEGIN_DEFERRED)
+    try:
+        result = drive(job, conn)
+    except BaseException:
+        _end(conn, dbapi, commit=False)
+        raise
+    _end(conn, dbapi, commit=True)
+    return result
+
+
+def _end(conn: Connection, dbapi: Any, *, commit: bool) -> None:
+    if conn.in_transaction():
+        conn.commit() if commit else conn.rollback()
+    elif dbapi.in_transaction:
+        dbapi.execute("COMMIT" if commit else "ROLLBACK")
+
+
 def read_in_thread(engine: Engine, job: Job[T]) -> T:
     with engine.connect() as conn, conn.begin():
         return drive(job, conn)
@@ -176,6 +199,8 @@ def configure_sqlite(
     def _on_begin(conn: Connection) -> None:
         info = conn.connection.info
         begin = _BEGIN_IMMEDIATE if info.pop(WRITE_FLAG, False) else _BEGIN_DEFERRED
+        if direct and conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            return  # ``read_inline`` began it on the sqlite3 connection: this joins it
         if direct:
             # On the sqlite3 connection itself: through SQLAlchemy's execution this cost more
             # than the short reads it opens.

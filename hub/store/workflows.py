@@ -29,11 +29,8 @@ CANCELLED = "cancelled"
 # -- agencies active on a case ----------------------------------------------------------------
 
 
-# Built once: every share records its agencies as active on the case.
-_ACTIVE_ON = select(case_agencies.c.case_id, case_agencies.c.agency_id).where(
-    case_agencies.c.case_id.in_(bindparam("cases", expanding=True))
-)
-_JOIN_CASE = HotInsert(case_agencies)
+# Every share records its agencies as active on the case (on the driver where it can).
+_JOIN_CASE = HotInsert(case_agencies, skip_existing=True)
 
 
 async def join_case(
@@ -46,16 +43,12 @@ async def join_case(
 async def join_cases(
     conn: AsyncConnection, joins: Iterable[tuple[int, frozenset[int]]], when: datetime
 ) -> None:
-    """``join_case`` for several cases at once: one query, and one insert of what is new."""
-    wanted = {(case, agency) for case, agencies in joins for agency in agencies}
-    if not wanted:
-        return
-    cases = sorted({case for case, _ in wanted})
-    have = {(c, a) for c, a in (await conn.execute(_ACTIVE_ON, {"cases": cases})).all()}
-    new = sorted(wanted - have)
-    if new:
+    """``join_case`` for several cases at once, in one insert: an agency already active on a case
+    keeps its row, and so its first date."""
+    wanted = sorted({(case, agency) for case, agencies in joins for agency in agencies})
+    if wanted:
         await _JOIN_CASE.run(
-            conn, [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in new]
+            conn, [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in wanted]
         )
 
 

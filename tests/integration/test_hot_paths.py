@@ -107,7 +107,7 @@ async def test_a_hot_insert_stores_what_sqlalchemy_stores(
         await hot.run(conn, [row(fast_agency)])
 
     async def slow(conn: AsyncConnection) -> None:
-        await conn.execute(hot.statement, [row(slow_agency)])
+        await conn.execute(hot.statement(conn.dialect), [row(slow_agency)])
 
     async def twice(conn: AsyncConnection) -> None:
         await hot.run(conn, [row(fast_agency)])
@@ -205,6 +205,39 @@ async def test_a_read_that_fails_otherwise_is_not_run_again(hub: Hub, config: Co
     with pytest.raises(ValueError, match="refused"):
         await hub.db.run_read(job)
     assert calls == [1]
+
+
+async def test_an_inline_read_is_one_snapshot_and_ends_with_its_job(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """A job mixing a hot read (on the driver) and a statement through SQLAlchemy reads one
+    snapshot, and leaves no transaction open behind it: the next job sees what was written
+    meanwhile, also after a job that failed."""
+    target = await case_id(hub, "Harlow")
+    yot = await agency_id(hub, "DBY-YOT")
+    async with hub.db.write() as conn:
+        await conn.execute(
+            case_agencies.delete().where(
+                case_agencies.c.case_id == target, case_agencies.c.agency_id == yot
+            )
+        )
+
+    async def both(conn: AsyncConnection) -> tuple[bool, bool]:
+        hot = yot in await workflow_store.case_agency_ids(conn, target)
+        slow = await workflow_store.is_active_on(conn, target, yot)
+        return hot, slow
+
+    async def failing(conn: AsyncConnection) -> None:
+        await workflow_store.is_active_on(conn, target, yot)
+        raise LookupError("the job fails after reading")
+
+    assert await hub.db.run_read(both) == (False, False)
+    with pytest.raises(LookupError):
+        await hub.db.run_read(failing)
+    await hub.db.run_write(
+        lambda conn: workflow_store.join_cases(conn, [(target, frozenset({yot}))], hub.clock.now())
+    )
+    assert await hub.db.run_read(both) == (True, True)
 
 
 async def test_the_rate_limit_waits_in_its_thread_while_another_process_writes(
