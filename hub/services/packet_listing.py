@@ -14,14 +14,18 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.crypto import packet_format as fmt
-from hub.crypto.errors import CryptoFailure
 from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.model.directory import Role
 from hub.model.packets import PacketSummary, PacketType
 from hub.services.actor import Actor
 from hub.services.content_keys import ContentKeys
-from hub.services.keyring import KeysHeldElsewhere
+from hub.services.listed_subjects import (
+    ELSEWHERE_SUBJECT,
+    ERASED_SUBJECT,
+    PLACEHOLDERS,
+    UNREADABLE_SUBJECT,
+    ListedSubjects,
+)
 from hub.store import cases as case_store
 from hub.store import packet_reads
 from hub.store import packets as store
@@ -48,11 +52,6 @@ READER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR, Role.SENIOR_MANAGER)
 ADMIN_REFUSED = (
     "Agency administrators manage API tokens and keys; they do not read packets or case content."
 )
-UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
-ERASED_SUBJECT = "(content erased)"
-# Sealed to keys the agency's own system holds (end-to-end mode): the hub cannot show it.
-ELSEWHERE_SUBJECT = "(sealed for your agency's own system: open it there)"
-_PLACEHOLDERS = frozenset({UNREADABLE_SUBJECT, ERASED_SUBJECT, ELSEWHERE_SUBJECT})
 
 PAGE_SIZE = 50
 # A subject search decrypts at most this many rows per request (newest first from where the
@@ -91,7 +90,7 @@ def search_words(text: str) -> tuple[str, ...]:
 
 
 def _matches(subject: str, words: Sequence[str]) -> bool:
-    if subject in _PLACEHOLDERS:
+    if subject in PLACEHOLDERS:
         return False
     folded = subject.casefold()
     return all(w in folded for w in words)
@@ -151,7 +150,7 @@ def _position(s: PacketSummary) -> Position:
 class PacketListing:
     def __init__(self, db: Database, keys: ContentKeys) -> None:
         self._db = db
-        self._keys = keys
+        self._subjects = ListedSubjects(keys)
 
     # -- the API's listings ----------------------------------------------------------------
 
@@ -341,9 +340,7 @@ class PacketListing:
         else:
             newer = (first or before) if before is not None else None
             older = last if more else None
-        unread = frozenset(
-            r.id for r in rows if r.id not in read and r.subject not in _PLACEHOLDERS
-        )
+        unread = frozenset(r.id for r in rows if r.id not in read and r.subject not in PLACEHOLDERS)
         return ListingPage(
             rows=rows,
             unread=unread if box == "inbox" else frozenset(),
@@ -375,30 +372,10 @@ class PacketListing:
     async def _summaries(self, actor: Actor, page: _Page) -> list[PacketSummary]:
         out = []
         for r in page.rows:
-            reference = page.references.get(r.case_id, "?")
-            subject, count = UNREADABLE_SUBJECT, 0
-            packet = fmt.SealedPacket(
-                r.header,
-                r.signature,
-                r.signer_key_id,
-                tuple(
-                    fmt.WrappedKey(actor.agency.code, w.key_id, w.sealed)
-                    for w in page.keys.get(r.id, [])
-                ),
-                {fmt.MANIFEST: page.manifests.get(r.id, b"")},
+            subject, count = await self._subjects.subject(
+                actor, r, page.keys.get(r.id, ()), page.manifests.get(r.id, b"")
             )
-            if not packet.wrapped_keys:
-                out.append(summary_of(r, reference, ERASED_SUBJECT, 0))
-                continue
-            try:
-                content_key = await self._keys.content_key(actor.agency, packet)
-                manifest = fmt.decrypt_manifest(packet, r.id, content_key)
-                subject, count = manifest.subject, len(manifest.attachments)
-            except KeysHeldElsewhere:
-                subject = ELSEWHERE_SUBJECT
-            except CryptoFailure:
-                pass  # shown as unreadable; opening it reports the failure properly
-            out.append(summary_of(r, reference, subject, count))
+            out.append(summary_of(r, page.references.get(r.case_id, "?"), subject, count))
         return out
 
 

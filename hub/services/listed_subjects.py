@@ -1,0 +1,94 @@
+"""The subject and attachment count a listing shows for each packet, decrypted in memory.
+
+Decrypting a manifest (unwrapping the content key, then the manifest's AEAD and its JSON) was a
+third of an inbox page's cost, and staff see the same newest packets on every visit. The same
+stored bytes (the packet id, the reading agency's wrapped keys, the manifest's ciphertext) always decrypt
+to the same manifest, so what they decrypted to is remembered, by a SHA-256 of those bytes, for
+the most recent ``MEMO_SIZE`` of them. The memo holds no more than the content keys cached beside
+it (``hub.services.content_keys``) already unlock, and only for bytes presented again: once a
+packet is erased its wrapped keys are gone and it shows as erased before the memo is asked.
+Nothing of it is ever stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from hub.crypto import packet_format as fmt
+from hub.crypto.errors import CryptoFailure
+from hub.services.actor import Actor
+from hub.services.content_keys import ContentKeys
+from hub.services.keyring import KeysHeldElsewhere
+from hub.store.packets import PacketRow, StoredWrappedKey
+
+UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
+ERASED_SUBJECT = "(content erased)"
+# Sealed to keys the agency's own system holds (end-to-end mode): the hub cannot show it.
+ELSEWHERE_SUBJECT = "(sealed for your agency's own system: open it there)"
+PLACEHOLDERS = frozenset({UNREADABLE_SUBJECT, ERASED_SUBJECT, ELSEWHERE_SUBJECT})
+
+# About 200 bytes each (a digest, a subject, a count): a few MB for every gateway process.
+MEMO_SIZE = 20_000
+
+
+class ListedSubjects:
+    """Decrypts the subjects a listing shows, remembering the latest (see the module's note)."""
+
+    def __init__(self, keys: ContentKeys, size: int = MEMO_SIZE) -> None:
+        self._keys = keys
+        self._size = size
+        self._memo: OrderedDict[bytes, tuple[str, int]] = OrderedDict()
+
+    async def subject(
+        self,
+        actor: Actor,
+        row: PacketRow,
+        wrapped: Sequence[StoredWrappedKey],
+        manifest: bytes,
+    ) -> tuple[str, int]:
+        """(subject, attachment count) of ``row`` for the actor's agency, or a placeholder."""
+        if not wrapped:
+            return ERASED_SUBJECT, 0
+        digest = _digest(actor.agency.id, row.id, wrapped, manifest)
+        found = self._memo.get(digest)
+        if found is not None:
+            self._memo.move_to_end(digest)
+            return found
+        packet = fmt.SealedPacket(
+            row.header,
+            row.signature,
+            row.signer_key_id,
+            tuple(fmt.WrappedKey(actor.agency.code, w.key_id, w.sealed) for w in wrapped),
+            {fmt.MANIFEST: manifest},
+        )
+        try:
+            content_key = await self._keys.content_key(actor.agency, packet)
+            opened = fmt.decrypt_manifest(packet, row.id, content_key)
+        except KeysHeldElsewhere:
+            return ELSEWHERE_SUBJECT, 0
+        except CryptoFailure:
+            return UNREADABLE_SUBJECT, 0  # opening it reports the failure properly
+        found = (opened.subject, len(opened.attachments))
+        self._memo[digest] = found
+        if len(self._memo) > self._size:
+            self._memo.popitem(last=False)
+        return found
+
+
+def _digest(
+    agency_id: int, packet_id: str, wrapped: Sequence[StoredWrappedKey], manifest: bytes
+) -> bytes:
+    """SHA-256 of the reader's agency and everything the decryption depends on, each part
+    length-prefixed."""
+    h = hashlib.sha256()
+    for part in (
+        str(agency_id).encode(),
+        packet_id.encode(),
+        *(p for w in wrapped for p in (w.key_id.encode(), w.sealed)),
+        manifest,
+    ):
+        h.update(len(part).to_bytes(4, "big"))
+        h.update(part)
+    return h.digest()

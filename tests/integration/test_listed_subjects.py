@@ -1,0 +1,92 @@
+"""Subjects a listing shows are remembered by the bytes they were decrypted from
+(hub.services.listed_subjects): listed again they are the same, and a packet erased or tampered
+with after it was listed shows as such, never as the subject remembered."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from hub.model.packets import Draft
+from hub.services.listed_subjects import (
+    ERASED_SUBJECT,
+    UNREADABLE_SUBJECT,
+    ListedSubjects,
+)
+from hub.store.schema import packet_parts
+from hub.wiring import Hub
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
+
+
+async def _send(hub: Hub, subject: str) -> str:
+    police = await actor_for(hub, "dby.police")
+    draft = Draft(
+        case_id=await case_id(hub, "Harlow"),
+        recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
+        subject=subject,
+        body="Body",
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        data_categories=SHARE_CATEGORIES,
+        necessity=NECESSITY,
+    )
+    return (await hub.packets.send(police, draft)).id
+
+
+async def _subjects(hub: Hub) -> dict[str, str]:
+    housing = await actor_for(hub, "dby.housing")
+    return {s.id: s.subject for s in await hub.packets.inbox(housing)}
+
+
+async def test_a_packet_listed_then_erased_shows_as_erased(hub: Hub, logins: object) -> None:
+    kept = await _send(hub, "Proposed address - suitability check")
+    erased = await _send(hub, "Licence conditions - exclusion zone")
+    first = await _subjects(hub)
+    assert first[kept] == "Proposed address - suitability check"
+    assert first[erased] == "Licence conditions - exclusion zone"
+    assert await _subjects(hub) == first  # listed again: the same, from the memo
+    await hub.packets.shred(erased)
+    again = await _subjects(hub)
+    assert again[erased] == ERASED_SUBJECT
+    assert again[kept] == first[kept]
+
+
+async def test_a_manifest_tampered_with_after_listing_is_unreadable(
+    hub: Hub, logins: object
+) -> None:
+    packet_id = await _send(hub, "Risk management plan - review")
+    assert (await _subjects(hub))[packet_id] == "Risk management plan - review"
+    async with hub.db.write() as conn:
+        stored = (
+            await conn.execute(
+                packet_parts.select().where(
+                    packet_parts.c.packet_id == packet_id, packet_parts.c.name == "manifest"
+                )
+            )
+        ).one()
+        data = bytes(stored.data)
+        flipped = data[:-1] + bytes([data[-1] ^ 0x01])
+        await conn.execute(
+            update(packet_parts)
+            .where(packet_parts.c.packet_id == packet_id, packet_parts.c.name == "manifest")
+            .values(data=flipped)
+        )
+    assert (await _subjects(hub))[packet_id] == UNREADABLE_SUBJECT
+
+
+async def test_the_memo_keeps_only_the_latest(hub: Hub, logins: object) -> None:
+    ids = [await _send(hub, f"Review {k}") for k in range(3)]
+    housing = await actor_for(hub, "dby.housing")
+    subjects = ListedSubjects(hub.packets._keys, size=2)
+    page = await hub.db.run_read(lambda conn: _page_for(conn, housing, ids))
+    for row in page.rows:
+        found = await subjects.subject(housing, row, page.keys[row.id], page.manifests[row.id])
+        assert found[0].startswith("Review ")
+    assert len(subjects._memo) == 2
+
+
+async def _page_for(conn, actor, ids):  # type: ignore[no-untyped-def]
+    from hub.services.packet_listing import _page
+    from hub.store import packets as store
+
+    rows = [await store.packet_by_id(conn, i) for i in ids]
+    return await _page(conn, actor, [r for r in rows if r is not None])
