@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model.cases import Case, MappaCategory, MappaLevel
 from hub.store import case_events as event_store
-from hub.store.hot import HotRead
+from hub.store.hot import HotRead, HotReadIn
 from hub.store.schema import case_agencies, cases
 
 # Built once, read on the driver (hub.store.hot): on every share's and every listing's path.
 _CASE_BY_ID = HotRead(select(cases).where(cases.c.id == bindparam("id")))
-_REFERENCES = select(cases.c.id, cases.c.reference).where(
-    cases.c.id.in_(bindparam("ids", expanding=True))
+# Read for every page of a listing (on the driver: hub.store.hot).
+_REFERENCES = HotReadIn(
+    lambda ids: select(cases.c.id, cases.c.reference).where(cases.c.id.in_(ids))
 )
 
 
@@ -114,8 +115,7 @@ async def references_by_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[i
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = (await conn.execute(_REFERENCES, {"ids": wanted})).all()
-    return {int(i): str(r) for i, r in rows}
+    return {int(i): str(r) for i, r in await _REFERENCES.all(conn, wanted)}
 
 
 async def case_by_reference(conn: AsyncConnection, reference: str) -> Case | None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, Select, Table, insert
+from sqlalchemy import BindParameter, Insert, Select, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -161,3 +161,34 @@ class HotInsert:
             raise DBAPIError.instance(
                 sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
             ) from exc
+
+
+class HotReadIn:
+    """A ``HotRead`` of a statement that takes a list (``IN``, such as a page's ids): built by
+    ``build`` from one placeholder per item, compiled once per length. SQLAlchemy's expanding
+    parameters re-render the statement on every execution instead. A longer list is read in
+    parts of at most ``MAX_ITEMS``, which bounds the number of statements kept; so the rows come
+    back in the statement's order within each part only."""
+
+    MAX_ITEMS = 256
+
+    def __init__(self, build: Callable[[list[BindParameter[Any]]], Select[Any]]) -> None:
+        self._build = build
+        self._by_length: dict[int, HotRead] = {}
+
+    async def all(
+        self, conn: AsyncConnection, items: Sequence[Any], values: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(items), self.MAX_ITEMS):
+            part = items[start : start + self.MAX_ITEMS]
+            hot = self._by_length.get(len(part))
+            if hot is None:
+                placeholders: list[BindParameter[Any]] = [
+                    bindparam(f"in_{i}") for i in range(len(part))
+                ]
+                hot = self._by_length[len(part)] = HotRead(self._build(placeholders))
+            given = dict(values or {})
+            given.update((f"in_{i}", item) for i, item in enumerate(part))
+            rows.extend(await hot.all(conn, given))
+        return rows

@@ -20,10 +20,9 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert
+from hub.store.hot import HotInsert, HotRead, HotReadIn
 from hub.store.schema import (
     case_agencies,
     idempotency_keys,
@@ -65,10 +64,13 @@ _INSERT_PACKET = HotInsert(packets)
 _INSERT_RECIPIENTS = HotInsert(packet_recipients)
 _INSERT_KEYS = HotInsert(packet_keys)
 _INSERT_PARTS = HotInsert(packet_parts)
-_RECIPIENTS = (
-    select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
-    .where(packet_recipients.c.packet_id.in_(bindparam("ids", expanding=True)))
-    .order_by(packet_recipients.c.agency_id)
+# Read for every page of a listing (on the driver: hub.store.hot).
+_RECIPIENTS = HotReadIn(
+    lambda ids: (
+        select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
+        .where(packet_recipients.c.packet_id.in_(ids))
+        .order_by(packet_recipients.c.agency_id)
+    )
 )
 # A packet held for approval (``held_shares``) is in no listing and no lookup until released:
 # the recipients cannot list or open it, and nothing else that reads packets meets it.
@@ -76,16 +78,18 @@ _SENT = packets.c.held == false()
 _PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), _SENT)
 _HELD_OR_SENT_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
 _WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
-_WRAPPED_KEYS_FOR = select(packet_keys).where(
-    packet_keys.c.packet_id.in_(bindparam("ids", expanding=True)),
-    packet_keys.c.agency_id == bindparam("agency"),
+_WRAPPED_KEYS_FOR = HotReadIn(
+    lambda ids: select(packet_keys.c.packet_id, packet_keys.c.key_id, packet_keys.c.sealed).where(
+        packet_keys.c.packet_id.in_(ids), packet_keys.c.agency_id == bindparam("agency")
+    )
 )
 _PARTS = select(packet_parts.c.name, packet_parts.c.data).where(
     packet_parts.c.packet_id == bindparam("id")
 )
-_MANIFESTS = select(packet_parts.c.packet_id, packet_parts.c.data).where(
-    packet_parts.c.packet_id.in_(bindparam("ids", expanding=True)),
-    packet_parts.c.name == "manifest",
+_MANIFESTS = HotReadIn(
+    lambda ids: select(packet_parts.c.packet_id, packet_parts.c.data).where(
+        packet_parts.c.packet_id.in_(ids), packet_parts.c.name == "manifest"
+    )
 )
 _INBOX = (
     select(packets)
@@ -103,6 +107,12 @@ _OUTBOX = (
     .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
 _OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
+# On SQLite the API's boxes are read on the driver (hub.store.hot), the limit a parameter: SQLite
+# walks the index the same whatever it is. PostgreSQL keeps the statements above.
+_HOT_BOXES = {
+    stmt: HotRead(stmt.limit(bindparam("limit", type_=Integer)))
+    for stmt in (_INBOX, _INBOX_BEFORE, _OUTBOX, _OUTBOX_BEFORE)
+}
 
 
 Box = Literal["inbox", "outbox"]
@@ -312,12 +322,12 @@ async def _recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tu
     if not ids:
         return {}
     found: dict[str, list[int]] = {}
-    for pid, aid in (await conn.execute(_RECIPIENTS, {"ids": list(ids)})).all():
+    for pid, aid in await _RECIPIENTS.all(conn, list(ids)):
         found.setdefault(pid, []).append(aid)
     return {k: tuple(v) for k, v in found.items()}
 
 
-def _row(r: RowMapping, recipients: tuple[int, ...]) -> PacketRow:
+def _row(r: Mapping[Any, Any], recipients: tuple[int, ...]) -> PacketRow:
     return PacketRow(
         id=r["id"],
         packet_type=r["packet_type"],
@@ -335,7 +345,7 @@ def _row(r: RowMapping, recipients: tuple[int, ...]) -> PacketRow:
     )
 
 
-async def _rows(conn: AsyncConnection, result_rows: Sequence[RowMapping]) -> list[PacketRow]:
+async def _rows(conn: AsyncConnection, result_rows: Sequence[Mapping[Any, Any]]) -> list[PacketRow]:
     recips = await _recipients(conn, [r["id"] for r in result_rows])
     return [_row(r, recips.get(r["id"], ())) for r in result_rows]
 
@@ -348,7 +358,7 @@ async def inbox(
     stmt = _INBOX
     if before is not None:
         stmt, params["before"] = _INBOX_BEFORE, before
-    return await _rows(conn, (await conn.execute(stmt, params)).mappings().all())
+    return await _read_box(conn, stmt, params)
 
 
 async def outbox(
@@ -358,6 +368,17 @@ async def outbox(
     stmt = _OUTBOX
     if before is not None:
         stmt, params["before"] = _OUTBOX_BEFORE, before
+    return await _read_box(conn, stmt, params)
+
+
+async def _read_box(
+    conn: AsyncConnection, stmt: Select[Any], params: dict[str, object]
+) -> list[PacketRow]:
+    if conn.dialect.name == "sqlite":
+        hot = _HOT_BOXES[stmt]
+        return await _rows(
+            conn, [dict(zip(hot.keys, r, strict=True)) for r in await hot.all(conn, params)]
+        )
     return await _rows(conn, (await conn.execute(stmt, params)).mappings().all())
 
 
@@ -385,11 +406,10 @@ async def wrapped_keys_for(
     if not packet_ids:
         return {}
     found: dict[str, list[StoredWrappedKey]] = {}
-    params = {"ids": list(packet_ids), "agency": agency_id}
-    for r in (await conn.execute(_WRAPPED_KEYS_FOR, params)).mappings():
-        found.setdefault(r["packet_id"], []).append(
-            StoredWrappedKey(r["agency_id"], r["key_id"], bytes(r["sealed"]))
-        )
+    for packet_id, key_id, sealed in await _WRAPPED_KEYS_FOR.all(
+        conn, list(packet_ids), {"agency": agency_id}
+    ):
+        found.setdefault(packet_id, []).append(StoredWrappedKey(agency_id, key_id, bytes(sealed)))
     return found
 
 
@@ -405,8 +425,7 @@ async def parts(
 async def manifests(conn: AsyncConnection, packet_ids: Sequence[str]) -> dict[str, bytes]:
     if not packet_ids:
         return {}
-    rows = (await conn.execute(_MANIFESTS, {"ids": list(packet_ids)})).all()
-    return {pid: bytes(d) for pid, d in rows}
+    return {pid: bytes(d) for pid, d in await _MANIFESTS.all(conn, list(packet_ids))}
 
 
 async def delete_wrapped_keys(conn: AsyncConnection, packet_id: str) -> int:

@@ -25,9 +25,9 @@ from hub.services.tokens import _CALLER
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import workflows as workflow_store
-from hub.store.hot import HotInsert
+from hub.store.hot import HotInsert, HotReadIn
 from hub.store.rate_limits import SideFile
-from hub.store.schema import case_agencies, users
+from hub.store.schema import case_agencies, cases, users
 from hub.wiring import Hub
 from tests.conftest import agency_id, case_id
 
@@ -80,6 +80,29 @@ async def test_a_case_no_agency_is_active_on_has_an_empty_set(
         await conn.execute(case_agencies.delete().where(case_agencies.c.case_id == target))
     found = await hub.db.run_read(lambda conn: case_store.case_with_agencies(conn, target))
     assert found is not None and found[1] == set()
+
+
+async def test_a_hot_read_of_a_list_answers_what_sqlalchemy_answers(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """A page's ids read with one placeholder each (``HotReadIn``), in parts past MAX_ITEMS:
+    the same rows as an expanding IN through SQLAlchemy, however long the list."""
+    async with hub.db.read() as conn:
+        all_ids = [r[0] for r in await conn.execute(select(cases.c.id))]
+    wanted = sorted({*all_ids, *range(10_000, 10_000 + HotReadIn.MAX_ITEMS + 40)})
+    slow_statement = select(cases.c.id, cases.c.reference).where(cases.c.id.in_(wanted))
+
+    async def both(conn: AsyncConnection) -> tuple[object, object, object]:
+        fast = await case_store.references_by_ids(conn, wanted)
+        slow = {i: r for i, r in (await conn.execute(slow_statement)).all()}
+        short = await case_store.references_by_ids(conn, all_ids[:1])
+        return fast, slow, short
+
+    fast, slow, short = await hub.db.run_read(both)  # type: ignore[misc]
+    assert fast == slow and len(slow) == len(all_ids)  # type: ignore[arg-type]
+    assert short == {all_ids[0]: slow[all_ids[0]]}  # type: ignore[index]
+    async with hub.db.read() as conn:  # outside a hot path too (aiosqlite or asyncpg)
+        assert await case_store.references_by_ids(conn, wanted) == slow
 
 
 async def test_a_hot_insert_stores_what_sqlalchemy_stores(
