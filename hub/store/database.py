@@ -137,7 +137,7 @@ class Database:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-write")
             if database and on_file:
                 self._writer_lock = WritersLock(Path(database + ".writers"))
-                self._checkpointer = WalCheckpointer(Path(database))
+                self._checkpointer = WalCheckpointer(Path(database), self._writer_lock.path)
         self._queue: list[tuple[Job[Any], asyncio.Future[Any]]] = []
         self._pending: set[asyncio.Future[Any]] = set()
         self._wake: asyncio.Event | None = None

@@ -9,6 +9,17 @@ every share waiting on one waited behind it. The hub's connections turn that off
 instead, a moment after commits, PASSIVE: it copies what no reader still needs, never waits for a
 reader or a writer, and never makes one wait.
 
+That alone would let the log grow without end under steady load: SQLite starts it again from the
+beginning only when a writer begins after a checkpoint copied every frame, and with commits
+arriving all the time a checkpoint never catches up. So once the log is past ``RESTART_PAGES``
+the thread takes the writers' lock (``hub.store.sqlite_jobs.WritersLock``, its own descriptor, so
+it excludes its own process's writer too) and checkpoints again, RESTART: only what was committed
+since its last pass is left to copy, it waits (at most ``READER_WAIT_SECONDS``) for readers of
+older snapshots to finish, and the next writer then starts the log from the beginning. Writers
+wait for that short second pass, about every ``RESTART_PAGES`` pages written, rather than for a
+whole checkpoint inside a commit every 1,000. A reader that holds its snapshot longer (a full
+``ledger verify``) makes the restart wait for a later pass, never the writers for it.
+
 Durability is unchanged: a commit is in the log on disk (``synchronous=FULL``) before it is
 acknowledged, and a checkpoint only moves committed pages into the database file (crash-safe by
 SQLite's design). Each process on the file runs one; two at once cost one of them a busy answer.
@@ -22,11 +33,17 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
+from hub.store.sqlite_jobs import WritersLock
+
 log = logging.getLogger(__name__)
 
 # How long after a commit the checkpoint runs: commits meanwhile go in the same one, so the
 # database file is synced at most this often, however many commits there are.
 CHECKPOINT_DELAY_SECONDS = 0.2
+# A log this long (pages of 4 KB) is started again from the beginning (see the module's note),
+# waiting this long at most for readers of older snapshots, while writers wait.
+RESTART_PAGES = 4_000
+READER_WAIT_SECONDS = 0.05
 # A log this many pages long (4 KB each) after a checkpoint means readers keep old snapshots:
 # worth a warning, as the file grows until they let go.
 LONG_LOG_PAGES = 50_000
@@ -35,14 +52,24 @@ LONG_LOG_PAGES = 50_000
 class WalCheckpointer:
     """Checkpoints one SQLite file's log on a thread of its own, after commits."""
 
-    def __init__(self, path: Path, delay: float = CHECKPOINT_DELAY_SECONDS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writers_lock: Path,
+        *,
+        delay: float = CHECKPOINT_DELAY_SECONDS,
+        restart_pages: int = RESTART_PAGES,
+    ) -> None:
         self._path = path
+        self._writers = WritersLock(writers_lock)
         self._delay = delay
+        self._restart_pages = restart_pages
         self._written = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.checkpoints = 0  # how many ran (for tests and the curious)
+        self.restarts = 0  # how many of them held the writers' lock
 
     def written(self) -> None:
         """A commit happened: checkpoint shortly. Cheap; call after every commit."""
@@ -66,7 +93,10 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         conn = sqlite3.connect(
-            f"file:{quote(str(self._path))}?mode=rw", uri=True, isolation_level=None
+            f"file:{quote(str(self._path))}?mode=rw",
+            uri=True,
+            isolation_level=None,
+            timeout=READER_WAIT_SECONDS,
         )
         try:
             while True:
@@ -80,10 +110,15 @@ class WalCheckpointer:
                     return
         finally:
             conn.close()
+            self._writers.close()
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
             _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if pages >= self._restart_pages:
+                with self._writers.held():  # no commit can come between this pass and a restart
+                    _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.restarts += 1
         except sqlite3.Error as exc:
             # Not a lost write: the pages stay in the log, and the next checkpoint copies them.
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)

@@ -85,10 +85,34 @@ async def test_commits_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
     assert not wal.exists() or wal.stat().st_size == 0
 
 
+async def test_the_log_starts_again_under_steady_writes(tmp_path: Path) -> None:
+    """Commits back to back leave a checkpoint that never copies faster than they write no moment
+    to start the log again: past ``restart_pages`` the checkpointer holds the writers' lock for
+    one pass, and the log stays a fraction of what was written."""
+    db, path = await _open(tmp_path)
+    try:
+        assert db._checkpointer is not None and db._writer_lock is not None
+        db._checkpointer.close()
+        checkpointer = WalCheckpointer(path, db._writer_lock.path, delay=0.01, restart_pages=200)
+        db._checkpointer = checkpointer
+        # 3,000 rows of 4 KB, every batch as soon as the last committed.
+        await asyncio.gather(*(db.run_write(_insert(k)) for k in range(ROWS)))
+        for _ in range(100):
+            if checkpointer.restarts:
+                break
+            await asyncio.sleep(0.05)
+        assert checkpointer.restarts >= 1
+        wal = Path(f"{path}-wal").stat().st_size
+        assert wal < ROWS * 4096 // 2, f"the log grew to {wal:,} bytes"
+    finally:
+        await db.dispose()
+    assert _rows_in_database_file(path) == ROWS
+
+
 def test_checkpointer_closes_without_having_run(tmp_path: Path) -> None:
     path = tmp_path / "empty.sqlite3"
     sqlite3.connect(path).close()
-    checkpointer = WalCheckpointer(path)
+    checkpointer = WalCheckpointer(path, tmp_path / "empty.sqlite3.writers")
     checkpointer.close()  # no thread was started: nothing to wait for
     checkpointer.written()  # after close: starts nothing
     assert checkpointer.checkpoints == 0
