@@ -1,4 +1,4 @@
-"""Hot reads run on the database driver itself.
+"""Hot reads, and the share batch's inserts, run on the database driver itself.
 
 A few reads happen on every share and every API call (the token, the case and who is active on
 it). Through SQLAlchemy's execution each cost several times what the database takes to answer:
@@ -9,6 +9,8 @@ the job's own sqlite3 connection (so inside the job's snapshot), on PostgreSQL a
 prepared statement (asyncpg keeps it prepared per connection), one round trip, no transaction (at
 READ COMMITTED each statement has its own snapshot either way). Values pass through the column
 types' own bind and result processors, so what comes back is what ``conn.execute`` would give.
+A ``HotReadIn`` does the same for a statement over a list (a listing page's ids), one compiled
+statement per length.
 
 A ``HotRead`` is for reads only: a write must stay inside its job's transaction, which on
 PostgreSQL this bypasses. A ``HotInsert`` (the multi-row inserts of every share's batch) runs on
