@@ -2,9 +2,9 @@
 
 Decrypting a manifest (unwrapping the content key, then the manifest's AEAD and its JSON) was a
 third of an inbox page's cost, and staff see the same newest packets on every visit. The same
-stored bytes (the packet id, the reading agency's wrapped keys, the manifest's ciphertext) always decrypt
-to the same manifest, so what they decrypted to is remembered, by a SHA-256 of those bytes, for
-the most recent ``MEMO_SIZE`` of them. The memo holds no more than the content keys cached beside
+stored bytes (the packet id, the reading agency's wrapped keys, the manifest's ciphertext)
+always decrypt to the same manifest, so what they decrypted to is remembered, by a SHA-256 of
+those bytes and the agency, for the most recent ``MEMO_SIZE`` of them. The memo holds no more than the content keys cached beside
 it (``hub.services.content_keys``) already unlock, and only for bytes presented again: once a
 packet is erased its wrapped keys are gone and it shows as erased before the memo is asked.
 Nothing of it is ever stored.

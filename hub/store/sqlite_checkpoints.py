@@ -117,7 +117,7 @@ class WalCheckpointer:
             _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if pages >= self._restart_pages:
                 with self._writers.held():  # no commit can come between this pass and a restart
-                    _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 self.restarts += 1
         except sqlite3.Error as exc:
             # Not a lost write: the pages stay in the log, and the next checkpoint copies them.
