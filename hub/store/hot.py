@@ -30,8 +30,9 @@ from typing import Any
 from sqlalchemy import BindParameter, Insert, Select, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
 
@@ -42,6 +43,27 @@ class _Compiled:
     # (name, bind processor, the statement's own value for a literal it carries)
     params: tuple[tuple[str, Processor, Any], ...]
     results: tuple[Processor, ...]
+
+
+def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Compiled:
+    """``statement``'s text for ``dialect``, with its parameters' and results' processors."""
+    compiled = statement.compile(dialect=dialect)
+    params = tuple(
+        (
+            name,
+            compiled.binds[name].type._cached_bind_processor(dialect),
+            compiled.binds[name].effective_value,
+        )
+        for name in compiled.positiontup or []
+    )
+    selected = statement.selected_columns if isinstance(statement, Select) else ()
+    results = tuple(column.type._cached_result_processor(dialect, None) for column in selected)
+    return _Compiled(compiled.string, params, results)
+
+
+def _driver_error(exc: sqlite3.Error, sql: str, dialect: Dialect) -> StatementError:
+    """A sqlite3 error as SQLAlchemy would have raised it (``IntegrityError`` and the rest)."""
+    return DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=dialect)
 
 
 class HotRead:
@@ -55,21 +77,7 @@ class HotRead:
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect)
-            names = compiled.positiontup or []
-            params = tuple(
-                (
-                    name,
-                    compiled.binds[name].type._cached_bind_processor(dialect),
-                    compiled.binds[name].effective_value,
-                )
-                for name in names
-            )
-            results = tuple(
-                column.type._cached_result_processor(dialect, None)
-                for column in self.statement.selected_columns
-            )
-            found = self._compiled[dialect.name] = _Compiled(compiled.string, params, results)
+            found = self._compiled[dialect.name] = _compile(self.statement, dialect)
         return found
 
     async def all(self, conn: AsyncConnection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -160,9 +168,34 @@ class HotInsert:
         try:
             executemany(sql, args)
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(
-                sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
-            ) from exc
+            raise _driver_error(exc, sql, conn.dialect) from exc
+
+
+class HotWrite:
+    """An UPDATE or DELETE of one set of values, compiled once per dialect and run on the sqlite3
+    connection where the job's transaction is the driver connection's own, as ``HotInsert`` is;
+    anywhere else an ordinary ``conn.execute``."""
+
+    def __init__(self, statement: UpdateBase) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    async def run(self, conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+        executemany = getattr(conn, "driver_executemany", None)
+        if executemany is None:
+            await conn.execute(self.statement, dict(values))
+            return
+        compiled = self._compiled.get(conn.dialect.name)
+        if compiled is None:
+            compiled = self._compiled[conn.dialect.name] = _compile(self.statement, conn.dialect)
+        args = tuple(
+            v if p is None else p(v)
+            for v, p in ((values.get(n, own), p) for n, p, own in compiled.params)
+        )
+        try:
+            executemany(compiled.sql, [args])
+        except sqlite3.Error as exc:
+            raise _driver_error(exc, compiled.sql, conn.dialect) from exc
 
 
 class HotReadIn:

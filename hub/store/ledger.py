@@ -9,16 +9,18 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert
+from hub.store.hot import HotInsert, HotRead, HotWrite
 from hub.store.ledger_rows import POSTGRES_ROWS, SQLITE_ROWS, Row
 from hub.store.schema import ledger_entries, ledger_head
 
 # Built once: appending is on every share's and every read's path.
 _HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
-# Every share's batch appends (on the driver where it can: hub.store.hot).
+# Every share's batch reads the head, appends and moves the head: on the driver where it can
+# (hub.store.hot). A SQLite writer already holds the database lock: a plain read is enough.
+_SQLITE_HEAD = HotRead(_HEAD)
 _INSERT_ENTRY = HotInsert(ledger_entries)
-_MOVE_HEAD = (
+_MOVE_HEAD = HotWrite(
     update(ledger_head)
     .where(ledger_head.c.id == 1)
     .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
@@ -27,9 +29,12 @@ _MOVE_HEAD = (
 
 async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
     """Return (seq, hash) of the newest entry, locking the head until the transaction ends."""
-    # SQLite writers already hold the database lock.
-    stmt = _HEAD if conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE
-    seq, entry_hash = (await conn.execute(stmt)).one()
+    if conn.dialect.name != "sqlite":
+        seq, entry_hash = (await conn.execute(_HEAD_FOR_UPDATE)).one()
+    elif hasattr(conn, "driver_rows"):  # a job on the writer thread, inside its transaction
+        seq, entry_hash = (await _SQLITE_HEAD.all(conn, {}))[0]
+    else:
+        seq, entry_hash = (await conn.execute(_HEAD)).one()
     return int(seq), str(entry_hash)
 
 
@@ -37,7 +42,7 @@ async def append_many(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) 
     """Insert chained entries (in sequence order) and move the head to the last one."""
     await _INSERT_ENTRY.run(conn, rows)
     last = rows[-1]
-    await conn.execute(_MOVE_HEAD, {"new_seq": last["seq"], "new_hash": last["entry_hash"]})
+    await _MOVE_HEAD.run(conn, {"new_seq": last["seq"], "new_hash": last["entry_hash"]})
 
 
 async def head(conn: AsyncConnection) -> tuple[int, str]:

@@ -12,10 +12,11 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.hot import HotReadIn
 from hub.store.schema import agencies, notification_settings, users, work_items
 from hub.store.workflows import OPEN, WorkItemRow
 from hub.workflows.deadlines import ItemKind
@@ -44,6 +45,12 @@ async def recipients(
     shape = (bool(agency_ids), area_id is not None, bool(user_ids))
     if not any(shape):
         return []
+    if shape == (True, False, False):  # every share's batch: on the driver (hub.store.hot)
+        rows = await _by_agency(tuple(roles)).all(conn, sorted(agency_ids), {"group": group})
+        return sorted(
+            (Recipient(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows),
+            key=lambda r: r.user_id,  # one order, however many parts the ids were read in
+        )
     params: dict[str, object] = {"group": group, "roles": list(roles)}
     if agency_ids:
         params["agencies"] = list(agency_ids)
@@ -61,10 +68,6 @@ async def recipients(
 def _recipients_statement(by_agency: bool, by_area: bool, by_user: bool) -> Select[Any]:
     """The recipients query for one combination of causes, built once: every share's batch asks
     it, and building a statement cost SQLAlchemy more than the database's answer."""
-    setting = and_(
-        notification_settings.c.user_id == users.c.id,
-        notification_settings.c.event == bindparam("group"),
-    )
     of_role = users.c.role.in_(bindparam("roles", expanding=True))
     wanted = []
     if by_agency:
@@ -74,10 +77,26 @@ def _recipients_statement(by_agency: bool, by_area: bool, by_user: bool) -> Sele
         wanted.append(and_(users.c.agency_id.in_(in_area), of_role))
     if by_user:
         wanted.append(users.c.id.in_(bindparam("users", expanding=True)))
+    return _recipients_select(or_(*wanted))
+
+
+@cache
+def _by_agency(roles: tuple[str, ...]) -> HotReadIn:
+    """The recipients query for people of ``roles`` in a list of agencies, one placeholder an
+    agency and the roles as values: the statement compiled once per number of agencies."""
+    of_role = users.c.role.in_([bindparam(f"role_{i}", role) for i, role in enumerate(roles)])
+    return HotReadIn(lambda ids: _recipients_select(and_(users.c.agency_id.in_(ids), of_role)))
+
+
+def _recipients_select(wanted: ColumnElement[bool]) -> Select[Any]:
+    setting = and_(
+        notification_settings.c.user_id == users.c.id,
+        notification_settings.c.event == bindparam("group"),
+    )
     return (
         select(users.c.id, users.c.agency_id, users.c.email, notification_settings.c.mode)
         .select_from(users.outerjoin(notification_settings, setting))
-        .where(users.c.active.is_(True), users.c.email.is_not(None), or_(*wanted))
+        .where(users.c.active.is_(True), users.c.email.is_not(None), wanted)
         .order_by(users.c.id)
     )
 

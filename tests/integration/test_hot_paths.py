@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,9 +25,10 @@ from hub.services.tokens import _CALLER
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import workflows as workflow_store
-from hub.store.hot import HotInsert, HotReadIn
+from hub.store import notification_settings as settings_store
+from hub.store.hot import HotInsert, HotReadIn, HotWrite
 from hub.store.rate_limits import SideFile
-from hub.store.schema import case_agencies, cases, users
+from hub.store.schema import case_agencies, cases, notification_settings, users
 from hub.wiring import Hub
 from tests.conftest import agency_id, case_id
 
@@ -167,6 +168,77 @@ async def test_a_hot_insert_refuses_what_it_cannot_render(hub: Hub) -> None:
 
     with pytest.raises((ValueError, StatementError)):  # refused by hot or by SQLAlchemy
         await hub.db.run_write(uneven)
+
+
+async def test_a_hot_write_changes_what_sqlalchemy_changes(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """An UPDATE on the driver (SQLite's writer thread) changes the row as SQLAlchemy would, in
+    the job's transaction; a constraint it breaks is SQLAlchemy's error and fails its job only."""
+    target = await case_id(hub, "Harlow")
+    rename = HotWrite(
+        update(cases).where(cases.c.id == bindparam("case")).values(given_names=bindparam("names"))
+    )
+
+    async def renamed(names: str | None) -> None:
+        await hub.db.run_write(lambda conn: rename.run(conn, {"case": target, "names": names}))
+
+    results = await asyncio.gather(renamed("Hot Write"), renamed(None), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], IntegrityError)  # NOT NULL
+    async with hub.db.read() as conn:
+        stored = (await conn.execute(select(cases.c.given_names).where(cases.c.id == target)))
+        assert stored.scalar_one() == "Hot Write"
+        await rename.run(conn, {"case": target, "names": "Through SQLAlchemy"})  # not hot here
+        stored = (await conn.execute(select(cases.c.given_names).where(cases.c.id == target)))
+        assert stored.scalar_one() == "Through SQLAlchemy"
+
+
+async def test_a_batch_reads_the_recipients_sqlalchemy_reads(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """The recipients of a batch's packets, read on the driver per number of agencies, are the
+    people (with their choices, set or not) the expanding statement finds, in the same order,
+    also for more agencies than one statement takes."""
+    roles = ("practitioner", "coordinator", "senior-manager")
+    for login in logins.values():  # addresses for all, so that role and agency decide
+        await hub.notices.set_email(login.username, f"{login.username}@hub.example")
+    async with hub.db.read() as conn:
+        readers = (
+            await conn.execute(
+                select(users.c.id, users.c.agency_id)
+                .where(users.c.role.in_(roles), users.c.email.is_not(None))
+                .order_by(users.c.id)
+            )
+        ).all()
+    agency_ids = [int(r.agency_id) for r in readers]
+    someone = int(readers[0].id)
+    async with hub.db.write() as conn:
+        await conn.execute(
+            notification_settings.insert().values(
+                user_id=someone, event="new-packets", mode="digest", updated_at=hub.clock.now()
+            )
+        )
+    many = sorted(set(agency_ids)) + list(range(10**6, 10**6 + HotReadIn.MAX_ITEMS))
+
+    async def both(conn: AsyncConnection, ids: list[int]) -> tuple[object, object]:
+        hot = await settings_store.recipients(
+            conn, "new-packets", roles=roles, agency_ids=set(ids)
+        )
+        slow = await conn.execute(
+            settings_store._recipients_statement(True, False, False),
+            {"group": "new-packets", "roles": list(roles), "agencies": ids},
+        )
+        expected = [settings_store.Recipient(r.id, r.agency_id, r.email, r.mode) for r in slow]
+        return hot, expected
+
+    for ids in (agency_ids[:1], many):
+        on_writer = await hub.db.run_write(lambda conn, ids=ids: both(conn, ids))
+        async with hub.db.read() as conn:
+            through_sqlalchemy = await both(conn, ids)
+        for hot, expected in (on_writer, through_sqlalchemy):
+            assert hot == expected and expected
+    chosen = [r.mode for r in on_writer[0] if r.user_id == someone]  # type: ignore[attr-defined]
+    assert chosen == ["digest"], "a choice set is read with its person"
 
 
 async def test_known_directory_reads_each_agency_once(
