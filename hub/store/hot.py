@@ -16,8 +16,9 @@ A ``HotRead`` is for reads only: a write must stay inside its job's transaction,
 PostgreSQL this bypasses. A ``HotInsert`` (the multi-row inserts of every share's batch) runs on
 the driver only where the job's transaction is the driver connection's own: a job on the SQLite
 writer thread (``executemany`` on the sqlite3 connection, inside the batch's transaction and the
-job's savepoint). Anywhere else it is an ordinary ``conn.execute``. Driver errors are raised as
-SQLAlchemy's (``IntegrityError`` and the rest), as ``conn.execute`` would raise them.
+job's savepoint). Anywhere else it is an ordinary ``conn.execute``. A ``HotWrite`` (the batch's
+UPDATE of the log head) is run the same way. Driver errors are raised as SQLAlchemy's
+(``IntegrityError`` and the rest), as ``conn.execute`` would raise them.
 """
 
 from __future__ import annotations

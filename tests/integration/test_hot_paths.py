@@ -24,8 +24,8 @@ from hub.services.known_directory import KnownDirectory
 from hub.services.tokens import _CALLER
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
-from hub.store import workflows as workflow_store
 from hub.store import notification_settings as settings_store
+from hub.store import workflows as workflow_store
 from hub.store.hot import HotInsert, HotReadIn, HotWrite
 from hub.store.rate_limits import SideFile
 from hub.store.schema import case_agencies, cases, notification_settings, users
@@ -186,10 +186,12 @@ async def test_a_hot_write_changes_what_sqlalchemy_changes(
     results = await asyncio.gather(renamed("Hot Write"), renamed(None), return_exceptions=True)
     assert results[0] is None and isinstance(results[1], IntegrityError)  # NOT NULL
     async with hub.db.read() as conn:
-        stored = (await conn.execute(select(cases.c.given_names).where(cases.c.id == target)))
+        stored = await conn.execute(select(cases.c.given_names).where(cases.c.id == target))
         assert stored.scalar_one() == "Hot Write"
-        await rename.run(conn, {"case": target, "names": "Through SQLAlchemy"})  # not hot here
-        stored = (await conn.execute(select(cases.c.given_names).where(cases.c.id == target)))
+    async with hub.db.write() as conn:  # an ordinary transaction: through SQLAlchemy
+        await rename.run(conn, {"case": target, "names": "Through SQLAlchemy"})
+    async with hub.db.read() as conn:
+        stored = await conn.execute(select(cases.c.given_names).where(cases.c.id == target))
         assert stored.scalar_one() == "Through SQLAlchemy"
 
 
@@ -221,9 +223,7 @@ async def test_a_batch_reads_the_recipients_sqlalchemy_reads(
     many = sorted(set(agency_ids)) + list(range(10**6, 10**6 + HotReadIn.MAX_ITEMS))
 
     async def both(conn: AsyncConnection, ids: list[int]) -> tuple[object, object]:
-        hot = await settings_store.recipients(
-            conn, "new-packets", roles=roles, agency_ids=set(ids)
-        )
+        hot = await settings_store.recipients(conn, "new-packets", roles=roles, agency_ids=set(ids))
         slow = await conn.execute(
             settings_store._recipients_statement(True, False, False),
             {"group": "new-packets", "roles": list(roles), "agencies": ids},
