@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from hub.cli import heap
 from hub.cli.background import start_jobs
 from hub.errors import ConfigError
 from hub.policy.loader import PolicyError
@@ -117,6 +118,7 @@ async def run_server(
     With ``--workers N`` this runs in each of N processes sharing the port (``reuse_port``); the
     first passes SIGHUP and the stop on to the others (``helpers``) and restarts any that die.
     Every process bids for the background jobs (hub.cli.background): each runs in one of them."""
+    heap.tune()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     side: set[asyncio.Task[None]] = set()
@@ -147,6 +149,7 @@ async def run_server(
         tasks.append(loop.create_task(helpers.supervise()))
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
+    heap.settle()  # before the first request: its pause is start-up's
     if worker_of is None:
         print(banner or f"MAPPA Hub listening on http://{host}:{port}/", flush=True)
     else:
