@@ -13,18 +13,20 @@ A ``HotReadIn`` does the same for a statement over a list (a listing page's ids)
 statement per length.
 
 A ``HotRead`` is for reads only: a write must stay inside its job's transaction, which on
-PostgreSQL this bypasses. A ``HotInsert`` (the multi-row inserts of every share's batch) runs on
-the driver only where the job's transaction is the driver connection's own: a job on the SQLite
-writer thread (``executemany`` on the sqlite3 connection, inside the batch's transaction and the
-job's savepoint). Anywhere else it is an ordinary ``conn.execute``. A ``HotWrite`` (the batch's
-UPDATE of the log head) is run the same way. Driver errors are raised as SQLAlchemy's
-(``IntegrityError`` and the rest), as ``conn.execute`` would raise them.
+PostgreSQL ``all`` bypasses. A ``HotInsert`` (the multi-row inserts of every share's batch) and a
+``HotWrite`` (the batch's UPDATE of the log head) run on the driver inside the job's transaction:
+on the SQLite writer thread with ``executemany`` on the sqlite3 connection (inside the batch's
+transaction and the job's savepoint), on PostgreSQL on the asyncpg connection once its transaction
+is begun, as SQLAlchemy would begin it at the first statement; ``HotRead.all_in_transaction`` does
+the same for a read that locks (``FOR UPDATE``). Anywhere else (aiosqlite) each is an ordinary
+``conn.execute``. Driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest), as
+``conn.execute`` would raise them.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,52 @@ def _driver_error(exc: sqlite3.Error, sql: str, dialect: Dialect) -> StatementEr
     return DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=dialect)
 
 
+# What a PostgreSQL write on the driver needs of SQLAlchemy's asyncpg adapter. Private names: an
+# SQLAlchemy without them gets SQLAlchemy's own execution (tests/integration/test_hot_paths.py
+# fails then, rather than the share path slowing down unseen).
+_ADAPTER_NEEDS = ("_connection", "_transaction", "_start_transaction", "_execute_mutex")
+
+
+async def _asyncpg_in_transaction(
+    conn: AsyncConnection, sql: str, call: Callable[[Any], Awaitable[Any]]
+) -> tuple[bool, Any]:
+    """Run ``call`` on ``conn``'s asyncpg connection inside ``conn``'s transaction, begun first
+    as SQLAlchemy begins it (lazily, at the first statement): (True, what it returned), or
+    (False, None) where this SQLAlchemy's adapter does not offer what that needs. Errors are
+    raised as ``conn.execute`` raises them."""
+    adapter: Any = (await conn.get_raw_connection()).dbapi_connection
+    if adapter is None or not all(hasattr(adapter, name) for name in _ADAPTER_NEEDS):
+        return False, None
+    async with adapter._execute_mutex:
+        try:
+            if adapter._transaction is None:
+                await adapter._start_transaction()
+            return True, await call(adapter._connection)
+        except Exception as exc:
+            dbapi = conn.dialect.loaded_dbapi
+            try:
+                adapter._handle_exception(exc)  # as the adapter's cursor translates it
+            except dbapi.Error as translated:
+                raise DBAPIError.instance(
+                    sql, None, translated, dbapi.Error, hide_parameters=True, dialect=conn.dialect
+                ) from exc
+            raise
+
+
+def _bound(compiled: _Compiled, values: Mapping[str, Any]) -> list[Any]:
+    """The statement's parameters from ``values`` (or its own literals), through their types."""
+    return [
+        v if p is None else p(v)
+        for v, p in ((values.get(n, own), p) for n, p, own in compiled.params)
+    ]
+
+
+def _processed(compiled: _Compiled, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Driver rows as SQLAlchemy's execution would give them, through the result types."""
+    procs = compiled.results
+    return [tuple(v if p is None else p(v) for v, p in zip(r, procs, strict=True)) for r in rows]
+
+
 class HotRead:
     """A SELECT compiled once per dialect and run on the driver (see the module's note)."""
 
@@ -83,10 +131,7 @@ class HotRead:
 
     async def all(self, conn: AsyncConnection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         compiled = self._for(conn.dialect)
-        args = [
-            v if p is None else p(v)
-            for v, p in ((values.get(n, own), p) for n, p, own in compiled.params)
-        ]
+        args = _bound(compiled, values)
         driver = getattr(conn, "driver_rows", None)
         if driver is not None:  # a job on a sqlite3 connection (hub.store.database)
             rows = driver(compiled.sql, args)
@@ -97,10 +142,25 @@ class HotRead:
             else:  # aiosqlite (a SQLite read or write outside the hot paths)
                 async with driver_conn.execute(compiled.sql, args) as cursor:
                     rows = await cursor.fetchall()
-        procs = compiled.results
-        return [
-            tuple(v if p is None else p(v) for v, p in zip(r, procs, strict=True)) for r in rows
-        ]
+        return _processed(compiled, rows)
+
+    async def all_in_transaction(
+        self, conn: AsyncConnection, values: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """As ``all``, but inside ``conn``'s transaction wherever it runs (on PostgreSQL begun
+        first if need be): for a read that locks, ``FOR UPDATE``."""
+        compiled = self._for(conn.dialect)
+        args = _bound(compiled, values)
+        driver = getattr(conn, "driver_rows", None)
+        if driver is not None:  # a job on a sqlite3 connection, inside its transaction
+            return _processed(compiled, driver(compiled.sql, args))
+        if conn.dialect.driver == "asyncpg":
+            ran, rows = await _asyncpg_in_transaction(
+                conn, compiled.sql, lambda pg: pg.fetch(compiled.sql, *args)
+            )
+            if ran:
+                return _processed(compiled, rows)
+        return [tuple(r) for r in await conn.execute(self.statement, dict(values))]
 
     async def first(
         self, conn: AsyncConnection, values: Mapping[str, Any]
@@ -154,7 +214,8 @@ class HotInsert:
         if not rows:
             return
         executemany = getattr(conn, "driver_executemany", None)
-        if executemany is None:
+        postgres = conn.dialect.driver == "asyncpg"
+        if executemany is None and not postgres:
             await conn.execute(self.statement(conn.dialect), list(rows))
             return
         keys = tuple(rows[0])
@@ -166,6 +227,11 @@ class HotInsert:
                 raise ValueError("rows of one insert must all have the same keys")
             args.append(tuple(row[n] if p is None else p(row[n]) for n, p, _ in compiled.params))
         sql = compiled.sql
+        if executemany is None:
+            ran, _ = await _asyncpg_in_transaction(conn, sql, lambda pg: pg.executemany(sql, args))
+            if not ran:
+                await conn.execute(self.statement(conn.dialect), list(rows))
+            return
         try:
             executemany(sql, args)
         except sqlite3.Error as exc:
@@ -183,7 +249,8 @@ class HotWrite:
 
     async def run(self, conn: AsyncConnection, values: Mapping[str, Any]) -> None:
         executemany = getattr(conn, "driver_executemany", None)
-        if executemany is None:
+        postgres = conn.dialect.driver == "asyncpg"
+        if executemany is None and not postgres:
             await conn.execute(self.statement, dict(values))
             return
         compiled = self._compiled.get(conn.dialect.name)
@@ -193,10 +260,16 @@ class HotWrite:
             v if p is None else p(v)
             for v, p in ((values.get(n, own), p) for n, p, own in compiled.params)
         )
+        sql = compiled.sql
+        if executemany is None:
+            ran, _ = await _asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))
+            if not ran:
+                await conn.execute(self.statement, dict(values))
+            return
         try:
-            executemany(compiled.sql, [args])
+            executemany(sql, [args])
         except sqlite3.Error as exc:
-            raise _driver_error(exc, compiled.sql, conn.dialect) from exc
+            raise _driver_error(exc, sql, conn.dialect) from exc
 
 
 class HotReadIn:

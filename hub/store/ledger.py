@@ -15,10 +15,9 @@ from hub.store.schema import ledger_entries, ledger_head
 
 # Built once: appending is on every share's and every read's path.
 _HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
-_HEAD_FOR_UPDATE = _HEAD.with_for_update()
 # Every share's batch reads the head, appends and moves the head: on the driver where it can
 # (hub.store.hot). A SQLite writer already holds the database lock: a plain read is enough.
-_SQLITE_HEAD = HotRead(_HEAD)
+_LOCKED_HEAD = {"sqlite": HotRead(_HEAD), "postgresql": HotRead(_HEAD.with_for_update())}
 _INSERT_ENTRY = HotInsert(ledger_entries)
 _MOVE_HEAD = HotWrite(
     update(ledger_head)
@@ -29,12 +28,7 @@ _MOVE_HEAD = HotWrite(
 
 async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
     """Return (seq, hash) of the newest entry, locking the head until the transaction ends."""
-    if conn.dialect.name != "sqlite":
-        seq, entry_hash = (await conn.execute(_HEAD_FOR_UPDATE)).one()
-    elif hasattr(conn, "driver_rows"):  # a job on the writer thread, inside its transaction
-        seq, entry_hash = (await _SQLITE_HEAD.all(conn, {}))[0]
-    else:
-        seq, entry_hash = (await conn.execute(_HEAD)).one()
+    ((seq, entry_hash),) = await _LOCKED_HEAD[conn.dialect.name].all_in_transaction(conn, {})
     return int(seq), str(entry_hash)
 
 

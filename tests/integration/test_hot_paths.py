@@ -24,11 +24,13 @@ from hub.services.known_directory import KnownDirectory
 from hub.services.tokens import _CALLER
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import hot as hot_module
+from hub.store import ledger as ledger_store
 from hub.store import notification_settings as settings_store
 from hub.store import workflows as workflow_store
 from hub.store.hot import HotInsert, HotReadIn, HotWrite
 from hub.store.rate_limits import SideFile
-from hub.store.schema import case_agencies, cases, notification_settings, users
+from hub.store.schema import case_agencies, cases, ledger_head, notification_settings, users
 from hub.wiring import Hub
 from tests.conftest import agency_id, case_id
 
@@ -193,6 +195,79 @@ async def test_a_hot_write_changes_what_sqlalchemy_changes(
     async with hub.db.read() as conn:
         stored = await conn.execute(select(cases.c.given_names).where(cases.c.id == target))
         assert stored.scalar_one() == "Through SQLAlchemy"
+
+
+async def test_a_hot_write_first_in_a_transaction_is_inside_it(
+    hub: Hub, logins: dict[str, DemoLogin], config: Config
+) -> None:
+    """On the driver as the first statement of a transaction (PostgreSQL begins it first, as
+    SQLAlchemy would): a rolled-back transaction leaves nothing, a committed one keeps the row;
+    a duplicate key is SQLAlchemy's IntegrityError. On PostgreSQL the driver path is the one
+    taken: the adapter still offers what it needs."""
+    target = await case_id(hub, "Harlow")
+    yot = await agency_id(hub, "DBY-YOT")
+    hot = HotInsert(case_agencies)
+    row = {"case_id": target, "agency_id": yot, "joined_at": hub.clock.now()}
+    async with hub.db.write() as conn:
+        await conn.execute(
+            case_agencies.delete().where(
+                case_agencies.c.case_id == target, case_agencies.c.agency_id == yot
+            )
+        )
+    with pytest.raises(LookupError):
+        async with hub.db.write() as conn:
+            if not config.is_sqlite:
+                adapter = (await conn.get_raw_connection()).dbapi_connection
+                assert all(hasattr(adapter, name) for name in hot_module._ADAPTER_NEEDS)
+            await hot.run(conn, [row])
+            raise LookupError("rolled back")
+    assert not await hub.db.run_read(lambda c: workflow_store.is_active_on(c, target, yot))
+    async with hub.db.write() as conn:
+        await hot.run(conn, [row])
+    assert await hub.db.run_read(lambda c: workflow_store.is_active_on(c, target, yot))
+    with pytest.raises(IntegrityError):
+        async with hub.db.write() as conn:
+            await hot.run(conn, [row])
+
+
+async def test_the_log_head_stays_locked_until_its_transaction_ends(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """The head read first in a transaction locks it (FOR UPDATE on PostgreSQL, the database
+    lock on SQLite): a second appender waits for the first to commit, and continues the chain
+    from where the first left it."""
+    order: list[str] = []
+    first_locked = asyncio.Event()
+
+    async def first() -> None:
+        async with hub.db.write() as conn:
+            seq, _ = await ledger_store.lock_head(conn)
+            first_locked.set()
+            await asyncio.sleep(0.3)
+            await conn.execute(
+                update(ledger_head).where(ledger_head.c.id == 1).values(entry_hash="f" * 64)
+            )
+            order.append(f"first wrote after {seq}")
+
+    async def second() -> None:
+        await first_locked.wait()
+        async with hub.db.write() as conn:
+            _, entry_hash = await ledger_store.lock_head(conn)
+            order.append(f"second read {entry_hash[:1]}")
+            await conn.execute(
+                update(ledger_head).where(ledger_head.c.id == 1).values(entry_hash=entry_hash)
+            )
+
+    async with hub.db.read() as conn:
+        before = await ledger_store.head(conn)
+    try:
+        await asyncio.wait_for(asyncio.gather(first(), second()), 30)
+        assert order == [f"first wrote after {before[0]}", "second read f"]
+    finally:
+        async with hub.db.write() as conn:
+            await conn.execute(
+                update(ledger_head).where(ledger_head.c.id == 1).values(entry_hash=before[1])
+            )
 
 
 async def test_a_batch_reads_the_recipients_sqlalchemy_reads(
