@@ -72,7 +72,13 @@ def _driver_error(exc: sqlite3.Error, sql: str, dialect: Dialect) -> StatementEr
 # What a PostgreSQL write on the driver needs of SQLAlchemy's asyncpg adapter. Private names: an
 # SQLAlchemy without them gets SQLAlchemy's own execution (tests/integration/test_hot_paths.py
 # fails then, rather than the share path slowing down unseen).
-_ADAPTER_NEEDS = ("_connection", "_transaction", "_start_transaction", "_execute_mutex")
+_ADAPTER_NEEDS = (
+    "_connection",
+    "_transaction",
+    "_start_transaction",
+    "_execute_mutex",
+    "_handle_exception",
+)
 
 
 async def _asyncpg_in_transaction(
