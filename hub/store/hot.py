@@ -91,20 +91,23 @@ async def _asyncpg_in_transaction(
     adapter: Any = (await conn.get_raw_connection()).dbapi_connection
     if adapter is None or not all(hasattr(adapter, name) for name in _ADAPTER_NEEDS):
         return False, None
-    async with adapter._execute_mutex:
-        try:
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        async with adapter._execute_mutex:
             if adapter._transaction is None:
                 await adapter._start_transaction()
-            return True, await call(adapter._connection)
-        except Exception as exc:
-            dbapi = conn.dialect.loaded_dbapi
             try:
-                adapter._handle_exception(exc)  # as the adapter's cursor translates it
-            except dbapi.Error as translated:
-                raise DBAPIError.instance(
-                    sql, None, translated, dbapi.Error, hide_parameters=True, dialect=conn.dialect
-                ) from exc
-            raise
+                return True, await call(adapter._connection)
+            except Exception as exc:
+                adapter._handle_exception(exc)  # raises it as the adapter's cursor translates it
+                raise
+    except dbapi.Error as translated:
+        # As SQLAlchemy's own execution would: a lost connection is not pooled again.
+        if conn.dialect.is_disconnect(translated, None, None):
+            await conn.invalidate()
+        raise DBAPIError.instance(
+            sql, None, translated, dbapi.Error, hide_parameters=True, dialect=conn.dialect
+        ) from translated
 
 
 def _bound(compiled: _Compiled, values: Mapping[str, Any]) -> list[Any]:
@@ -245,9 +248,9 @@ class HotInsert:
 
 
 class HotWrite:
-    """An UPDATE or DELETE of one set of values, compiled once per dialect and run on the sqlite3
-    connection where the job's transaction is the driver connection's own, as ``HotInsert`` is;
-    anywhere else an ordinary ``conn.execute``."""
+    """An UPDATE or DELETE of one set of values, compiled once per dialect and run on the driver
+    inside the job's transaction where ``HotInsert`` is (see the module's note); anywhere else an
+    ordinary ``conn.execute``."""
 
     def __init__(self, statement: UpdateBase) -> None:
         self.statement = statement
@@ -262,10 +265,7 @@ class HotWrite:
         compiled = self._compiled.get(conn.dialect.name)
         if compiled is None:
             compiled = self._compiled[conn.dialect.name] = _compile(self.statement, conn.dialect)
-        args = tuple(
-            v if p is None else p(v)
-            for v, p in ((values.get(n, own), p) for n, p, own in compiled.params)
-        )
+        args = tuple(_bound(compiled, values))
         sql = compiled.sql
         if executemany is None:
             ran, _ = await _asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
@@ -228,6 +228,28 @@ async def test_a_hot_write_first_in_a_transaction_is_inside_it(
     with pytest.raises(IntegrityError):
         async with hub.db.write() as conn:
             await hot.run(conn, [row])
+
+
+async def test_a_connection_lost_under_a_hot_write_is_not_pooled_again(
+    hub: Hub, logins: dict[str, DemoLogin], config: Config
+) -> None:
+    """PostgreSQL ends the session under a hot insert: the caller gets SQLAlchemy's error, and
+    the next transactions get a working connection, not the dead one back from the pool."""
+    if config.is_sqlite:
+        pytest.skip("a PostgreSQL session ended from outside")
+    target = await case_id(hub, "Harlow")
+    yot = await agency_id(hub, "DBY-YOT")
+    hot = HotInsert(case_agencies)
+    with pytest.raises(DBAPIError):
+        async with hub.db.write() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            async with hub.db.read() as other:
+                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            row = {"case_id": target, "agency_id": yot, "joined_at": hub.clock.now()}
+            await hot.run(conn, [row])
+    for _ in range(4):  # more than one pooled connection's worth
+        async with hub.db.write() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
 
 
 async def test_the_log_head_stays_locked_until_its_transaction_ends(
