@@ -244,7 +244,12 @@ async def test_a_connection_lost_under_a_hot_write_is_not_pooled_again(
         async with hub.db.write() as conn:
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             async with hub.db.read() as other:
-                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                # With a timeout it returns once the session is gone, not when it is signalled:
+                # otherwise the insert may still run, and the session die back in the pool.
+                ended = await other.execute(
+                    text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid}
+                )
+                assert ended.scalar_one() is True
             row = {"case_id": target, "agency_id": yot, "joined_at": hub.clock.now()}
             await hot.run(conn, [row])
     for _ in range(4):  # more than one pooled connection's worth
