@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,9 @@ from hub.config import Config, PasswordHashing, load_config
 from hub.demo import DemoLogin, seed
 from hub.services.actor import Actor
 from hub.wiring import Hub, initialise
+
+if TYPE_CHECKING:
+    from tests.seeded_world import SeededWorlds
 
 PG_ADMIN_URL = os.environ.get("MAPPA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # Fast key derivation for tests only (the product default is RFC 9106's 64 MiB, t=3).
@@ -76,6 +80,10 @@ class TickingClock(ManualClock):
         self.advance(timedelta(milliseconds=1))
         return super().now()
 
+    def peek(self) -> datetime:
+        """The time now, without moving the clock."""
+        return super().now()
+
 
 @pytest.fixture
 def clock() -> TickingClock:
@@ -91,9 +99,31 @@ def config(tmp_path: Path, database_url: str) -> Config:
     return make_config(tmp_path / "data", database_url)
 
 
+@pytest.fixture(scope="session")
+def seeded_worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededWorlds]:
+    """The demo world seeded once per test process, copied into each test that asks for it."""
+    from tests.seeded_world import SeededWorlds
+
+    worlds = SeededWorlds(tmp_path_factory.mktemp("seeded"))
+    yield worlds
+    worlds.drop()
+
+
+_SEEDED: pytest.StashKey[list[DemoLogin]] = pytest.StashKey()
+
+
 @pytest.fixture
-async def hub(config: Config, clock: ManualClock) -> AsyncIterator[Hub]:
-    await initialise(config)
+async def hub(
+    config: Config, clock: ManualClock, request: pytest.FixtureRequest, seeded_worlds: SeededWorlds
+) -> AsyncIterator[Hub]:
+    # A test that will ask for the demo world gets a copy of it, if its config and clock allow.
+    seeded = None
+    if "logins" in request.fixturenames and isinstance(clock, TickingClock):
+        seeded = await seeded_worlds.clone(config, clock)
+    if seeded is None:
+        await initialise(config)
+    else:
+        request.node.stash[_SEEDED] = seeded
     opened = await Hub.open(config, clock)
     try:
         yield opened
@@ -102,9 +132,10 @@ async def hub(config: Config, clock: ManualClock) -> AsyncIterator[Hub]:
 
 
 @pytest.fixture
-async def logins(hub: Hub) -> dict[str, DemoLogin]:
+async def logins(hub: Hub, request: pytest.FixtureRequest) -> dict[str, DemoLogin]:
     """The demo world (two areas, 14 agencies, 14 users, 7 cases, 2 packets)."""
-    return {login.username: login for login in await seed(hub)}
+    seeded = request.node.stash.get(_SEEDED, None)
+    return {login.username: login for login in seeded or await seed(hub)}
 
 
 async def actor_for(hub: Hub, username: str) -> Actor:

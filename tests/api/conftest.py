@@ -17,11 +17,11 @@ from aiohttp.test_utils import TestServer
 
 from hub.client import HubClient
 from hub.config import Limits
-from hub.demo import seed
 from hub.model.directory import Role
 from hub.web.app import build_app
-from hub.wiring import Hub, initialise
+from hub.wiring import Hub
 from tests.conftest import TickingClock, make_config
+from tests.seeded_world import SeededWorlds, open_seeded
 
 ALL_SCOPES = [
     "cases:read",
@@ -76,7 +76,7 @@ StartApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 async def start_api(
-    tmp_path: Path, database_url: str, clock: TickingClock
+    tmp_path: Path, database_url: str, clock: TickingClock, seeded_worlds: SeededWorlds
 ) -> AsyncIterator[StartApi]:
     async with AsyncExitStack() as stack:
 
@@ -84,10 +84,8 @@ async def start_api(
             config = make_config(tmp_path / "data", database_url)
             if limits is not None:
                 config = dataclasses.replace(config, limits=limits)
-            await initialise(config)
-            hub = await Hub.open(config, clock)
+            hub, _ = await open_seeded(seeded_worlds, config, clock)
             stack.push_async_callback(hub.close)
-            await seed(hub)
             server = TestServer(build_app(hub))
             await server.start_server()
             stack.push_async_callback(server.close)

@@ -26,11 +26,11 @@ from sqlalchemy import func, select
 
 from hub.config import Limits
 from hub.crypto import totp
-from hub.demo import DemoLogin, seed
+from hub.demo import DemoLogin
 from hub.store import ledger as ledger_store
 from hub.store.schema import packets
 from hub.web.app import build_app
-from hub.wiring import Hub, initialise
+from hub.wiring import Hub
 from tests.conftest import (
     NECESSITY,
     SHARE_CATEGORIES,
@@ -39,6 +39,7 @@ from tests.conftest import (
     case_id,
     make_config,
 )
+from tests.seeded_world import SeededWorlds, open_seeded
 
 COOKIE = "__Host-mappa-session"
 LOGIN_FAILED = "Sign-in failed. Check your username, password and code"
@@ -205,7 +206,7 @@ StartWeb = Callable[..., Awaitable[Web]]
 
 @pytest.fixture
 async def start_web(
-    tmp_path: Path, sqlite_url: str, clock: TickingClock
+    tmp_path: Path, sqlite_url: str, clock: TickingClock, seeded_worlds: SeededWorlds
 ) -> AsyncIterator[StartWeb]:
     """Build the demo hub and serve it; ``limits`` replaces the default upload limits."""
     async with AsyncExitStack() as stack:
@@ -214,10 +215,9 @@ async def start_web(
             config = make_config(tmp_path / "data", sqlite_url)
             if limits is not None:
                 config = dataclasses.replace(config, limits=limits)
-            await initialise(config)
-            hub = await Hub.open(config, clock)
+            hub, seeded = await open_seeded(seeded_worlds, config, clock)
             stack.push_async_callback(hub.close)
-            logins = {login.username: login for login in await seed(hub)}
+            logins = {login.username: login for login in seeded}
             server = TestServer(build_app(hub))
             await server.start_server()
             stack.push_async_callback(server.close)
