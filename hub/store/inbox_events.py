@@ -45,6 +45,9 @@ def agencies_in(payload: str) -> frozenset[int] | None:
     return frozenset(ids)
 
 
+APPLICATION_NAME = "mappa-hub live inbox"
+
+
 class PostgresListener:
     """One connection of its own (not from the pool: a pooled connection is reset and reused),
     LISTENing on ``CHANNEL``. ``lost`` is set when the connection goes, however it goes."""
@@ -63,7 +66,10 @@ class PostgresListener:
 
         # The engine's own connection arguments (host, user, password, ssl...), driver-ready.
         _, kwargs = engine.dialect.create_connect_args(engine.url)
-        conn = await asyncpg.connect(**{**kwargs, "timeout": within})
+        # Named, so that an operator (and a test) can tell it in pg_stat_activity: its last
+        # query is the LISTEN or a ping, which says nothing about whose connection it is.
+        settings = {**kwargs.get("server_settings", {}), "application_name": APPLICATION_NAME}
+        conn = await asyncpg.connect(**{**kwargs, "server_settings": settings, "timeout": within})
         listener = cls(conn, on_payload)
         try:
             await conn.add_listener(CHANNEL, listener._notified)

@@ -30,6 +30,7 @@ import asyncpg
 import pytest
 
 from hub.demo import seed
+from hub.store.inbox_events import APPLICATION_NAME
 from hub.wiring import Hub, initialise
 from tests.conftest import (
     NECESSITY,
@@ -268,7 +269,8 @@ def _after_the_listeners_are_killed(page: Page, g: Gateways) -> None:
         try:
             killed = await conn.fetch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+                " WHERE datname = current_database() AND application_name = $1",
+                APPLICATION_NAME,
             )
             return len(killed)
         finally:
