@@ -27,26 +27,6 @@ FAST_PASSWORDS = PasswordHashing(time_cost=1, memory_cost_kib=1024, parallelism=
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-# Modules whose tests take 5 s or more each (child processes, Chromium, kills and fail-overs;
-# measured with --durations). They run first: xdist hands tests out in collection order, so the
-# short ones then fill in around the long ones, rather than a long one running alone at the end.
-_LONG_MODULES = frozenset(
-    {
-        "test_accessibility", "test_authz_matrix", "test_browser", "test_browser_live_inbox",
-        "test_browser_outage", "test_browser_recovery", "test_browser_statistics",
-        "test_browser_transfer_between_hubs", "test_browser_workflows", "test_canary_secrets",
-        "test_cli", "test_cli_email_people", "test_cli_tokens", "test_cli_users", "test_cli_visor",
-        "test_cli_workflows", "test_crash", "test_email_cli", "test_hidden_characters_browser",
-        "test_ledger_cli", "test_policy_cli", "test_schemathesis", "test_serve_workers",
-        "test_stats_derbyshire", "test_transfer_workflow_cli",
-    }
-)  # fmt: skip
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: Path(str(item.path)).stem not in _LONG_MODULES)
-
-
 async def _pg_database() -> tuple[str, str]:
     """Create an empty database on the test server; return (url, name) or skip with the reason."""
     import asyncpg

@@ -105,11 +105,19 @@ async def _asyncpg_in_transaction(
                 adapter._handle_exception(exc)  # raises it as the adapter's cursor translates it
                 raise
     except dbapi.Error as translated:
-        # As SQLAlchemy's own execution would: a lost connection is not pooled again.
-        if conn.dialect.is_disconnect(translated, None, None):
+        # As SQLAlchemy's own execution would: a lost connection is not pooled again, and the
+        # error says so (``connection_invalidated``: the edge answers 503, not 500).
+        lost = conn.dialect.is_disconnect(translated, None, None)
+        if lost:
             await conn.invalidate()
         raise DBAPIError.instance(
-            sql, None, translated, dbapi.Error, hide_parameters=True, dialect=conn.dialect
+            sql,
+            None,
+            translated,
+            dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
         ) from translated
 
 

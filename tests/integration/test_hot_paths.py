@@ -29,6 +29,7 @@ from hub.store import ledger as ledger_store
 from hub.store import notification_settings as settings_store
 from hub.store import workflows as workflow_store
 from hub.store.hot import HotInsert, HotReadIn, HotWrite
+from hub.store.outage import database_unavailable
 from hub.store.rate_limits import SideFile
 from hub.store.schema import case_agencies, cases, ledger_head, notification_settings, users
 from hub.wiring import Hub
@@ -240,7 +241,7 @@ async def test_a_connection_lost_under_a_hot_write_is_not_pooled_again(
     target = await case_id(hub, "Harlow")
     yot = await agency_id(hub, "DBY-YOT")
     hot = HotInsert(case_agencies)
-    with pytest.raises(DBAPIError):
+    with pytest.raises(DBAPIError) as raised:
         async with hub.db.write() as conn:
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             async with hub.db.read() as other:
@@ -252,6 +253,9 @@ async def test_a_connection_lost_under_a_hot_write_is_not_pooled_again(
                 assert ended.scalar_one() is True
             row = {"case_id": target, "agency_id": yot, "joined_at": hub.clock.now()}
             await hot.run(conn, [row])
+    # Said as an outage (the edge answers 503 with Retry-After), not as a fault (500).
+    assert raised.value.connection_invalidated
+    assert database_unavailable(raised.value)
     for _ in range(4):  # more than one pooled connection's worth
         async with hub.db.write() as conn:
             assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
