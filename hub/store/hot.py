@@ -106,8 +106,11 @@ async def _asyncpg_in_transaction(
                 raise
     except dbapi.Error as translated:
         # As SQLAlchemy's own execution would: a lost connection is not pooled again, and the
-        # error says so (``connection_invalidated``: the edge answers 503, not 500).
-        lost = conn.dialect.is_disconnect(translated, None, None)
+        # error says so (``connection_invalidated``: the edge answers 503, not 500). Given the
+        # connection, the dialect asks asyncpg whether it is closed: a connection that heard the
+        # server's shutdown while idle fails its next statement with a protocol error, not
+        # "connection is closed", and asyncpg has closed it by then.
+        lost = conn.dialect.is_disconnect(translated, adapter, None)
         if lost:
             await conn.invalidate()
         raise DBAPIError.instance(

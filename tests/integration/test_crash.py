@@ -106,11 +106,25 @@ async def _settle(load: SteadyLoad, reader: str, url: str, since: datetime) -> d
     }
 
 
-def _check_answers(outcomes: list[Outcome]) -> None:
+def _unhandled(logs: list[Path]) -> str:
+    """The servers' logged tracebacks of unhandled errors (what a 500 was), for the report."""
+    found = []
+    for log in logs:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        # From the log line that names the error to the next line that starts a log record.
+        found += re.findall(
+            r"^\S+ \S+ ERROR \S+ unhandled error.*?(?=^\d{4}-|\Z)", text, re.M | re.S
+        )
+    return "\n".join(found)[-6000:]
+
+
+def _check_answers(outcomes: list[Outcome], logs: list[Path]) -> None:
     """While things fail: 201, or 503 with Retry-After, or a dropped connection (the process
     that held it was killed). Never a 500, never a request left hanging."""
     for o in outcomes:
-        assert o.status in (201, 503, None), f"answered {o.status} during the failures"
+        assert o.status in (201, 503, None), (
+            f"answered {o.status} during the failures\n{_unhandled(logs)}"
+        )
         if o.status == 503:
             assert o.retry_after and int(o.retry_after) >= 1
         if o.status is None:
@@ -213,7 +227,7 @@ async def test_gateways_on_postgres_survive_kills_and_a_restart(tmp_path: Path) 
             load.stop()
             await running
             during = load.since(restart_began - 1)
-            _check_answers(load.outcomes)
+            _check_answers(load.outcomes, [g.log for g in (a, b)])
             first_503 = min((o.started for o in during if o.status == 503), default=None)
             back = min(
                 (
@@ -263,7 +277,7 @@ async def test_single_box_sqlite_survives_kill_9(tmp_path: Path) -> None:
         await asyncio.sleep(3)
         load.stop()
         await running
-        _check_answers(load.outcomes)
+        _check_answers(load.outcomes, [box.log])
         counts = await _settle(load, reader, url, since)
     finally:
         box.stop()
@@ -328,7 +342,7 @@ async def test_failover_to_a_synchronous_standby_loses_nothing_acknowledged(
             await asyncio.sleep(4)
             load.stop()
             await running
-            _check_answers(load.outcomes)
+            _check_answers(load.outcomes, [g.log for g in gateways])
             back = min(
                 (o.started + o.elapsed for o in load.since(promoted) if o.status == 201),
                 default=None,

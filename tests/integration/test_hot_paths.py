@@ -261,6 +261,41 @@ async def test_a_connection_lost_under_a_hot_write_is_not_pooled_again(
             assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
 
 
+# What PostgreSQL sends each idle session as it shuts down (an ErrorResponse, FATAL 57P01).
+_SHUTDOWN_NOTICE = (
+    b"SFATAL\0VFATAL\0C57P01\0Mterminating connection due to administrator command\0\0"
+)
+
+
+@pytest.mark.parametrize("statement", ["read", "insert"])
+async def test_a_connection_told_of_a_shutdown_while_idle_is_not_pooled_again(
+    hub: Hub, logins: dict[str, DemoLogin], config: Config, statement: str
+) -> None:
+    """A pooled connection hears the server's shutdown notice before its socket closes (a
+    restart under load): the hot statement run on it next fails as an outage (503), not as a
+    fault (500), and the dead connection is not handed out again."""
+    if config.is_sqlite:
+        pytest.skip("PostgreSQL's shutdown notice to an idle session")
+    target = await case_id(hub, "Harlow")
+    yot = await agency_id(hub, "DBY-YOT")
+    with pytest.raises(DBAPIError) as raised:
+        async with hub.db.write() as conn:
+            driver = (await conn.get_raw_connection()).dbapi_connection._connection
+            frame = b"E" + len(_SHUTDOWN_NOTICE + b"1234").to_bytes(4, "big") + _SHUTDOWN_NOTICE
+            driver._protocol.data_received(frame)  # as the socket delivers it
+            if statement == "read":
+                await ledger_store.lock_head(conn)
+            else:
+                row = {"case_id": target, "agency_id": yot, "joined_at": hub.clock.now()}
+                await HotInsert(case_agencies).run(conn, [row])
+    assert "cannot switch to state" in str(raised.value.orig)
+    assert raised.value.connection_invalidated
+    assert database_unavailable(raised.value)
+    for _ in range(4):  # more than one pooled connection's worth
+        async with hub.db.write() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+
+
 async def test_the_log_head_stays_locked_until_its_transaction_ends(
     hub: Hub, logins: dict[str, DemoLogin]
 ) -> None:
