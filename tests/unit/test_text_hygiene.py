@@ -7,6 +7,8 @@ import base64
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.crypto import packet_format as fmt
 from hub.crypto.canonical import (
@@ -109,6 +111,15 @@ def test_a_body_keeps_line_breaks_and_refuses_only_what_cannot_be_stored() -> No
         check_text("a\x00b", "body", "the message")
     assert err.value.field == "body"
     assert text_problem("a\udc00") == "must not include an unpaired surrogate (U+DC00)"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(), max_size=40))
+def test_a_body_is_refused_exactly_when_it_holds_a_nul_or_a_lone_surrogate(text: str) -> None:
+    # The check that skips the scan answers as the scan would, in any script.
+    unstorable = any(c == "\x00" or "\ud800" <= c <= "\udfff" for c in text)
+    assert (text_problem(text) is not None) == unstorable
+    assert (text_problem("ascii " + text) is not None) == unstorable
 
 
 def test_a_bodys_hidden_characters_are_found_in_place() -> None:
