@@ -371,14 +371,32 @@ async def outbox(
     return await _read_box(conn, stmt, params)
 
 
+# The order of a box's columns on the driver (``select(packets)``: the table's), for reading a
+# row by position rather than through a dict: a listing's hundred rows, each built once.
+_BOX_COLUMNS = (
+    "id", "packet_type", "case_id", "sender_agency_id", "sender_user_id", "purpose",
+    "lawful_basis", "created_at", "header", "signature", "signer_key_id", "reply_to", "held",
+)  # fmt: skip
+if any(hot.keys != _BOX_COLUMNS for hot in _HOT_BOXES.values()):
+    raise RuntimeError("packets' columns changed: update _BOX_COLUMNS and _row_at")
+
+
+def _row_at(r: Sequence[Any], recipients: tuple[int, ...]) -> PacketRow:
+    (packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
+     created_at, header, signature, signer_key_id, reply_to, _held) = r  # fmt: skip
+    return PacketRow(
+        packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
+        created_at, bytes(header), bytes(signature), signer_key_id, recipients, reply_to,
+    )  # fmt: skip
+
+
 async def _read_box(
     conn: AsyncConnection, stmt: Select[Any], params: dict[str, object]
 ) -> list[PacketRow]:
     if conn.dialect.name == "sqlite":
-        hot = _HOT_BOXES[stmt]
-        return await _rows(
-            conn, [dict(zip(hot.keys, r, strict=True)) for r in await hot.all(conn, params)]
-        )
+        found = await _HOT_BOXES[stmt].all(conn, params)
+        recipients = await _recipients(conn, [r[0] for r in found])
+        return [_row_at(r, recipients.get(r[0], ())) for r in found]
     return await _rows(conn, (await conn.execute(stmt, params)).mappings().all())
 
 
