@@ -281,7 +281,8 @@ async def test_a_connection_told_of_a_shutdown_while_idle_is_not_pooled_again(
     with pytest.raises(DBAPIError) as raised:
         async with hub.db.write() as conn:
             driver = (await conn.get_raw_connection()).dbapi_connection._connection
-            frame = b"E" + len(_SHUTDOWN_NOTICE + b"1234").to_bytes(4, "big") + _SHUTDOWN_NOTICE
+            length = (len(_SHUTDOWN_NOTICE) + 4).to_bytes(4, "big")  # it counts itself
+            frame = b"E" + length + _SHUTDOWN_NOTICE
             driver._protocol.data_received(frame)  # as the socket delivers it
             if statement == "read":
                 await ledger_store.lock_head(conn)
