@@ -63,16 +63,10 @@ class SeededWorlds:
         source = template.config
         if not _same_but_paths(config, source):
             return None
-        source_db = _sqlite_path(source) if config.is_sqlite else None
-        target_db = _sqlite_path(config) if config.is_sqlite else None
-        if source_db is not None and target_db is not None:
-            if source_db.parent != source.data_dir or target_db.parent != config.data_dir:
-                return None  # the file is copied with its directory: it must be inside it
-            if source_db.name != target_db.name:
-                return None
-        if source.kek_path.relative_to(source.data_dir) != config.kek_path.relative_to(
-            config.data_dir
-        ):
+        # What is copied is the data directory: the SQLite file and the KEK must sit in it, where
+        # they sit in the template's.
+        layout = _layout(config)
+        if None in layout or layout != _layout(source):
             return None
         await asyncio.to_thread(
             shutil.copytree, source.data_dir, config.data_dir, dirs_exist_ok=True
@@ -108,8 +102,15 @@ class SeededWorlds:
                 asyncio.run(_drop_pg_database(template.pg_name))
 
 
-def _sqlite_path(config: Config) -> Path:
-    return Path(config.database_url.split("///", 1)[1])
+def _layout(config: Config) -> tuple[Path | None, Path | None]:
+    """Where the SQLite file (``.`` on PostgreSQL) and the KEK are inside the data directory;
+    None for one outside it."""
+
+    def inside(path: Path) -> Path | None:
+        return path.relative_to(config.data_dir) if path.is_relative_to(config.data_dir) else None
+
+    database = Path(config.database_url.split("///", 1)[1]) if config.is_sqlite else None
+    return (inside(database) if database is not None else Path("."), inside(config.kek_path))
 
 
 def _same_but_paths(config: Config, template: Config) -> bool:

@@ -193,7 +193,7 @@ async def listing(
             stmt = stmt.where(tuple_(when, key) < tuple_(before.created_at, before.id))
         stmt = stmt.order_by(when.desc(), key.desc())
     stmt = stmt.limit(limit)
-    return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+    return await _rows(conn, (await conn.execute(stmt)).all())
 
 
 async def count_listing(
@@ -327,27 +327,29 @@ async def _recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tu
     return {k: tuple(v) for k, v in found.items()}
 
 
-def _row(r: Mapping[Any, Any], recipients: tuple[int, ...]) -> PacketRow:
+# ``select(packets)``'s columns, in the table's order: every packet query here selects them, and
+# rows are read by position (a listing's hundred rows, each built once, not through a dict).
+_COLUMNS = (
+    "id", "packet_type", "case_id", "sender_agency_id", "sender_user_id", "purpose",
+    "lawful_basis", "created_at", "header", "signature", "signer_key_id", "reply_to", "held",
+)  # fmt: skip
+if tuple(packets.c.keys()) != _COLUMNS:
+    raise RuntimeError("packets' columns changed: update _COLUMNS and _row")
+
+
+def _row(r: Sequence[Any], recipients: tuple[int, ...]) -> PacketRow:
+    (packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
+     created_at, header, signature, signer_key_id, reply_to, _held) = r  # fmt: skip
     return PacketRow(
-        id=r["id"],
-        packet_type=r["packet_type"],
-        case_id=r["case_id"],
-        sender_agency_id=r["sender_agency_id"],
-        sender_user_id=r["sender_user_id"],
-        purpose=r["purpose"],
-        lawful_basis=r["lawful_basis"],
-        created_at=r["created_at"],
-        header=bytes(r["header"]),
-        signature=bytes(r["signature"]),
-        signer_key_id=r["signer_key_id"],
-        recipient_agency_ids=recipients,
-        reply_to=r["reply_to"],
-    )
+        packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
+        created_at, bytes(header), bytes(signature), signer_key_id, recipients, reply_to,
+    )  # fmt: skip
 
 
-async def _rows(conn: AsyncConnection, result_rows: Sequence[Mapping[Any, Any]]) -> list[PacketRow]:
-    recips = await _recipients(conn, [r["id"] for r in result_rows])
-    return [_row(r, recips.get(r["id"], ())) for r in result_rows]
+async def _rows(conn: AsyncConnection, result_rows: Sequence[Sequence[Any]]) -> list[PacketRow]:
+    """Rows of ``select(packets)``, with each packet's recipients."""
+    recipients = await _recipients(conn, [r[0] for r in result_rows])
+    return [_row(r, recipients.get(r[0], ())) for r in result_rows]
 
 
 async def inbox(
@@ -371,33 +373,12 @@ async def outbox(
     return await _read_box(conn, stmt, params)
 
 
-# The order of a box's columns on the driver (``select(packets)``: the table's), for reading a
-# row by position rather than through a dict: a listing's hundred rows, each built once.
-_BOX_COLUMNS = (
-    "id", "packet_type", "case_id", "sender_agency_id", "sender_user_id", "purpose",
-    "lawful_basis", "created_at", "header", "signature", "signer_key_id", "reply_to", "held",
-)  # fmt: skip
-if any(hot.keys != _BOX_COLUMNS for hot in _HOT_BOXES.values()):
-    raise RuntimeError("packets' columns changed: update _BOX_COLUMNS and _row_at")
-
-
-def _row_at(r: Sequence[Any], recipients: tuple[int, ...]) -> PacketRow:
-    (packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
-     created_at, header, signature, signer_key_id, reply_to, _held) = r  # fmt: skip
-    return PacketRow(
-        packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
-        created_at, bytes(header), bytes(signature), signer_key_id, recipients, reply_to,
-    )  # fmt: skip
-
-
 async def _read_box(
     conn: AsyncConnection, stmt: Select[Any], params: dict[str, object]
 ) -> list[PacketRow]:
     if conn.dialect.name == "sqlite":
-        found = await _HOT_BOXES[stmt].all(conn, params)
-        recipients = await _recipients(conn, [r[0] for r in found])
-        return [_row_at(r, recipients.get(r[0], ())) for r in found]
-    return await _rows(conn, (await conn.execute(stmt, params)).mappings().all())
+        return await _rows(conn, await _HOT_BOXES[stmt].all(conn, params))
+    return await _rows(conn, (await conn.execute(stmt, params)).all())
 
 
 async def packet_by_id(
@@ -405,7 +386,7 @@ async def packet_by_id(
 ) -> PacketRow | None:
     """A sent packet; one held for approval too with ``include_held`` (``held_shares`` only)."""
     stmt = _HELD_OR_SENT_BY_ID if include_held else _PACKET_BY_ID
-    row = (await conn.execute(stmt, {"id": packet_id})).mappings().first()
+    row = (await conn.execute(stmt, {"id": packet_id})).first()
     if row is None:
         return None
     return (await _rows(conn, [row]))[0]
@@ -460,7 +441,7 @@ async def case_packets(conn: AsyncConnection, case_id: int, limit: int = 500) ->
         .order_by(packets.c.created_at, packets.c.id)
         .limit(limit)
     )
-    return await _rows(conn, (await conn.execute(stmt)).mappings().all())
+    return await _rows(conn, (await conn.execute(stmt)).all())
 
 
 async def idempotent_send(conn: AsyncConnection, token_id: int, key: str) -> tuple[str, str] | None:
