@@ -8,9 +8,10 @@ when its caller resumes, and leave the log without a gap.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
@@ -22,6 +23,7 @@ from hub.services import ledger
 from hub.store import ledger as ledger_store
 from hub.store.database import Database
 from hub.store.schema import ledger_entries
+from hub.store.sqlite_jobs import PAGE_CACHE_KIB
 from hub.wiring import Hub
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, ManualClock, agency_id, case_id
 
@@ -168,3 +170,28 @@ async def test_batched_shares_with_a_key_used_twice_fail_alone(
         for summary in sent:
             entries = await ledger_store.entries_for_packet(conn, summary.id)
             assert [e["event"] for e in entries] == ["packet-sent"]
+
+
+async def test_every_sqlite_connection_is_durable_and_keeps_a_page_cache(tmp_path: Path) -> None:
+    """The settings each kind of connection gets (inline reads, reader threads, the group
+    commit's writer, the async engine): WAL, synchronous=FULL, and the page cache a large
+    database's listings need (``PAGE_CACHE_KIB``)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}")
+
+    async def settings(conn: AsyncConnection) -> tuple[str, int, int]:
+        values = []
+        for pragma in ("journal_mode", "synchronous", "cache_size"):
+            values.append((await conn.execute(text(f"PRAGMA {pragma}"))).scalar_one())
+        return values[0], values[1], values[2]
+
+    expected = ("wal", 2, -PAGE_CACHE_KIB)  # 2: FULL
+    try:
+        assert await db.run_read(settings) == expected  # inline, on the event loop's thread
+        assert await db.run_write(settings) == expected  # the writer thread
+        async with db.read() as conn:
+            assert await settings(conn) == expected
+        assert db._sync_engine is not None
+        with db._sync_engine.connect() as sync:  # a reader thread's pool
+            assert sync.execute(text("PRAGMA cache_size")).scalar_one() == -PAGE_CACHE_KIB
+    finally:
+        await db.dispose()

@@ -30,6 +30,11 @@ def json_response(model: BaseModel, status: int = 200) -> web.Response:
     )
 
 
+def json_bytes_response(body: bytes, status: int = 200) -> web.Response:
+    """JSON already serialised (UTF-8), with the headers ``json_response`` gives."""
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
+
+
 class UnsupportedMediaType(InvalidInput):
     status = 415
     code = "unsupported_media_type"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from hub.text import line_problem, text_problem
 
@@ -116,6 +117,32 @@ class OpenedPacketOut(ApiModel):
 
 class PacketList(ApiModel):
     packets: list[PacketOut]
+
+
+class PacketJson(TypedDict):
+    """``PacketOut`` as plain data (the same fields, in the same order)."""
+
+    id: str
+    packet_type: str
+    case_id: int
+    case_reference: str
+    sender_agency: str
+    recipient_agencies: list[str]
+    purpose: str
+    created_at: datetime
+    subject: str
+    attachment_count: int
+    reply_to: str | None
+
+
+class PacketListJson(TypedDict):
+    packets: list[PacketJson]
+
+
+# A listing of up to 100 packets as ``PacketList`` writes it, without a validated model a row:
+# building those was three quarters of the listing's JSON cost, for values the hub made itself.
+# The same serializer writes the same bytes (tests/unit/test_packet_list_json.py holds them equal).
+PACKET_LIST_JSON = TypeAdapter(PacketListJson)
 
 
 class DecisionOut(ApiModel):

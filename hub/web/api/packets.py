@@ -18,7 +18,14 @@ from hub.model.packets import AttachmentIn, Draft, PacketSummary, PacketType
 from hub.services.share_approvals import HeldSummary
 from hub.services.tokens import ApiActor, Scope
 from hub.web.api import models as m
-from hub.web.api.handlers import agency_codes, api_caller, json_response, path_id, read_body
+from hub.web.api.handlers import (
+    agency_codes,
+    api_caller,
+    json_bytes_response,
+    json_response,
+    path_id,
+    read_body,
+)
 from hub.web.api.held_share_models import HeldShareOut, held_share_out
 from hub.web.api.spec import Param, endpoint
 from hub.web.keys import HUB
@@ -41,20 +48,24 @@ def agency_ids(summaries: Iterable[PacketSummary]) -> set[int]:
     return {a for s in summaries for a in (s.sender_agency_id, *s.recipient_agency_ids)}
 
 
+def packet_json(s: PacketSummary, codes: dict[int, str]) -> m.PacketJson:
+    return {
+        "id": s.id,
+        "packet_type": s.packet_type.value,
+        "case_id": s.case_id,
+        "case_reference": s.case_reference,
+        "sender_agency": codes.get(s.sender_agency_id, "?"),
+        "recipient_agencies": [codes.get(a, "?") for a in s.recipient_agency_ids],
+        "purpose": s.purpose,
+        "created_at": s.created_at,
+        "subject": s.subject,
+        "attachment_count": s.attachment_count,
+        "reply_to": s.reply_to,
+    }
+
+
 def packet_out(s: PacketSummary, codes: dict[int, str]) -> m.PacketOut:
-    return m.PacketOut(
-        id=s.id,
-        packet_type=s.packet_type.value,
-        case_id=s.case_id,
-        case_reference=s.case_reference,
-        sender_agency=codes.get(s.sender_agency_id, "?"),
-        recipient_agencies=[codes.get(a, "?") for a in s.recipient_agency_ids],
-        purpose=s.purpose,
-        created_at=s.created_at,
-        subject=s.subject,
-        attachment_count=s.attachment_count,
-        reply_to=s.reply_to,
-    )
+    return m.PacketOut(**packet_json(s, codes))
 
 
 def _draft(body: m.SendIn, codes: dict[str, int]) -> Draft:
@@ -216,11 +227,8 @@ async def _listing(request: web.Request, box: str) -> web.StreamResponse:
     lister = hub.packets.inbox if box == "inbox" else hub.packets.outbox
     rows = await lister(caller.actor, 100, before)
     codes = await agency_codes(request, agency_ids(rows))
-    return json_response(
-        m.PacketList(
-            packets=[packet_out(r, codes) for r in rows if caller.token.allows_case(r.case_id)]
-        )
-    )
+    listed = [packet_json(r, codes) for r in rows if caller.token.allows_case(r.case_id)]
+    return json_bytes_response(m.PACKET_LIST_JSON.dump_json({"packets": listed}))
 
 
 async def _visible_packet(request: web.Request, caller: ApiActor) -> str:
