@@ -46,6 +46,19 @@ class ListedSubjects:
         self._size = size
         self._memo: OrderedDict[MemoKey, tuple[str, int]] = OrderedDict()
 
+    def remembered(
+        self, actor: Actor, row: PacketRow, wrapped: Sequence[StoredWrappedKey], manifest: bytes
+    ) -> tuple[str, int] | None:
+        """What ``subject`` answers without decrypting: erased, or remembered; else None. (A
+        listing asks this first: most rows are remembered, and awaiting costs each one.)"""
+        if not wrapped:
+            return ERASED_SUBJECT, 0
+        key = _memo_key(actor, row, wrapped, manifest)
+        found = self._memo.get(key)
+        if found is not None:
+            self._memo.move_to_end(key)
+        return found
+
     async def subject(
         self,
         actor: Actor,
@@ -54,13 +67,10 @@ class ListedSubjects:
         manifest: bytes,
     ) -> tuple[str, int]:
         """(subject, attachment count) of ``row`` for the actor's agency, or a placeholder."""
-        if not wrapped:
-            return ERASED_SUBJECT, 0
-        key = (actor.agency.id, row.id, tuple((w.key_id, w.sealed) for w in wrapped), manifest)
-        found = self._memo.get(key)
+        found = self.remembered(actor, row, wrapped, manifest)
         if found is not None:
-            self._memo.move_to_end(key)
             return found
+        key = _memo_key(actor, row, wrapped, manifest)
         packet = fmt.SealedPacket(
             row.header,
             row.signature,
@@ -80,3 +90,9 @@ class ListedSubjects:
         if len(self._memo) > self._size:
             self._memo.popitem(last=False)
         return found
+
+
+def _memo_key(
+    actor: Actor, row: PacketRow, wrapped: Sequence[StoredWrappedKey], manifest: bytes
+) -> MemoKey:
+    return actor.agency.id, row.id, tuple((w.key_id, w.sealed) for w in wrapped), manifest

@@ -112,10 +112,11 @@ async def _page(
     conn: AsyncConnection, actor: Actor, rows: Sequence[PacketRow], *, reads: bool = False
 ) -> _Page:
     ids = [r.id for r in rows]
+    keys, manifests = await store.keys_and_manifests_for(conn, ids, actor.agency.id)
     return _Page(
         rows,
-        await store.wrapped_keys_for(conn, ids, actor.agency.id),
-        await store.manifests(conn, ids),
+        keys,
+        manifests,
         await case_store.references_by_ids(conn, (r.case_id for r in rows)),
         frozenset(await packet_reads.read_among(conn, actor.user.id, ids))
         if reads
@@ -371,11 +372,13 @@ class PacketListing:
 
     async def _summaries(self, actor: Actor, page: _Page) -> list[PacketSummary]:
         out = []
+        remembered = self._subjects.remembered
         for r in page.rows:
-            subject, count = await self._subjects.subject(
-                actor, r, page.keys.get(r.id, ()), page.manifests.get(r.id, b"")
-            )
-            out.append(summary_of(r, page.references.get(r.case_id, "?"), subject, count))
+            wrapped, manifest = page.keys.get(r.id, ()), page.manifests.get(r.id, b"")
+            found = remembered(actor, r, wrapped, manifest)
+            if found is None:
+                found = await self._subjects.subject(actor, r, wrapped, manifest)
+            out.append(summary_of(r, page.references.get(r.case_id, "?"), *found))
         return out
 
 

@@ -4,7 +4,7 @@ with after it was listed shows as such, never as the subject remembered."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from hub.model.packets import Draft
 from hub.services.listed_subjects import (
@@ -71,6 +71,24 @@ async def test_a_manifest_tampered_with_after_listing_is_unreadable(
             .values(data=flipped)
         )
     assert (await _subjects(hub))[packet_id] == UNREADABLE_SUBJECT
+
+
+async def test_a_packet_whose_manifest_is_gone_is_unreadable_not_erased(
+    hub: Hub, logins: object
+) -> None:
+    """The page reads keys and manifests in one statement: a packet the reader holds a key to
+    but whose manifest row is missing fails its integrity check; it was not erased."""
+    gone = await _send(hub, "Victim contact - exclusion zone")
+    kept = await _send(hub, "Home visit - outcome")
+    async with hub.db.write() as conn:
+        await conn.execute(
+            delete(packet_parts).where(
+                packet_parts.c.packet_id == gone, packet_parts.c.name == "manifest"
+            )
+        )
+    subjects = await _subjects(hub)
+    assert subjects[gone] == UNREADABLE_SUBJECT
+    assert subjects[kept] == "Home visit - outcome"
 
 
 async def test_the_memo_keeps_only_the_latest(hub: Hub, logins: object) -> None:
