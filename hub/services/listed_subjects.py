@@ -3,10 +3,9 @@
 Decrypting a manifest (unwrapping the content key, then the manifest's AEAD and its JSON) was a
 third of an inbox page's cost, and staff see the same newest packets on every visit. The same
 stored bytes (the packet id, the reading agency's wrapped keys, the manifest's ciphertext)
-always decrypt to the same manifest, so what they decrypted to is remembered, keyed by those
-bytes themselves and the agency, for the most recent ``MEMO_SIZE`` of them. (Keyed by the bytes,
-not a digest of them: the dictionary compares a hit in full, and hashing them with SHA-256 cost
-more than the rest of the lookup.) The memo holds no more than the content keys cached beside it
+always decrypt to the same manifest, so what they decrypted to is remembered for the most recent
+``MEMO_SIZE`` packets, with those bytes: it is given again only for the same bytes, compared in
+full. (Not by a digest of them: hashing them with SHA-256 cost more than the rest of the lookup.) The memo holds no more than the content keys cached beside it
 (``hub.services.content_keys``) already unlock, and only for bytes presented again: once a
 packet is erased its wrapped keys are gone and it shows as erased before the memo is asked.
 Nothing of it is ever stored.
@@ -16,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from hub.crypto import packet_format as fmt
 from hub.crypto.errors import CryptoFailure
@@ -30,12 +30,14 @@ ERASED_SUBJECT = "(content erased)"
 ELSEWHERE_SUBJECT = "(sealed for your agency's own system: open it there)"
 PLACEHOLDERS = frozenset({UNREADABLE_SUBJECT, ERASED_SUBJECT, ELSEWHERE_SUBJECT})
 
-# About 600 bytes each (the key's bytes, a subject, a count): about 12 MB for every gateway
-# process.
+# About 600 bytes each (the bytes, a subject, a count): about 12 MB for every gateway process.
 MEMO_SIZE = 20_000
 
-# The reading agency, the packet, its wrapped keys (key id, sealed key) and the manifest.
-MemoKey = tuple[int, str, tuple[tuple[str, bytes], ...], bytes]
+
+class _Remembered(NamedTuple):
+    wrapped: tuple[StoredWrappedKey, ...]
+    manifest: bytes
+    found: tuple[str, int]
 
 
 class ListedSubjects:
@@ -44,20 +46,23 @@ class ListedSubjects:
     def __init__(self, keys: ContentKeys, size: int = MEMO_SIZE) -> None:
         self._keys = keys
         self._size = size
-        self._memo: OrderedDict[MemoKey, tuple[str, int]] = OrderedDict()
+        # By (reading agency, packet id).
+        self._memo: OrderedDict[tuple[int, str], _Remembered] = OrderedDict()
 
     def remembered(
         self, actor: Actor, row: PacketRow, wrapped: Sequence[StoredWrappedKey], manifest: bytes
     ) -> tuple[str, int] | None:
-        """What ``subject`` answers without decrypting: erased, or remembered; else None. (A
-        listing asks this first: most rows are remembered, and awaiting costs each one.)"""
+        """What ``subject`` answers without decrypting: erased, or remembered from the same
+        bytes; else None. (A listing asks this first: most rows are remembered, and awaiting
+        costs each one.)"""
         if not wrapped:
             return ERASED_SUBJECT, 0
-        key = _memo_key(actor, row, wrapped, manifest)
-        found = self._memo.get(key)
-        if found is not None:
-            self._memo.move_to_end(key)
-        return found
+        key = (actor.agency.id, row.id)
+        entry = self._memo.get(key)
+        if entry is None or entry.manifest != manifest or entry.wrapped != tuple(wrapped):
+            return None
+        self._memo.move_to_end(key)
+        return entry.found
 
     async def subject(
         self,
@@ -70,7 +75,6 @@ class ListedSubjects:
         found = self.remembered(actor, row, wrapped, manifest)
         if found is not None:
             return found
-        key = _memo_key(actor, row, wrapped, manifest)
         packet = fmt.SealedPacket(
             row.header,
             row.signature,
@@ -86,13 +90,9 @@ class ListedSubjects:
         except CryptoFailure:
             return UNREADABLE_SUBJECT, 0  # opening it reports the failure properly
         found = (opened.subject, len(opened.attachments))
-        self._memo[key] = found
+        key = (actor.agency.id, row.id)
+        self._memo[key] = _Remembered(tuple(wrapped), manifest, found)
+        self._memo.move_to_end(key)  # a packet's bytes decrypted anew (tampered with, re-keyed)
         if len(self._memo) > self._size:
             self._memo.popitem(last=False)
         return found
-
-
-def _memo_key(
-    actor: Actor, row: PacketRow, wrapped: Sequence[StoredWrappedKey], manifest: bytes
-) -> MemoKey:
-    return actor.agency.id, row.id, tuple((w.key_id, w.sealed) for w in wrapped), manifest

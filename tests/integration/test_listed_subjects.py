@@ -102,6 +102,24 @@ async def test_the_memo_keeps_only_the_latest(hub: Hub, logins: object) -> None:
     assert len(subjects._memo) == 2
 
 
+async def test_a_remembered_subject_needs_the_same_bytes_again(hub: Hub, logins: object) -> None:
+    packet_id = await _send(hub, "MAPPA meeting - minutes")
+    housing = await actor_for(hub, "dby.housing")
+    subjects = ListedSubjects(hub.packets._keys)
+    page = await hub.db.run_read(lambda conn: _page_for(conn, housing, [packet_id]))
+    row, keys, manifest = page.rows[0], page.keys[packet_id], page.manifests[packet_id]
+    assert subjects.remembered(housing, row, keys, manifest) is None  # not yet decrypted
+    assert await subjects.subject(housing, row, keys, manifest) == ("MAPPA meeting - minutes", 0)
+    assert subjects.remembered(housing, row, keys, manifest) == ("MAPPA meeting - minutes", 0)
+    flipped = manifest[:-1] + bytes([manifest[-1] ^ 1])
+    assert subjects.remembered(housing, row, keys, flipped) is None
+    other_key = [w._replace(sealed=w.sealed[:-1] + bytes([w.sealed[-1] ^ 1])) for w in keys]
+    assert subjects.remembered(housing, row, other_key, manifest) is None
+    assert subjects.remembered(housing, row, [], manifest) == (ERASED_SUBJECT, 0)
+    police = await actor_for(hub, "dby.police")  # another agency: its own entry
+    assert subjects.remembered(police, row, keys, manifest) is None
+
+
 async def _page_for(conn, actor, ids):  # type: ignore[no-untyped-def]
     from hub.services.packet_listing import _page
     from hub.store import packets as store
