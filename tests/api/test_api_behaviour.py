@@ -346,6 +346,12 @@ async def test_html_in_a_subject_is_data_returned_json_encoded(api: Api) -> None
     assert b'\\"quoted\\"' in answer.body  # but JSON-encoded
     listed = await call(api, "GET", "/api/v1/inbox", token=housing_token)
     assert subject in [p["subject"] for p in listed.json["packets"]]
+    # The listing is written from plain data (``packet_list_json``): the same headers and
+    # encoding as every other answer.
+    assert listed.headers["Content-Type"] == answer.headers["Content-Type"]
+    assert listed.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert listed.headers["X-Content-Type-Options"] == "nosniff"
+    assert b'\\"quoted\\"' in listed.body and b"&lt;" not in listed.body
 
 
 async def test_attachments_round_trip_and_receipts_for_the_sender(api: Api) -> None:

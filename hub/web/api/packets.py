@@ -228,7 +228,7 @@ async def _listing(request: web.Request, box: str) -> web.StreamResponse:
     rows = await lister(caller.actor, 100, before)
     codes = await agency_codes(request, agency_ids(rows))
     listed = [packet_json(r, codes) for r in rows if caller.token.allows_case(r.case_id)]
-    return json_bytes_response(m.PACKET_LIST_JSON.dump_json({"packets": listed}))
+    return json_bytes_response(m.packet_list_json(listed))
 
 
 async def _visible_packet(request: web.Request, caller: ApiActor) -> str:
