@@ -161,7 +161,7 @@ class PacketListing:
         require_reader(actor)
 
         async def load(conn: AsyncConnection) -> _Page:
-            rows = await store.inbox(conn, actor.agency.id, min(limit, 200), before)
+            rows = await store.inbox(conn, actor.agency.id, min(limit, store.MAX_BOX_LIMIT), before)
             return await _page(conn, actor, rows)
 
         return await self._summaries(actor, await self._db.run_read(load))
@@ -172,7 +172,9 @@ class PacketListing:
         require_reader(actor)
 
         async def load(conn: AsyncConnection) -> _Page:
-            rows = await store.outbox(conn, actor.agency.id, min(limit, 200), before)
+            rows = await store.outbox(
+                conn, actor.agency.id, min(limit, store.MAX_BOX_LIMIT), before
+            )
             return await _page(conn, actor, rows)
 
         return await self._summaries(actor, await self._db.run_read(load))

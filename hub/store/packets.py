@@ -17,6 +17,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     select,
     tuple_,
 )
@@ -379,12 +380,32 @@ async def outbox(
     return await _read_box(conn, stmt, params)
 
 
+# PostgreSQL: the same statements on asyncpg, one per limit written into the SQL (as the planner
+# must see it): no SQLAlchemy execution, and no transaction begun around the page's reads, each
+# of which has a snapshot of its own at READ COMMITTED in a transaction or not.
+_PG_BOXES: dict[tuple[Select[Any], int], HotRead] = {}
+# The most rows a box is read at once (so at most this many statements a box are kept).
+MAX_BOX_LIMIT = 200
+
+
+def _pg_box(stmt: Select[Any], limit: int) -> HotRead:
+    found = _PG_BOXES.get((stmt, limit))
+    if found is None:
+        written = stmt.limit(literal_column(str(int(limit)), Integer))
+        found = _PG_BOXES[(stmt, limit)] = HotRead(written)
+    return found
+
+
 async def _read_box(
     conn: AsyncConnection, stmt: Select[Any], params: dict[str, object]
 ) -> list[PacketRow]:
+    limit = params["limit"]
+    if not isinstance(limit, int) or not 0 < limit <= MAX_BOX_LIMIT:
+        raise ValueError(f"a box is read {MAX_BOX_LIMIT} rows at most")
     if conn.dialect.name == "sqlite":
         return await _rows(conn, await _HOT_BOXES[stmt].all(conn, params))
-    return await _rows(conn, (await conn.execute(stmt, params)).all())
+    values = {k: v for k, v in params.items() if k != "limit"}
+    return await _rows(conn, await _pg_box(stmt, limit).all(conn, values))
 
 
 async def packet_by_id(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
 from hub.demo import DemoLogin
+from hub.model.packets import Draft
 from hub.services.known_directory import KnownDirectory
 from hub.services.tokens import _CALLER
 from hub.store import cases as case_store
@@ -27,13 +28,22 @@ from hub.store import directory as directory_store
 from hub.store import hot as hot_module
 from hub.store import ledger as ledger_store
 from hub.store import notification_settings as settings_store
+from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.hot import HotInsert, HotReadIn, HotWrite
 from hub.store.outage import database_unavailable
 from hub.store.rate_limits import SideFile
-from hub.store.schema import case_agencies, cases, ledger_head, notification_settings, users
+from hub.store.schema import (
+    case_agencies,
+    cases,
+    ledger_head,
+    notification_settings,
+    packet_recipients,
+    packets,
+    users,
+)
 from hub.wiring import Hub
-from tests.conftest import agency_id, case_id
+from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
 
 async def test_a_hot_read_answers_what_sqlalchemy_answers(
@@ -107,6 +117,57 @@ async def test_a_hot_read_of_a_list_answers_what_sqlalchemy_answers(
     assert short == {all_ids[0]: slow[all_ids[0]]}  # type: ignore[index]
     async with hub.db.read() as conn:  # outside a hot path too (aiosqlite or asyncpg)
         assert await case_store.references_by_ids(conn, wanted) == slow
+
+
+async def test_a_box_read_on_the_driver_answers_what_sqlalchemy_answers(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """The API's inbox and sent box (``hub.store.packets.inbox``/``outbox``), read on the
+    driver on both databases, give the rows, in the order, that SQLAlchemy's execution of the
+    same statements gives; a limit past the bound is refused."""
+    police = await actor_for(hub, "dby.police")
+    for k in range(12):
+        draft = Draft(
+            case_id=await case_id(hub, "Harlow"),
+            recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
+            subject=f"Box read {k}",
+            body="Body",
+            purpose="risk-management",
+            lawful_basis="cja2003-s325",
+            data_categories=SHARE_CATEGORIES,
+            necessity=NECESSITY,
+        )
+        await hub.packets.send(police, draft)
+    async with hub.db.read() as conn:
+        agencies = [a for (a,) in await conn.execute(select(packet_recipients.c.agency_id))]
+        senders = [a for (a,) in await conn.execute(select(packets.c.sender_agency_id))]
+        times = sorted(t for (t,) in await conn.execute(select(packets.c.created_at)))
+    busiest = max(set(agencies), key=agencies.count)
+    sender = max(set(senders), key=senders.count)
+    middle = times[len(times) // 2]
+    cases = [
+        (packet_store.inbox, packet_store._INBOX, busiest, None),
+        (packet_store.inbox, packet_store._INBOX_BEFORE, busiest, middle),
+        (packet_store.outbox, packet_store._OUTBOX, sender, None),
+        (packet_store.outbox, packet_store._OUTBOX_BEFORE, sender, middle),
+    ]
+    for read, statement, agency, before in cases:
+        for limit in (1, 7, 200):
+
+            async def both(conn: AsyncConnection) -> tuple[list[object], list[object]]:
+                fast = await read(conn, agency, limit, before)  # noqa: B023
+                params = {"agency": agency, "limit": limit, "before": before}  # noqa: B023
+                slow = (await conn.execute(statement, params)).all()  # noqa: B023
+                return [r.id for r in fast], [r[0] for r in slow]
+
+            fast, slow = await hub.db.run_read(both)
+            assert fast == slow and fast, (statement, limit)
+    async with hub.db.read() as conn:
+        with pytest.raises(ValueError):
+            await packet_store.inbox(conn, busiest, packet_store.MAX_BOX_LIMIT + 1)
+        inbox = await packet_store.inbox(conn, busiest, 3)  # outside the hot paths too
+        slow = (await conn.execute(packet_store._INBOX, {"agency": busiest, "limit": 3})).all()
+        assert [r.id for r in inbox] == [r[0] for r in slow]
 
 
 async def test_a_hot_insert_stores_what_sqlalchemy_stores(
