@@ -5,7 +5,8 @@ third of an inbox page's cost, and staff see the same newest packets on every vi
 stored bytes (the packet id, the reading agency's wrapped keys, the manifest's ciphertext)
 always decrypt to the same manifest, so what they decrypted to is remembered for the most recent
 ``MEMO_SIZE`` packets, with those bytes: it is given again only for the same bytes, compared in
-full. (Not by a digest of them: hashing them with SHA-256 cost more than the rest of the lookup.) The memo holds no more than the content keys cached beside it
+full. (Not by a digest of them: hashing them with SHA-256 cost more than the rest of the
+lookup.) The memo holds no more than the content keys cached beside it
 (``hub.services.content_keys``) already unlock, and only for bytes presented again: once a
 packet is erased its wrapped keys are gone and it shows as erased before the memo is asked.
 Nothing of it is ever stored.
