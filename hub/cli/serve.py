@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -119,6 +120,9 @@ async def run_server(
     first passes SIGHUP and the stop on to the others (``helpers``) and restarts any that die.
     Every process bids for the background jobs (hub.cli.background): each runs in one of them."""
     heap.tune()
+    # kill -USR1 writes every thread's stack to stderr (the journal): for a process that will not
+    # stop or answer, what it is waiting on. Frames only: names and lines, never values.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     side: set[asyncio.Task[None]] = set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,6 +97,18 @@ def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise AssertionError("a gateway did not start")
 
 
+def _stopped(proc: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
+    """Whether a gateway told to stop did so within 30 s (as long as systemd gives it), and its
+    stderr; one still running then is asked for every thread's stack (SIGUSR1) and killed."""
+    try:
+        return True, proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()
+        return False, proc.communicate()[1]
+
+
 @contextmanager
 def gateways(tmp_path: Path, kind: str, count: int) -> Iterator[Gateways]:
     """``count`` `mappa-hub serve` processes, each on its own port, on one database."""
@@ -125,9 +138,10 @@ def gateways(tmp_path: Path, kind: str, count: int) -> Iterator[Gateways]:
         finally:
             for proc in procs:
                 proc.terminate()
-            for proc in procs:
-                _, stderr = proc.communicate(timeout=30)
-                # Stopped cleanly with a stream open: no traceback, exit 0.
+            stops = [_stopped(proc) for proc in procs]  # every one reaped, whatever happens
+            for proc, (in_time, stderr) in zip(procs, stops, strict=True):
+                # Stopped cleanly with a stream open: in time, no traceback, exit 0.
+                assert in_time, "a gateway did not stop within 30 s:\n" + stderr.decode()
                 assert proc.returncode == 0, stderr.decode()
                 assert b"Traceback" not in stderr, stderr.decode()
     finally:

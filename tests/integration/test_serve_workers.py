@@ -1,7 +1,8 @@
 """`mappa-hub serve --workers N`: processes sharing one port and one database.
 
 Concurrent shares through two workers on one SQLite file must all land, each once, with a log that
-verifies; SIGHUP reaches every worker; SIGTERM stops them all.
+verifies; SIGHUP reaches every worker; SIGUSR1 writes the stacks and serving goes on; SIGTERM stops
+them all.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ async def test_workers_share_the_port_and_the_log(tmp_path: Path, workers: int) 
         assert statuses == [201] * 60
         server.send_signal(signal.SIGHUP)
         await asyncio.sleep(2)
+        # SIGUSR1: every thread's stack to stderr (for a process that will not stop), and on.
+        server.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(0.5)
+        assert await _send_many(port, token, case_id, 1) == [201]
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=30)
@@ -126,8 +131,10 @@ async def test_workers_share_the_port_and_the_log(tmp_path: Path, workers: int) 
         )
     # Every worker re-read the policy.
     assert stderr.count("policy in force:") == workers
+    assert re.search(r"[Tt]hread 0x[0-9a-f]+ \(most recent call first\):", stderr)
+    assert 'asyncio/base_events.py", line' in stderr  # the loop, waiting
     # The demo's entries and one per share: none lost, none twice, the chain intact.
-    assert _verified_entries(data, env) == before + 60
+    assert _verified_entries(data, env) == before + 61
 
 
 def test_workers_must_be_a_sensible_number(tmp_path: Path) -> None:
