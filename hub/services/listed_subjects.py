@@ -76,6 +76,17 @@ class ListedSubjects:
         found = self.remembered(actor, row, wrapped, manifest)
         if found is not None:
             return found
+        return await self.decrypt(actor, row, wrapped, manifest)
+
+    async def decrypt(
+        self,
+        actor: Actor,
+        row: PacketRow,
+        wrapped: Sequence[StoredWrappedKey],
+        manifest: bytes,
+    ) -> tuple[str, int]:
+        """``subject`` for a row ``remembered`` did not answer (it has wrapped keys): decrypted,
+        and remembered."""
         packet = fmt.SealedPacket(
             row.header,
             row.signature,

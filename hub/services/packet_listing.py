@@ -379,7 +379,7 @@ class PacketListing:
             wrapped, manifest = page.keys.get(r.id, ()), page.manifests.get(r.id, b"")
             found = remembered(actor, r, wrapped, manifest)
             if found is None:
-                found = await self._subjects.subject(actor, r, wrapped, manifest)
+                found = await self._subjects.decrypt(actor, r, wrapped, manifest)
             out.append(summary_of(r, page.references.get(r.case_id, "?"), *found))
         return out
 

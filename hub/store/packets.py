@@ -114,12 +114,6 @@ _OUTBOX = (
     .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
 _OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
-# On SQLite the API's boxes are read on the driver (hub.store.hot), the limit a parameter: SQLite
-# walks the index the same whatever it is. PostgreSQL keeps the statements above.
-_HOT_BOXES = {
-    stmt: HotRead(stmt.limit(bindparam("limit", type_=Integer)))
-    for stmt in (_INBOX, _INBOX_BEFORE, _OUTBOX, _OUTBOX_BEFORE)
-}
 
 
 Box = Literal["inbox", "outbox"]
@@ -380,20 +374,13 @@ async def outbox(
     return await _read_box(conn, stmt, params)
 
 
-# PostgreSQL: the same statements on asyncpg, one per limit written into the SQL (as the planner
-# must see it): no SQLAlchemy execution, and no transaction begun around the page's reads, each
-# of which has a snapshot of its own at READ COMMITTED in a transaction or not.
-_PG_BOXES: dict[tuple[Select[Any], int], HotRead] = {}
+# The API's boxes are read on the driver (``hub.store.hot``: sqlite3 in the job's snapshot, or
+# asyncpg), one statement per limit, the limit written into the SQL as PostgreSQL's planner must
+# see it: no SQLAlchemy execution, and on PostgreSQL no transaction begun around a page's reads,
+# each of which has a snapshot of its own at READ COMMITTED in a transaction or not.
+_BOXES: dict[tuple[Select[Any], int], HotRead] = {}
 # The most rows a box is read at once (so at most this many statements a box are kept).
 MAX_BOX_LIMIT = 200
-
-
-def _pg_box(stmt: Select[Any], limit: int) -> HotRead:
-    found = _PG_BOXES.get((stmt, limit))
-    if found is None:
-        written = stmt.limit(literal_column(str(int(limit)), Integer))
-        found = _PG_BOXES[(stmt, limit)] = HotRead(written)
-    return found
 
 
 async def _read_box(
@@ -402,10 +389,12 @@ async def _read_box(
     limit = params["limit"]
     if not isinstance(limit, int) or not 0 < limit <= MAX_BOX_LIMIT:
         raise ValueError(f"a box is read {MAX_BOX_LIMIT} rows at most")
-    if conn.dialect.name == "sqlite":
-        return await _rows(conn, await _HOT_BOXES[stmt].all(conn, params))
+    hot = _BOXES.get((stmt, limit))
+    if hot is None:
+        written = stmt.limit(literal_column(str(limit), Integer))
+        hot = _BOXES[(stmt, limit)] = HotRead(written)
     values = {k: v for k, v in params.items() if k != "limit"}
-    return await _rows(conn, await _pg_box(stmt, limit).all(conn, values))
+    return await _rows(conn, await hot.all(conn, values))
 
 
 async def packet_by_id(

@@ -145,13 +145,13 @@ async def test_a_box_read_on_the_driver_answers_what_sqlalchemy_answers(
     busiest = max(set(agencies), key=agencies.count)
     sender = max(set(senders), key=senders.count)
     middle = times[len(times) // 2]
-    cases = [
+    reads = [
         (packet_store.inbox, packet_store._INBOX, busiest, None),
         (packet_store.inbox, packet_store._INBOX_BEFORE, busiest, middle),
         (packet_store.outbox, packet_store._OUTBOX, sender, None),
         (packet_store.outbox, packet_store._OUTBOX_BEFORE, sender, middle),
     ]
-    for read, statement, agency, before in cases:
+    for read, statement, agency, before in reads:
         for limit in (1, 7, 200):
 
             async def both(conn: AsyncConnection) -> tuple[list[object], list[object]]:

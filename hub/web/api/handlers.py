@@ -25,13 +25,11 @@ def api_caller(request: web.Request, scope: Scope) -> ApiActor:
 
 
 def json_response(model: BaseModel, status: int = 200) -> web.Response:
-    return web.Response(
-        text=model.model_dump_json(), status=status, content_type="application/json"
-    )
+    return json_bytes_response(model.model_dump_json().encode(), status)
 
 
 def json_bytes_response(body: bytes, status: int = 200) -> web.Response:
-    """JSON already serialised (UTF-8), with the headers ``json_response`` gives."""
+    """JSON already serialised (UTF-8)."""
     return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
