@@ -26,9 +26,10 @@ from hub.services.listed_subjects import (
     UNREADABLE_SUBJECT,
     ListedSubjects,
 )
+from hub.store import box_pages, packet_reads
 from hub.store import cases as case_store
-from hub.store import packet_reads
 from hub.store import packets as store
+from hub.store.box_pages import MAX_BOX_LIMIT, BoxPage
 from hub.store.database import Database
 from hub.store.packets import Box, PacketFilter, PacketRow, Position, StoredWrappedKey
 from hub.text import check_line
@@ -160,9 +161,8 @@ class PacketListing:
     ) -> list[PacketSummary]:
         require_reader(actor)
 
-        async def load(conn: AsyncConnection) -> _Page:
-            rows = await store.inbox(conn, actor.agency.id, min(limit, store.MAX_BOX_LIMIT), before)
-            return await _page(conn, actor, rows)
+        async def load(conn: AsyncConnection) -> BoxPage:
+            return await box_pages.inbox(conn, actor.agency.id, min(limit, MAX_BOX_LIMIT), before)
 
         return await self._summaries(actor, await self._db.run_read(load))
 
@@ -171,11 +171,8 @@ class PacketListing:
     ) -> list[PacketSummary]:
         require_reader(actor)
 
-        async def load(conn: AsyncConnection) -> _Page:
-            rows = await store.outbox(
-                conn, actor.agency.id, min(limit, store.MAX_BOX_LIMIT), before
-            )
-            return await _page(conn, actor, rows)
+        async def load(conn: AsyncConnection) -> BoxPage:
+            return await box_pages.outbox(conn, actor.agency.id, min(limit, MAX_BOX_LIMIT), before)
 
         return await self._summaries(actor, await self._db.run_read(load))
 
@@ -372,7 +369,7 @@ class PacketListing:
 
     # -- subjects --------------------------------------------------------------------------
 
-    async def _summaries(self, actor: Actor, page: _Page) -> list[PacketSummary]:
+    async def _summaries(self, actor: Actor, page: _Page | BoxPage) -> list[PacketSummary]:
         out = []
         remembered = self._subjects.remembered
         for r in page.rows:

@@ -9,7 +9,6 @@ from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     bindparam,
     delete,
@@ -17,13 +16,12 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal_column,
     select,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert, HotRead, HotReadIn
+from hub.store.hot import HotInsert, HotReadIn
 from hub.store.schema import (
     case_agencies,
     idempotency_keys,
@@ -98,22 +96,6 @@ _KEYS_AND_MANIFESTS_FOR = HotReadIn(
 _PARTS = select(packet_parts.c.name, packet_parts.c.data).where(
     packet_parts.c.packet_id == bindparam("id")
 )
-_INBOX = (
-    select(packets)
-    .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
-    .where(packet_recipients.c.agency_id == bindparam("agency"), _SENT)
-    .order_by(packet_recipients.c.created_at.desc(), packet_recipients.c.packet_id.desc())
-    # The limit is written into the SQL: a planner that does not know it may sort the whole box.
-    .limit(bindparam("limit", type_=Integer, literal_execute=True))
-)
-_INBOX_BEFORE = _INBOX.where(packet_recipients.c.created_at < bindparam("before"))
-_OUTBOX = (
-    select(packets)
-    .where(packets.c.sender_agency_id == bindparam("agency"), _SENT)
-    .order_by(packets.c.created_at.desc(), packets.c.id.desc())
-    .limit(bindparam("limit", type_=Integer, literal_execute=True))
-)
-_OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
 
 
 Box = Literal["inbox", "outbox"]
@@ -336,11 +318,13 @@ _COLUMNS = (
 )  # fmt: skip
 if tuple(packets.c.keys()) != _COLUMNS:
     raise RuntimeError("packets' columns changed: update _COLUMNS and _row")
+_WIDTH = len(_COLUMNS)
 
 
 def _row(r: Sequence[Any], recipients: tuple[int, ...]) -> PacketRow:
+    """A packet from a row that begins with ``select(packets)``'s columns."""
     (packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
-     created_at, header, signature, signer_key_id, reply_to, _held) = r  # fmt: skip
+     created_at, header, signature, signer_key_id, reply_to, _held) = r[:_WIDTH]  # fmt: skip
     return PacketRow(
         packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
         created_at, bytes(header), bytes(signature), signer_key_id, recipients, reply_to,
@@ -351,50 +335,6 @@ async def _rows(conn: AsyncConnection, result_rows: Sequence[Sequence[Any]]) -> 
     """Rows of ``select(packets)``, with each packet's recipients."""
     recipients = await _recipients(conn, [r[0] for r in result_rows])
     return [_row(r, recipients.get(r[0], ())) for r in result_rows]
-
-
-async def inbox(
-    conn: AsyncConnection, agency_id: int, limit: int, before: datetime | None = None
-) -> list[PacketRow]:
-    """Packets addressed to an agency, newest first (served by ix_packet_recipients_inbox)."""
-    params: dict[str, object] = {"agency": agency_id, "limit": limit}
-    stmt = _INBOX
-    if before is not None:
-        stmt, params["before"] = _INBOX_BEFORE, before
-    return await _read_box(conn, stmt, params)
-
-
-async def outbox(
-    conn: AsyncConnection, agency_id: int, limit: int, before: datetime | None = None
-) -> list[PacketRow]:
-    params: dict[str, object] = {"agency": agency_id, "limit": limit}
-    stmt = _OUTBOX
-    if before is not None:
-        stmt, params["before"] = _OUTBOX_BEFORE, before
-    return await _read_box(conn, stmt, params)
-
-
-# The API's boxes are read on the driver (``hub.store.hot``: sqlite3 in the job's snapshot, or
-# asyncpg), one statement per limit, the limit written into the SQL as PostgreSQL's planner must
-# see it: no SQLAlchemy execution, and on PostgreSQL no transaction begun around a page's reads,
-# each of which has a snapshot of its own at READ COMMITTED in a transaction or not.
-_BOXES: dict[tuple[Select[Any], int], HotRead] = {}
-# The most rows a box is read at once (so at most this many statements a box are kept).
-MAX_BOX_LIMIT = 200
-
-
-async def _read_box(
-    conn: AsyncConnection, stmt: Select[Any], params: dict[str, object]
-) -> list[PacketRow]:
-    limit = params["limit"]
-    if not isinstance(limit, int) or not 0 < limit <= MAX_BOX_LIMIT:
-        raise ValueError(f"a box is read {MAX_BOX_LIMIT} rows at most")
-    hot = _BOXES.get((stmt, limit))
-    if hot is None:
-        written = stmt.limit(literal_column(str(limit), Integer))
-        hot = _BOXES[(stmt, limit)] = HotRead(written)
-    values = {k: v for k, v in params.items() if k != "limit"}
-    return await _rows(conn, await hot.all(conn, values))
 
 
 async def packet_by_id(

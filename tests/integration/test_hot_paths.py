@@ -23,6 +23,7 @@ from hub.demo import DemoLogin
 from hub.model.packets import Draft
 from hub.services.known_directory import KnownDirectory
 from hub.services.tokens import _CALLER
+from hub.store import box_pages
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import hot as hot_module
@@ -38,7 +39,8 @@ from hub.store.schema import (
     cases,
     ledger_head,
     notification_settings,
-    packet_recipients,
+    packet_keys,
+    packet_parts,
     packets,
     users,
 )
@@ -119,17 +121,21 @@ async def test_a_hot_read_of_a_list_answers_what_sqlalchemy_answers(
         assert await case_store.references_by_ids(conn, wanted) == slow
 
 
-async def test_a_box_read_on_the_driver_answers_what_sqlalchemy_answers(
+async def test_a_box_page_in_one_read_answers_what_the_separate_reads_answer(
     hub: Hub, logins: dict[str, DemoLogin]
 ) -> None:
-    """The API's inbox and sent box (``hub.store.packets.inbox``/``outbox``), read on the
-    driver on both databases, give the rows, in the order, that SQLAlchemy's execution of the
-    same statements gives; a limit past the bound is refused."""
+    """The API's inbox and sent box (``hub.store.box_pages``), one statement on the driver on
+    both databases, give the rows in the order SQLAlchemy's execution of the box gives them, and
+    the recipients, wrapped keys, manifests and case references the separate reads give: for
+    packets to several agencies, one whose keys were erased, one whose manifest is missing and
+    one with two keys for the reader. A limit past the bound is refused."""
     police = await actor_for(hub, "dby.police")
+    housing, csc = await agency_id(hub, "DBY-HOUSING"), await agency_id(hub, "DBY-CSC")
+    sent = []
     for k in range(12):
         draft = Draft(
-            case_id=await case_id(hub, "Harlow"),
-            recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
+            case_id=await case_id(hub, "Harlow" if k % 2 else "Pritchard"),
+            recipient_agency_ids=(housing, csc) if k % 3 else (housing,),
             subject=f"Box read {k}",
             body="Body",
             purpose="risk-management",
@@ -137,37 +143,71 @@ async def test_a_box_read_on_the_driver_answers_what_sqlalchemy_answers(
             data_categories=SHARE_CATEGORIES,
             necessity=NECESSITY,
         )
-        await hub.packets.send(police, draft)
+        sent.append((await hub.packets.send(police, draft)).id)
+    erased, unmanifested, rekeyed = sent[3], sent[5], sent[8]
+    async with hub.db.write() as conn:
+        await conn.execute(
+            packet_keys.delete().where(
+                packet_keys.c.packet_id == erased, packet_keys.c.agency_id == housing
+            )
+        )
+        await conn.execute(
+            packet_parts.delete().where(
+                packet_parts.c.packet_id == unmanifested, packet_parts.c.name == "manifest"
+            )
+        )
+        (sealed,) = (
+            await conn.execute(
+                select(packet_keys.c.sealed).where(
+                    packet_keys.c.packet_id == rekeyed, packet_keys.c.agency_id == housing
+                )
+            )
+        ).one()
+        await conn.execute(
+            packet_keys.insert().values(
+                packet_id=rekeyed, key_id="zz-second-key", agency_id=housing, sealed=sealed
+            )
+        )
     async with hub.db.read() as conn:
-        agencies = [a for (a,) in await conn.execute(select(packet_recipients.c.agency_id))]
-        senders = [a for (a,) in await conn.execute(select(packets.c.sender_agency_id))]
+        sender = police.agency.id
         times = sorted(t for (t,) in await conn.execute(select(packets.c.created_at)))
-    busiest = max(set(agencies), key=agencies.count)
-    sender = max(set(senders), key=senders.count)
     middle = times[len(times) // 2]
     reads = [
-        (packet_store.inbox, packet_store._INBOX, busiest, None),
-        (packet_store.inbox, packet_store._INBOX_BEFORE, busiest, middle),
-        (packet_store.outbox, packet_store._OUTBOX, sender, None),
-        (packet_store.outbox, packet_store._OUTBOX_BEFORE, sender, middle),
+        (box_pages.inbox, box_pages._INBOX, housing, None),
+        (box_pages.inbox, box_pages._INBOX_BEFORE, housing, middle),
+        (box_pages.outbox, box_pages._OUTBOX, sender, None),
+        (box_pages.outbox, box_pages._OUTBOX_BEFORE, sender, middle),
     ]
+    seen_keys: list[int] = []
     for read, statement, agency, before in reads:
         for limit in (1, 7, 200):
 
-            async def both(conn: AsyncConnection) -> tuple[list[object], list[object]]:
+            async def both(conn: AsyncConnection) -> tuple[box_pages.BoxPage, list[object]]:
                 fast = await read(conn, agency, limit, before)  # noqa: B023
-                params = {"agency": agency, "limit": limit, "before": before}  # noqa: B023
-                slow = (await conn.execute(statement, params)).all()  # noqa: B023
-                return [r.id for r in fast], [r[0] for r in slow]
+                params = {"agency": agency, "before": before}  # noqa: B023
+                slow_rows = (await conn.execute(statement.limit(limit), params)).all()  # noqa: B023
+                rows = await packet_store._rows(conn, slow_rows)
+                ids = [r.id for r in rows]
+                keys, manifests = await packet_store.keys_and_manifests_for(conn, ids, agency)  # noqa: B023
+                references = await case_store.references_by_ids(conn, (r.case_id for r in rows))
+                return fast, [rows, keys, manifests, references]
 
-            fast, slow = await hub.db.run_read(both)
-            assert fast == slow and fast, (statement, limit)
+            fast, (rows, keys, manifests, references) = await hub.db.run_read(both)
+            assert rows and fast.rows == rows, (statement, limit)
+            assert {type(v) for r in fast.rows for v in (r.header, r.signature)} == {bytes}
+            assert {k: sorted(v) for k, v in fast.keys.items()} == {
+                k: sorted(v) for k, v in keys.items()
+            }
+            assert fast.manifests == manifests and fast.references == references
+            seen_keys.extend(len(v) for v in fast.keys.values())
+    # The awkward rows were met: several recipients, no key, two keys, no manifest.
+    assert any(len(r.recipient_agency_ids) == 2 for r in rows) and 2 in seen_keys
     async with hub.db.read() as conn:
+        page = await box_pages.inbox(conn, housing, 200)
         with pytest.raises(ValueError):
-            await packet_store.inbox(conn, busiest, packet_store.MAX_BOX_LIMIT + 1)
-        inbox = await packet_store.inbox(conn, busiest, 3)  # outside the hot paths too
-        slow = (await conn.execute(packet_store._INBOX, {"agency": busiest, "limit": 3})).all()
-        assert [r.id for r in inbox] == [r[0] for r in slow]
+            await box_pages.inbox(conn, housing, box_pages.MAX_BOX_LIMIT + 1)
+    assert erased in [r.id for r in page.rows] and erased not in page.keys
+    assert page.manifests[unmanifested] == b"" and len(page.keys[rekeyed]) == 2
 
 
 async def test_a_hot_insert_stores_what_sqlalchemy_stores(
