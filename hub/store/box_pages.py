@@ -1,24 +1,26 @@
-"""The API's inbox and sent box: a page of packets, with all a listing shows of them, in one read.
+"""Pages of a box (inbox or sent), each with all a listing shows of its packets, in one read.
 
 A listing needs, for each packet on the page, its recipients, its case's reference, the reading
 agency's wrapped keys and the manifest. Read apart, that was five statements a page (the box, then
 one per kind over the page's ids): on PostgreSQL five round trips, each also costing the server
-about as much CPU as the hub, and on either database five times the driver's fixed cost. Here the
-box (with its limit) is a subquery, outer-joined to the case, the agency's keys and the manifest,
-with each packet's recipients aggregated beside it: one statement, one output row per wrapped key
-(a packet without one, erased or sealed elsewhere, still appears once, with none), read on the
-driver (``hub.store.hot``). tests/integration/test_hot_paths.py holds it to what the separate
-reads (``hub.store.packets``) answer.
+CPU beside the hub's, and on either database five times the driver's fixed cost. Here the box
+(ordered and limited) is a subquery, outer-joined to the case, the agency's keys and the
+manifest, with each packet's recipients aggregated beside it: one statement, one output row per
+wrapped key (a packet without one, erased or sealed elsewhere, still appears once, with none).
+The API's boxes (``inbox``, ``outbox``) are read on the driver (``hub.store.hot``); the web
+inbox's filtered pages (``listing``) are built per filter and run through SQLAlchemy.
+tests/integration/test_hot_paths.py holds both to what the separate reads
+(``hub.store.packets``) answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, false, literal_column, select
+from sqlalchemy import Integer, Select, String, bindparam, false, literal_column, select, tuple_
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -27,7 +29,14 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from hub.store.hot import HotRead
-from hub.store.packets import PacketRow, StoredWrappedKey
+from hub.store.packets import (
+    Box,
+    PacketFilter,
+    PacketRow,
+    Position,
+    StoredWrappedKey,
+    box_query,
+)
 from hub.store.schema import cases, packet_keys, packet_parts, packet_recipients, packets
 
 # The most rows a box is read at once (so at most this many statements a box are kept).
@@ -95,10 +104,18 @@ _OUTBOX = (
 _OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < bindparam("before"))
 
 
-def _page_statement(box: Select[Any], limit: int) -> Select[Any]:
-    """``box``'s first ``limit`` rows joined to what a listing shows of each (module note). The
-    limit is written into the SQL: a planner that does not know it may sort the whole box."""
-    page = box.limit(literal_column(str(limit), Integer)).subquery("page")
+def _limited(box: Select[Any], limit: int, most: int = MAX_BOX_LIMIT) -> Select[Any]:
+    """``box`` with its limit written into the SQL: a planner that does not know it may sort the
+    whole box. (A checked int, so nothing but digits is written.)"""
+    if not isinstance(limit, int) or not 0 < limit <= most:
+        raise ValueError(f"a box is read {most} rows at most")
+    return box.limit(literal_column(str(limit), Integer))
+
+
+def _page_statement(box: Select[Any], *, oldest_first: bool = False) -> Select[Any]:
+    """The rows of ``box`` (ordered and limited, with its order's time as "sort_at") joined to
+    what a listing shows of each (module note), in the same order."""
+    page = box.subquery("page")
     recipients = (
         select(_SortedIds(packet_recipients.c.agency_id))
         .where(packet_recipients.c.packet_id == page.c.id)
@@ -109,12 +126,17 @@ def _page_statement(box: Select[Any], limit: int) -> Select[Any]:
         .outerjoin(
             packet_keys,
             (packet_keys.c.packet_id == page.c.id)
-            & (packet_keys.c.agency_id == bindparam("agency")),
+            & (packet_keys.c.agency_id == bindparam("reader")),
         )
         .outerjoin(
             packet_parts,
             (packet_parts.c.packet_id == page.c.id) & (packet_parts.c.name == "manifest"),
         )
+    )
+    order = (
+        (page.c.sort_at.asc(), page.c.id.asc())
+        if oldest_first
+        else (page.c.sort_at.desc(), page.c.id.desc())
     )
     return (
         select(
@@ -126,13 +148,13 @@ def _page_statement(box: Select[Any], limit: int) -> Select[Any]:
             packet_parts.c.data,
         )
         .select_from(joined)
-        .order_by(page.c.sort_at.desc(), page.c.id.desc(), packet_keys.c.key_id)
+        .order_by(*order, packet_keys.c.key_id)
     )
 
 
 @dataclass(slots=True)
 class BoxPage:
-    """A page of a box, newest first, with what a listing shows of each packet."""
+    """A page of a box, in its order, with what a listing shows of each packet."""
 
     rows: list[PacketRow]
     # The reading agency's wrapped keys of each packet (none: erased, or never given one).
@@ -159,6 +181,35 @@ async def outbox(
     return await _read(conn, box, limit, agency_id, before)
 
 
+async def listing(
+    conn: AsyncConnection,
+    box: Box,
+    agency_id: int,
+    flt: PacketFilter,
+    limit: int,
+    *,
+    before: Position | None = None,
+    after: Position | None = None,
+) -> BoxPage:
+    """A page of a box as the web inbox pages it, filtered, by keyset on (time, id): newest
+    first and older than ``before``, or (``after``) the ``limit`` rows just newer than
+    ``after``, oldest first. Served by ix_packet_recipients_inbox and ix_packets_sender_created;
+    built per filter, so through SQLAlchemy's execution, not a ``HotRead``."""
+    stmt, when, key = box_query(box, agency_id, flt)
+    stmt = stmt.add_columns(when.label("sort_at"))
+    if after is not None:
+        stmt = stmt.where(tuple_(when, key) > tuple_(after.created_at, after.id))
+        stmt = stmt.order_by(when.asc(), key.asc())
+    else:
+        if before is not None:
+            stmt = stmt.where(tuple_(when, key) < tuple_(before.created_at, before.id))
+        stmt = stmt.order_by(when.desc(), key.desc())
+    # A page and one more (to tell whether there are more), or a search's batch.
+    limited = _limited(stmt, limit, MAX_BOX_LIMIT + 1)
+    statement = _page_statement(limited, oldest_first=after is not None)
+    return _collected(await conn.execute(statement, {"reader": agency_id}), agency_id)
+
+
 # One statement per (box, limit), compiled once per dialect.
 _PAGES: dict[tuple[Select[Any], int], HotRead] = {}
 
@@ -166,16 +217,20 @@ _PAGES: dict[tuple[Select[Any], int], HotRead] = {}
 async def _read(
     conn: AsyncConnection, box: Select[Any], limit: int, agency_id: int, before: datetime | None
 ) -> BoxPage:
-    if not isinstance(limit, int) or not 0 < limit <= MAX_BOX_LIMIT:
-        raise ValueError(f"a box is read {MAX_BOX_LIMIT} rows at most")
     hot = _PAGES.get((box, limit))
-    if hot is None:
-        hot = _PAGES[(box, limit)] = HotRead(_page_statement(box, limit))
+    if hot is None:  # (so a limit is checked before it is first used)
+        hot = _PAGES[(box, limit)] = HotRead(_page_statement(_limited(box, limit)))
+    values = {"agency": agency_id, "reader": agency_id, "before": before}
+    return _collected(await hot.all(conn, values), agency_id)
+
+
+def _collected(rows: Iterable[Sequence[Any]], agency_id: int) -> BoxPage:
+    """A page from ``_page_statement``'s rows, one a wrapped key (or one a packet without)."""
     page = BoxPage([], {}, {}, {})
     width = len(PacketRow._fields)
     make_row = PacketRow._make
     last = None
-    for r in await hot.all(conn, {"agency": agency_id, "before": before}):
+    for r in rows:
         packet_id = r[0]
         if packet_id != last:  # a packet's rows are adjacent: its first
             last = packet_id

@@ -121,7 +121,7 @@ class PacketFilter:
     until: datetime | None = None  # exclusive
 
 
-def _box(
+def box_query(
     box: Box, agency_id: int, flt: PacketFilter
 ) -> tuple[Select[Any], ColumnElement[Any], ColumnElement[Any]]:
     """A box's packets with the filter applied, and the two columns of its order."""
@@ -154,31 +154,6 @@ def _box(
     return stmt, when, key
 
 
-async def listing(
-    conn: AsyncConnection,
-    box: Box,
-    agency_id: int,
-    flt: PacketFilter,
-    limit: int,
-    *,
-    before: Position | None = None,
-    after: Position | None = None,
-) -> list[PacketRow]:
-    """A page of a box, filtered, by keyset on (time, id): newest first and older than
-    ``before``, or (``after``) the ``limit`` rows just newer than ``after``, oldest first.
-    Served by ix_packet_recipients_inbox and ix_packets_sender_created."""
-    stmt, when, key = _box(box, agency_id, flt)
-    if after is not None:
-        stmt = stmt.where(tuple_(when, key) > tuple_(after.created_at, after.id))
-        stmt = stmt.order_by(when.asc(), key.asc())
-    else:
-        if before is not None:
-            stmt = stmt.where(tuple_(when, key) < tuple_(before.created_at, before.id))
-        stmt = stmt.order_by(when.desc(), key.desc())
-    stmt = stmt.limit(limit)
-    return await _rows(conn, (await conn.execute(stmt)).all())
-
-
 async def count_listing(
     conn: AsyncConnection,
     box: Box,
@@ -190,7 +165,7 @@ async def count_listing(
 ) -> int:
     """How many rows the filtered box holds (or hold newer than a position), counting no
     further than ``cap``: an index range of at most ``cap`` entries, whatever the box's size."""
-    stmt, when, key = _box(box, agency_id, flt)
+    stmt, when, key = box_query(box, agency_id, flt)
     if newer_than is not None:
         stmt = stmt.where(tuple_(when, key) > tuple_(newer_than.created_at, newer_than.id))
     inner = stmt.with_only_columns(key).limit(cap).subquery()

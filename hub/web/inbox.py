@@ -18,14 +18,8 @@ from aiohttp import web
 from hub.errors import InvalidInput
 from hub.model.packets import PacketType
 from hub.services.actor import Actor
-from hub.services.packet_listing import (
-    Box,
-    ListingPage,
-    PacketFilter,
-    Position,
-    require_reader,
-    search_words,
-)
+from hub.services.inbox_pages import ListingPage, search_words
+from hub.services.packet_listing import Box, PacketFilter, Position, require_reader
 from hub.web import navigation
 from hub.web.keys import ACTOR, HUB
 from hub.web.render import render

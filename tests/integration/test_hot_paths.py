@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,6 +35,7 @@ from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.hot import HotInsert, HotReadIn, HotWrite
 from hub.store.outage import database_unavailable
+from hub.store.packets import Box, PacketFilter, Position
 from hub.store.rate_limits import SideFile
 from hub.store.schema import (
     case_agencies,
@@ -208,6 +211,76 @@ async def test_a_box_page_in_one_read_answers_what_the_separate_reads_answer(
             await box_pages.inbox(conn, housing, box_pages.MAX_BOX_LIMIT + 1)
     assert erased in [r.id for r in page.rows] and erased not in page.keys
     assert page.manifests[unmanifested] == b"" and len(page.keys[rekeyed]) == 2
+
+
+async def _web_page_both_ways(
+    conn: AsyncConnection,
+    *,
+    box: Box,
+    agency: int,
+    flt: PacketFilter,
+    limit: int,
+    before: Position | None,
+    after: Position | None,
+) -> tuple[box_pages.BoxPage, list[Any]]:
+    """A web inbox page in one read, and the same by the box's own statement and the separate
+    reads of its recipients, keys, manifests and references."""
+    fast = await box_pages.listing(conn, box, agency, flt, limit, before=before, after=after)
+    stmt, when, key = packet_store.box_query(box, agency, flt)
+    if after is not None:
+        stmt = stmt.where(tuple_(when, key) > tuple_(after.created_at, after.id))
+        stmt = stmt.order_by(when.asc(), key.asc())
+    else:
+        if before is not None:
+            stmt = stmt.where(tuple_(when, key) < tuple_(before.created_at, before.id))
+        stmt = stmt.order_by(when.desc(), key.desc())
+    rows = await packet_store._rows(conn, (await conn.execute(stmt.limit(limit))).all())
+    ids = [r.id for r in rows]
+    keys, manifests = await packet_store.keys_and_manifests_for(conn, ids, agency)
+    references = await case_store.references_by_ids(conn, (r.case_id for r in rows))
+    return fast, [rows, keys, manifests, references]
+
+
+async def test_a_web_inbox_page_in_one_read_answers_what_the_separate_reads_answer(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """The web inbox's filtered pages (``hub.store.box_pages.listing``), one statement built per
+    filter, give the rows of the filtered box in its keyset order, newest first before a
+    position and oldest first after it, with the recipients, keys, manifests and references the
+    separate reads give."""
+    police = await actor_for(hub, "dby.police")
+    housing, csc = await agency_id(hub, "DBY-HOUSING"), await agency_id(hub, "DBY-CSC")
+    harlow = await case_id(hub, "Harlow")
+    for k in range(9):
+        draft = Draft(
+            case_id=harlow if k % 2 else await case_id(hub, "Pritchard"),
+            recipient_agency_ids=(housing, csc) if k % 3 else (housing,),
+            subject=f"Web page {k}",
+            body="Body",
+            purpose="risk-management",
+            lawful_basis="cja2003-s325",
+            data_categories=SHARE_CATEGORIES,
+            necessity=NECESSITY,
+        )
+        await hub.packets.send(police, draft)
+    sender = police.agency.id
+    async with hub.db.read() as conn:
+        inbox = await box_pages.listing(conn, "inbox", housing, PacketFilter(), 200)
+    middle = inbox.rows[len(inbox.rows) // 2]
+    at = Position(middle.created_at, middle.id)
+    # The agency filter is the sender in an inbox, a recipient in a sent box.
+    for box, agency, other in (("inbox", housing, sender), ("outbox", sender, csc)):
+        for flt in (PacketFilter(), PacketFilter(case_id=harlow), PacketFilter(agency_id=other)):
+            for before, after, limit in ((None, None, 4), (at, None, 201), (None, at, 3)):
+                read = partial(_web_page_both_ways, box=box, agency=agency, flt=flt)
+                both = partial(read, limit=limit, before=before, after=after)
+                fast, (rows, keys, manifests, refs) = await hub.db.run_read(both)
+                assert rows and fast.rows == rows, (box, flt, before, after)
+                assert fast.keys == keys and fast.manifests == manifests
+                assert fast.references == refs
+    async with hub.db.read() as conn:
+        with pytest.raises(ValueError):
+            await box_pages.listing(conn, "inbox", housing, PacketFilter(), 202)
 
 
 async def test_a_hot_insert_stores_what_sqlalchemy_stores(

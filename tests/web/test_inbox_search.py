@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hub.model.packets import Draft
-from hub.services import packet_listing
+from hub.services import inbox_pages
 from hub.services.packet_listing import PacketFilter
 from hub.wiring import Hub
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, case_id
@@ -192,8 +192,8 @@ async def test_paging_keeps_the_filters(web: Web) -> None:
 async def test_a_search_reads_a_bounded_number_of_subjects_and_says_so(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(packet_listing, "SCAN_LIMIT", 20)
-    monkeypatch.setattr(packet_listing, "SCAN_BATCH", 7)
+    monkeypatch.setattr(inbox_pages, "SCAN_LIMIT", 20)
+    monkeypatch.setattr(inbox_pages, "SCAN_BATCH", 7)
     await _send(web, [f"Bulk update {n:02d}" for n in range(30)])
     await web.login("dby.housing")
     seq = await web.ledger_seq()
