@@ -20,11 +20,14 @@ transaction and the job's savepoint), on PostgreSQL on the asyncpg connection on
 is begun, as SQLAlchemy would begin it at the first statement; ``HotRead.all_in_transaction`` does
 the same for a read that locks (``FOR UPDATE``). Anywhere else (aiosqlite) each is an ordinary
 ``conn.execute``. Driver errors are raised as SQLAlchemy's (``IntegrityError`` and the rest), as
-``conn.execute`` would raise them.
+``conn.execute`` would raise them. ``HotInserts`` runs several ``HotInsert``s (and a
+``HotWrite`` after them) as one statement on PostgreSQL, one round trip where there were several.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,10 +129,13 @@ async def _asyncpg_in_transaction(
 
 def _bound(compiled: _Compiled, values: Mapping[str, Any]) -> list[Any]:
     """The statement's parameters from ``values`` (or its own literals), through their types."""
-    return [
-        v if p is None else p(v)
-        for v, p in ((values.get(n, own), p) for n, p, own in compiled.params)
-    ]
+    return _bound_params(compiled.params, values)
+
+
+def _bound_params(
+    params: Sequence[tuple[str, Processor, Any]], values: Mapping[str, Any]
+) -> list[Any]:
+    return [v if p is None else p(v) for v, p in ((values.get(n, own), p) for n, p, own in params)]
 
 
 def _processed(compiled: _Compiled, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
@@ -278,15 +284,19 @@ class HotWrite:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = _compile(self.statement, dialect)
+        return found
+
     async def run(self, conn: AsyncConnection, values: Mapping[str, Any]) -> None:
         executemany = getattr(conn, "driver_executemany", None)
         postgres = conn.dialect.driver == "asyncpg"
         if executemany is None and not postgres:
             await conn.execute(self.statement, dict(values))
             return
-        compiled = self._compiled.get(conn.dialect.name)
-        if compiled is None:
-            compiled = self._compiled[conn.dialect.name] = _compile(self.statement, conn.dialect)
+        compiled = self.compiled(conn.dialect)
         args = tuple(_bound(compiled, values))
         sql = compiled.sql
         if executemany is None:
@@ -298,6 +308,104 @@ class HotWrite:
             executemany(sql, [args])
         except sqlite3.Error as exc:
             raise _driver_error(exc, sql, conn.dialect) from exc
+
+
+class HotInserts:
+    """Several ``HotInsert``s into different tables, run together in the job's transaction (the
+    share batch's packets, recipients, keys and parts).
+
+    On PostgreSQL they are one statement, so one round trip where there were one a table (each
+    an await on a busy event loop): each table's rows come from ``unnest`` of one array per
+    column, and every insert but the last is a data-modifying CTE. Foreign keys are checked at
+    the statement's end, so parents and children go in together. Arrays are cast to the column's
+    type without its length (an explicit cast to ``varchar(n)`` truncates silently; the insert's
+    own assignment refuses an over-long value, as a plain insert does). Elsewhere each runs in
+    turn: SQLite's writer has no round trips to save."""
+
+    def __init__(self, *inserts: HotInsert, then: HotWrite | None = None) -> None:
+        self._inserts = inserts
+        # A write after the inserts (the log's head moved past the entries just appended): on
+        # PostgreSQL the statement's last part, with the inserts as its CTEs.
+        self._then = then
+        # By the (insert, keys) of the tables given rows: the SQL and each array's processor.
+        self._compiled: dict[tuple[tuple[int, tuple[str, ...]], ...], _Compiled] = {}
+
+    def _for(self, dialect: Dialect, shape: tuple[tuple[int, tuple[str, ...]], ...]) -> _Compiled:
+        found = self._compiled.get(shape)
+        if found is not None:
+            return found
+        quote = dialect.identifier_preparer
+        statements: list[str] = []
+        params: list[tuple[str, Processor, Any]] = []
+        for index, keys in shape:
+            insert = self._inserts[index]
+            arrays = []
+            for key in keys:
+                column = insert.table.c[key]
+                element = re.sub(r"\(\d+\)", "", column.type.compile(dialect=dialect))
+                params.append((key, column.type._cached_bind_processor(dialect), None))
+                arrays.append(f"${len(params)}::{element}[]")
+            conflict = " ON CONFLICT DO NOTHING" if insert._skip_existing else ""
+            names = ", ".join(quote.quote(insert.table.c[k].name) for k in keys)
+            # Only the schema's own names, quoted by the dialect, go into the text; values are
+            # parameters.
+            statements.append(
+                f"INSERT INTO {quote.format_table(insert.table)} ({names}) "  # noqa: S608
+                f"SELECT * FROM unnest({', '.join(arrays)}){conflict}"
+            )
+        if self._then is not None:
+            then = self._then.compiled(dialect)
+            offset = len(params)
+            # Its own placeholders ($1...) follow the arrays'.
+            statements.append(re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + offset}", then.sql))
+            params.extend(then.params)
+        ctes = ", ".join(f"written_{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))
+        sql = f"WITH {ctes} {statements[-1]}" if ctes else statements[-1]
+        found = self._compiled[shape] = _Compiled(sql, tuple(params), ())
+        return found
+
+    async def run(
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[Sequence[Mapping[str, Any]]],
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert ``rows[i]`` (each with the same keys) with the i-th insert, in the caller's
+        transaction, then the write ``then`` with ``values``; a table given no rows is left
+        out."""
+        if len(rows) != len(self._inserts) or (values is None) != (self._then is None):
+            raise ValueError("one list of rows for each insert, and values for the write after")
+        given = [(i, r) for i, r in enumerate(rows) if r]
+        if conn.dialect.driver != "asyncpg" or not given:
+            await self._one_by_one(conn, given, values)
+            return
+        shape = tuple((i, tuple(r[0])) for i, r in given)
+        compiled = self._for(conn.dialect, shape)
+        args: list[Any] = []
+        processors = iter(compiled.params)
+        for (_, keys), (_, table_rows) in zip(shape, given, strict=True):
+            if any(len(row) != len(keys) for row in table_rows):
+                raise ValueError("rows of one insert must all have the same keys")
+            for name, process, _ in itertools.islice(processors, len(keys)):
+                column = [row[name] for row in table_rows]
+                args.append(column if process is None else [process(v) for v in column])
+        if values is not None:  # the write's own parameters, after the arrays
+            args.extend(_bound_params(list(processors), values))
+        sql = compiled.sql
+        ran, _ = await _asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))
+        if not ran:
+            await self._one_by_one(conn, given, values)
+
+    async def _one_by_one(
+        self,
+        conn: AsyncConnection,
+        given: Sequence[tuple[int, Sequence[Mapping[str, Any]]]],
+        values: Mapping[str, Any] | None,
+    ) -> None:
+        for i, table_rows in given:
+            await self._inserts[i].run(conn, table_rows)
+        if self._then is not None and values is not None:
+            await self._then.run(conn, values)
 
 
 class HotReadIn:

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert, HotRead, HotWrite
+from hub.store.hot import HotInsert, HotInserts, HotRead, HotWrite
 from hub.store.ledger_rows import POSTGRES_ROWS, SQLITE_ROWS, Row
 from hub.store.schema import ledger_entries, ledger_head
 
@@ -18,11 +18,14 @@ _HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.
 # Every share's batch reads the head, appends and moves the head: on the driver where it can
 # (hub.store.hot). A SQLite writer already holds the database lock: a plain read is enough.
 _LOCKED_HEAD = {"sqlite": HotRead(_HEAD), "postgresql": HotRead(_HEAD.with_for_update())}
-_INSERT_ENTRY = HotInsert(ledger_entries)
-_MOVE_HEAD = HotWrite(
-    update(ledger_head)
-    .where(ledger_head.c.id == 1)
-    .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
+# The entries and the head's move: on PostgreSQL one statement (``HotInserts``).
+_APPEND = HotInserts(
+    HotInsert(ledger_entries),
+    then=HotWrite(
+        update(ledger_head)
+        .where(ledger_head.c.id == 1)
+        .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
+    ),
 )
 
 
@@ -34,9 +37,8 @@ async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
 
 async def append_many(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert chained entries (in sequence order) and move the head to the last one."""
-    await _INSERT_ENTRY.run(conn, rows)
     last = rows[-1]
-    await _MOVE_HEAD.run(conn, {"new_seq": last["seq"], "new_hash": last["entry_hash"]})
+    await _APPEND.run(conn, [rows], {"new_seq": last["seq"], "new_hash": last["entry_hash"]})
 
 
 async def head(conn: AsyncConnection) -> tuple[int, str]:

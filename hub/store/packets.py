@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert, HotReadIn
+from hub.store.hot import HotInsert, HotInserts, HotReadIn
 from hub.store.schema import (
     case_agencies,
     idempotency_keys,
@@ -59,10 +59,12 @@ class StoredWrappedKey(NamedTuple):
 # Hot-path statements are built once: a statement built per call costs more Python time (cache
 # key generation, coercion) than SQLite takes to run it.
 # Every share's batch inserts into these (on the driver where it can: hub.store.hot).
-_INSERT_PACKET = HotInsert(packets)
-_INSERT_RECIPIENTS = HotInsert(packet_recipients)
-_INSERT_KEYS = HotInsert(packet_keys)
-_INSERT_PARTS = HotInsert(packet_parts)
+_INSERT_PACKETS = HotInserts(
+    HotInsert(packets),
+    HotInsert(packet_recipients),
+    HotInsert(packet_keys),
+    HotInsert(packet_parts),
+)
 # Read for every page of a listing (on the driver: hub.store.hot).
 _RECIPIENTS = HotReadIn(
     lambda ids: (
@@ -232,48 +234,42 @@ async def insert_packet(
 
 
 async def insert_packets(conn: AsyncConnection, new: Sequence[NewPacket]) -> None:
-    """Insert packets with one multi-row statement per table, whatever their number."""
-    await _INSERT_PACKET.run(
+    """Insert packets, whatever their number, with one multi-row insert per table (on PostgreSQL
+    all four in one statement: ``HotInserts``)."""
+    await _INSERT_PACKETS.run(
         conn,
         [
-            {
-                "id": p.row.id,
-                "packet_type": p.row.packet_type,
-                "case_id": p.row.case_id,
-                "sender_agency_id": p.row.sender_agency_id,
-                "sender_user_id": p.row.sender_user_id,
-                "purpose": p.row.purpose,
-                "lawful_basis": p.row.lawful_basis,
-                "created_at": p.row.created_at,
-                "header": p.row.header,
-                "signature": p.row.signature,
-                "signer_key_id": p.row.signer_key_id,
-                "reply_to": p.row.reply_to,
-            }
-            for p in new
-        ],
-    )
-    await _INSERT_RECIPIENTS.run(
-        conn,
-        [
-            {"packet_id": p.row.id, "agency_id": a, "created_at": p.row.created_at}
-            for p in new
-            for a in p.row.recipient_agency_ids
-        ],
-    )
-    await _INSERT_KEYS.run(
-        conn,
-        [
-            {"packet_id": p.row.id, "agency_id": k.agency_id, "key_id": k.key_id,
-             "sealed": k.sealed}
-            for p in new
-            for k in p.wrapped_keys
+            [
+                {
+                    "id": p.row.id,
+                    "packet_type": p.row.packet_type,
+                    "case_id": p.row.case_id,
+                    "sender_agency_id": p.row.sender_agency_id,
+                    "sender_user_id": p.row.sender_user_id,
+                    "purpose": p.row.purpose,
+                    "lawful_basis": p.row.lawful_basis,
+                    "created_at": p.row.created_at,
+                    "header": p.row.header,
+                    "signature": p.row.signature,
+                    "signer_key_id": p.row.signer_key_id,
+                    "reply_to": p.row.reply_to,
+                }
+                for p in new
+            ],
+            [
+                {"packet_id": p.row.id, "agency_id": a, "created_at": p.row.created_at}
+                for p in new
+                for a in p.row.recipient_agency_ids
+            ],
+            [
+                {"packet_id": p.row.id, "agency_id": k.agency_id, "key_id": k.key_id,
+                 "sealed": k.sealed}
+                for p in new
+                for k in p.wrapped_keys
+            ],
+            [{"packet_id": p.row.id, "name": n, "data": d} for p in new for n, d in p.parts.items()],
         ],
     )  # fmt: skip
-    await _INSERT_PARTS.run(
-        conn,
-        [{"packet_id": p.row.id, "name": n, "data": d} for p in new for n, d in p.parts.items()],
-    )
 
 
 async def _recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[int, ...]]:

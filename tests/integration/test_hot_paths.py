@@ -33,7 +33,7 @@ from hub.store import ledger as ledger_store
 from hub.store import notification_settings as settings_store
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
-from hub.store.hot import HotInsert, HotReadIn, HotWrite
+from hub.store.hot import HotInsert, HotInserts, HotReadIn, HotWrite
 from hub.store.outage import database_unavailable
 from hub.store.packets import Box, PacketFilter, Position
 from hub.store.rate_limits import SideFile
@@ -332,6 +332,105 @@ async def test_a_hot_insert_stores_what_sqlalchemy_stores(
         }
     assert stored == {fast_agency: when, slow_agency: when}
     assert stored[fast_agency].tzinfo is not None
+
+
+async def test_hot_inserts_write_parents_children_and_the_write_after_together(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """``HotInserts`` (on PostgreSQL one statement, the inserts as CTEs over ``unnest``): a
+    packet and its parts go in together (the foreign key is checked at the statement's end), a
+    row already there is skipped where its insert skips, and the write after runs with its own
+    values; each table's values read back as SQLAlchemy stores them. A value too long for its
+    column is refused, not cut short, and the job writes nothing."""
+    police = await actor_for(hub, "dby.police")
+    target = await case_id(hub, "Harlow")
+    sent = await hub.packets.send(
+        police,
+        Draft(
+            case_id=target,
+            recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
+            subject="Hot inserts",
+            body="Body",
+            purpose="risk-management",
+            lawful_basis="cja2003-s325",
+            data_categories=SHARE_CATEGORIES,
+            necessity=NECESSITY,
+        ),
+    )
+    async with hub.db.read() as conn:
+        original = dict(
+            (await conn.execute(select(packets).where(packets.c.id == sent.id))).one()._mapping
+        )
+        joined = (
+            await conn.execute(select(case_agencies).where(case_agencies.c.case_id == target))
+        ).first()
+    assert joined is not None
+    copy = {k: v for k, v in original.items() if k != "held"} | {"id": "hot-inserts-copy"}
+    together = HotInserts(
+        HotInsert(packets),
+        HotInsert(case_agencies, skip_existing=True),
+        HotInsert(packet_parts),
+        then=HotWrite(
+            update(cases)
+            .where(cases.c.id == bindparam("case"))
+            .values(given_names=bindparam("names"))
+        ),
+    )
+    parts = [{"packet_id": "hot-inserts-copy", "name": n, "data": bytes([i]) * 3}
+             for i, n in enumerate(("manifest", "body"))]  # fmt: skip
+
+    async def write(conn: AsyncConnection) -> None:
+        await together.run(
+            conn,
+            [[copy], [dict(joined._mapping)], parts],
+            {"case": target, "names": "Written after"},
+        )
+
+    await hub.db.run_write(write)
+    async with hub.db.read() as conn:
+        stored = dict(
+            (await conn.execute(select(packets).where(packets.c.id == "hot-inserts-copy")))
+            .one()
+            ._mapping
+        )
+        stored_parts = (
+            await conn.execute(
+                select(packet_parts.c.name, packet_parts.c.data)
+                .where(packet_parts.c.packet_id == "hot-inserts-copy")
+                .order_by(packet_parts.c.name)
+            )
+        ).all()
+        names = (
+            await conn.execute(select(cases.c.given_names).where(cases.c.id == target))
+        ).scalar_one()
+    assert stored == original | {"id": "hot-inserts-copy"}
+    assert stored["created_at"].tzinfo is not None
+    assert [tuple(p) for p in stored_parts] == [("body", b"\x01" * 3), ("manifest", b"\x00" * 3)]
+    assert names == "Written after"
+
+    too_long = [{"packet_id": sent.id, "name": "n" * 40, "data": b"x"}]  # name is VARCHAR(32)
+
+    async def overlong(conn: AsyncConnection) -> None:
+        await together.run(
+            conn,
+            [[copy | {"id": "hot-inserts-second"}], [], too_long],
+            {"case": target, "names": "Never written"},
+        )
+
+    with pytest.raises(ValueError):
+        await hub.db.run_write(lambda conn: together.run(conn, [[copy]], {"case": 1, "names": ""}))
+    if hub.db.engine.dialect.name != "postgresql":
+        return  # SQLite keeps a string of any length whatever the column's declared one
+    with pytest.raises(DBAPIError, match="too long"):
+        await hub.db.run_write(overlong)
+    async with hub.db.read() as conn:
+        assert (
+            await conn.execute(select(packets.c.id).where(packets.c.id == "hot-inserts-second"))
+        ).first() is None
+        names = (
+            await conn.execute(select(cases.c.given_names).where(cases.c.id == target))
+        ).scalar_one()
+    assert names == "Written after"
 
 
 async def test_a_hot_insert_refuses_what_it_cannot_render(hub: Hub) -> None:
