@@ -88,24 +88,26 @@ class DisclosureLetters:
             ]
             outbox_id = await outbox.enqueue(
                 conn,
-                dedupe_key=f"{LETTER_EVENT}:{row.id}",
-                message_id=outbox.new_message_id(MESSAGE_ID_DOMAIN),
-                kind=outbox.LETTER,
-                event=LETTER_EVENT,
-                channel=LETTER_CHANNEL,
-                agency_id=actor.agency.id,
-                to_address=address,
-                when=now,
-                user_id=actor.user.id,
-                case_id=row.case_id,
-                link=f"/disclosures/{row.id}",
-                # Who approved and when, for the message to name (the register has the reasons).
-                ref=";".join(
-                    f"{d.approver_person_id or d.approver_user_id}@{d.decided_at:%Y-%m-%dT%H:%MZ}"
-                    for d in approvals
-                )[:100],
-                body_sealed=sealed,
-                approval_ref=letter_box.approval_ref(row.id),
+                outbox.message(
+                    dedupe_key=f"{LETTER_EVENT}:{row.id}",
+                    message_id=outbox.new_message_id(MESSAGE_ID_DOMAIN),
+                    kind=outbox.LETTER,
+                    event=LETTER_EVENT,
+                    channel=LETTER_CHANNEL,
+                    agency_id=actor.agency.id,
+                    to_address=address,
+                    when=now,
+                    user_id=actor.user.id,
+                    case_id=row.case_id,
+                    link=f"/disclosures/{row.id}",
+                    # Who approved and when, for the message to name (the register has the reasons).
+                    ref=";".join(
+                        f"{d.approver_person_id or d.approver_user_id}@{d.decided_at:%Y-%m-%dT%H:%MZ}"
+                        for d in approvals
+                    )[:100],
+                    body_sealed=sealed,
+                    approval_ref=letter_box.approval_ref(row.id),
+                ),
             )
             if outbox_id is None:  # pragma: no cover - deliverable refuses a made disclosure
                 raise InvalidInput("A letter for this disclosure has already been sent.")

@@ -172,18 +172,20 @@ class NoticeService:
                 joined = ",".join(str(i) for i in ids)
                 digest_id = await outbox.enqueue(
                     conn,
-                    dedupe_key=f"digest:{user_id}:{day}",
-                    message_id=outbox.new_message_id(MESSAGE_ID_DOMAIN),
-                    kind=outbox.DIGEST_MESSAGE,
-                    event=DIGEST_EVENT,
-                    channel=EMAIL_CHANNEL,
-                    agency_id=user.agency_id,
-                    to_address=user.email,
-                    when=now,
-                    user_id=user_id,
-                    link="/notifications",
-                    # The folded rows carry digest_id; the ids are repeated here while they fit.
-                    ref=joined if len(joined) <= 100 else None,
+                    outbox.message(
+                        dedupe_key=f"digest:{user_id}:{day}",
+                        message_id=outbox.new_message_id(MESSAGE_ID_DOMAIN),
+                        kind=outbox.DIGEST_MESSAGE,
+                        event=DIGEST_EVENT,
+                        channel=EMAIL_CHANNEL,
+                        agency_id=user.agency_id,
+                        to_address=user.email,
+                        when=now,
+                        user_id=user_id,
+                        link="/notifications",
+                        # The folded rows carry digest_id; the ids are repeated here while they fit.
+                        ref=joined if len(joined) <= 100 else None,
+                    ),
                 )
                 if digest_id is None:
                     continue  # today's digest has gone (another worker, or earlier today)

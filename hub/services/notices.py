@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -115,6 +116,46 @@ def effective_mode(group: Group, stored: str | None) -> str:
     return stored if stored in ALLOWED[group] else DEFAULTS[group]
 
 
+def _messages(
+    people: Iterable[Recipient],
+    *,
+    event: Notice,
+    ref: str,
+    link: str,
+    case_id: int | None,
+    when: datetime,
+    exclude: Collection[int] = (),
+) -> list[dict[str, Any]]:
+    """One message per person (as each chose), none to ``exclude``."""
+    messages = []
+    seen: set[int] = set(exclude)
+    for person in people:
+        if person.user_id in seen:
+            continue
+        seen.add(person.user_id)
+        mode = effective_mode(GROUP_OF[event], person.mode)
+        if mode == OFF:
+            continue
+        messages.append(
+            outbox.message(
+                dedupe_key=f"{event.value}:{ref}:{person.user_id}",
+                message_id=outbox.new_message_id(MESSAGE_ID_DOMAIN),
+                kind=outbox.NOTIFICATION,
+                event=event.value,
+                channel=EMAIL_CHANNEL,
+                agency_id=person.agency_id,
+                to_address=person.email,
+                when=when,
+                user_id=person.user_id,
+                case_id=case_id,
+                link=link,
+                ref=ref,
+                status=outbox.PENDING if mode == IMMEDIATE else outbox.DIGEST,
+            )
+        )
+    return messages
+
+
 async def _queue(
     conn: AsyncConnection,
     people: Iterable[Recipient],
@@ -126,34 +167,12 @@ async def _queue(
     when: datetime,
     exclude: Collection[int] = (),
 ) -> int:
-    """One message per person (as each chose), none to ``exclude``; the number queued."""
-    queued = 0
-    seen: set[int] = set(exclude)
-    for person in people:
-        if person.user_id in seen:
-            continue
-        seen.add(person.user_id)
-        mode = effective_mode(GROUP_OF[event], person.mode)
-        if mode == OFF:
-            continue
-        row_id = await outbox.enqueue(
-            conn,
-            dedupe_key=f"{event.value}:{ref}:{person.user_id}",
-            message_id=outbox.new_message_id(MESSAGE_ID_DOMAIN),
-            kind=outbox.NOTIFICATION,
-            event=event.value,
-            channel=EMAIL_CHANNEL,
-            agency_id=person.agency_id,
-            to_address=person.email,
-            when=when,
-            user_id=person.user_id,
-            case_id=case_id,
-            link=link,
-            ref=ref,
-            status=outbox.PENDING if mode == IMMEDIATE else outbox.DIGEST,
-        )
-        queued += row_id is not None
-    return queued
+    """One message per person (as each chose), none to ``exclude``, queued in one statement; the
+    number queued."""
+    messages = _messages(
+        people, event=event, ref=ref, link=link, case_id=case_id, when=when, exclude=exclude
+    )
+    return await outbox.enqueue_many(conn, messages)
 
 
 async def packets_delivered(
@@ -163,7 +182,8 @@ async def packets_delivered(
 ) -> int:
     """Packets (id, case id, recipient agency ids) now listed in their recipients' inboxes: tell
     each recipient agency's readers, and the inbox pages open now (``hub.services.inbox_events``:
-    every share, reply, request and released share passes here). One query for a whole batch."""
+    every share, reply, request and released share passes here). One query for a whole batch,
+    and one statement for its messages."""
     agency_ids = {a for _, _, recipients in deliveries for a in recipients}
     if not agency_ids:
         return 0
@@ -171,11 +191,11 @@ async def packets_delivered(
     people = await settings_store.recipients(
         conn, Group.NEW_PACKETS.value, roles=PACKET_READERS, agency_ids=agency_ids
     )
-    queued = 0
+    # Every person told of every packet in the batch, in one statement.
+    messages = []
     for packet_id, case_id, recipients in deliveries:
         wanted = set(recipients)
-        queued += await _queue(
-            conn,
+        messages += _messages(
             (p for p in people if p.agency_id in wanted),
             event=Notice.NEW_PACKET,
             ref=packet_id,
@@ -183,7 +203,7 @@ async def packets_delivered(
             case_id=case_id,
             when=when,
         )
-    return queued
+    return await outbox.enqueue_many(conn, messages)
 
 
 async def disclosure_proposed(

@@ -15,6 +15,7 @@ for an administrator to retry. Statuses:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -76,8 +77,7 @@ def new_message_id(domain: str) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
-async def enqueue(
-    conn: AsyncConnection,
+def message(
     *,
     dedupe_key: str,
     message_id: str,
@@ -94,12 +94,11 @@ async def enqueue(
     body_sealed: bytes | None = None,
     approval_ref: str | None = None,
     status: str = PENDING,
-) -> int | None:
-    """Queue one message in the caller's transaction; None if ``dedupe_key`` is already queued
-    (the same cause for the same recipient is sent once)."""
+) -> dict[str, Any]:
+    """One message's row, to queue with ``enqueue_many``."""
     if status not in (PENDING, DIGEST):
         raise ValueError("a message is queued pending or for a digest")
-    values = {
+    return {
         "dedupe_key": dedupe_key,
         "message_id": message_id,
         "kind": kind,
@@ -118,10 +117,26 @@ async def enqueue(
         "next_attempt_at": when,
         "created_at": when,
     }
+
+
+async def enqueue(conn: AsyncConnection, row: Mapping[str, Any]) -> int | None:
+    """Queue one message (a ``message``) in the caller's transaction; None if its dedupe key
+    is already queued (the same cause for the same recipient is sent once)."""
     row_id = (
-        await conn.execute(_enqueue_statement(conn.dialect.name), values)
+        await conn.execute(_enqueue_statement(conn.dialect.name), dict(row))
     ).scalar_one_or_none()
     return None if row_id is None else int(row_id)
+
+
+async def enqueue_many(conn: AsyncConnection, messages: Sequence[Mapping[str, Any]]) -> int:
+    """Queue ``messages`` (``message``'s rows) in the caller's transaction, in one statement
+    (SQLAlchemy writes an executemany with RETURNING as multi-row inserts): every person told of
+    a batch's shares in one round trip, not one each. The number queued: a message whose dedupe
+    key is already queued, or is queued earlier in the same list, is not."""
+    if not messages:
+        return 0
+    result = await conn.execute(_enqueue_statement(conn.dialect.name), list(messages))
+    return len(result.all())
 
 
 @cache

@@ -199,14 +199,16 @@ async def _dead_letter(hub: Hub, agency: int, key: str) -> int:
     async with hub.db.write() as conn:
         row = await outbox.enqueue(
             conn,
-            dedupe_key=f"minutes-late:{key}",
-            message_id=outbox.new_message_id("hub.example"),
-            kind=outbox.NOTIFICATION,
-            event="minutes-late",
-            channel="email",
-            agency_id=agency,
-            to_address=f"{key}@agency.example",
-            when=now,
+            outbox.message(
+                dedupe_key=f"minutes-late:{key}",
+                message_id=outbox.new_message_id("hub.example"),
+                kind=outbox.NOTIFICATION,
+                event="minutes-late",
+                channel="email",
+                agency_id=agency,
+                to_address=f"{key}@agency.example",
+                when=now,
+            ),
         )
         assert row is not None
         await conn.execute(

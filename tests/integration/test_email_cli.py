@@ -80,15 +80,17 @@ def queue(data_dir: Path, *addresses: str) -> list[int]:
                 for i, address in enumerate(addresses):
                     row_id = await store.enqueue(
                         conn,
-                        dedupe_key=f"cli-test/{i}",
-                        message_id=store.new_message_id("hub.example"),
-                        kind=store.NOTIFICATION,
-                        event="new-packet",
-                        channel="email",
-                        agency_id=agency,
-                        to_address=address,
-                        when=hub.clock.now(),
-                        link="/inbox",
+                        store.message(
+                            dedupe_key=f"cli-test/{i}",
+                            message_id=store.new_message_id("hub.example"),
+                            kind=store.NOTIFICATION,
+                            event="new-packet",
+                            channel="email",
+                            agency_id=agency,
+                            to_address=address,
+                            when=hub.clock.now(),
+                            link="/inbox",
+                        ),
                     )
                     assert row_id is not None
                     ids.append(row_id)

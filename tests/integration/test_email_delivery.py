@@ -57,17 +57,19 @@ async def queue(
         for _ in range(n):
             row_id = await store.enqueue(
                 conn,
-                dedupe_key=f"test/{store.new_message_id('x')}",
-                message_id=store.new_message_id("hub.example"),
-                kind=store.NOTIFICATION,
-                event=event,
-                channel="email",
-                agency_id=agency,
-                to_address=to,
-                when=hub.clock.now(),
-                case_id=case,
-                link="/packets/abc",
-                ref="abc",
+                store.message(
+                    dedupe_key=f"test/{store.new_message_id('x')}",
+                    message_id=store.new_message_id("hub.example"),
+                    kind=store.NOTIFICATION,
+                    event=event,
+                    channel="email",
+                    agency_id=agency,
+                    to_address=to,
+                    when=hub.clock.now(),
+                    case_id=case,
+                    link="/packets/abc",
+                    ref="abc",
+                ),
             )
             assert row_id is not None
             ids.append(row_id)
@@ -272,14 +274,16 @@ async def test_channel_rules_refuse_a_notification_to_a_third_party(
     async with hub.db.write() as conn:
         row_id = await store.enqueue(
             conn,
-            dedupe_key="test/third-party",
-            message_id=store.new_message_id("hub.example"),
-            kind=store.NOTIFICATION,
-            event="new-packet",
-            channel="email",
-            agency_id=employer,
-            to_address="hr@acme.example",
-            when=hub.clock.now(),
+            store.message(
+                dedupe_key="test/third-party",
+                message_id=store.new_message_id("hub.example"),
+                kind=store.NOTIFICATION,
+                event="new-packet",
+                channel="email",
+                agency_id=employer,
+                to_address="hr@acme.example",
+                when=hub.clock.now(),
+            ),
         )
     assert row_id is not None
     assert (await sender_for(hub, email_config(relay.port, ca)).drain()).dead == 1

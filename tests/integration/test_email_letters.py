@@ -45,17 +45,19 @@ async def test_letter_goes_only_for_an_approved_letter_disclosure(hub: Hub, tmp_
     async with hub.db.write() as conn:
         row_id = await store.enqueue(
             conn,
-            dedupe_key="letter/test",
-            message_id=store.new_message_id("hub.example"),
-            kind=store.LETTER,
-            event="letter",
-            channel="letter",
-            agency_id=proposer,  # the disclosing agency: the disclosee is outside the directory
-            to_address="md@acme.example",
-            when=hub.clock.now(),
-            case_id=found["case_id"],
-            body_sealed=blob,
-            approval_ref=approval_ref(disclosure_id),
+            store.message(
+                dedupe_key="letter/test",
+                message_id=store.new_message_id("hub.example"),
+                kind=store.LETTER,
+                event="letter",
+                channel="letter",
+                agency_id=proposer,  # the disclosing agency: the disclosee is outside the directory
+                to_address="md@acme.example",
+                when=hub.clock.now(),
+                case_id=found["case_id"],
+                body_sealed=blob,
+                approval_ref=approval_ref(disclosure_id),
+            ),
         )
     assert row_id is not None
     ca = make_ca(tmp_path / "ca")

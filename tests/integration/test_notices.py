@@ -118,6 +118,37 @@ async def test_a_rolled_back_cause_queues_nothing(hub: Hub, logins: object) -> N
     assert len(await _rows(hub, ref="p-kept")) == 1
 
 
+async def test_a_batch_of_packets_queues_every_message_in_one_statement(
+    hub: Hub, logins: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A share batch's deliveries queue one message per packet and person told, all in one
+    statement; a message already queued (a repeated cause) is neither queued again nor counted,
+    and a cause named twice in the same batch is queued once."""
+    await _addresses(hub)
+    housing, police = await agency_id(hub, "DBY-HOUSING"), await agency_id(hub, "DBY-POLICE")
+    async with hub.db.write() as conn:
+        await notices.packets_delivered(conn, [("p-batch-0", None, [housing])], hub.clock.now())
+    statements: list[int] = []
+    real = notices.outbox.enqueue_many
+
+    async def counted(conn: Any, messages: Any) -> int:
+        statements.append(len(messages))
+        return await real(conn, messages)
+
+    monkeypatch.setattr(notices.outbox, "enqueue_many", counted)
+    batch = [(f"p-batch-{n}", None, [housing, police]) for n in range(3)]
+    async with hub.db.write() as conn:
+        queued = await notices.packets_delivered(conn, [*batch, batch[1]], hub.clock.now())
+    told = {r["to_address"] for r in await _rows(hub, ref="p-batch-1")}
+    assert ADDRESSES["dby.housing"] in told and ADDRESSES["dby.police"] in told
+    per_packet = len(told)
+    assert len(statements) == 1 and statements[0] == 4 * per_packet  # one statement, all of them
+    # p-batch-0 to housing was queued before; p-batch-1 is named twice.
+    assert queued == 3 * per_packet - 1
+    for n in range(3):
+        assert len(await _rows(hub, ref=f"p-batch-{n}")) == per_packet
+
+
 async def test_settings_off_digest_and_overdue_never_off(hub: Hub, logins: object) -> None:
     ids = await _addresses(hub)
     housing = await actor_for(hub, "dby.housing")

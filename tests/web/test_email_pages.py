@@ -87,14 +87,16 @@ async def test_the_admin_sees_queued_and_dead_mail_and_retries_a_dead_letter(web
         assert waiting == 1
         dead = await outbox.enqueue(
             conn,
-            dedupe_key="minutes-late:item-9:x",
-            message_id=outbox.new_message_id("hub.example"),
-            kind=outbox.NOTIFICATION,
-            event="minutes-late",
-            channel="email",
-            agency_id=police_id,
-            to_address="priya.shah@police.derbyshire.example",
-            when=now,
+            outbox.message(
+                dedupe_key="minutes-late:item-9:x",
+                message_id=outbox.new_message_id("hub.example"),
+                kind=outbox.NOTIFICATION,
+                event="minutes-late",
+                channel="email",
+                agency_id=police_id,
+                to_address="priya.shah@police.derbyshire.example",
+                when=now,
+            ),
         )
         assert dead is not None
         await conn.execute(
