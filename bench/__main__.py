@@ -225,6 +225,39 @@ async def build_world(data_dir: Path, database_url: str | None, workers: int = 1
         await hub.close()
 
 
+async def add_readers(world: World, count: int) -> int:
+    """Give the recipient agency ``count`` more practitioners, and every practitioner of it an
+    e-mail address, so that each share tells that many people (the bench's own people have no
+    address, so its shares queue no e-mail, as a real agency's would). Returns how many."""
+    import secrets
+
+    from hub.config import PasswordHashing, load_config
+    from hub.model.directory import Role
+    from hub.wiring import Hub
+
+    config = load_config(world.data_dir, world.database_url, passwords=PasswordHashing(1, 1024, 1))
+    hub = await Hub.open(config)
+    try:
+        known = {u.username for u in await hub.directory.users()}
+        for n in range(count):
+            if f"bench.reader{n}" in known:  # a kept world, given its readers before
+                continue
+            await hub.directory.add_user(
+                f"bench.reader{n}", f"Bench reader {n}", seeding.RECIPIENT, Role.PRACTITIONER,
+                secrets.token_urlsafe(24),
+            )  # fmt: skip
+        told = [
+            u
+            for u in await hub.directory.users()
+            if u.agency_id == world.recipient_id and u.role is Role.PRACTITIONER
+        ]
+        for user in told:
+            await hub.notices.set_email(user.username, f"{user.username}@housing.bench.example")
+        return len(told)
+    finally:
+        await hub.close()
+
+
 async def bulk_load(world: World, total: int) -> tuple[float, list[str]]:
     from hub.config import PasswordHashing, load_config
     from hub.services.actor import Actor

@@ -10,7 +10,9 @@ Builds the benchmark's world, starts ``mappa-hub serve --workers N``, warms it, 
 inbox pages the benchmark lists, after loading ``--packets`` packets. ``--keep DIR`` keeps the
 world (SQLite only) in DIR and reuses it on the next run, so a large load is paid once. Prints the
 load's rate, latencies and the hub processes' CPU time per request; ``--rate R`` offers R requests
-a second instead (open loop), and without ``--out`` nothing is sampled. Needs py-spy
+a second instead (open loop), and without ``--out`` nothing is sampled. ``--told N`` gives the
+recipient agency N more readers, each practitioner there an e-mail address, so that every share
+queues their e-mails as a real agency's would (the benchmark's own people have none). Needs py-spy
 (``pip install py-spy``) for a profile; not a test.
 """
 
@@ -22,6 +24,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -30,6 +33,7 @@ from typing import Any
 
 from bench.__main__ import (
     World,
+    add_readers,
     build_world,
     bulk_load,
     drop_postgresql,
@@ -65,6 +69,9 @@ def main() -> int:
     parser.add_argument("--listing", action="store_true", help="profile the inbox listing")
     parser.add_argument("--packets", type=int, default=100_000, help="stored before --listing")
     parser.add_argument("--keep", type=Path, help="keep (or reuse) the SQLite world here")
+    parser.add_argument("--told", type=int, default=0,
+                        help="give the recipient agency this many more readers, each with an "
+                             "e-mail address, so that each share queues their e-mails")  # fmt: skip
     args = parser.parse_args()
     spy = shutil.which("py-spy")
     if spy is None and args.out:
@@ -88,6 +95,9 @@ def _profile(args: argparse.Namespace, spy: str | None, shape: list[str], url: s
         tmp = Path(name)
         world = _world(args.keep or tmp, url, args.workers,
                        args.packets if args.listing else 0)  # fmt: skip
+        if args.told:
+            told = asyncio.run(add_readers(world, args.told))
+            print(f"  each share tells {told} people by e-mail", file=sys.stderr, flush=True)
         serve = ["-m", "hub", "serve", "--workers", str(args.workers)]
         with server(serve, tmp / "hub.log", hub_env(world)) as (port, pid):
             plan = _listing_plan(world) if args.listing else share_plan(world)
