@@ -247,13 +247,12 @@ async def share_held(
 ) -> int:
     """A share is held for approval: tell the approvers each need names (a role in an area),
     never the proposer."""
-    queued = 0
+    messages = []
     for role, area_id in sorted(set(needs)):
         people = await settings_store.recipients(
             conn, Group.DECISIONS.value, roles=[role], area_id=area_id
         )
-        queued += await _queue(
-            conn,
+        messages += _messages(
             people,
             event=Notice.SHARE_AWAITING,
             ref=f"share-{share_id}",
@@ -262,12 +261,12 @@ async def share_held(
             when=when,
             exclude=proposer_ids,
         )
-    return queued
+    return await outbox.enqueue_many(conn, messages)
 
 
 async def items_overdue(conn: AsyncConnection, rows: Iterable[WorkItemRow], when: datetime) -> int:
     """Work items the reminder sweep just stamped overdue (in the sweep's transaction)."""
-    queued = 0
+    messages = []
     for row in rows:
         kind = ItemKind(row.kind)
         owner = [row.owner_user_id] if row.owner_user_id is not None else []
@@ -293,8 +292,7 @@ async def items_overdue(conn: AsyncConnection, rows: Iterable[WorkItemRow], when
                 agency_ids=[row.owner_agency_id],
                 user_ids=owner,
             )
-        queued += await _queue(
-            conn,
+        messages += _messages(
             people,
             event=_OVERDUE_EVENT[kind],
             ref=f"item-{row.id}",
@@ -302,7 +300,7 @@ async def items_overdue(conn: AsyncConnection, rows: Iterable[WorkItemRow], when
             case_id=row.case_id,
             when=when,
         )
-    return queued
+    return await outbox.enqueue_many(conn, messages)
 
 
 async def transfer_step(
@@ -340,7 +338,7 @@ async def requests_due_soon(
 ) -> int:
     """Requests for information falling due soon: tell the target agency's handlers (once per
     item and person, however often the sweep runs)."""
-    queued = 0
+    messages = []
     for row in rows:
         people = await settings_store.recipients(
             conn,
@@ -348,8 +346,7 @@ async def requests_due_soon(
             roles=REQUEST_HANDLERS,
             agency_ids=[row.owner_agency_id],
         )
-        queued += await _queue(
-            conn,
+        messages += _messages(
             people,
             event=Notice.REQUEST_DUE_SOON,
             ref=f"item-{row.id}",
@@ -357,7 +354,7 @@ async def requests_due_soon(
             case_id=row.case_id,
             when=when,
         )
-    return queued
+    return await outbox.enqueue_many(conn, messages)
 
 
 async def _agencies_in_area(conn: AsyncConnection, area_id: int, ids: set[int]) -> set[int]:
