@@ -126,7 +126,8 @@ def _messages(
     when: datetime,
     exclude: Collection[int] = (),
 ) -> list[dict[str, Any]]:
-    """One message per person (as each chose), none to ``exclude``."""
+    """One message per person (as each chose), none to ``exclude``: rows for
+    ``outbox.enqueue_many``, which each caller runs once for all it has to say."""
     messages = []
     seen: set[int] = set(exclude)
     for person in people:
@@ -154,25 +155,6 @@ def _messages(
             )
         )
     return messages
-
-
-async def _queue(
-    conn: AsyncConnection,
-    people: Iterable[Recipient],
-    *,
-    event: Notice,
-    ref: str,
-    link: str,
-    case_id: int | None,
-    when: datetime,
-    exclude: Collection[int] = (),
-) -> int:
-    """One message per person (as each chose), none to ``exclude``, queued in one statement; the
-    number queued."""
-    messages = _messages(
-        people, event=event, ref=ref, link=link, case_id=case_id, when=when, exclude=exclude
-    )
-    return await outbox.enqueue_many(conn, messages)
 
 
 async def packets_delivered(
@@ -224,8 +206,7 @@ async def disclosure_proposed(
         conn, Group.DECISIONS.value, roles=list(approver_roles), agency_ids=agency_ids
     )
     in_area = await _agencies_in_area(conn, area_id, {p.agency_id for p in people})
-    return await _queue(
-        conn,
+    messages = _messages(
         (p for p in people if p.agency_id in in_area),
         event=Notice.DISCLOSURE_AWAITING,
         ref=f"disclosure-{disclosure_id}",
@@ -234,6 +215,7 @@ async def disclosure_proposed(
         when=when,
         exclude=proposer_ids,
     )
+    return await outbox.enqueue_many(conn, messages)
 
 
 async def share_held(
@@ -321,8 +303,7 @@ async def transfer_step(
     people = await settings_store.recipients(
         conn, GROUP_OF[event].value, roles=list(roles), area_id=area_id
     )
-    return await _queue(
-        conn,
+    messages = _messages(
         people,
         event=event,
         ref=f"transfer-{transfer_id}-{step}",
@@ -331,6 +312,7 @@ async def transfer_step(
         when=when,
         exclude=exclude,
     )
+    return await outbox.enqueue_many(conn, messages)
 
 
 async def requests_due_soon(

@@ -17,7 +17,8 @@ from hub.store.schema import case_agencies, cases
 
 # Built once, read on the driver (hub.store.hot): on every share's and every listing's path.
 _CASE_BY_ID = HotRead(select(cases).where(cases.c.id == bindparam("id")))
-# Read for every page of a listing (on the driver: hub.store.hot).
+# Case references for a packet's summary, or a page of held shares, notifications or e-mails
+# (on the driver: hub.store.hot); a listing page joins them itself (hub.store.box_pages).
 _REFERENCES = HotReadIn(
     lambda ids: select(cases.c.id, cases.c.reference).where(cases.c.id.in_(ids))
 )

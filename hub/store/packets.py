@@ -65,7 +65,8 @@ _INSERT_PACKETS = HotInserts(
     HotInsert(packet_keys),
     HotInsert(packet_parts),
 )
-# Read for every page of a listing (on the driver: hub.store.hot).
+# Each packet's recipients, wherever packets are read by id (on the driver: hub.store.hot); a
+# listing page aggregates them in its own statement (hub.store.box_pages).
 _RECIPIENTS = HotReadIn(
     lambda ids: (
         select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
@@ -79,8 +80,8 @@ _SENT = packets.c.held == false()
 _PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), _SENT)
 _HELD_OR_SENT_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
 _WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
-# A listing page's wrapped keys for the reading agency, each with its packet's manifest (which
-# is only of use with a key): one statement where two took as long each. An outer join, so that
+# Packets' wrapped keys for the reading agency, each with its packet's manifest (which is only of
+# use with a key), for a summary outside a listing page (a page joins them: hub.store.box_pages). An outer join, so that
 # a packet whose manifest is missing still shows as failing its integrity check, not as erased.
 _KEYS_AND_MANIFESTS_FOR = HotReadIn(
     lambda ids: (
