@@ -20,9 +20,9 @@ from hub.services.actor import Actor
 from hub.services.listed_subjects import PLACEHOLDERS
 from hub.store import box_pages, packet_reads
 from hub.store import packets as store
-from hub.store.box_pages import MAX_BOX_LIMIT, BoxPage
+from hub.store.box_pages import MAX_BOX_LIMIT, BoxPage, ListedRow
 from hub.store.database import Database
-from hub.store.packets import Box, PacketFilter, PacketRow, Position, StoredWrappedKey
+from hub.store.packets import Box, PacketFilter, Position, StoredWrappedKey
 from hub.text import check_line
 
 PAGE_SIZE = 50
@@ -63,7 +63,7 @@ class ReadPage:
     """Packets as read in one snapshot: rows, the reader's wrapped keys, manifests, references
     and which of them the reading person has opened."""
 
-    rows: Sequence[PacketRow]
+    rows: Sequence[ListedRow]
     keys: Mapping[str, Sequence[StoredWrappedKey]]
     manifests: Mapping[str, bytes]
     references: Mapping[int, str]
@@ -74,7 +74,7 @@ async def _with_reads(
     conn: AsyncConnection,
     actor: Actor,
     found: BoxPage,
-    rows: list[PacketRow],
+    rows: list[ListedRow],
     *,
     reads: bool,
 ) -> ReadPage:

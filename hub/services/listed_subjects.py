@@ -10,6 +10,11 @@ lookup.) The memo holds no more than the content keys cached beside it
 (``hub.services.content_keys``) already unlock, and only for bytes presented again: once a
 packet is erased its wrapped keys are gone and it shows as erased before the memo is asked.
 Nothing of it is ever stored.
+
+A subject needs only the reading agency's wrapped key and the manifest: the content key is
+unwrapped from the one, and the manifest's AEAD binds the packet id and the part's name. The
+signed header is verified against the stored columns when the packet is opened
+(``hub.services.packet_opening``), so a listing reads none (``hub.store.box_pages.ListedRow``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from hub.crypto.errors import CryptoFailure
 from hub.services.actor import Actor
 from hub.services.content_keys import ContentKeys
 from hub.services.keyring import KeysHeldElsewhere
-from hub.store.packets import PacketRow, StoredWrappedKey
+from hub.store.packets import StoredWrappedKey
 
 UNREADABLE_SUBJECT = "(this packet failed an integrity check)"
 ERASED_SUBJECT = "(content erased)"
@@ -51,14 +56,14 @@ class ListedSubjects:
         self._memo: OrderedDict[tuple[int, str], _Remembered] = OrderedDict()
 
     def remembered(
-        self, actor: Actor, row: PacketRow, wrapped: Sequence[StoredWrappedKey], manifest: bytes
+        self, actor: Actor, packet_id: str, wrapped: Sequence[StoredWrappedKey], manifest: bytes
     ) -> tuple[str, int] | None:
         """What ``subject`` answers without decrypting: erased, or remembered from the same
         bytes; else None. (A listing asks this first: most rows are remembered, and awaiting
         costs each one.)"""
         if not wrapped:
             return ERASED_SUBJECT, 0
-        key = (actor.agency.id, row.id)
+        key = (actor.agency.id, packet_id)
         entry = self._memo.get(key)
         if entry is None or entry.manifest != manifest or entry.wrapped != tuple(wrapped):
             return None
@@ -68,41 +73,42 @@ class ListedSubjects:
     async def subject(
         self,
         actor: Actor,
-        row: PacketRow,
+        packet_id: str,
         wrapped: Sequence[StoredWrappedKey],
         manifest: bytes,
     ) -> tuple[str, int]:
-        """(subject, attachment count) of ``row`` for the actor's agency, or a placeholder."""
-        found = self.remembered(actor, row, wrapped, manifest)
+        """(subject, attachment count) of a packet for the actor's agency, or a placeholder."""
+        found = self.remembered(actor, packet_id, wrapped, manifest)
         if found is not None:
             return found
-        return await self.decrypt(actor, row, wrapped, manifest)
+        return await self.decrypt(actor, packet_id, wrapped, manifest)
 
     async def decrypt(
         self,
         actor: Actor,
-        row: PacketRow,
+        packet_id: str,
         wrapped: Sequence[StoredWrappedKey],
         manifest: bytes,
     ) -> tuple[str, int]:
-        """``subject`` for a row ``remembered`` did not answer (it has wrapped keys): decrypted,
-        and remembered."""
+        """``subject`` for a packet ``remembered`` did not answer (it has wrapped keys):
+        decrypted, and remembered."""
+        # Only the keys and the manifest (module note): no header, signature or signer.
         packet = fmt.SealedPacket(
-            row.header,
-            row.signature,
-            row.signer_key_id,
+            b"",
+            b"",
+            "",
             tuple(fmt.WrappedKey(actor.agency.code, w.key_id, w.sealed) for w in wrapped),
             {fmt.MANIFEST: manifest},
         )
         try:
             content_key = await self._keys.content_key(actor.agency, packet)
-            opened = fmt.decrypt_manifest(packet, row.id, content_key)
+            opened = fmt.decrypt_manifest(packet, packet_id, content_key)
         except KeysHeldElsewhere:
             return ELSEWHERE_SUBJECT, 0
         except CryptoFailure:
             return UNREADABLE_SUBJECT, 0  # opening it reports the failure properly
         found = (opened.subject, len(opened.attachments))
-        key = (actor.agency.id, row.id)
+        key = (actor.agency.id, packet_id)
         self._memo[key] = _Remembered(tuple(wrapped), manifest, found)
         self._memo.move_to_end(key)  # a packet's bytes decrypted anew (tampered with, re-keyed)
         if len(self._memo) > self._size:

@@ -27,7 +27,7 @@ from hub.services.listed_subjects import (
 from hub.store import box_pages, packet_reads
 from hub.store import cases as case_store
 from hub.store import packets as store
-from hub.store.box_pages import MAX_BOX_LIMIT, BoxPage
+from hub.store.box_pages import MAX_BOX_LIMIT, BoxPage, ListedRow, listed
 from hub.store.database import Database
 from hub.store.packets import Box, PacketFilter, PacketRow, Position
 
@@ -68,7 +68,7 @@ async def _page(
     ids = [r.id for r in rows]
     keys, manifests = await store.keys_and_manifests_for(conn, ids, actor.agency.id)
     return ReadPage(
-        rows,
+        [listed(r) for r in rows],
         keys,
         manifests,
         await case_store.references_by_ids(conn, (r.case_id for r in rows)),
@@ -163,12 +163,13 @@ class PacketListing:
     async def _summaries(self, actor: Actor, page: ReadPage | BoxPage) -> list[PacketSummary]:
         out = []
         remembered = self._subjects.remembered
+        keys, manifests, references = page.keys, page.manifests, page.references
         for r in page.rows:
-            wrapped, manifest = page.keys.get(r.id, ()), page.manifests.get(r.id, b"")
-            found = remembered(actor, r, wrapped, manifest)
+            wrapped, manifest = keys.get(r.id, ()), manifests.get(r.id, b"")
+            found = remembered(actor, r.id, wrapped, manifest)
             if found is None:
-                found = await self._subjects.decrypt(actor, r, wrapped, manifest)
-            out.append(summary_of(r, page.references.get(r.case_id, "?"), *found))
+                found = await self._subjects.decrypt(actor, r.id, wrapped, manifest)
+            out.append(summary_of(r, references.get(r.case_id, "?"), *found))
         return out
 
 
@@ -177,7 +178,9 @@ class PacketListing:
 _PACKET_TYPES = {t.value: t for t in PacketType}
 
 
-def summary_of(r: PacketRow, case_reference: str, subject: str, count: int) -> PacketSummary:
+def summary_of(
+    r: PacketRow | ListedRow, case_reference: str, subject: str, count: int
+) -> PacketSummary:
     """A stored packet as a listing shows it, given its subject and attachment count."""
     return PacketSummary(
         id=r.id,

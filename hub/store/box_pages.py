@@ -9,6 +9,12 @@ manifest, with each packet's recipients aggregated beside it: one statement, one
 wrapped key (a packet without one, erased or sealed elsewhere, still appears once, with none).
 The API's boxes (``inbox``, ``outbox``) are read on the driver (``hub.store.hot``); the web
 inbox's filtered pages (``listing``) are built per filter and run through SQLAlchemy.
+
+A page's rows leave out each packet's signed header (about 1.4 KB), its signature and signer
+(``ListedRow``). A listing does not use them: a subject is decrypted from the reader's wrapped key
+and the manifest alone (``hub.services.listed_subjects``), and the header is checked against the
+columns when the packet is opened. Read, they were carried through the sort after the join and
+copied out of the database, a hundred a page, to be dropped.
 tests/integration/test_hot_paths.py holds both to what the separate reads
 (``hub.store.packets``) answer.
 """
@@ -18,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, Select, String, bindparam, false, literal_column, select, tuple_
 from sqlalchemy.engine import Dialect
@@ -41,6 +47,30 @@ from hub.store.schema import cases, packet_keys, packet_parts, packet_recipients
 
 # The most rows a box is read at once (so at most this many statements a box are kept).
 MAX_BOX_LIMIT = 200
+
+
+class ListedRow(NamedTuple):
+    """A packet as a listing reads it: ``PacketRow`` without what only decrypting needs."""
+
+    id: str
+    packet_type: str
+    case_id: int
+    sender_agency_id: int
+    sender_user_id: int | None
+    purpose: str
+    lawful_basis: str
+    created_at: datetime
+    recipient_agency_ids: tuple[int, ...]
+    reply_to: str | None = None
+
+
+def listed(row: PacketRow) -> ListedRow:
+    """A packet read whole, as a listing shows it."""
+    return ListedRow(*(getattr(row, f) for f in ListedRow._fields))
+
+
+# The box's own columns of a ListedRow (the recipients are aggregated over the page).
+_LISTED = [packets.c[f] for f in ListedRow._fields if f != "recipient_agency_ids"]
 
 
 def _ids_from_text(value: str | None) -> tuple[int, ...]:
@@ -90,14 +120,14 @@ _SENT = packets.c.held == false()
 # Each box orders by its own index's time (the recipient row's for the inbox, the packet's for
 # the sent box), then id; the page carries that time out as "sort_at" to order the joined rows.
 _INBOX = (
-    select(packets, packet_recipients.c.created_at.label("sort_at"))
+    select(*_LISTED, packet_recipients.c.created_at.label("sort_at"))
     .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
     .where(packet_recipients.c.agency_id == bindparam("agency"), _SENT)
     .order_by(packet_recipients.c.created_at.desc(), packet_recipients.c.packet_id.desc())
 )
 _INBOX_BEFORE = _INBOX.where(packet_recipients.c.created_at < bindparam("before"))
 _OUTBOX = (
-    select(packets, packets.c.created_at.label("sort_at"))
+    select(*_LISTED, packets.c.created_at.label("sort_at"))
     .where(packets.c.sender_agency_id == bindparam("agency"), _SENT)
     .order_by(packets.c.created_at.desc(), packets.c.id.desc())
 )
@@ -140,8 +170,8 @@ def _page_statement(box: Select[Any], *, oldest_first: bool = False) -> Select[A
     )
     return (
         select(
-            # PacketRow's fields, in its order, so that a row's first part is one.
-            *(recipients if f == "recipient_agency_ids" else page.c[f] for f in PacketRow._fields),
+            # ListedRow's fields, in its order, so that a row's first part is one.
+            *(recipients if f == "recipient_agency_ids" else page.c[f] for f in ListedRow._fields),
             cases.c.reference,
             packet_keys.c.key_id,
             packet_keys.c.sealed,
@@ -156,7 +186,7 @@ def _page_statement(box: Select[Any], *, oldest_first: bool = False) -> Select[A
 class BoxPage:
     """A page of a box, in its order, with what a listing shows of each packet."""
 
-    rows: list[PacketRow]
+    rows: list[ListedRow]
     # The reading agency's wrapped keys of each packet (none: erased, or never given one).
     keys: dict[str, list[StoredWrappedKey]]
     # Manifests of the packets the agency holds a key to (b"": the manifest is missing).
@@ -195,8 +225,8 @@ async def listing(
     first and older than ``before``, or (``after``) the ``limit`` rows just newer than
     ``after``, oldest first. Served by ix_packet_recipients_inbox and ix_packets_sender_created;
     built per filter, so through SQLAlchemy's execution, not a ``HotRead``."""
-    stmt, when, key = box_query(box, agency_id, flt)
-    stmt = stmt.add_columns(when.label("sort_at"))
+    query, when, key = box_query(box, agency_id, flt)
+    stmt: Select[Any] = query.with_only_columns(*_LISTED, when.label("sort_at"))
     if after is not None:
         stmt = stmt.where(tuple_(when, key) > tuple_(after.created_at, after.id))
         stmt = stmt.order_by(when.asc(), key.asc())
@@ -227,8 +257,8 @@ async def _read(
 def _collected(rows: Iterable[Sequence[Any]], agency_id: int) -> BoxPage:
     """A page from ``_page_statement``'s rows, one a wrapped key (or one a packet without)."""
     page = BoxPage([], {}, {}, {})
-    width = len(PacketRow._fields)
-    make_row = PacketRow._make
+    width = len(ListedRow._fields)
+    make_row = ListedRow._make
     last = None
     for r in rows:
         packet_id = r[0]

@@ -4,15 +4,17 @@ with after it was listed shows as such, never as the subject remembered."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+import pytest
+from sqlalchemy import delete, select, update
 
+from hub.crypto.errors import CryptoFailure
 from hub.model.packets import Draft
 from hub.services.listed_subjects import (
     ERASED_SUBJECT,
     UNREADABLE_SUBJECT,
     ListedSubjects,
 )
-from hub.store.schema import packet_parts
+from hub.store.schema import packet_parts, packets
 from hub.wiring import Hub
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
@@ -73,6 +75,28 @@ async def test_a_manifest_tampered_with_after_listing_is_unreadable(
     assert (await _subjects(hub))[packet_id] == UNREADABLE_SUBJECT
 
 
+async def test_a_listing_reads_no_header_and_opening_checks_it(hub: Hub, logins: object) -> None:
+    """A subject is decrypted from the reader's wrapped key and the manifest alone, so a listing
+    reads no signed header (``hub.store.box_pages.ListedRow``); the header is checked against
+    the stored columns when the packet is opened, and a changed one is refused there."""
+    changed = await _send(hub, "Disclosure - new partner")
+    kept = await _send(hub, "Approved premises - move-on plan")
+    async with hub.db.write() as conn:
+        (header,) = (
+            await conn.execute(select(packets.c.header).where(packets.c.id == changed))
+        ).one()
+        tampered = bytes(header).replace(b'"v":', b'"v" :', 1)
+        assert tampered != bytes(header)
+        await conn.execute(update(packets).where(packets.c.id == changed).values(header=tampered))
+    subjects = await _subjects(hub)  # not remembered: both decrypted now
+    assert subjects[changed] == "Disclosure - new partner"
+    assert subjects[kept] == "Approved premises - move-on plan"
+    housing = await actor_for(hub, "dby.housing")
+    with pytest.raises(CryptoFailure):
+        await hub.packets.open(housing, changed)
+    assert (await hub.packets.open(housing, kept)).summary.subject == subjects[kept]
+
+
 async def test_a_packet_whose_manifest_is_gone_is_unreadable_not_erased(
     hub: Hub, logins: object
 ) -> None:
@@ -97,7 +121,7 @@ async def test_the_memo_keeps_only_the_latest(hub: Hub, logins: object) -> None:
     subjects = ListedSubjects(hub.packets._keys, size=2)
     page = await hub.db.run_read(lambda conn: _page_for(conn, housing, ids))
     for row in page.rows:
-        found = await subjects.subject(housing, row, page.keys[row.id], page.manifests[row.id])
+        found = await subjects.subject(housing, row.id, page.keys[row.id], page.manifests[row.id])
         assert found[0].startswith("Review ")
     assert len(subjects._memo) == 2
 
@@ -107,17 +131,18 @@ async def test_a_remembered_subject_needs_the_same_bytes_again(hub: Hub, logins:
     housing = await actor_for(hub, "dby.housing")
     subjects = ListedSubjects(hub.packets._keys)
     page = await hub.db.run_read(lambda conn: _page_for(conn, housing, [packet_id]))
-    row, keys, manifest = page.rows[0], page.keys[packet_id], page.manifests[packet_id]
-    assert subjects.remembered(housing, row, keys, manifest) is None  # not yet decrypted
-    assert await subjects.subject(housing, row, keys, manifest) == ("MAPPA meeting - minutes", 0)
-    assert subjects.remembered(housing, row, keys, manifest) == ("MAPPA meeting - minutes", 0)
+    keys, manifest = page.keys[packet_id], page.manifests[packet_id]
+    assert subjects.remembered(housing, packet_id, keys, manifest) is None  # not yet decrypted
+    found = await subjects.subject(housing, packet_id, keys, manifest)
+    assert found == ("MAPPA meeting - minutes", 0)
+    assert subjects.remembered(housing, packet_id, keys, manifest) == found
     flipped = manifest[:-1] + bytes([manifest[-1] ^ 1])
-    assert subjects.remembered(housing, row, keys, flipped) is None
+    assert subjects.remembered(housing, packet_id, keys, flipped) is None
     other_key = [w._replace(sealed=w.sealed[:-1] + bytes([w.sealed[-1] ^ 1])) for w in keys]
-    assert subjects.remembered(housing, row, other_key, manifest) is None
-    assert subjects.remembered(housing, row, [], manifest) == (ERASED_SUBJECT, 0)
+    assert subjects.remembered(housing, packet_id, other_key, manifest) is None
+    assert subjects.remembered(housing, packet_id, [], manifest) == (ERASED_SUBJECT, 0)
     police = await actor_for(hub, "dby.police")  # another agency: its own entry
-    assert subjects.remembered(police, row, keys, manifest) is None
+    assert subjects.remembered(police, packet_id, keys, manifest) is None
 
 
 async def _page_for(conn, actor, ids):  # type: ignore[no-untyped-def]
