@@ -94,11 +94,13 @@ class ListedSubjects:
         decrypted, and remembered."""
         # Only the keys and the manifest (module note): no header, signature or signer.
         packet = fmt.SealedPacket(
-            b"",
-            b"",
-            "",
-            tuple(fmt.WrappedKey(actor.agency.code, w.key_id, w.sealed) for w in wrapped),
-            {fmt.MANIFEST: manifest},
+            header_bytes=b"",
+            signature=b"",
+            signer_key_id="",
+            wrapped_keys=tuple(
+                fmt.WrappedKey(actor.agency.code, w.key_id, w.sealed) for w in wrapped
+            ),
+            parts={fmt.MANIFEST: manifest},
         )
         try:
             content_key = await self._keys.content_key(actor.agency, packet)

@@ -9,14 +9,14 @@ manifest, with each packet's recipients aggregated beside it: one statement, one
 wrapped key (a packet without one, erased or sealed elsewhere, still appears once, with none).
 The API's boxes (``inbox``, ``outbox``) are read on the driver (``hub.store.hot``); the web
 inbox's filtered pages (``listing``) are built per filter and run through SQLAlchemy.
+tests/integration/test_hot_paths.py holds both to what the separate reads
+(``hub.store.packets``) answer.
 
 A page's rows leave out each packet's signed header (about 1.4 KB), its signature and signer
 (``ListedRow``). A listing does not use them: a subject is decrypted from the reader's wrapped key
 and the manifest alone (``hub.services.listed_subjects``), and the header is checked against the
 columns when the packet is opened. Read, they were carried through the sort after the join and
 copied out of the database, a hundred a page, to be dropped.
-tests/integration/test_hot_paths.py holds both to what the separate reads
-(``hub.store.packets``) answer.
 """
 
 from __future__ import annotations
