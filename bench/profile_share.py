@@ -8,7 +8,8 @@
 Builds the benchmark's world, starts ``mappa-hub serve --workers N``, warms it, then runs
 ``py-spy record --gil`` (flame graph SVG) over a closed-loop load: shares, or (``--listing``) the
 inbox pages the benchmark lists, after loading ``--packets`` packets. ``--keep DIR`` keeps the
-world (SQLite only) in DIR and reuses it on the next run, so a large load is paid once. Prints the
+world in DIR (with ``--database-url``, its new database too, named in DIR/world.json) and
+reuses it on the next run, so a large load is paid once. Prints the
 load's rate, latencies and the hub processes' CPU time per request; ``--rate R`` offers R requests
 a second instead (open loop), and without ``--out`` nothing is sampled. ``--told N`` gives the
 recipient agency N more readers, each practitioner there an e-mail address, so that every share
@@ -68,7 +69,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="loads one after another")
     parser.add_argument("--listing", action="store_true", help="profile the inbox listing")
     parser.add_argument("--packets", type=int, default=100_000, help="stored before --listing")
-    parser.add_argument("--keep", type=Path, help="keep (or reuse) the SQLite world here")
+    parser.add_argument("--keep", type=Path,
+                        help="keep (or reuse) the world here; with --database-url its new "
+                             "database is kept too (drop it by hand)")  # fmt: skip
     parser.add_argument("--told", type=int, default=0,
                         help="give the recipient agency this many more readers, each with an "
                              "e-mail address, so that each share queues their e-mails")  # fmt: skip
@@ -76,17 +79,18 @@ def main() -> int:
     spy = shutil.which("py-spy")
     if spy is None and args.out:
         raise SystemExit("profile_share: py-spy is not installed")
-    if args.keep and args.database_url:
-        raise SystemExit("profile_share: --keep is for SQLite worlds only")
     shape = ["--rate", args.rate] if args.rate else ["--clients", args.clients]
     url, admin = None, None
-    if args.database_url:  # a new database beside the one named, as python -m bench does
+    kept = args.keep is not None and (args.keep / "world.json").exists()
+    if args.database_url and not kept:  # a new database beside the one named, as bench does
         url, admin = asyncio.run(fresh_postgresql(args.database_url))
     try:
         _profile(args, spy, shape, url)
     finally:
-        if url and admin:
+        if url and admin and args.keep is None:
             asyncio.run(drop_postgresql(admin, url))
+        elif url:
+            print(f"  kept the database {url.rsplit('/', 1)[1]}", file=sys.stderr, flush=True)
     return 0
 
 
