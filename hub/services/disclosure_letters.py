@@ -102,7 +102,8 @@ class DisclosureLetters:
                     link=f"/disclosures/{row.id}",
                     # Who approved and when, for the message to name (the register has the reasons).
                     ref=";".join(
-                        f"{d.approver_person_id or d.approver_user_id}@{d.decided_at:%Y-%m-%dT%H:%MZ}"
+                        f"{d.approver_person_id or d.approver_user_id}"
+                        f"@{d.decided_at:%Y-%m-%dT%H:%MZ}"
                         for d in approvals
                     )[:100],
                     body_sealed=sealed,

@@ -81,8 +81,9 @@ _PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), _SENT)
 _HELD_OR_SENT_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
 _WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
 # Packets' wrapped keys for the reading agency, each with its packet's manifest (which is only of
-# use with a key), for a summary outside a listing page (a page joins them: hub.store.box_pages). An outer join, so that
-# a packet whose manifest is missing still shows as failing its integrity check, not as erased.
+# use with a key), for a summary outside a listing page (a page joins them: hub.store.box_pages).
+# An outer join, so that a packet whose manifest is missing still shows as failing its integrity
+# check, not as erased.
 _KEYS_AND_MANIFESTS_FOR = HotReadIn(
     lambda ids: (
         select(
@@ -268,7 +269,11 @@ async def insert_packets(conn: AsyncConnection, new: Sequence[NewPacket]) -> Non
                 for p in new
                 for k in p.wrapped_keys
             ],
-            [{"packet_id": p.row.id, "name": n, "data": d} for p in new for n, d in p.parts.items()],
+            [
+                {"packet_id": p.row.id, "name": n, "data": d}
+                for p in new
+                for n, d in p.parts.items()
+            ],
         ],
     )  # fmt: skip
 
