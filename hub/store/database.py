@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from hub.errors import ConfigError
 from hub.store.notify import LocalListeners, Note, collecting
 from hub.store.notify_relay import SiblingRelay
+from hub.store.pg_readers import KeptReaders
 from hub.store.sqlite_checkpoints import WalCheckpointer
 from hub.store.sqlite_jobs import (
     WRITE_FLAG,
@@ -102,6 +103,8 @@ class Database:
             kwargs.update(pool_timeout=POOL_WAIT_SECONDS)
             kwargs["connect_args"] = {"timeout": CONNECT_WAIT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # PostgreSQL: read jobs on connections kept between jobs (hub.store.pg_readers).
+        self._kept: KeptReaders | None = None if self.is_sqlite else KeptReaders(self.engine)
         # In-process writers queue here instead of spinning on SQLite's busy handler.
         self._sqlite_write_lock = asyncio.Lock()
         self._sync_engine: Engine | None = None
@@ -177,8 +180,21 @@ class Database:
             engine = self._sync_engine
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._readers, read_in_thread, engine, job)
-        async with self.engine.connect() as conn, conn.begin():
-            return await job(conn)
+        return await self.run_on_driver(job)
+
+    async def run_on_driver(self, job: Job[T]) -> T:
+        """PostgreSQL: ``job(conn)`` on a connection kept between jobs (``hub.store.pg_readers``),
+        as ``async with engine.connect() as conn, conn.begin()`` would run it. ``run_read``'s jobs
+        run here; so does the API's rate limit, whose one statement runs on the driver outside any
+        transaction, committed as it runs (an UNLOGGED table: it waits for no disk)."""
+        if self._kept is None:
+            raise RuntimeError("kept connections are PostgreSQL's")
+        return await self._kept.run(job)
+
+    @property
+    def kept_idle(self) -> int:
+        """PostgreSQL: connections kept idle for the next read job; 0 on SQLite."""
+        return 0 if self._kept is None else self._kept.idle
 
     def _read_inline(self, job: Job[T]) -> T:
         if self._inline is None or self._inline.closed:
@@ -320,6 +336,8 @@ class Database:
             # Let submitted jobs finish before the engines go.
             await asyncio.gather(*self._pending, return_exceptions=True)
             self._committer.cancel()
+        if self._kept is not None:
+            await self._kept.close()
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.close()

@@ -127,6 +127,19 @@ async def _asyncpg_in_transaction(
         ) from translated
 
 
+async def drop_if_lost(conn: AsyncConnection) -> None:
+    """After a statement on asyncpg itself failed: if the driver has closed its connection (the
+    server ended the session, or shut down), invalidate ``conn``, so that the pool drops it
+    instead of handing it out again. SQLAlchemy's own execution does this for its statements;
+    one run on the driver would otherwise leave a dead connection in the pool, failing every
+    request that drew it."""
+    if conn.invalidated or conn.closed:
+        return
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    if driver is not None and conn.dialect.driver == "asyncpg" and driver.is_closed():
+        await conn.invalidate()
+
+
 def _bound(compiled: _Compiled, values: Mapping[str, Any]) -> list[Any]:
     """The statement's parameters from ``values`` (or its own literals), through their types."""
     return _bound_params(compiled.params, values)
@@ -175,7 +188,11 @@ class HotRead:
         else:
             driver_conn: Any = (await conn.get_raw_connection()).driver_connection
             if conn.dialect.driver == "asyncpg":
-                rows = await driver_conn.fetch(compiled.sql, *args)
+                try:
+                    rows = await driver_conn.fetch(compiled.sql, *args)
+                except Exception:
+                    await drop_if_lost(conn)
+                    raise
             else:  # aiosqlite (a SQLite read or write outside the hot paths)
                 async with driver_conn.execute(compiled.sql, args) as cursor:
                     rows = await cursor.fetchall()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from hub.store import rate_limits as store
 from hub.store.database import Database
 
@@ -33,9 +35,11 @@ class RateLimiter:
             return await self._side.take(token_id, self.rate_per_second, self.burst)
 
         # One statement outside any transaction: one round trip, and (the table being UNLOGGED)
-        # no wait for the WAL to reach the disk.
-        async with self.db.engine.connect() as conn:
+        # no wait for the WAL to reach the disk; on a connection kept between requests.
+        async def take(conn: AsyncConnection) -> float:
             return await store.take(conn, token_id, self.rate_per_second, self.burst)
+
+        return await self.db.run_on_driver(take)
 
     def close(self) -> None:
         if self._side is not None:

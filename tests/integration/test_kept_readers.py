@@ -1,0 +1,192 @@
+"""PostgreSQL read jobs on kept connections (hub.store.pg_readers), on a real server: reused from
+job to job, never more kept than the limit, never kept after an error, and a lost server still an
+outage rather than a fault."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.errors import NotFound
+from hub.store.database import Database
+from hub.store.hot import HotRead
+from hub.store.outage import database_unavailable
+from hub.store.pg_readers import KEEP_IDLE
+from tests.conftest import PG_ADMIN_URL, _drop_pg_database, _pg_database
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[Database]:
+    url, name = await _pg_database()
+    database = Database(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await _drop_pg_database(name)
+
+
+async def _pid(conn: AsyncConnection) -> int:
+    return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _pid_on_driver(conn: AsyncConnection) -> int:
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    return int(await driver.fetchval("SELECT pg_backend_pid()"))
+
+
+async def _terminate(pid: int) -> None:
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        # With a timeout it returns once the session is gone, not when it is signalled.
+        assert await admin.fetchval("SELECT pg_terminate_backend($1, 10000)", pid) is True
+    finally:
+        await admin.close()
+
+
+async def _state(pid: int) -> str:
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        return str(await admin.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", pid))
+    finally:
+        await admin.close()
+
+
+async def test_a_kept_connection_serves_the_next_read_with_no_transaction_left_open(
+    db: Database,
+) -> None:
+    first = await db.run_read(_pid)  # through SQLAlchemy: begins a transaction
+    assert db.kept_idle == 1
+    # Committed when the job ended: the kept session is idle, not idle in a transaction (which
+    # would hold its snapshot and locks until the next job).
+    assert await _state(first) == "idle"
+    assert await db.run_read(_pid_on_driver) == first
+    assert await db.run_read(_pid) == first
+    assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+
+
+async def test_no_more_than_the_limit_is_kept_and_the_rest_go_back_to_the_pool(
+    db: Database,
+) -> None:
+    async def slow(conn: AsyncConnection) -> int:
+        await conn.execute(text("SELECT pg_sleep(0.05)"))
+        return await _pid(conn)
+
+    pids = await asyncio.gather(*(db.run_read(slow) for _ in range(KEEP_IDLE + 6)))
+    assert len(set(pids)) == KEEP_IDLE + 6  # concurrent jobs each had a connection of their own
+    assert db.kept_idle == KEEP_IDLE
+    assert db.engine.pool.checkedout() == KEEP_IDLE  # type: ignore[attr-defined]
+    again = await asyncio.gather(*(db.run_read(_pid) for _ in range(KEEP_IDLE)))
+    assert set(again) <= set(pids)
+    await db.dispose()
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_job_that_raises_returns_its_connection_to_the_pool(db: Database) -> None:
+    async def refused(conn: AsyncConnection) -> int:
+        await _pid(conn)  # begins a transaction
+        raise NotFound("No such thing.")
+
+    kept = await db.run_read(_pid)
+    with pytest.raises(NotFound):
+        await db.run_read(refused)
+    # The kept connection was the one the failing job took, and it was not put back...
+    assert db.kept_idle == 0
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # ...but rolled back by the pool, which holds it idle for the next checkout.
+    assert await _state(kept) == "idle"
+    assert await db.run_read(_pid) == kept
+
+
+async def test_kept_connections_whose_sessions_ended_are_not_handed_out(db: Database) -> None:
+    """A server restart ends every idle session (asyncpg hears it and marks the connection
+    closed): the next jobs get new connections rather than fail on the dead ones, which the
+    pool would have replaced had they been in it."""
+    pids = set(await asyncio.gather(*(db.run_read(_slow_pid) for _ in range(3))))
+    assert db.kept_idle == 3
+    for pid in pids:
+        await _terminate(pid)
+    await asyncio.sleep(0.05)  # the notices and the sockets' ends reach asyncpg
+    fresh = await db.run_read(_pid)
+    assert fresh not in pids
+    assert db.kept_idle == 1
+    assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+
+
+async def _slow_pid(conn: AsyncConnection) -> int:
+    await conn.execute(text("SELECT pg_sleep(0.05)"))
+    return await _pid(conn)
+
+
+async def _ends_own_session(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+
+async def _ends_own_session_on_driver(conn: AsyncConnection) -> None:
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.fetchval("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+@pytest.mark.parametrize(
+    "job", [_ends_own_session, _ends_own_session_on_driver], ids=["sqlalchemy", "driver"]
+)
+async def test_a_session_lost_during_a_job_is_an_outage_and_nothing_kept_survives_it(
+    db: Database, job: object
+) -> None:
+    """A session ended while its job runs fails the job as an outage (the edge answers 503);
+    the connection is dropped, not kept, and so are those kept beside it (a server gone for one
+    is gone for all), returned to the pool, which replaces them."""
+    await asyncio.gather(*(db.run_read(_slow_pid) for _ in range(3)))
+    assert db.kept_idle == 3
+    with pytest.raises((DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError)) as raised:
+        await db.run_read(job)  # type: ignore[arg-type]
+    assert database_unavailable(raised.value)
+    assert db.kept_idle == 0
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await db.run_read(_pid) > 0
+    assert db.kept_idle == 1
+
+
+async def test_a_cancelled_job_does_not_leave_its_connection_kept(db: Database) -> None:
+    started = asyncio.Event()
+
+    async def long(conn: AsyncConnection) -> int:
+        started.set()
+        await conn.execute(text("SELECT pg_sleep(5)"))
+        return 0
+
+    task = asyncio.create_task(db.run_read(long))
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert db.kept_idle == 0
+    assert await db.run_read(_pid) > 0  # the next job runs (on a clean connection)
+
+
+async def test_a_hot_read_on_a_pooled_connection_whose_session_ended_drops_it(
+    db: Database,
+) -> None:
+    """Outside the kept connections too (``Database.read``): a hot read on the driver that finds
+    its session ended invalidates the connection, so the pool does not hand it out again."""
+    backend = HotRead(select(func.pg_backend_pid().label("pid")))
+    async with db.read() as conn:
+        pid = (await backend.all(conn, {}))[0][0]
+    await _terminate(pid)
+    with pytest.raises(asyncpg.InterfaceError) as raised:
+        async with db.read() as conn:
+            await backend.all(conn, {})
+    assert database_unavailable(raised.value)
+    async with db.read() as conn:
+        assert (await backend.all(conn, {}))[0][0] != pid
