@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from hub.errors import ConfigError
+from hub.store.kept_connections import KeptConnections
 from hub.store.notify import LocalListeners, Note, collecting
 from hub.store.notify_relay import SiblingRelay
-from hub.store.pg_readers import KeptReaders
 from hub.store.sqlite_checkpoints import WalCheckpointer
 from hub.store.sqlite_jobs import (
     WRITE_FLAG,
@@ -103,8 +103,8 @@ class Database:
             kwargs.update(pool_timeout=POOL_WAIT_SECONDS)
             kwargs["connect_args"] = {"timeout": CONNECT_WAIT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        # PostgreSQL: read jobs on connections kept between jobs (hub.store.pg_readers).
-        self._kept: KeptReaders | None = None if self.is_sqlite else KeptReaders(self.engine)
+        # PostgreSQL: jobs on connections kept between jobs (hub.store.kept_connections).
+        self._kept = None if self.is_sqlite else KeptConnections(self.engine)
         # In-process writers queue here instead of spinning on SQLite's busy handler.
         self._sqlite_write_lock = asyncio.Lock()
         self._sync_engine: Engine | None = None
@@ -183,17 +183,18 @@ class Database:
         return await self.run_on_driver(job)
 
     async def run_on_driver(self, job: Job[T]) -> T:
-        """PostgreSQL: ``job(conn)`` on a connection kept between jobs (``hub.store.pg_readers``),
-        as ``async with engine.connect() as conn, conn.begin()`` would run it. ``run_read``'s jobs
-        run here; so does the API's rate limit, whose one statement runs on the driver outside any
-        transaction, committed as it runs (an UNLOGGED table: it waits for no disk)."""
+        """PostgreSQL: ``job(conn)`` on a connection kept between jobs
+        (``hub.store.kept_connections``), as ``async with engine.connect() as conn, conn.begin()``
+        would run it. ``run_read``'s jobs run here; so does the API's rate limit, whose one
+        statement runs on the driver outside any transaction, committed as it runs (an UNLOGGED
+        table: it waits for no disk)."""
         if self._kept is None:
             raise RuntimeError("kept connections are PostgreSQL's")
-        return await self._kept.run(job)
+        return await self._kept.read(job)
 
     @property
     def kept_idle(self) -> int:
-        """PostgreSQL: connections kept idle for the next read job; 0 on SQLite."""
+        """PostgreSQL: connections kept idle for the next job; 0 on SQLite."""
         return 0 if self._kept is None else self._kept.idle
 
     def _read_inline(self, job: Job[T]) -> T:
@@ -218,11 +219,12 @@ class Database:
         The job may share its transaction with others: it must not commit, and whatever it raises
         rolls back its own work only and is raised here."""
         if self._sync_engine is None:
-            # PostgreSQL: each job in its own transaction on its own pooled connection. The
-            # server already flushes concurrent commits together, and jobs that append to the
-            # log queue on its head row only for their last statements (they append last).
-            async with self.engine.connect() as conn, conn.begin():
-                return await job(conn)
+            # PostgreSQL: each job in its own transaction on its own connection (kept between
+            # jobs). The server already flushes concurrent commits together, and jobs that
+            # append to the log queue on its head row only for their last statements.
+            if self._kept is None:
+                raise RuntimeError("kept connections are PostgreSQL's")
+            return await self._kept.write(job)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         self._queue.append((job, done))

@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
@@ -94,7 +95,7 @@ async def _asyncpg_in_transaction(
     as SQLAlchemy begins it (lazily, at the first statement): (True, what it returned), or
     (False, None) where this SQLAlchemy's adapter does not offer what that needs. Errors are
     raised as ``conn.execute`` raises them."""
-    adapter: Any = (await conn.get_raw_connection()).dbapi_connection
+    adapter: Any = (await pooled(conn)).dbapi_connection
     if adapter is None or not all(hasattr(adapter, name) for name in _ADAPTER_NEEDS):
         return False, None
     dbapi = conn.dialect.loaded_dbapi
@@ -127,6 +128,17 @@ async def _asyncpg_in_transaction(
         ) from translated
 
 
+async def pooled(conn: AsyncConnection) -> PoolProxiedConnection:
+    """``conn.get_raw_connection()`` without its trip through a greenlet where none is needed
+    (about 8 µs against under 1 µs, several times a request): a connection checked out and
+    valid already holds its pooled connection, and reading it does no I/O. Otherwise (closed,
+    invalidated: reconnecting would do I/O) SQLAlchemy's own way."""
+    sync = conn.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection
+    return await conn.get_raw_connection()
+
+
 async def drop_if_lost(conn: AsyncConnection) -> None:
     """After a statement on asyncpg itself failed: if the driver has closed its connection (the
     server ended the session, or shut down), invalidate ``conn``, so that the pool drops it
@@ -135,7 +147,7 @@ async def drop_if_lost(conn: AsyncConnection) -> None:
     request that drew it."""
     if conn.invalidated or conn.closed:
         return
-    driver: Any = (await conn.get_raw_connection()).driver_connection
+    driver: Any = (await pooled(conn)).driver_connection
     if driver is not None and conn.dialect.driver == "asyncpg" and driver.is_closed():
         await conn.invalidate()
 
@@ -186,7 +198,7 @@ class HotRead:
         if driver is not None:  # a job on a sqlite3 connection (hub.store.database)
             rows = driver(compiled.sql, args)
         else:
-            driver_conn: Any = (await conn.get_raw_connection()).driver_connection
+            driver_conn: Any = (await pooled(conn)).driver_connection
             if conn.dialect.driver == "asyncpg":
                 try:
                     rows = await driver_conn.fetch(compiled.sql, *args)

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert, HotInserts, HotRead, HotWrite
+from hub.store.hot import HotInsert, HotInserts, HotRead, HotWrite, pooled
 from hub.store.ledger_rows import POSTGRES_ROWS, SQLITE_ROWS, Row
 from hub.store.schema import ledger_entries, ledger_head
 
@@ -84,7 +84,7 @@ async def bulk_rows(conn: AsyncConnection, after: int, upto: int) -> Sequence[Ro
 
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The driver's own connection (aiosqlite or asyncpg) under ``conn``, in its transaction."""
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = (await pooled(conn)).driver_connection
     if driver is None:
         raise RuntimeError("the connection has been closed")
     return driver

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.hot import pooled
 from hub.store.sqlite_jobs import sqlite_busy
 
 # The one statement, per dialect, written out once: built per request it cost more than the
@@ -73,7 +74,7 @@ async def take(conn: AsyncConnection, token_id: int, rate: float, burst: int) ->
 
     On asyncpg itself, outside any transaction (so committed as it runs), as a statement asyncpg
     keeps prepared: one round trip, without SQLAlchemy's execution around it."""
-    driver: Any = (await conn.get_raw_connection()).driver_connection
+    driver: Any = (await pooled(conn)).driver_connection
     row = await driver.fetchrow(_TAKE_ASYNCPG, token_id, float(burst), rate)
     return _wait(row[0], float(row[1]), rate)
 

@@ -1,6 +1,6 @@
-"""PostgreSQL read jobs on kept connections (hub.store.pg_readers), on a real server: reused from
-job to job, never more kept than the limit, never kept after an error, and a lost server still an
-outage rather than a fault."""
+"""PostgreSQL jobs on kept connections (hub.store.kept_connections), on a real server: reused from
+job to job, reads and writes, never more kept than the limit, never kept after an error, nothing
+left open on them, and a lost server still an outage rather than a fault."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Column, Integer, MetaData, Table, func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import NotFound
 from hub.store.database import Database
-from hub.store.hot import HotRead
+from hub.store.hot import HotInsert, HotRead
+from hub.store.kept_connections import KEEP_IDLE
 from hub.store.outage import database_unavailable
-from hub.store.pg_readers import KEEP_IDLE
 from tests.conftest import PG_ADMIN_URL, _drop_pg_database, _pg_database
 
 pytestmark = pytest.mark.postgres
@@ -190,3 +190,63 @@ async def test_a_hot_read_on_a_pooled_connection_whose_session_ended_drops_it(
     assert database_unavailable(raised.value)
     async with db.read() as conn:
         assert (await backend.all(conn, {}))[0][0] != pid
+
+
+async def _table(db: Database) -> Table:
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE kept_rows (x integer PRIMARY KEY)"))
+    return Table("kept_rows", MetaData(), Column("x", Integer, primary_key=True))
+
+
+async def _rows(db: Database) -> list[int]:
+    admin = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string())
+    try:
+        return [int(r["x"]) for r in await admin.fetch("SELECT x FROM kept_rows ORDER BY x")]
+    finally:
+        await admin.close()
+
+
+async def test_a_write_job_on_a_kept_connection_commits_or_rolls_back_whole(db: Database) -> None:
+    """``run_write`` on PostgreSQL: one transaction a job, on a kept connection, committed when
+    the job returns (seen from another session) and rolled back whole when it raises, the
+    connection then given back to the pool rather than kept."""
+    rows = HotInsert(await _table(db))
+
+    async def insert(conn: AsyncConnection) -> int:
+        await rows.run(conn, [{"x": 1}, {"x": 2}])  # on the driver, in the job's transaction
+        return await _pid(conn)
+
+    first = await db.run_write(insert)
+    assert await _rows(db) == [1, 2]
+    assert await _state(first) == "idle"
+    assert db.kept_idle == 1
+
+    async def half(conn: AsyncConnection) -> None:
+        await rows.run(conn, [{"x": 3}])
+        await rows.run(conn, [{"x": 1}])  # already there
+
+    with pytest.raises(IntegrityError):
+        await db.run_write(half)
+    assert await _rows(db) == [1, 2]  # 3 went with the failed job
+    assert db.kept_idle == 0
+    assert await _state(first) == "idle"  # rolled back by the pool
+
+
+async def test_a_read_job_leaves_no_transaction_open_even_one_begun_on_the_driver(
+    db: Database,
+) -> None:
+    """A statement run on the driver inside a transaction (``hub.store.hot``'s locking reads and
+    inserts) begins it where SQLAlchemy does not see it: the job's end still commits it, as
+    ``conn.begin()`` did, rather than leave the kept session idle in a transaction."""
+    rows = HotInsert(await _table(db))
+    backend = HotRead(select(func.pg_backend_pid().label("pid")))
+
+    async def job(conn: AsyncConnection) -> int:
+        pid = int((await backend.all_in_transaction(conn, {}))[0][0])
+        await rows.run(conn, [{"x": 7}])  # not what a read job does, but it must not be lost
+        return pid
+
+    pid = await db.run_read(job)
+    assert await _state(pid) == "idle"
+    assert await _rows(db) == [7]
+    assert db.kept_idle == 1
