@@ -77,11 +77,7 @@ async def test_a_kept_connection_serves_the_next_read_with_no_transaction_left_o
 async def test_no_more_than_the_limit_is_kept_and_the_rest_go_back_to_the_pool(
     db: Database,
 ) -> None:
-    async def slow(conn: AsyncConnection) -> int:
-        await conn.execute(text("SELECT pg_sleep(0.05)"))
-        return await _pid(conn)
-
-    pids = await asyncio.gather(*(db.run_read(slow) for _ in range(KEEP_IDLE + 6)))
+    pids = await asyncio.gather(*(db.run_read(_slow_pid) for _ in range(KEEP_IDLE + 6)))
     assert len(set(pids)) == KEEP_IDLE + 6  # concurrent jobs each had a connection of their own
     assert db.kept_idle == KEEP_IDLE
     assert db.engine.pool.checkedout() == KEEP_IDLE  # type: ignore[attr-defined]
