@@ -635,3 +635,22 @@ async def test_a_disclosure_is_proposed_approved_by_a_coordinator_and_delivered(
     assert by_event["packet-sent"]["actor_token_id"] is not None
     assert by_event["third-party-disclosed"]["actor_token_id"] is not None
     assert by_event["disclosure-decided"]["actor_token_id"] is None
+
+
+async def test_wrong_secrets_drain_no_bucket_and_a_refused_token_is_401_not_429(
+    start_api: StartApi,
+) -> None:
+    """A request is counted against a token only once it is known to be the token's: guesses at
+    a token's secret (its id is in every request it makes) cannot use up its holder's rate,
+    whatever their number (a change that took from the bucket before checking the secret, to
+    save a round trip, must keep this)."""
+    api = await start_api(limits=Limits(api_rate_per_second=0.01, api_burst=2))
+    token = await api.token("DBY-POLICE")
+    prefix, token_id, secret = token.split("_", 2)
+    wrong = f"{prefix}_{token_id}_{'A' * len(secret)}"
+    for _ in range(5):
+        assert_problem(await call(api, "GET", "/api/v1/cases", token=wrong), 401)
+    answers = [await call(api, "GET", "/api/v1/cases", token=token) for _ in range(3)]
+    assert [a.status for a in answers] == [200, 200, 429]
+    # Over its rate, a wrong secret is still told it is not authenticated, not to slow down.
+    assert_problem(await call(api, "GET", "/api/v1/cases", token=wrong), 401)
