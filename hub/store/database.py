@@ -188,9 +188,12 @@ class Database:
         would run it. ``run_read``'s jobs run here; so does the API's rate limit, whose one
         statement runs on the driver outside any transaction, committed as it runs (an UNLOGGED
         table: it waits for no disk)."""
+        return await self._kept_connections().read(job)
+
+    def _kept_connections(self) -> KeptConnections:
         if self._kept is None:
             raise RuntimeError("kept connections are PostgreSQL's")
-        return await self._kept.read(job)
+        return self._kept
 
     @property
     def kept_idle(self) -> int:
@@ -222,9 +225,7 @@ class Database:
             # PostgreSQL: each job in its own transaction on its own connection (kept between
             # jobs). The server already flushes concurrent commits together, and jobs that
             # append to the log queue on its head row only for their last statements.
-            if self._kept is None:
-                raise RuntimeError("kept connections are PostgreSQL's")
-            return await self._kept.write(job)
+            return await self._kept_connections().write(job)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         self._queue.append((job, done))

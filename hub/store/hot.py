@@ -145,10 +145,10 @@ async def drop_if_lost(conn: AsyncConnection) -> None:
     instead of handing it out again. SQLAlchemy's own execution does this for its statements;
     one run on the driver would otherwise leave a dead connection in the pool, failing every
     request that drew it."""
-    if conn.invalidated or conn.closed:
+    if conn.dialect.driver != "asyncpg" or conn.invalidated or conn.closed:
         return
     driver: Any = (await pooled(conn)).driver_connection
-    if driver is not None and conn.dialect.driver == "asyncpg" and driver.is_closed():
+    if driver is not None and driver.is_closed():
         await conn.invalidate()
 
 
