@@ -8,7 +8,11 @@ import socket
 from sqlalchemy import exc as sa_exc
 
 # asyncpg's errors for a server that is starting, stopping or gone (matched by name: the
-# driver's exception classes are not part of SQLAlchemy's interface).
+# driver's exception classes are not part of SQLAlchemy's interface). InternalClientError is
+# asyncpg's protocol refusing a statement on a connection in a state it cannot go on from, and
+# asyncpg aborts that connection as it raises it. In practice it is a session whose end the server
+# announced (a restart, pg_terminate_backend, idle_session_timeout) and whose socket had not yet
+# closed when the next statement came: the connection is gone, and a retry gets a new one.
 _OUTAGE_NAMES = frozenset(
     {
         "CannotConnectNowError",
@@ -19,6 +23,7 @@ _OUTAGE_NAMES = frozenset(
         "TooManyConnectionsError",
         "PostgresConnectionError",
         "InterfaceError",
+        "InternalClientError",
     }
 )
 

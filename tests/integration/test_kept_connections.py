@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, func, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, func, make_url, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -246,3 +246,96 @@ async def test_a_read_job_leaves_no_transaction_open_even_one_begun_on_the_drive
     assert await _state(pid) == "idle"
     assert await _rows(db) == [7]
     assert db.kept_idle == 1
+
+
+class _LateCloseProxy:
+    """A loopback TCP proxy to the test server that can hold back the server's close: what the
+    server sends reaches the client at once, its end of the stream only when released. So the
+    client hears a session's end (PostgreSQL's FATAL notice) well before its socket closes, as
+    happens by chance under load when the two arrive in different turns of the event loop."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self.release = asyncio.Event()
+        self.release.set()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self._target)
+        upstream = asyncio.create_task(self._pipe(client_r, server_w, hold=False))
+        downstream = asyncio.create_task(self._pipe(server_r, client_w, hold=True))
+        self._tasks |= {upstream, downstream}
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, hold: bool
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            if hold:
+                await self.release.wait()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        self.release.set()
+        for task in self._tasks:
+            task.cancel()
+        if self._server is not None:
+            self._server.close()
+
+
+@pytest.fixture
+async def late_close() -> AsyncIterator[tuple[Database, _LateCloseProxy]]:
+    url, name = await _pg_database()
+    target = make_url(PG_ADMIN_URL)
+    proxy = _LateCloseProxy(target.host or "127.0.0.1", target.port or 5432)
+    port = await proxy.start()
+    proxied = make_url(url).set(drivername="postgresql+asyncpg", host="127.0.0.1", port=port)
+    database = Database(proxied.render_as_string(hide_password=False))
+    try:
+        yield database, proxy
+    finally:
+        proxy.release.set()  # a connection's orderly close waits for the server's end
+        await database.dispose()
+        await proxy.close()
+        await _drop_pg_database(name)
+
+
+_BACKEND = HotRead(select(func.pg_backend_pid().label("pid")))
+
+
+async def _pid_hot(conn: AsyncConnection) -> int:
+    return int((await _BACKEND.all(conn, {}))[0][0])
+
+
+@pytest.mark.parametrize("job", [_pid_hot, _pid], ids=["hot-read", "sqlalchemy"])
+async def test_a_session_ended_before_its_socket_closed_is_an_outage_and_dropped(
+    late_close: tuple[Database, _LateCloseProxy], job: object
+) -> None:
+    """A kept connection that heard the server end its session (a restart, an administrator,
+    idle_session_timeout) but whose socket has not closed yet looks open to asyncpg, whose
+    protocol then refuses the next statement ("cannot switch to state"). That is an outage
+    (503), not a fault (500), and the connection is dropped, never kept or pooled again."""
+    db, proxy = late_close
+    pid = await db.run_read(_pid)
+    assert db.kept_idle == 1
+    proxy.release.clear()
+    await _terminate(pid)
+    await asyncio.sleep(0.05)  # the notice reaches asyncpg; the close is held back
+    with pytest.raises(Exception) as raised:
+        await db.run_read(job)  # type: ignore[arg-type]
+    assert database_unavailable(raised.value), repr(raised.value)
+    assert db.kept_idle == 0
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # Dropped, not pooled: the next jobs run on a new session (the old socket still open).
+    assert await db.run_read(_pid_hot) != pid
+    assert await db.run_read(_pid) != pid
