@@ -60,10 +60,11 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
             # Another request with this key committed first: this one writes nothing.
             raise Conflict("A request with this idempotency key was just processed.")
     new = [i.packet for i in items if i.packet is not None]
-    if new:
-        await packet_store.insert_packets(conn, new)
     joins = [i.joins for i in items if i.joins is not None]
-    if joins:
+    members = workflow_store.membership_rows(joins, max(i.when for i in items)) if joins else []
+    if new:
+        await packet_store.insert_packets(conn, new, members)  # in the packets' statement
+    elif members:
         await workflow_store.join_cases(conn, joins, max(i.when for i in items))
     for item in items:
         idem, packet_id = item.idempotency, item.record.packet_id

@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Text, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.hot import HotRead
 
 log = logging.getLogger("hub.store.notify")
 
@@ -24,13 +26,17 @@ Listener = Callable[[str], None]
 
 # The notes of the write job running in this context (a task, or a database worker thread).
 _PENDING: ContextVar[list[Note] | None] = ContextVar("mappa_hub_pending_notes", default=None)
-_PG_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
+# Every share batch sends one: on the driver, inside the job's transaction (hub.store.hot), it
+# costs the hub about 100 µs less than SQLAlchemy's execution of it.
+_PG_NOTIFY = HotRead(
+    select(func.pg_notify(bindparam("channel", type_=Text), bindparam("payload", type_=Text)))
+)
 
 
 async def notify(conn: AsyncConnection, channel: str, payload: str) -> None:
     """Send ``payload`` on ``channel`` when the caller's write transaction commits."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(_PG_NOTIFY, {"channel": channel, "payload": payload})
+        await _PG_NOTIFY.all_in_transaction(conn, {"channel": channel, "payload": payload})
         return
     pending = _PENDING.get()
     if pending is None:

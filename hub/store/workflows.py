@@ -45,11 +45,18 @@ async def join_cases(
 ) -> None:
     """``join_case`` for several cases at once, in one insert: an agency already active on a case
     keeps its row, and so its first date."""
-    wanted = sorted({(case, agency) for case, agencies in joins for agency in agencies})
+    wanted = membership_rows(joins, when)
     if wanted:
-        await _JOIN_CASE.run(
-            conn, [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in wanted]
-        )
+        await _JOIN_CASE.run(conn, wanted)
+
+
+def membership_rows(
+    joins: Iterable[tuple[int, frozenset[int]]], when: datetime
+) -> list[dict[str, Any]]:
+    """``case_agencies`` rows for ``joins`` (case id, agencies), each pair once, in key order:
+    for ``join_cases``, or for a share batch's own insert (``hub.store.packets.insert_packets``)."""
+    wanted = sorted({(case, agency) for case, agencies in joins for agency in agencies})
+    return [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in wanted]
 
 
 # Read by every share (on the driver: hub.store.hot).
