@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import select
 
 from hub.errors import Forbidden, NotFound
 from hub.ledger.entries import Action, Event
@@ -10,6 +14,7 @@ from hub.model.packets import AttachmentIn, Draft
 from hub.services import ledger
 from hub.services.share_approvals import HeldSummary
 from hub.store import ledger as ledger_store
+from hub.store.schema import case_agencies
 from hub.wiring import Hub
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
@@ -167,3 +172,40 @@ async def test_envelope_from_the_hub_opens_with_only_the_format_document(
     assert opened.subject == "Address check"
     assert opened.attachments[0][2] == b"new condition"
     assert opened.header["packet_id"] == sent.id
+
+
+async def test_a_share_makes_its_sender_active_on_the_case_from_its_first_share(
+    hub: Hub, logins: object
+) -> None:
+    """The share batch writes its sender's membership of the case with its packets (on
+    PostgreSQL in the packets' own statement): from the first share's time, kept by later
+    shares, once however many shares of one batch there are; its recipients are not joined."""
+    police = await actor_for(hub, "dby.police")
+    target = await case_id(hub, "Harlow")
+    ids = [await agency_id(hub, a) for a in ("DBY-POLICE", "DBY-HOUSING")]
+
+    async def joined() -> dict[int, object]:
+        async with hub.db.read() as conn:
+            rows = await conn.execute(
+                select(case_agencies.c.agency_id, case_agencies.c.joined_at).where(
+                    case_agencies.c.case_id == target, case_agencies.c.agency_id.in_(ids)
+                )
+            )
+            return {r.agency_id: r.joined_at for r in rows}
+
+    async with hub.db.write() as conn:
+        await conn.execute(
+            case_agencies.delete().where(
+                case_agencies.c.case_id == target, case_agencies.c.agency_id.in_(ids)
+            )
+        )
+    first = hub.clock.now()
+    # Concurrent shares: the log writer batches them, and the sender is joined once.
+    drafts = [await _draft(hub, "DBY-HOUSING") for _ in range(4)]
+    await asyncio.gather(*[hub.packets.send(police, d) for d in drafts])
+    initial = await joined()
+    assert list(initial) == [ids[0]]  # the sender, once; not the recipient
+    assert first <= initial[ids[0]] < first + timedelta(minutes=1)  # type: ignore[operator]
+    hub.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    await hub.packets.send(police, await _draft(hub, "DBY-HOUSING"))
+    assert await joined() == initial
