@@ -26,14 +26,12 @@ from hub.store.notify import notify
 
 _CHANNEL = "mappa_bench_write_job"
 _VIA_SQLALCHEMY = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
+_NOW = HotRead(select(func.now().label("now")))
 
 
 def _cpu() -> float:
     used = resource.getrusage(resource.RUSAGE_SELF)
     return used.ru_utime + used.ru_stime
-
-
-_NOW = HotRead(select(func.now().label("now")))
 
 
 async def _one_statement(conn: AsyncConnection) -> None:

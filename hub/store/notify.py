@@ -27,7 +27,7 @@ Listener = Callable[[str], None]
 # The notes of the write job running in this context (a task, or a database worker thread).
 _PENDING: ContextVar[list[Note] | None] = ContextVar("mappa_hub_pending_notes", default=None)
 # Every share batch sends one: on the driver, inside the job's transaction (hub.store.hot), it
-# costs the hub about 100 µs less than SQLAlchemy's execution of it.
+# costs the hub 70-100 µs less than SQLAlchemy's execution of it (python -m bench.write_job).
 _PG_NOTIFY = HotRead(
     select(func.pg_notify(bindparam("channel", type_=Text), bindparam("payload", type_=Text)))
 )
