@@ -62,10 +62,8 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     new = [i.packet for i in items if i.packet is not None]
     joins = [i.joins for i in items if i.joins is not None]
     members = workflow_store.membership_rows(joins, max(i.when for i in items)) if joins else []
-    if new:
+    if new or members:
         await packet_store.insert_packets(conn, new, members)  # in the packets' statement
-    elif members:
-        await workflow_store.join_cases(conn, joins, max(i.when for i in items))
     for item in items:
         idem, packet_id = item.idempotency, item.record.packet_id
         if idem is not None and packet_id is not None:

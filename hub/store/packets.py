@@ -245,7 +245,8 @@ async def insert_packets(
 ) -> None:
     """Insert packets, whatever their number, with one multi-row insert per table (on PostgreSQL
     all in one statement: ``HotInserts``), and ``members``, rows of agencies now active on their
-    cases (``hub.store.workflows.membership_rows``)."""
+    cases (``hub.store.workflows.membership_rows``). Either may be empty: a table given no rows
+    is left out."""
     await _INSERT_PACKETS.run(
         conn,
         [
