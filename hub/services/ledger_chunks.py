@@ -25,7 +25,7 @@ from typing import Any
 
 from hub.ledger import rowcheck
 from hub.ledger.merkle import MerkleTree
-from hub.store.ledger_rows import open_rows
+from hub.store.ledger_rows import batches, open_rows
 
 # Small batches: the rows, hashes and times of one stay in the CPU's caches.
 BATCH = 2_000
@@ -61,29 +61,33 @@ class ChunkResult:
         return cls(int(header["accepted"]), header["first_prev"], header["last_hash"], levels)
 
 
-async def check_range(url: str, after: int, upto: int) -> ChunkResult:
+async def check_range(url: str, after: int, upto: int, size: int = BATCH) -> ChunkResult:
     """Accept rows (after, upto] in bulk, as far as they check out."""
     reader = await open_rows(url)
     leaves = bytearray()
     seq, first_prev, prev = after, None, ""
     try:
-        while seq < upto:
-            batch_end = min(seq + BATCH, upto)
-            rows = iter(await reader.rows(seq, batch_end))
-            if first_prev is None:
-                first = next(rows, None)
-                if (
-                    first is None
-                    or first[0] != after + 1
-                    or not isinstance(first[rowcheck.PREV], str)
-                ):
+        read = batches(reader, after, upto, size)
+        try:
+            async for batch in read:
+                batch_end = min(seq + size, upto)
+                rows = iter(batch)
+                if first_prev is None:
+                    first = next(rows, None)
+                    if (
+                        first is None
+                        or first[0] != after + 1
+                        or not isinstance(first[rowcheck.PREV], str)
+                    ):
+                        break
+                    first_prev = prev = first[rowcheck.PREV]
+                    rows = itertools.chain((first,), rows)
+                seq, prev = rowcheck.accept(rows, seq, prev, leaves)
+                print(seq - after, file=sys.stderr, flush=True)
+                if seq < batch_end:
                     break
-                first_prev = prev = first[rowcheck.PREV]
-                rows = itertools.chain((first,), rows)
-            seq, prev = rowcheck.accept(rows, seq, prev, leaves)
-            print(seq - after, file=sys.stderr, flush=True)
-            if seq < batch_end:
-                break
+        finally:
+            await read.aclose()  # the batch read ahead, if any, is in before the snapshot closes
     finally:
         await reader.close()
     accepted = seq - after

@@ -34,7 +34,7 @@ from hub.ledger.entries import (
 )
 from hub.ledger.merkle import MerkleTree
 from hub.services import ledger
-from hub.services.ledger_chunks import ChunkResult
+from hub.services.ledger_chunks import ChunkResult, check_range
 from hub.store import ledger as ledger_store
 from hub.store.database import Database
 from hub.store.schema import ledger_entries, ledger_head
@@ -370,3 +370,34 @@ async def test_a_worker_stopped_by_a_tamper_hands_over_mid_range(db: Database) -
         )
     await _assert_same_answer(db)
     assert (await _reference(db))[0] == middle
+
+
+# -- a worker's batches, each next one read while this one is checked --------------------------------
+
+
+async def test_a_range_read_in_many_batches_is_accepted_whole(db: Database) -> None:
+    """Batches of 16 rows, each next one asked for before this one is checked (on PostgreSQL, a
+    statement in flight on the worker's one connection): the range is accepted as one."""
+    start, end = _ranges()[1]
+    result = await check_range(db.url, start, end, size=16)
+    async with db.read() as conn:
+        rows = await ledger_store.bulk_rows(conn, start, end)
+    assert result.accepted == end - start
+    assert result.first_prev == rows[0][rowcheck.PREV]
+    assert result.last_hash == rows[-1][1]
+    assert result.levels[-1] == MerkleTree(bytes.fromhex(r[1]) for r in rows).root()
+
+
+async def test_a_worker_stopped_early_waits_for_the_batch_read_ahead(db: Database) -> None:
+    """A tamper in the range's second batch stops the worker while the third is being read: it
+    answers what it accepted, its snapshot closes cleanly, and the log reads on as before."""
+    start, end = _ranges()[1]
+    tampered = start + 16 + 5
+    async with db.write() as conn:
+        await conn.execute(
+            update(ledger_entries).where(ledger_entries.c.seq == tampered).values(purpose="other")
+        )
+    result = await check_range(db.url, start, end, size=16)
+    assert result.accepted == tampered - start - 1
+    assert result.levels == [result.levels[0]] and len(result.levels[0]) == 32 * result.accepted
+    await _assert_same_answer(db)
