@@ -278,17 +278,45 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         if self.is_sqlite:
-            async with self._sqlite_write_lock, self.engine.connect() as conn:
+            async with (
+                self._sqlite_write_lock,
+                self._writers_lock_held(),
+                self.engine.connect() as conn,
+            ):
                 # Checked by the "begin" listener: writers take the lock up front.
                 (await conn.get_raw_connection()).info[WRITE_FLAG] = True
                 with collecting() as notes:
                     async with conn.begin():
                         yield conn
-                self._written()
-                self._deliver(notes)
+            self._written()
+            self._deliver(notes)
         else:
             async with self.engine.begin() as conn:
                 yield conn
+
+    @asynccontextmanager
+    async def _writers_lock_held(self) -> AsyncIterator[None]:
+        """The writers' lock of every process on the file, as the group commit takes it, so that
+        the log's restart (``hub.store.sqlite_checkpoints``) comes between these transactions
+        too: without it, one after another they kept a bulk load's log from ever starting again
+        (7 GB for a million packets). Waited for on the writer's thread, never on the loop."""
+        lock, thread = self._writer_lock, self._writer
+        if lock is None or thread is None:
+            yield
+            return
+        if not lock.try_acquire():
+            waited = asyncio.get_running_loop().run_in_executor(thread, lock.acquire)
+            try:
+                await asyncio.shield(waited)
+            except asyncio.CancelledError:
+                # The thread still takes it: let it go on that thread, next in its queue (before
+                # any later writer's turn, as the descriptor is shared).
+                thread.submit(lock.release)
+                raise
+        try:
+            yield
+        finally:
+            lock.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -13,7 +13,8 @@ That alone would let the log grow without end under steady load: SQLite starts i
 beginning only when a writer begins after a checkpoint copied every frame, and with commits
 arriving all the time a checkpoint never catches up. So once the log is past ``RESTART_PAGES``
 the thread takes the writers' lock (``hub.store.sqlite_jobs.WritersLock``, its own descriptor, so
-it excludes its own process's writer too) and checkpoints again, RESTART: only what was committed
+it excludes its own process's writer too; every writer takes it, the group commit and
+``Database.write`` alike) and checkpoints again, RESTART: only what was committed
 since its last pass is left to copy, it waits (at most ``READER_WAIT_SECONDS``) for readers of
 older snapshots to finish, and the next writer then starts the log from the beginning. Writers
 wait for that short second pass, about every ``RESTART_PAGES`` pages written, rather than for a

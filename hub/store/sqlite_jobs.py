@@ -126,12 +126,31 @@ class WritersLock:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.acquire()
         try:
             yield
         finally:
+            self.release()
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return self._fd
+
+    def acquire(self) -> None:
+        """Wait for the lock (blocks the calling thread)."""
+        fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+
+    def try_acquire(self) -> bool:
+        """Take the lock if no one holds it; never waits."""
+        try:
+            fcntl.flock(self._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:

@@ -11,11 +11,13 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.database import Database
 from hub.store.sqlite_checkpoints import WalCheckpointer
+from hub.store.sqlite_jobs import WritersLock
 
 ROWS = 3_000
 # About 4 KB a row: ROWS rows are three times the 1,000 pages at which a commit would checkpoint.
@@ -107,6 +109,67 @@ async def test_the_log_starts_again_under_steady_writes(tmp_path: Path) -> None:
     finally:
         await db.dispose()
     assert _rows_in_database_file(path) == ROWS
+
+
+async def test_the_log_starts_again_between_write_transactions(tmp_path: Path) -> None:
+    """``Database.write`` transactions one after another (a bulk load, an import) take the
+    writers' lock as the group commit does, so the checkpointer's restart comes between two of
+    them. Without it, each began before the restart could, and the log held every page written
+    (7 GB for the benchmark's million packets)."""
+    db, path = await _open(tmp_path)
+    try:
+        assert db._checkpointer is not None and db._writer_lock is not None
+        db._checkpointer.close()
+        checkpointer = WalCheckpointer(path, db._writer_lock.path, delay=0.01, restart_pages=200)
+        db._checkpointer = checkpointer
+        rows = [{"id": k, "data": PAYLOAD} for k in range(ROWS)]
+        for start in range(0, ROWS, 100):  # 100 rows of 4 KB a transaction, back to back
+            async with db.write() as conn:
+                await conn.execute(
+                    text("INSERT INTO filler (id, data) VALUES (:id, :data)"),
+                    rows[start : start + 100],
+                )
+        assert checkpointer.restarts >= 1
+        wal = Path(f"{path}-wal").stat().st_size
+        assert wal < ROWS * 4096 // 2, f"the log grew to {wal:,} bytes"
+    finally:
+        await db.dispose()
+    assert _rows_in_database_file(path) == ROWS
+
+
+async def test_a_writer_cancelled_while_it_waits_leaves_the_lock_free(tmp_path: Path) -> None:
+    """A ``Database.write`` cancelled while another process holds the writers' lock: the lock
+    its thread takes later is let go at once, so the next writer (here, another process's
+    lock on the same file) is not shut out."""
+    db, path = await _open(tmp_path)
+    try:
+        assert db._writer_lock is not None
+        other = WritersLock(db._writer_lock.path)  # its own descriptor: as another process
+        other.acquire()
+
+        async def write() -> None:
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO filler (id, data) VALUES (1, 'x')"))
+
+        waiting = asyncio.create_task(write())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # waits for the lock, on the writer's thread
+        waiting.cancel()
+        other.release()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        for _ in range(100):
+            if other.try_acquire():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the cancelled writer kept the writers' lock")
+        other.release()
+        other.close()
+        await write()  # and the database takes writes as before
+    finally:
+        await db.dispose()
+    assert _rows_in_database_file(path) == 1
 
 
 def test_checkpointer_closes_without_having_run(tmp_path: Path) -> None:
