@@ -299,7 +299,9 @@ class Database:
         """The writers' lock of every process on the file, as the group commit takes it, so that
         the log's restart (``hub.store.sqlite_checkpoints``) comes between these transactions
         too: without it, one after another they kept a bulk load's log from ever starting again
-        (7 GB for a million packets). Waited for on the writer's thread, never on the loop."""
+        (7.5 GB by 350,000 of the benchmark's million packets). Waited for on the writer's
+        thread, never on the event loop; a process's writers take it in turn, the group commit
+        and these alike, behind ``_sqlite_write_lock``."""
         lock, thread = self._writer_lock, self._writer
         if lock is None or thread is None:
             yield
