@@ -53,6 +53,21 @@ def _rows_in_database_file(path: Path) -> int | None:
         conn.close()
 
 
+def _eager_checkpointer(db: Database, path: Path) -> WalCheckpointer:
+    """The database's checkpointer replaced by one that restarts the log past 200 pages."""
+    assert db._checkpointer is not None and db._writer_lock is not None
+    db._checkpointer.close()
+    checkpointer = WalCheckpointer(path, db._writer_lock.path, delay=0.01, restart_pages=200)
+    db._checkpointer = checkpointer
+    return checkpointer
+
+
+def _assert_the_log_started_again(checkpointer: WalCheckpointer, path: Path) -> None:
+    assert checkpointer.restarts >= 1
+    wal = Path(f"{path}-wal").stat().st_size
+    assert wal < ROWS * 4096 // 2, f"the log grew to {wal:,} bytes"
+
+
 async def test_commits_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
     db, path = await _open(tmp_path)
     try:
@@ -93,19 +108,14 @@ async def test_the_log_starts_again_under_steady_writes(tmp_path: Path) -> None:
     one pass, and the log stays a fraction of what was written."""
     db, path = await _open(tmp_path)
     try:
-        assert db._checkpointer is not None and db._writer_lock is not None
-        db._checkpointer.close()
-        checkpointer = WalCheckpointer(path, db._writer_lock.path, delay=0.01, restart_pages=200)
-        db._checkpointer = checkpointer
+        checkpointer = _eager_checkpointer(db, path)
         # 3,000 rows of 4 KB, every batch as soon as the last committed.
         await asyncio.gather(*(db.run_write(_insert(k)) for k in range(ROWS)))
         for _ in range(100):
             if checkpointer.restarts:
                 break
             await asyncio.sleep(0.05)
-        assert checkpointer.restarts >= 1
-        wal = Path(f"{path}-wal").stat().st_size
-        assert wal < ROWS * 4096 // 2, f"the log grew to {wal:,} bytes"
+        _assert_the_log_started_again(checkpointer, path)
     finally:
         await db.dispose()
     assert _rows_in_database_file(path) == ROWS
@@ -118,10 +128,7 @@ async def test_the_log_starts_again_between_write_transactions(tmp_path: Path) -
     (7.5 GB by 350,000 of the benchmark's million packets)."""
     db, path = await _open(tmp_path)
     try:
-        assert db._checkpointer is not None and db._writer_lock is not None
-        db._checkpointer.close()
-        checkpointer = WalCheckpointer(path, db._writer_lock.path, delay=0.01, restart_pages=200)
-        db._checkpointer = checkpointer
+        checkpointer = _eager_checkpointer(db, path)
         rows = [{"id": k, "data": PAYLOAD} for k in range(ROWS)]
         for start in range(0, ROWS, 100):  # 100 rows of 4 KB a transaction, back to back
             async with db.write() as conn:
@@ -129,9 +136,7 @@ async def test_the_log_starts_again_between_write_transactions(tmp_path: Path) -
                     text("INSERT INTO filler (id, data) VALUES (:id, :data)"),
                     rows[start : start + 100],
                 )
-        assert checkpointer.restarts >= 1
-        wal = Path(f"{path}-wal").stat().st_size
-        assert wal < ROWS * 4096 // 2, f"the log grew to {wal:,} bytes"
+        _assert_the_log_started_again(checkpointer, path)
     finally:
         await db.dispose()
     assert _rows_in_database_file(path) == ROWS
