@@ -141,14 +141,6 @@ class WritersLock:
         """Wait for the lock (blocks the calling thread)."""
         fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
 
-    def try_acquire(self) -> bool:
-        """Take the lock if no one holds it; never waits."""
-        try:
-            fcntl.flock(self._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
