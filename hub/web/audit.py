@@ -24,6 +24,11 @@ from hub.workflows.deadlines import LOCAL_TIME
 routes = web.RouteTableDef()
 LIMIT = 200
 _PARTS = ("day", "month", "year")
+# What a report may be narrowed to: every event but the hub's own (a peer hub trusted or no
+# longer trusted, a peer's checkpoint countersigned), which name no case and no person, so a
+# report narrowed to one of them would always be empty.
+_HUB_EVENTS = frozenset({Event.PEER_PINNED, Event.PEER_REMOVED, Event.CHECKPOINT_COSIGNED})
+REPORTED_EVENTS = {e.value: EVENTS[e.value] for e in Event if e not in _HUB_EVENTS}
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Filters:
     since: DateField
     until: DateField
     event: str = ""
+    event_error: str = ""
     errors: list[tuple[str, str]] = field(default_factory=list)  # (href, message), form order
 
     @property
@@ -71,13 +77,18 @@ def _filters(query: MultiMapping[str]) -> Filters:
     since = _date_field(query, "from", "The date from")
     until = _date_field(query, "to", "The date to")
     event = query.get("event", "")
-    found = Filters(since, until, event if event in EVENTS else "")
+    found = Filters(since, until)
     for f in (since, until):
         if f.error:
             found.errors.append((f"#{f.name}-{_first_wrong(f)}", f.error))
     if since.value and until.value and until.value < since.value:
         until.error = "The date to must be the same as or after the date from"
         found.errors.append(("#to-day", until.error))
+    if event in REPORTED_EVENTS:
+        found.event = event
+    elif event:  # never offered (a link edited by hand, or an event this hub no longer knows)
+        found.event_error = "Choose what happened from the list"
+        found.errors.append(("#event", found.event_error))
     return found
 
 
@@ -127,7 +138,7 @@ async def _report(
         subject=subject,
         rows=rows,
         filters=filters,
-        events=[(e.value, EVENTS.get(e.value, e.value)) for e in Event],
+        events=REPORTED_EVENTS.items(),
         area_cases=area_cases,
         limit=LIMIT,
         error_title_prefix=bool(filters.errors),

@@ -109,6 +109,11 @@ EVENTS = {
     "recovery-code-used": "Signed in with a recovery code",
     "password-changed": "Password changed",
     "account-deactivated": "Account deactivated",
+    "email-sent": "Email sent",
+    "letter-sent": "Disclosure letter sent",
+    "peer-pinned": "Peer hub trusted",
+    "peer-removed": "Peer hub no longer trusted",
+    "checkpoint-cosigned": "Peer hub's log checkpoint countersigned",
 }
 ACTIONS = {
     "collection": "Collection",

@@ -148,3 +148,40 @@ async def test_a_message_sent_out_of_the_hub_shows_its_channel_and_address(web: 
     assert cells["email-sent"][4] == "Email to a.person@agency.example"  # the Recipients column
     assert cells["letter-sent"][4] == "Letter"
     assert cells["packet-sent"][4] != "" and "Letter" not in cells["packet-sent"][4]
+
+    # Narrowed to e-mails: the filter is kept, in words, and only e-mails are listed.
+    status, _, html = await fetch(web.client, f"/audit/cases/{case_id}?event=email-sent")
+    assert status == 200
+    assert '<option value="email-sent" selected>Email sent</option>' in html
+    assert re.findall(r'data-event="([a-z-]+)"', html) == ["email-sent"]
+    status, _, html = await fetch(web.client, f"/audit/cases/{case_id}?event=letter-sent")
+    assert re.findall(r'data-event="([a-z-]+)"', html) == ["letter-sent"]
+    assert ">Disclosure letter sent<" in html
+
+
+async def test_the_event_filter_offers_words_and_refuses_what_it_does_not_offer(web: Web) -> None:
+    housing = await actor_for(web.hub, "dby.housing")
+    case_id = (await web.hub.packets.inbox(housing))[0].case_id
+    await web.login("dby.auditor")
+    path = f"/audit/cases/{case_id}"
+    status, _, html = await fetch(web.client, path)
+    assert status == 200
+    select = html[html.index('name="event"') : html.index("</select>")]
+    offered = dict(re.findall(r'<option value="([a-z-]*)"[^>]*>([^<]*)</option>', select))
+    assert offered.pop("") == "Anything"
+    assert "email-sent" in offered and "letter-sent" in offered
+    assert all(words and words != code for code, words in offered.items())  # never a code
+    # The hub's own events name no case and no person: a report narrowed to one would be empty.
+    assert "peer-pinned" not in offered and "checkpoint-cosigned" not in offered
+
+    # Not on the list (an edited link): said, next to the field, with the dates kept as typed;
+    # not silently dropped to show everything.
+    dates = "from-day=23&from-month=11&from-year=2026"
+    for event in ("peer-pinned", "no-such-event", "<b>x</b>"):
+        status, _, html = await fetch(web.client, f"{path}?event={event}&{dates}")
+        assert status == 400
+        assert '<a href="#event">Choose what happened from the list</a>' in html
+        assert "Correct the filters to see the report." in html and "data-event" not in html
+        assert 'id="from-day" name="from-day" type="text" value="23"' in html
+        assert 'id="event-error"' in html and "govuk-select--error" in html
+        assert "<b>x</b>" not in html
