@@ -13,7 +13,10 @@ from hub.clock import Clock
 from hub.crypto import totp
 from hub.crypto.passwords import PasswordHasher
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.ledger.entries import Event
 from hub.model.directory import Agency, AgencyType, Area, Jurisdiction, Role, User
+from hub.services import key_events, ledger
+from hub.services.account_events import account_record
 from hub.services.keyring import KeyRing
 from hub.store import directory as store
 from hub.store.database import Database
@@ -63,8 +66,12 @@ class DirectoryService:
             if await store.agency_by_code(conn, code):
                 raise Conflict(f"agency {code} already exists")
             agency = await store.add_agency(conn, code, name, type_, area.id)
+            now = self._clock.now()
+            await ledger.append(conn, key_events.agency_added(agency, area.code, now))
+            # Its keys in the same transaction: an agency is never on the hub without them.
+            await self._keyring.issue_in(conn, agency.id, now)
         self._agencies = None
-        await self._keyring.issue(agency.id)
+        await self._keyring.reload()
         return agency
 
     async def add_user(
@@ -87,6 +94,7 @@ class DirectoryService:
             raise InvalidInput(str(exc), field="password") from None
         secret = totp.new_secret()
         wrapped = self._keyring.wrap_secret(secret.encode(), totp_context(username))
+        now = self._clock.now()
         try:
             async with self._db.write() as conn:
                 agency = await store.agency_by_code(conn, agency_code)
@@ -100,7 +108,13 @@ class DirectoryService:
                     role=role,
                     password_hash=password_hash,
                     totp_secret_wrapped=wrapped,
-                    created_at=self._clock.now(),
+                    created_at=now,
+                )
+                await ledger.append(
+                    conn,
+                    account_record(
+                        Event.ACCOUNT_CREATED, user, now, by_user_id=None, by_agency_id=None
+                    ),
                 )
         except IntegrityError:
             raise Conflict(f"user {username} already exists") from None

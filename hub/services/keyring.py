@@ -17,6 +17,8 @@ from hub.crypto.agency_keys import (
 from hub.crypto.kek import KeyEncryptionKey
 from hub.crypto.secrets import SecretBytes
 from hub.errors import ConfigError, Conflict, InvalidInput
+from hub.ledger.entries import Event
+from hub.services import key_events, ledger
 from hub.store import keys as key_store
 from hub.store.database import Database
 from hub.store.keys import StoredKey
@@ -104,23 +106,32 @@ class KeyRing:
 
         Retired private keys stay, so every packet sealed before the rotation stays readable.
         """
-        now = self._clock.now()
         async with self._db.write() as conn:
-            for purpose in (KeyPurpose.ENCRYPTION, KeyPurpose.SIGNING):
-                await key_store.retire_active(conn, agency_id, purpose.value, now)
-                pair = generate_key_pair(purpose, self._kek)
-                await key_store.add_key(
-                    conn,
-                    key_id=pair.key_id,
-                    agency_id=agency_id,
-                    purpose=purpose.value,
-                    public_key=pair.public,
-                    wrapped_private=pair.wrapped_private,
-                    kek_id=self._kek.kek_id,
-                    created_at=now,
-                )
+            await self.issue_in(conn, agency_id, self._clock.now())
         await self.reload()
         return await self.active(agency_id)
+
+    async def issue_in(self, conn: AsyncConnection, agency_id: int, now: datetime) -> None:
+        """``issue`` in the caller's write transaction, with its entry on the log; the caller
+        reloads once it has committed."""
+        retired = await _retire_active(conn, agency_id, now)
+        made = []
+        for purpose in (KeyPurpose.ENCRYPTION, KeyPurpose.SIGNING):
+            pair = generate_key_pair(purpose, self._kek)
+            await key_store.add_key(
+                conn,
+                key_id=pair.key_id,
+                agency_id=agency_id,
+                purpose=purpose.value,
+                public_key=pair.public,
+                wrapped_private=pair.wrapped_private,
+                kek_id=self._kek.kek_id,
+                created_at=now,
+            )
+            made.append(pair.key_id)
+        await ledger.append(
+            conn, key_events.keys_changed(Event.KEYS_ISSUED, agency_id, made, retired, now)
+        )
 
     async def import_public(
         self, agency_id: int, encryption_public: bytes, signing_public: bytes
@@ -148,8 +159,8 @@ class KeyRing:
                     "pair for each rotation."
                 )
             await self._reject_foreign(conn, enc.key_id, sig.key_id)
+            retired = await _retire_active(conn, agency_id, now)
             for key in (enc, sig):
-                await key_store.retire_active(conn, agency_id, key.purpose.value, now)
                 await key_store.add_key(
                     conn,
                     key_id=key.key_id,
@@ -160,6 +171,12 @@ class KeyRing:
                     kek_id=None,
                     created_at=now,
                 )
+            await ledger.append(
+                conn,
+                key_events.keys_changed(
+                    Event.KEYS_IMPORTED, agency_id, [enc.key_id, sig.key_id], retired, now
+                ),
+            )
         await self.reload()
         return await self.active(agency_id)
 
@@ -184,3 +201,11 @@ class KeyRing:
     def derived_key(self, purpose: str) -> SecretBytes:
         """A key derived from the KEK for one purpose (``KeyEncryptionKey.derive``)."""
         return self._kek.derive(purpose)
+
+
+async def _retire_active(conn: AsyncConnection, agency_id: int, now: datetime) -> list[str]:
+    """Retire the agency's active keys of both purposes; their ids."""
+    active = [k.key_id for k in await key_store.keys_for_agency(conn, agency_id) if k.active]
+    for purpose in (KeyPurpose.ENCRYPTION, KeyPurpose.SIGNING):
+        await key_store.retire_active(conn, agency_id, purpose.value, now)
+    return active

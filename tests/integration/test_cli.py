@@ -3,6 +3,7 @@ exit 0 on success, 1 on a failed check, 2 on bad usage, with a message on stderr
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,26 @@ def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+# Data directories as set-up commands left them, by the commands: one per test process.
+_SET_UP: dict[tuple[tuple[str, ...], ...], Path] = {}
+
+
+def set_up(factory: pytest.TempPathFactory, data_dir: Path, *commands: tuple[str, ...]) -> Path:
+    """``data_dir`` as ``commands`` (``init`` first) leave a new data directory. They run as real
+    processes once per test process; each test then gets a copy (the SQLite file, the KEK and
+    the hub's key), since each command costs seconds of interpreter start-up. The commands a
+    test is about it still runs itself."""
+    template = _SET_UP.get(commands)
+    if template is None:
+        template = factory.mktemp("cli-set-up") / "var"
+        for args in commands:
+            result = run(template, *args)
+            assert result.returncode == 0, result.stderr
+        _SET_UP[commands] = template
+    shutil.copytree(template, data_dir)
+    return data_dir
 
 
 @pytest.fixture
@@ -108,7 +129,15 @@ def test_directory_cases_keys_and_ledger(data_dir: Path, tmp_path: Path) -> None
 
     r = run(data_dir, "ledger", "verify")
     assert r.returncode == 0, r.stderr
-    assert "2 entries" in r.stdout  # the user's recovery codes issued, the case creation
+    assert "8 entries" in r.stdout
+    with sqlite3.connect(data_dir / "hub.sqlite3") as db:
+        events = [e for (e,) in db.execute("SELECT event FROM ledger_entries ORDER BY seq")]
+    # Each agency with its first keys, the person and their recovery codes, the case, the
+    # rotation.
+    assert events == [
+        "agency-added", "keys-issued", "agency-added", "keys-issued", "account-created",
+        "recovery-codes-issued", "case-created", "keys-issued",
+    ]  # fmt: skip
 
 
 def test_bad_usage_exits_2(data_dir: Path) -> None:

@@ -15,26 +15,26 @@ from hub.services import notices
 from hub.services.actor import Actor
 from hub.wiring import Hub
 from hub.workflows.deadlines import local_date
+from tests.integration.test_cli import set_up
 from tests.integration.test_email_cli import run
 
 ADDRESS = "aisha.khan@housing.derby.example"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "var"
-    password = tmp_path / "password"
+def data_dir(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # The same file in every test of a process, so that one set-up serves them all.
+    password = tmp_path_factory.getbasetemp() / "cli-password"
     password.write_text("a long initial password for the test\n", encoding="utf-8")
-    for args in [
+    return set_up(
+        tmp_path_factory,
+        tmp_path / "var",
         ("init",),
         ("area", "add", "DBY", "Derbyshire"),
         ("agency", "add", "DBY-HSG", "Housing", "--type", "housing", "--area", "DBY"),
         ("user", "add", "dby.housing", "--agency", "DBY-HSG", "--role", "practitioner",
          "--password-file", str(password), "--email", ADDRESS),
-    ]:  # fmt: skip
-        result = run(d, *args)
-        assert result.returncode == 0, result.stderr
-    return d
+    )  # fmt: skip
 
 
 def _today() -> str:
@@ -148,6 +148,7 @@ def test_set_email_and_add_with_email(data_dir: Path, tmp_path: Path) -> None:
     assert run(data_dir, "user", "set-email", "dby.housing").returncode == 2
 
     password = tmp_path / "password"
+    password.write_text("another long password for the test\n", encoding="utf-8")
     added = ("user", "add", "dby.housing2", "--agency", "DBY-HSG", "--role", "practitioner",
              "--password-file", str(password))  # fmt: skip
     for bad in ("not-an-address", "officer@housing.example\r\nBcc: someone@elsewhere.example"):

@@ -13,23 +13,21 @@ from hub.errors import NotAuthenticated
 from hub.services.tokens import ledger_digest
 from hub.store import ledger as ledger_store
 from hub.wiring import Hub
-from tests.integration.test_cli import run
+from tests.integration.test_cli import run, set_up
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "var"
-    for args in [
+def data_dir(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return set_up(
+        tmp_path_factory,
+        tmp_path / "var",
         ("init",),
         ("area", "add", "DBY", "Derbyshire"),
         ("agency", "add", "DBY-POLICE", "Derbyshire Constabulary", "--type", "police", "--area", "DBY"),
         ("agency", "add", "DBY-HSG", "Housing", "--type", "housing", "--area", "DBY"),
         ("case", "add", "--family-name", "Harlow", "--given-names", "Dean", "--category", "1",
          "--level", "2", "--lead", "DBY-POLICE", "--reference", "DBY-2026-0001"),
-    ]:  # fmt: skip
-        result = run(d, *args)
-        assert result.returncode == 0, result.stderr
-    return d
+    )  # fmt: skip
 
 
 def authenticate(data_dir: Path, secret: str) -> str | None:

@@ -11,19 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import run
+from tests.integration.test_cli import run, set_up
 
 _CODE = re.compile(r"^  ([0-9a-z]{5}-[0-9a-z]{5})$", re.M)
+# The fixture's agency, and its first keys.
+_SET_UP = [("agency-added", None), ("keys-issued", None)]
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "var"
-    assert run(d, "init").returncode == 0
-    assert run(d, "area", "add", "DBY", "Derbyshire").returncode == 0
-    r = run(d, "agency", "add", "DBY-POLICE", "Police", "--type", "police", "--area", "DBY")
-    assert r.returncode == 0, r.stderr
-    return d
+def data_dir(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return set_up(
+        tmp_path_factory,
+        tmp_path / "var",
+        ("init",),
+        ("area", "add", "DBY", "Derbyshire"),
+        ("agency", "add", "DBY-POLICE", "Police", "--type", "police", "--area", "DBY"),
+    )
 
 
 def _add(data_dir: Path, tmp_path: Path, username: str) -> str:
@@ -51,7 +54,11 @@ def test_user_add_prints_recovery_codes_with_the_authenticator(
     assert "otpauth://totp/MAPPA%20Hub:ds.ellis?secret=" in out
     assert "Recovery codes (show once, to the user only" in out
     assert len(set(_CODE.findall(out))) == 10
-    assert _events(data_dir) == [("recovery-codes-issued", None)]
+    assert _events(data_dir) == [
+        *_SET_UP,
+        ("account-created", None),
+        ("recovery-codes-issued", None),
+    ]
 
 
 def test_reset_totp_gives_a_new_authenticator_and_codes(data_dir: Path, tmp_path: Path) -> None:
@@ -93,8 +100,8 @@ def test_deactivate_end_sessions_and_set_password(data_dir: Path, tmp_path: Path
     assert "0 API token(s) they issued, which stay in force" in r.stdout
     r = run(data_dir, "user", "deactivate", "ds.ellis")
     assert r.returncode == 2 and "already deactivated" in r.stderr
-    assert [e for e, _ in _events(data_dir)] == [
-        "recovery-codes-issued", "sign-out-forced", "password-changed", "account-deactivated",
+    assert [e for e, _ in _events(data_dir)][len(_SET_UP) :] == [
+        "account-created", "recovery-codes-issued", "sign-out-forced", "password-changed", "account-deactivated",
     ]  # fmt: skip
 
 
@@ -106,4 +113,4 @@ def test_an_unknown_user_is_bad_usage_and_changes_nothing(data_dir: Path) -> Non
         assert r.stdout == ""
         r = run(data_dir, "user", action)
         assert r.returncode == 2 and f"name one user: mappa-hub user {action} USERNAME" in r.stderr
-    assert _events(data_dir) == []
+    assert _events(data_dir) == _SET_UP

@@ -16,6 +16,7 @@ from hub.config import load_config
 from hub.store import email_outbox as store
 from hub.wiring import Hub
 from tests.integration.email_support import LoopbackCA, Relay, make_ca
+from tests.integration.test_cli import set_up
 
 
 def run(
@@ -34,17 +35,15 @@ def run(
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "var"
-    for args in [
+def data_dir(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return set_up(
+        tmp_path_factory,
+        tmp_path / "var",
         ("init",),
         ("area", "add", "DBY", "Derbyshire"),
         ("agency", "add", "DBY-POLICE", "Derbyshire Constabulary", "--type", "police", "--area", "DBY"),
         ("agency", "add", "DBY-HSG", "Housing", "--type", "housing", "--area", "DBY"),
-    ]:  # fmt: skip
-        result = run(d, *args)
-        assert result.returncode == 0, result.stderr
-    return d
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -1,0 +1,45 @@
+"""The log entries of changes to the directory's agencies and their keys (hub.ledger.entries.Event).
+
+Made by the operator at the command line (no acting person or agency), each names the agency
+concerned as its recipient, and holds a digest of what changed: the agency's code, name, type
+and area; the key ids made or registered, and those retired. Anyone holding the ``agencies``
+and ``agency_keys`` rows can recompute it, so the log proves when the hub began sealing to a
+key and stopped sealing to another, without a key in the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.crypto.canonical import canonical_json
+from hub.crypto.secrets import sha256_hex
+from hub.ledger.entries import Action, Event, Record
+from hub.model.directory import Agency
+
+
+def _record(event: Event, agency_id: int, when: datetime, what: dict[str, Any]) -> Record:
+    return Record(
+        action=Action.ALTERATION,
+        event=event,
+        recorded_at=when,
+        actor_user_id=None,
+        actor_agency_id=None,
+        recipients=(agency_id,),
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        content_digest=sha256_hex(canonical_json({"event": event.value, **what})),
+    )
+
+
+def agency_added(agency: Agency, area_code: str, when: datetime) -> Record:
+    what = {"agency": agency.code, "name": agency.name, "type": agency.type.value}
+    return _record(Event.AGENCY_ADDED, agency.id, when, {**what, "area": area_code})
+
+
+def keys_changed(
+    event: Event, agency_id: int, new: Sequence[str], retired: Sequence[str], when: datetime
+) -> Record:
+    """``KEYS_ISSUED`` or ``KEYS_IMPORTED``: the key ids now active, and those it retired."""
+    return _record(event, agency_id, when, {"keys": list(new), "retired": sorted(retired)})
