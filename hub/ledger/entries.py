@@ -112,10 +112,10 @@ class Event(StrEnum):
     PASSWORD_CHANGED = "password-changed"  # noqa: S105 - an event's name, not a secret
     ACCOUNT_DEACTIVATED = "account-deactivated"
     # Who the hub can seal to and open for, and who may sign in (alteration), by the operator at
-    # the command line (hub.services.key_events, account_events): an agency added to the directory; key pairs the
-    # hub made for an agency (its first, or new ones retiring the old); an agency system's own
-    # public keys registered (end-to-end mode: the hub can open nothing sealed to them); a
-    # person's account created.
+    # the command line (hub.services.key_events, account_events): an agency added to the
+    # directory; key pairs the hub made for an agency (its first, or new ones retiring the old);
+    # an agency system's own public keys registered (end-to-end mode: the hub can open nothing
+    # sealed to them); a person's account created.
     AGENCY_ADDED = "agency-added"
     KEYS_ISSUED = "keys-issued"
     KEYS_IMPORTED = "keys-imported"

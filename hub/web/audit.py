@@ -24,11 +24,15 @@ from hub.workflows.deadlines import LOCAL_TIME
 routes = web.RouteTableDef()
 LIMIT = 200
 _PARTS = ("day", "month", "year")
-# What a report may be narrowed to: every event but the hub's own (a peer hub trusted or no
-# longer trusted, a peer's checkpoint countersigned), which name no case and no person, so a
-# report narrowed to one of them would always be empty.
-_HUB_EVENTS = frozenset({Event.PEER_PINNED, Event.PEER_REMOVED, Event.CHECKPOINT_COSIGNED})
-REPORTED_EVENTS = {e.value: EVENTS[e.value] for e in Event if e not in _HUB_EVENTS}
+# What a report may be narrowed to: every event but those only the hub itself or its operator at
+# the command line records (a peer hub trusted or no longer trusted, a peer's checkpoint
+# countersigned, an agency added, its keys made or registered, an account created), which name
+# no case and no acting person, so a report narrowed to one of them would always be empty.
+_NEVER_REPORTED = frozenset({
+    Event.PEER_PINNED, Event.PEER_REMOVED, Event.CHECKPOINT_COSIGNED, Event.AGENCY_ADDED,
+    Event.KEYS_ISSUED, Event.KEYS_IMPORTED, Event.ACCOUNT_CREATED,
+})  # fmt: skip
+REPORTED_EVENTS = {e.value: EVENTS[e.value] for e in Event if e not in _NEVER_REPORTED}
 
 
 @dataclass

@@ -173,6 +173,7 @@ async def test_the_event_filter_offers_words_and_refuses_what_it_does_not_offer(
     assert all(words and words != code for code, words in offered.items())  # never a code
     # The hub's own events name no case and no person: a report narrowed to one would be empty.
     assert "peer-pinned" not in offered and "checkpoint-cosigned" not in offered
+    assert "keys-issued" not in offered and "account-created" not in offered
 
     # Not on the list (an edited link): said, next to the field, with the dates kept as typed;
     # not silently dropped to show everything.
