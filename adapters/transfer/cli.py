@@ -13,19 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adapters.transfer.bag import build_bundle
-from adapters.transfer.importer import import_bundle
-from adapters.transfer.peer_messages import Delivery, deliver_owed
-from adapters.transfer.peer_send import send_to_peer
-from adapters.transfer.send import send_within_hub
 from hub.cli.progress import Progress
 from hub.config import Config
 from hub.errors import HubError, InvalidInput, NotFound
-from hub.model.transfers import Transfer
-from hub.services.transfer_bundle import BundleRefused
 from hub.wiring import Hub
+
+if TYPE_CHECKING:
+    from adapters.transfer.peer_messages import Delivery
+    from hub.model.transfers import Transfer
+
+# Each command imports the parts of the adapter it runs (hub.cli's note: start-up).
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -84,6 +83,8 @@ def _exists(path: Path) -> bool:
 
 
 async def _export(args: argparse.Namespace, config: Config) -> int:
+    from adapters.transfer.bag import build_bundle
+
     out: Path = args.out
     problem = _unwritable(out)
     if problem:
@@ -116,6 +117,9 @@ async def _export(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _import(args: argparse.Namespace, config: Config) -> int:
+    from adapters.transfer.importer import import_bundle
+    from hub.services.transfer_bundle import BundleRefused
+
     path: Path = args.file
     if not _exists(path):
         _error(f"{path}: no such file")
@@ -142,7 +146,10 @@ async def _import(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _send(args: argparse.Namespace, config: Config) -> int:
+    from adapters.transfer.peer_send import send_to_peer
+    from adapters.transfer.send import send_within_hub
     from hub.cli.transfer import acting_as
+    from hub.services.transfer_bundle import BundleRefused
 
     hub = await Hub.open(config)
     try:
@@ -191,10 +198,14 @@ def _delivery_line(d: Delivery) -> str:
 
 async def deliver_lines(hub: Hub, transfer_id: int) -> list[str]:
     """After a CLI step of a transfer between hubs: its message, tried now."""
+    from adapters.transfer.peer_messages import deliver_owed
+
     return [_delivery_line(d) for d in await deliver_owed(hub, transfer_id)]
 
 
 async def _deliver(args: argparse.Namespace, config: Config) -> int:
+    from adapters.transfer.peer_messages import deliver_owed
+
     hub = await Hub.open(config)
     try:
         done = await deliver_owed(hub, args.transfer_id)

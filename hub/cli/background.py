@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.email.sender import run_sender
 from adapters.transfer.peer_messages import run_delivery
+from hub.cli.jobs import CHECKPOINTS, PEER_DELIVERY, REMINDERS
 from hub.cli.witness import witness_round
 from hub.services.leases import Lease, run_elected
 from hub.wiring import Hub
@@ -23,8 +24,6 @@ from hub.wiring import Hub
 log = logging.getLogger("hub.serve")
 
 REMINDER_INTERVAL_SECONDS = 15 * 60
-# The lease names: one row each in the leases table.
-CHECKPOINTS, REMINDERS, PEER_DELIVERY = "checkpoints", "reminders", "peer-delivery"
 
 
 async def sign_checkpoints(hub: Hub, lease: Lease) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
@@ -25,11 +25,10 @@ from hub.cli.progress import Progress
 from hub.clock import SystemClock
 from hub.config import Config
 from hub.errors import HubError
-from hub.services import backup
-from hub.services.backup import Manifest
-from hub.services.checkpoints import pin_path
-from hub.store.database import head_revision
 from hub.wiring import Hub
+
+if TYPE_CHECKING:
+    from hub.services.backup import Manifest
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -71,6 +70,8 @@ class _Stages:
 
 
 async def run_backup(args: argparse.Namespace, config: Config) -> int:
+    from hub.services import backup
+
     stages = _Stages()
     try:
         manifest = await backup.make_backup(config, args.out, SystemClock(), stages)
@@ -86,6 +87,8 @@ async def run_backup(args: argparse.Namespace, config: Config) -> int:
 
 
 async def run_restore(args: argparse.Namespace, config: Config) -> int:
+    from hub.services import backup
+
     stages = _Stages()
     try:
         plan = await backup.check_restore(config, args.directory, args.force, stages)
@@ -112,6 +115,10 @@ async def run_restore(args: argparse.Namespace, config: Config) -> int:
 async def _verify_restored(config: Config, manifest: Manifest) -> int:
     """The checks of ``ledger verify`` on the restored database, and its log against the
     manifest's: the same size and Merkle root, every hub key pinned."""
+    from hub.services import backup
+    from hub.services.checkpoints import pin_path
+    from hub.store.database import head_revision
+
     try:
         revision = await backup.restored_revision(config)
     except HubError as exc:
@@ -183,6 +190,8 @@ def _source(config: Config, url: str) -> str:
 
 
 def _print_kept_elsewhere(config: Config, heading: str) -> None:
+    from hub.services import backup
+
     print(f"\n{heading}:")
     for kept in backup.kept_elsewhere(config):
         missing = "" if kept.present else "  [not on this host]"

@@ -12,9 +12,6 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from adapters.email import message as msg
-from adapters.email.sender import Sender
-from adapters.email.transport import Relay, classify, read_password
 from hub.cli import email_digest
 from hub.cli.progress import Progress
 from hub.config import Config
@@ -100,6 +97,8 @@ async def _retry(hub: Hub, ids: list[int], all_dead: bool) -> int:
 
 
 async def _send_now(hub: Hub) -> int:
+    from adapters.email.sender import Sender
+
     if not hub.config.email.configured:
         print("mappa-hub: no SMTP relay is configured (MAPPA_HUB_SMTP_HOST)", file=sys.stderr)
         return EXIT_FAILED
@@ -116,6 +115,9 @@ async def _send_now(hub: Hub) -> int:
 
 
 async def _test(hub: Hub, address: str) -> int:
+    from adapters.email import message as msg
+    from adapters.email.transport import Relay, classify, read_password
+
     config = hub.config.email
     if not config.configured:
         print("mappa-hub: no SMTP relay is configured (MAPPA_HUB_SMTP_HOST)", file=sys.stderr)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hub.cli.background import CHECKPOINTS, PEER_DELIVERY, REMINDERS
 from hub.config import Config
 from hub.wiring import Hub
+
+# The background jobs' names (hub.cli.background runs them), as their leases are held.
+CHECKPOINTS, REMINDERS, PEER_DELIVERY = "checkpoints", "reminders", "peer-delivery"
 
 JOBS = {
     CHECKPOINTS: "sign checkpoints of the log, and ask peer hubs to witness them",

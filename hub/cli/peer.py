@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.client.peer import PeerClient
 from hub.config import Config
 from hub.crypto.canonical import canonical_json
 from hub.crypto.errors import CryptoFailure
@@ -105,6 +104,8 @@ async def _list(hub: Hub) -> int:
 
 
 async def _fetch_directory(args: argparse.Namespace, hub: Hub) -> int:
+    from hub.client.peer import PeerClient  # the HTTP client: imported only to use it
+
     peer = await hub.peers.get(args.name)
     async with PeerClient(await hub.peers.hub_key(), hub.clock) as client:
         data = await client.fetch_directory(peer)

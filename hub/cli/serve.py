@@ -143,6 +143,7 @@ async def run_server(
     tasks = start_jobs(hub, stop)
     if worker_of is not None:
         tasks.append(loop.create_task(_orphaned(worker_of, stop)))
+    hub.build_all()
     app = build_app(hub)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -15,13 +15,15 @@ import io
 import json
 import sys
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.config import Config
 from hub.errors import HubError, InvalidInput, NotFound
-from hub.services.indicators import BoardReport
-from hub.services.stats import AnnualReport
 from hub.wiring import Hub
+
+if TYPE_CHECKING:
+    from hub.services.indicators import BoardReport
+    from hub.services.stats import AnnualReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -50,6 +52,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace, config: Config) -> int:
+    from hub.services.indicators import BoardReport
+
     hub = await Hub.open(config)
     report: AnnualReport | BoardReport
     try:

@@ -12,14 +12,15 @@ import argparse
 import importlib.util
 import sys
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.config import Config
 from hub.errors import Forbidden, HubError, InvalidInput, NotFound
-from hub.model.transfers import Transfer
 from hub.services.actor import Actor
-from hub.services.transfers import Proposal
 from hub.wiring import Hub
+
+if TYPE_CHECKING:
+    from hub.model.transfers import Transfer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _BUNDLE_ACTIONS = ("export", "import", "send", "deliver")
@@ -100,6 +101,8 @@ async def _actor(hub: Hub, username: str) -> Actor:
 
 
 async def _run(hub: Hub, args: argparse.Namespace) -> int:
+    from hub.services.transfers import Proposal
+
     actor = await _actor(hub, args.as_user)
     t = hub.transfers
     made: Transfer | None = None

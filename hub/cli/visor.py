@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters.visor.exchange import VisorExchange, VisorInvalid, export_record
-from adapters.visor.format import MAX_BYTES
 from hub.cli.progress import Progress
 from hub.config import Config
 from hub.errors import HubError, NotFound, TooLarge
@@ -39,6 +37,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def run_export(args: argparse.Namespace, config: Config) -> int:
+    from adapters.visor.exchange import export_record
+
     progress = Progress(f"exporting {args.case}")
     hub = await Hub.open(config)
     try:
@@ -72,6 +72,8 @@ async def run_export(args: argparse.Namespace, config: Config) -> int:
 
 def _read(path: Path) -> bytes | None:
     """The file's bytes; None (said on stderr) if it is too large to be a record, unread."""
+    from adapters.visor.format import MAX_BYTES
+
     if path.stat().st_size > MAX_BYTES:
         print(f"mappa-hub: {path}: larger than {MAX_BYTES // (1024 * 1024)} MB", file=sys.stderr)
         return None
@@ -79,6 +81,8 @@ def _read(path: Path) -> bytes | None:
 
 
 async def run_import(args: argparse.Namespace, config: Config) -> int:
+    from adapters.visor.exchange import VisorExchange, VisorInvalid
+
     path: Path = args.file
     data = _read(path)
     if data is None:

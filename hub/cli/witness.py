@@ -15,11 +15,13 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.config import Config
-from hub.services.witness import LogTruncated, WitnessService
 from hub.wiring import Hub
+
+if TYPE_CHECKING:
+    from hub.services.witness import WitnessService
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -72,6 +74,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _run(witness: WitnessService) -> int:
+    from hub.services.witness import LogTruncated
+
     try:
         outcomes = await witness.run()
     except LogTruncated as exc:
@@ -90,6 +94,8 @@ async def _run(witness: WitnessService) -> int:
 async def witness_round(hub: Hub) -> None:
     """One round for ``serve``'s background loop: ask the peers, log the outcome by peer name and
     size only. Does nothing until a transport to peers is wired."""
+    from hub.services.witness import LogTruncated
+
     if not hub.witness.has_transport:
         return
     try:

@@ -8,9 +8,8 @@ import sys
 from typing import Any
 
 from hub.config import Config
-from hub.model.packets import PacketType
+from hub.model.packets import FORM_TYPES, PacketType
 from hub.wiring import Hub
-from hub.workflows.forms import FORMS, json_schema, schema_id
 
 EXIT_OK, EXIT_USAGE = 0, 2
 VISOR_RECORD = "visor-record"
@@ -23,7 +22,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "list", parents=[common], help="each packet type with a form, and its schema id"
     )
     s = actions.add_parser("schema", parents=[common], help="print a form's JSON Schema (2020-12)")
-    s.add_argument("type", choices=[*sorted(t.value for t in FORMS), VISOR_RECORD])
+    s.add_argument("type", choices=[*sorted(t.value for t in FORM_TYPES), VISOR_RECORD])
     deadlines = sub.add_parser("deadlines", help="meeting, request and action deadlines")
     d = deadlines.add_subparsers(dest="action", required=True)
     d.add_parser(
@@ -32,6 +31,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def run_forms(args: argparse.Namespace, config: Config) -> int:
+    from hub.workflows.forms import FORMS, json_schema, schema_id
+
     if args.action == "list":
         for kind in FORMS:
             print(f"{kind.value}\t{schema_id(kind)}")

@@ -19,8 +19,15 @@ class PasswordHasher:
             parallelism=params.parallelism,
             type=argon2.Type.ID,
         )
-        # A hash of nothing in particular, so that an unknown user costs as much as a known one.
-        self._dummy = self._hasher.hash("mappa-hub timing equaliser")
+        self._dummy: str | None = None
+
+    def prepare(self) -> str:
+        """A hash of nothing in particular, so that an unknown user costs as much as a known one.
+        Made once, when first needed (a command that checks no password does not pay its 0.1 s),
+        or before a server's first request (``Hub.build_all``)."""
+        if self._dummy is None:
+            self._dummy = str(self._hasher.hash("mappa-hub timing equaliser"))
+        return self._dummy
 
     def hash(self, password: str) -> str:
         if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
@@ -34,7 +41,7 @@ class PasswordHasher:
         if len(password) > MAX_PASSWORD_CHARS:
             return False
         try:
-            return bool(self._hasher.verify(stored_hash or self._dummy, password)) and (
+            return bool(self._hasher.verify(stored_hash or self.prepare(), password)) and (
                 stored_hash is not None
             )
         except (VerifyMismatchError, VerificationError, InvalidHashError):

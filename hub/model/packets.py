@@ -21,6 +21,11 @@ class PacketType(StrEnum):
     CASE_TRANSFER = "case-transfer"
 
 
+# The types that carry a structured form (hub.workflows.forms.FORMS holds their models): named
+# here for the command line's parser, which would otherwise import every form model to list them.
+FORM_TYPES = frozenset(set(PacketType) - {PacketType.NOTE, PacketType.CASE_TRANSFER})
+
+
 class Classification(StrEnum):
     """Government Security Classifications: MAPPA material is OFFICIAL-SENSITIVE."""
 

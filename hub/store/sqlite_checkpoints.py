@@ -67,6 +67,7 @@ class WalCheckpointer:
         self._restart_pages = restart_pages
         self._written = threading.Event()
         self._stopping = False
+        self._stopped = threading.Event()  # ends the delay: a closing process does not wait it out
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.checkpoints = 0  # how many ran (for tests and the curious)
@@ -88,6 +89,7 @@ class WalCheckpointer:
         with self._lock:
             self._stopping = True
             thread = self._thread
+        self._stopped.set()
         self._written.set()
         if thread is not None:
             thread.join()
@@ -104,7 +106,7 @@ class WalCheckpointer:
                 self._written.wait()
                 if not self._stopping:
                     # Let the commits of the next moment join this checkpoint.
-                    threading.Event().wait(self._delay)
+                    self._stopped.wait(self._delay)
                 self._written.clear()
                 self._checkpoint(conn)
                 if self._stopping:

@@ -50,6 +50,18 @@ def _sqlite_reader(general: Callable[[Any], Any]) -> Callable[[Any], datetime | 
     def read(value: Any) -> datetime | None:
         if value is None:
             return None
+        if not (
+            type(value) is str
+            and len(value) == 26
+            and value[4] == value[7] == "-"
+            and value[10] == " "
+            and value[13] == value[16] == ":"
+            and value[19] == "."
+        ):
+            # Not in the form the hub writes ("2026-12-05 17:00:00.000000"): with an offset
+            # appended, the parser takes text it refuses without one ("2020-01-01T05:070" read
+            # as 05:07, "000101010000" as 0001-01-01), so such text goes the general way.
+            return general(value)  # type: ignore[no-any-return]
         try:
             parsed = parse(value + "+00:00")
         except (TypeError, ValueError):

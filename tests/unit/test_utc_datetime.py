@@ -67,6 +67,11 @@ def test_any_text_reads_as_the_general_way_reads_it(text: str) -> None:
         "2026-12-04 21:00:00.123456-05:30",
         "not a time",
         "",
+        # Text the parser takes with an offset appended but refuses without one.
+        "000101010000",
+        "2020-01-01T05:070",
+        "2024-01-01T00500",
+        "2020-01-01Z05:",
         17,
         datetime(2026, 12, 4, 21, 0),
         datetime(2026, 12, 4, 21, 0, tzinfo=timezone(timedelta(hours=2))),
