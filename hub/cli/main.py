@@ -86,8 +86,15 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes sharing the port (default 1; about one per core)",
     )
+    s.add_argument(
+        "--no-cpu-affinity",
+        dest="cpu_affinity",
+        action="store_false",
+        help="with one worker per CPU on SQLite, do not keep each worker on a CPU of its own",
+    )
     # Internal: set on the helper processes that --workers starts.
     s.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)
+    s.add_argument("--worker-cpu", type=int, help=argparse.SUPPRESS)
     d = sub.add_parser("demo", parents=[common], help="seeded demo on SQLite")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
@@ -229,15 +236,23 @@ async def cmd_init(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from hub.cli import affinity
     from hub.cli.serve import Helpers, run_server
 
     if not 1 <= args.workers <= 64:
         raise InvalidInput("--workers is between 1 and 64.")
     many = args.workers > 1 or args.worker_of is not None
+    cpus = None
+    if args.worker_cpu is not None:
+        affinity.pin(args.worker_cpu)
+    elif args.cpu_affinity and args.worker_of is None:
+        cpus = affinity.plan(args.workers, config.is_sqlite)
+        if cpus is not None:
+            affinity.pin(cpus[0])
     hub = await Hub.open(config)
     helpers = None
     if args.workers > 1 and args.worker_of is None:
-        helpers = Helpers(_helper_argv(args.argv), args.workers - 1)
+        helpers = Helpers(_helper_argv(args.argv), args.workers - 1, cpus[1:] if cpus else None)
     await run_server(
         hub, args.host, args.port, reuse_port=many, worker_of=args.worker_of, helpers=helpers
     )

@@ -43,15 +43,19 @@ class Helpers:
     told of SIGHUP and the stop, and started again if one dies (a crash, the OOM killer, kill -9)
     while the server runs."""
 
-    def __init__(self, argv: Sequence[str], count: int) -> None:
+    def __init__(self, argv: Sequence[str], count: int, cpus: Sequence[int] | None = None) -> None:
         self._argv = list(argv)
-        self.processes = [self._start() for _ in range(count)]
+        # Each helper's CPU, if the workers are kept on one each (hub.cli.affinity).
+        self._cpus = list(cpus) if cpus else None
+        self.processes = [self._start(i) for i in range(count)]
         self._started = [time.monotonic()] * count
         self._delay = [RESTART_DELAY_SECONDS] * count
         self.restarts = 0
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self, index: int) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "hub", *self._argv, "--worker-of", str(os.getpid())]
+        if self._cpus is not None:
+            command += ["--worker-cpu", str(self._cpus[index])]
         # The operator's own command line, re-run: nothing untrusted reaches it. Each helper
         # says WORKER_READY on its stdout once it listens.
         return subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: S603
@@ -80,7 +84,7 @@ class Helpers:
                 log.error("server worker %d exited (%s); starting another in %.0fs", helper.pid,
                           code, delay)  # fmt: skip
                 await asyncio.sleep(delay)
-                self.processes[i] = self._start()
+                self.processes[i] = self._start(i)
                 self._started[i] = time.monotonic()
                 self._delay[i] = min(delay * 2, RESTART_DELAY_MAX_SECONDS)
                 self.restarts += 1

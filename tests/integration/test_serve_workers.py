@@ -144,3 +144,87 @@ def test_workers_must_be_a_sensible_number(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 2
     assert "--workers is between 1 and 64" in r.stderr
+
+
+def _cpus_of(pid: int) -> dict[int, set[int]]:
+    """The CPUs each thread of ``pid`` may run on, by thread id."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found[int(task.name)] = os.sched_getaffinity(int(task.name))
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+    return found
+
+
+def _serve(data: Path, port: int, workers: int, *extra: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "hub", "serve", "--data-dir", str(data), "--port", str(port)]
+    return subprocess.Popen(
+        [*cmd, "--workers", str(workers), *extra],
+        env={**os.environ, "MAPPA_HUB_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _one_cpu_each(server: int, helpers: list[int]) -> list[int]:
+    """The CPU each process is kept on, asserting that all its threads are kept there."""
+    kept = []
+    for pid in [server, *helpers]:
+        threads = _cpus_of(pid)
+        assert len(threads) > 1  # the writer's and the checkpointer's threads with the loop's
+        assert all(len(cpus) == 1 for cpus in threads.values()), threads
+        assert len(set(map(frozenset, threads.values()))) == 1, threads
+        kept.append(next(iter(next(iter(threads.values())))))
+    return kept
+
+
+async def test_one_worker_per_cpu_on_sqlite_keeps_each_on_a_cpu_of_its_own(
+    tmp_path: Path,
+) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if not 2 <= len(cpus) <= 8:
+        pytest.skip(f"{len(cpus)} CPUs: one worker each would be too few or too many here")
+    data = tmp_path / "data"
+    token, case_id = await _prepare(data, f"sqlite:///{data / 'hub.sqlite3'}")
+    port = _free_port()
+    server = _serve(data, port, len(cpus))
+    try:
+        _wait_for(port, server)
+        assert await _send_many(port, token, case_id, 10) == [201] * 10  # threads at work
+        helpers = _children(server.pid)
+        kept = _one_cpu_each(server.pid, helpers)
+        assert sorted(kept) == cpus
+        # A helper started again after it died is kept on the CPU of the one it replaces.
+        os.kill(helpers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            again = [pid for pid in _children(server.pid) if pid not in helpers]
+            if again and len(_cpus_of(again[0])) > 1:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the helper was not started again")
+        await asyncio.sleep(1)  # its threads start as it opens the hub
+        assert _one_cpu_each(again[0], []) == [kept[1]]
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert server.returncode == 0
+
+
+async def test_no_cpu_affinity_leaves_the_workers_where_the_kernel_puts_them(
+    tmp_path: Path,
+) -> None:
+    cpus = os.sched_getaffinity(0)
+    data = tmp_path / "data"
+    await _prepare(data, f"sqlite:///{data / 'hub.sqlite3'}")
+    port = _free_port()
+    server = _serve(data, port, max(len(cpus), 2), "--no-cpu-affinity")
+    try:
+        _wait_for(port, server)
+        for pid in [server.pid, *_children(server.pid)]:
+            assert all(allowed == cpus for allowed in _cpus_of(pid).values())
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert server.returncode == 0
