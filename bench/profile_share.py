@@ -75,6 +75,8 @@ def main() -> int:
     parser.add_argument("--told", type=int, default=0,
                         help="give the recipient agency this many more readers, each with an "
                              "e-mail address, so that each share queues their e-mails")  # fmt: skip
+    parser.add_argument("--no-cpu-affinity", action="store_true",
+                        help="serve with --no-cpu-affinity (an A/B of hub.cli.affinity)")  # fmt: skip
     args = parser.parse_args()
     spy = shutil.which("py-spy")
     if spy is None and args.out:
@@ -103,6 +105,8 @@ def _profile(args: argparse.Namespace, spy: str | None, shape: list[str], url: s
             told = asyncio.run(add_readers(world, args.told))
             print(f"  each share tells {told} people by e-mail", file=sys.stderr, flush=True)
         serve = ["-m", "hub", "serve", "--workers", str(args.workers)]
+        if args.no_cpu_affinity:
+            serve.append("--no-cpu-affinity")
         with server(serve, tmp / "hub.log", hub_env(world)) as (port, pid):
             plan = _listing_plan(world) if args.listing else share_plan(world)
             load(port, plan, tmp, "--clients", "16", "--seconds", "2", "--warmup", "0")

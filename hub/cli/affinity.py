@@ -5,8 +5,10 @@ checkpointer, and gets the answer back on the event loop's thread. Left to the k
 threads of one process run on different CPUs, so each hand-off wakes another CPU and moves the
 work's memory across (in a virtual machine, a wake-up of another virtual CPU). With one worker per
 CPU, each worker and all its threads are kept on a CPU of their own, as nginx's
-``worker_cpu_affinity auto`` does. Measured on two vCPUs (bench/README.md, twelfth session):
-14 % more shares/s at 64 clients, and a lower p99 at a fixed 500 shares/s.
+``worker_cpu_affinity auto`` does. Measured on two vCPUs (bench/README.md, twelfth session): a
+fresh hub at 64 clients, 1,918 against 1,748 shares/s (four runs each, alternated) and 4 % less
+CPU a share; after the benchmark's earlier loads, and at a fixed 500 shares/s, no difference
+beyond the noise; nowhere less.
 
 Not on PostgreSQL: there the worker has no threads to hand work to, and the server's own
 processes need the same CPUs, which a pinned worker could not leave to them (no gain measured, a
