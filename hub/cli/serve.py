@@ -144,10 +144,10 @@ async def run_server(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    hub.build_all()  # before the jobs and the first request (hub.wiring)
     tasks = start_jobs(hub, stop)
     if worker_of is not None:
         tasks.append(loop.create_task(_orphaned(worker_of, stop)))
-    hub.build_all()
     app = build_app(hub)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
