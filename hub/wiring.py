@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from hub.services.witness import WitnessService
 
 
-@dataclass(eq=False)
+@dataclass
 class Hub:
     config: Config
     clock: Clock

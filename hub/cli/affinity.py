@@ -36,6 +36,10 @@ def pin(cpu: int) -> None:
     """This process, every thread it has, and so every thread they start, on ``cpu``."""
     if not hasattr(os, "sched_setaffinity"):
         return
-    for task in os.listdir(_TASKS):
+    try:
+        tasks = [int(task) for task in os.listdir(_TASKS)]
+    except OSError:  # no /proc (some sandboxes): the calling thread, which starts the others
+        tasks = [0]
+    for task in tasks:
         with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(task), {cpu})
+            os.sched_setaffinity(task, {cpu})

@@ -66,8 +66,8 @@ class WalCheckpointer:
         self._delay = delay
         self._restart_pages = restart_pages
         self._written = threading.Event()
-        self._stopping = False
-        self._stopped = threading.Event()  # ends the delay: a closing process does not wait it out
+        # Set by close; it also ends the delay, so that a closing process does not wait it out.
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.checkpoints = 0  # how many ran (for tests and the curious)
@@ -77,7 +77,7 @@ class WalCheckpointer:
         """A commit happened: checkpoint shortly. Cheap; call after every commit."""
         if self._thread is None:
             with self._lock:
-                if self._thread is None and not self._stopping:
+                if self._thread is None and not self._stopping.is_set():
                     self._thread = threading.Thread(
                         target=self._run, name="db-checkpoint", daemon=True
                     )
@@ -87,9 +87,8 @@ class WalCheckpointer:
     def close(self) -> None:
         """Stop the thread after one last checkpoint of what was written."""
         with self._lock:
-            self._stopping = True
+            self._stopping.set()
             thread = self._thread
-        self._stopped.set()
         self._written.set()
         if thread is not None:
             thread.join()
@@ -104,12 +103,12 @@ class WalCheckpointer:
         try:
             while True:
                 self._written.wait()
-                if not self._stopping:
+                if not self._stopping.is_set():
                     # Let the commits of the next moment join this checkpoint.
-                    self._stopped.wait(self._delay)
+                    self._stopping.wait(self._delay)
                 self._written.clear()
                 self._checkpoint(conn)
-                if self._stopping:
+                if self._stopping.is_set():
                     return
         finally:
             conn.close()

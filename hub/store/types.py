@@ -64,7 +64,7 @@ def _sqlite_reader(general: Callable[[Any], Any]) -> Callable[[Any], datetime | 
             return general(value)  # type: ignore[no-any-return]
         try:
             parsed = parse(value + "+00:00")
-        except (TypeError, ValueError):
+        except ValueError:
             return general(value)  # type: ignore[no-any-return]
         return parsed if parsed.tzinfo is UTC else general(value)
 

@@ -31,3 +31,15 @@ def test_one_worker_per_cpu_on_sqlite_gets_each_cpu_it_may_use() -> None:
 )
 def test_otherwise_the_kernel_places_them(workers: int, sqlite: bool) -> None:
     assert affinity.plan(workers, sqlite) is None
+
+
+def test_without_proc_the_calling_thread_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    pinned: list[tuple[int, set[int]]] = []
+
+    def no_proc(path: str) -> list[str]:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "listdir", no_proc)
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: pinned.append((pid, cpus)))
+    affinity.pin(3)
+    assert pinned == [(0, {3})]
