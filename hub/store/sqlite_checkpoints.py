@@ -12,14 +12,26 @@ reader or a writer, and never makes one wait.
 That alone would let the log grow without end under steady load: SQLite starts it again from the
 beginning only when a writer begins after a checkpoint copied every frame, and with commits
 arriving all the time a checkpoint never catches up. So once the log is past ``RESTART_PAGES``
-the thread takes the writers' lock (``hub.store.sqlite_jobs.WritersLock``, its own descriptor, so
-it excludes its own process's writer too; every writer takes it, the group commit and
-``Database.write`` alike) and checkpoints again, RESTART: only what was committed
-since its last pass is left to copy, it waits (at most ``READER_WAIT_SECONDS``) for readers of
-older snapshots to finish, and the next writer then starts the log from the beginning. Writers
-wait for that short second pass, about every ``RESTART_PAGES`` pages written, rather than for a
-whole checkpoint inside a commit every 1,000. A reader that holds its snapshot longer (a full
-``ledger verify``) makes the restart wait for a later pass, never the writers for it.
+the thread checkpoints PASSIVE once more, then takes the writers' lock
+(``hub.store.sqlite_jobs.WritersLock``, its own descriptor, so it excludes its own process's
+writer too; every writer takes it, the group commit and ``Database.write`` alike) and checkpoints
+again, RESTART: only what was committed since its last pass is left to copy, it waits (at most
+``READER_WAIT_SECONDS``) for readers of older snapshots to finish, and the next writer then starts
+the log from the beginning. Writers wait for that short last pass, about every ``RESTART_PAGES``
+pages written, rather than for a whole checkpoint inside a commit every 1,000. A reader that holds
+its snapshot longer (a full ``ledger verify``) makes the restart wait for a later pass, never the
+writers for it.
+
+What writers wait for is mostly the disk. A checkpoint that copies every frame in the log then
+syncs the database file, and that sync, of every page copied since the last one, took 7-15 ms on
+the benchmark's machine (a 4 KB commit's sync of the log about 1 ms). A PASSIVE pass that a commit
+overtakes leaves it undone, so it fell to the RESTART pass, under the lock, and set the share's
+p99 at a steady 500/s. The PASSIVE pass just before the lock has only the last moment's commits
+to copy, so it usually copies them all and syncs outside the lock; the RESTART pass is left a few
+pages (its hold fell from 10-14 ms to about 2 ms). And a commit's own sync waits behind the
+database file's while the disk writes it: the shorter the delay between checkpoints, the fewer
+pages each sync writes, and the less a commit that meets one waits (bench/README.md, thirteenth
+session).
 
 Durability is unchanged: a commit is in the log on disk (``synchronous=FULL``) before it is
 acknowledged, and a checkpoint only moves committed pages into the database file (crash-safe by
@@ -39,8 +51,11 @@ from hub.store.sqlite_jobs import WritersLock
 log = logging.getLogger(__name__)
 
 # How long after a commit the checkpoint runs: commits meanwhile go in the same one, so the
-# database file is synced at most this often, however many commits there are.
-CHECKPOINT_DELAY_SECONDS = 0.2
+# database file is synced at most this often, however many commits there are. Short, so that each
+# sync writes few pages (see the module's note): at a steady 500 shares/s, 0.2 s gave a p99 of
+# 11 ms, 0.1 s 8 ms and 0.05 s 6 ms on the benchmark's machine, with the same shares/s at 64
+# clients.
+CHECKPOINT_DELAY_SECONDS = 0.05
 # A log this long (pages of 4 KB) is started again from the beginning (see the module's note),
 # waiting this long at most for readers of older snapshots, while writers wait.
 RESTART_PAGES = 4_000
@@ -118,6 +133,9 @@ class WalCheckpointer:
         try:
             _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if pages >= self._restart_pages:
+                # Catch up outside the lock, so that the sync of the database file is done before
+                # writers wait (see the module's note).
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 with self._writers.held():  # no commit can come between this pass and a restart
                     _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 self.restarts += 1
