@@ -66,6 +66,10 @@ class Event(StrEnum):
     # recipients once approved (disclosure); an approver or the sender reading it meanwhile
     # (consultation).
     SHARE_PROPOSED = "share-proposed"
+    # A share the policy refused (hub.services.refused_shares): consultation, as deciding read the
+    # case; it names the agencies the share was meant for, the policy version and DENY, and
+    # nothing was sealed, stored or disclosed.
+    SHARE_REFUSED = "share-refused"
     SHARE_DECIDED = "share-decided"
     SHARE_RELEASED = "share-released"
     HELD_SHARE_OPENED = "held-share-opened"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,20 +20,18 @@ from hub.crypto import packet_format as fmt
 from hub.crypto.secrets import sha256_hex
 from hub.errors import Forbidden, Gone, InvalidInput, NotFound
 from hub.ledger.entries import Action, Event, Record
-from hub.model.cases import Case
-from hub.model.directory import Agency, Area, Role
+from hub.model.directory import Role
 from hub.model.packets import (
     Draft,
     OpenedPacket,
     PacketSummary,
-    PacketType,
 )
 from hub.policy.errors import PolicyRefused
-from hub.policy.model import Decision, Outcome, ShareRequest
-from hub.services import ledger, log_writer, share_approvals, share_parties
+from hub.policy.model import Decision, Outcome
+from hub.services import ledger, log_writer, share_approvals
 from hub.services.actor import Actor
 from hub.services.content_keys import UNWRAP_CACHE_SIZE, ContentKeys, UnwrapCache
-from hub.services.drafts import clean_filename, validate_draft, with_form_answers
+from hub.services.drafts import clean_filename, with_form_answers
 from hub.services.keyring import KeyRing
 from hub.services.known_directory import KnownDirectory
 from hub.services.log_writer import Idempotency, LogWriter, PendingWrite
@@ -47,13 +44,13 @@ from hub.services.packet_listing import (
 )
 from hub.services.packet_opening import Attachment, PacketReader
 from hub.services.policy import PolicyService
-from hub.services.workflow_rules import Plan, WorkflowRules
-from hub.store import cases as case_store
+from hub.services.refused_shares import log_refusal, refusal_record
+from hub.services.share_preparation import SharePreparation
+from hub.services.workflow_rules import WorkflowRules
 from hub.store import packets as store
 from hub.store.database import Database
 from hub.store.packets import NewPacket, PacketRow, StoredWrappedKey
-from hub.workflows.deadlines import local_date
-from hub.workflows.forms import form_document, render_form_text, schema_id
+from hub.workflows.forms import form_document, schema_id
 
 __all__ = [
     "ELSEWHERE_SUBJECT",
@@ -67,18 +64,6 @@ __all__ = [
 ]
 
 _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
-
-
-@dataclass(frozen=True)
-class _Resolved:
-    """A draft's case, recipients and workflow plan, with what the policy needs of the
-    directory: the agencies active on the case and the areas."""
-
-    case: Case
-    recipients: dict[int, Agency]
-    plan: Plan
-    active: set[int]
-    areas: dict[int, Area]
 
 
 def _iso(when: datetime) -> str:
@@ -97,11 +82,11 @@ class PacketService:
         self._rules = WorkflowRules(policy)
         self._db = db
         self._keyring = keyring
-        self._policy = policy
         self._clock = clock
-        self._limits = limits
         self._keys = ContentKeys(keyring)
-        self._directory = KnownDirectory()
+        self._preparation = SharePreparation(
+            db, policy, self._rules, KnownDirectory(), clock, limits
+        )
         self._log = LogWriter(db)
         self.listing = PacketListing(db, self._keys)
         self.reader = PacketReader(db, keyring, self._keys, clock, self._log)
@@ -112,88 +97,16 @@ class PacketService:
         if not actor.has_role(*_SENDER_ROLES):
             raise Forbidden("Your role cannot send packets.")
 
-    async def _prepare(
-        self, actor: Actor, draft: Draft
-    ) -> tuple[str, str, Case, dict[int, Agency], Decision, Plan]:
-        """Validate a draft, resolve its case and recipients, and decide it against the policy."""
-        self.require_sender(actor)
-        subject, body = validate_draft(draft, self._limits, self._policy.current)
-        recipient_ids = tuple(sorted(set(draft.recipient_agency_ids)))
-        if actor.agency.id in recipient_ids:
-            raise InvalidInput("Your own agency already holds what you send.", field="recipients")
-
-        today = local_date(self._clock.now())
-
-        async def resolve(conn: AsyncConnection) -> _Resolved:
-            found = await case_store.case_with_agencies(conn, draft.case_id)
-            if found is None:
-                raise InvalidInput("Unknown case.", field="case", code="unknown_case")
-            case, active = found
-            # An agency sends about the cases of its own area, and about another area's case
-            # only once it is active on it (involved by that area) or to answer a request
-            # addressed to it (checked below, once the plan knows which request it answers).
-            inside = case.area_id == actor.agency.area_id or actor.agency.id in active
-            if not inside and draft.packet_type is not PacketType.RESPONSE:
-                raise InvalidInput("Unknown case.", field="case", code="unknown_case")
-            if case.merged_into_id is not None:
-                raise InvalidInput(
-                    "This case record was combined into another: send about that case.",
-                    field="case",
-                )
-            recipients = await self._directory.agencies(conn, recipient_ids)
-            if len(recipients) != len(recipient_ids):
-                raise InvalidInput(
-                    "One or more recipient agencies do not exist.",
-                    field="recipients",
-                    code="unknown_agency",
-                )
-            plan = await self._rules.prepare(conn, actor, draft, case, recipient_ids, today)
-            if not inside and plan.answers_request is None:
-                raise InvalidInput("Unknown case.", field="case", code="unknown_case")
-            if plan.recipient_ids != recipient_ids:
-                recipients = await self._directory.agencies(conn, plan.recipient_ids)
-            area_ids = [actor.agency.area_id, *(a.area_id for a in recipients.values())]
-            areas = await self._directory.areas(conn, area_ids)
-            return _Resolved(case, recipients, plan, active, areas)
-
-        found = await self._db.run_read(resolve)
-        case, recipients, plan = found.case, found.recipients, found.plan
-        parties = share_parties.describe(
-            actor.agency, recipients.values(), found.areas, found.active
-        )
-        decision = self._policy.decide(
-            ShareRequest(
-                sender_type=actor.agency.type.value,
-                sender_role=actor.role.value,
-                recipient_types=(),
-                recipients=parties.recipients,
-                sender_area=parties.sender_area,
-                jurisdiction=parties.jurisdiction,
-                packet_type=draft.packet_type.value,
-                data_categories=tuple(draft.data_categories),
-                purpose=draft.purpose,
-                lawful_basis=draft.lawful_basis,
-                mappa_category=int(case.category),
-                mappa_level=int(case.level),
-                channel="hub",
-                necessity=dict(draft.necessity),
-                schedule1_condition=draft.schedule1_condition,
-                restricted_reason=draft.restricted_reason,
-            )
-        )
-        if plan.form is not None and not body.strip():
-            body = render_form_text(plan.form)
-        return subject, body, case, recipients, decision, plan
-
     async def preview(self, actor: Actor, draft: Draft) -> Decision:
         """What the policy would decide for this draft, without sending anything."""
-        *_, decision, _ = await self._prepare(actor, with_form_answers(draft))
-        return decision
+        self.require_sender(actor)
+        return (await self._preparation.prepare(actor, with_form_answers(draft))).decision
 
     async def send(
         self, actor: Actor, draft: Draft, idempotency: tuple[str, str] | None = None
     ) -> PacketSummary:
-        """Seal and send a draft the policy permits; DENY is refused, writing nothing. A REVIEW
+        """Seal and send a draft the policy permits; DENY is refused, storing nothing but its
+        entry on the log (``hub.services.refused_shares``). A REVIEW
         share is sealed just the same and held for the approvers the policy names
         (``share_approvals.hold``): the answer is then a ``HeldSummary``.
 
@@ -203,9 +116,17 @@ class PacketService:
         if idempotency is not None and actor.token_id is None:
             raise InvalidInput("Idempotency keys are for API tokens.", field="idempotency_key")
         draft = with_form_answers(draft)
-        subject, body, case, recipients, decision, plan = await self._prepare(actor, draft)
-        if decision.outcome is Outcome.DENY:
-            raise PolicyRefused(decision)
+        self.require_sender(actor)
+        try:
+            prepared = await self._preparation.prepare(actor, draft)
+            subject, body, case = prepared.subject, prepared.body, prepared.case
+            recipients, decision, plan = prepared.recipients, prepared.decision, prepared.plan
+            if decision.outcome is Outcome.DENY:
+                raise PolicyRefused(decision)
+        except PolicyRefused as refused:  # a disclosure proposal is decided while prepared
+            if refused.decision.outcome is Outcome.DENY:
+                await self._log_refusal(actor, draft, refused.decision)
+            raise
         recipient_ids = tuple(sorted(recipients))
 
         now = self._clock.now()
@@ -384,6 +305,19 @@ class PacketService:
     ) -> tuple[PacketRow, fmt.SealedPacket, dict[str, Any], str | None]:
         """For ``hub.services.sealed``: ``PacketReader.load_checked``."""
         return await self.reader.load_checked(actor, packet_id)
+
+    async def _log_refusal(self, actor: Actor, draft: Draft, decision: Decision) -> None:
+        """A share the policy refused, on the log (``hub.services.refused_shares``)."""
+        record = refusal_record(
+            actor,
+            decision,
+            self._clock.now(),
+            case_id=draft.case_id,
+            recipients=draft.recipient_agency_ids,
+            purpose=draft.purpose,
+            lawful_basis=draft.lawful_basis,
+        )
+        await log_refusal(self._db, record)
 
     async def _log_consultation(
         self, actor: Actor, row: PacketRow, event: Event, header_bytes: bytes

@@ -42,6 +42,7 @@ from hub.services.drafts import MAX_RECIPIENTS, MAX_STATEMENT_CHARS
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService, summary_of
 from hub.services.policy import PolicyService
+from hub.services.refused_shares import log_refusal, refusal_record
 from hub.services.tokens import ApiActor
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
@@ -139,7 +140,8 @@ class SealedService:
         """Check, decide, store and log a packet the caller's agency sealed itself.
 
         DENY and REVIEW are refused (with the decision), as is anything malformed, unverifiable or
-        not openable by every party; a refusal writes nothing. The same envelope again returns the
+        not openable by every party; a refusal stores nothing, and a DENY is on the log
+        (``hub.services.refused_shares``). The same envelope again returns the
         stored packet (``created`` False); the same packet id with other bytes is a conflict.
         """
         actor = caller.actor
@@ -183,6 +185,16 @@ class SealedService:
             parties = await share_parties.load(conn, case.id, actor.agency, recipients.values())
         decision = self._decide(caller, header, case, parties)
         if decision.outcome is Outcome.DENY:
+            record = refusal_record(
+                actor,
+                decision,
+                self._clock.now(),
+                case_id=case.id,
+                recipients=(a.id for a in recipients.values()),
+                purpose=str(header["purpose"]),
+                lawful_basis=str(header["lawful_basis"]),
+            )
+            await log_refusal(self._db, record)
             raise PolicyRefused(decision)
         if decision.outcome is Outcome.REVIEW:
             raise ApprovalRequired(decision)

@@ -105,24 +105,27 @@ class VisorExportService:
                     necessity=EXPORT_NECESSITY,
                 )
             )
-            if decision.outcome is Outcome.DENY:
-                raise PolicyRefused(decision)
             if decision.outcome is Outcome.REVIEW:
                 raise ApprovalRequired(decision)
-            data = render(doc)
+            refused = decision.outcome is Outcome.DENY
+            # A refusal is on the log too (hub.services.refused_shares), committed before it is
+            # raised; nothing is rendered.
+            data = b"" if refused else render(doc)
             digest = sha256_hex(data)
             await ledger.append(
                 conn,
                 entry(
                     actor,
-                    Action.DISCLOSURE,
-                    Event.VISOR_EXPORTED,
+                    Action.CONSULTATION if refused else Action.DISCLOSURE,
+                    Event.SHARE_REFUSED if refused else Event.VISOR_EXPORTED,
                     case,
-                    digest,
+                    None if refused else digest,
                     now,
                     recipients=(lead.id,),
                     decision=decision,
                     channel=EXPORT_CHANNEL,
                 ),
             )
+        if refused:
+            raise PolicyRefused(decision)
         return Exported(case, data, digest, decision)

@@ -286,6 +286,8 @@ def page(
         error_list=summary,
         general_error=general,
         decision=decision,
+        # A refusal of a send, not of "Check against policy": it is on the log.
+        refused_on_send=refusal is not None,
         basis_notes=notes,
         notice=notice,
         warning=warning,

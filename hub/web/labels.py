@@ -85,6 +85,7 @@ EVENTS = {
     "token-issued": "API token issued",
     "token-revoked": "API token revoked",
     "share-proposed": "Share held for approval",
+    "share-refused": "Share refused by the policy: nothing sent",
     "share-decided": "Share approval decision recorded",
     "share-released": "Share sent after approval",
     "held-share-opened": "Share held for approval read",

@@ -134,12 +134,13 @@ async def test_police_system_seals_housing_system_opens_hub_cannot(
                 fmt.unwrap_content_key(probe, "X", lambda _kid, p=private: p)
 
 
-async def test_policy_refusal_carries_the_decision_and_writes_nothing(
+async def test_policy_refusal_carries_the_decision_and_is_on_the_log(
     api: Api, systems: tuple[AgencyKeys, AgencyKeys]
 ) -> None:
     police_keys, housing_keys = systems
-    police = await api.client(await api.token("DBY-POLICE", SUBMIT))
-    before = await _state(api)
+    token = await api.token("DBY-POLICE", SUBMIT)
+    police = await api.client(token)
+    (seq, _), count = await _state(api)
     envelope = _note(
         police_keys,
         [housing_keys.public],
@@ -150,7 +151,19 @@ async def test_policy_refusal_carries_the_decision_and_writes_nothing(
         await police.submit_sealed(envelope)
     assert err.value.status == 403
     assert err.value.problem["decision"]["outcome"] == "DENY"
-    assert await _state(api) == before
+    # Nothing stored; one entry on the log, naming the token, the case and the agency asked for.
+    (after, _), after_count = await _state(api)
+    assert (after, after_count) == (seq + 1, count)
+    async with api.hub.db.read() as conn:
+        [entry] = await ledger_store.entries_after(conn, seq, 10)
+    assert (entry["event"], entry["decision"], entry["packet_id"]) == (
+        "share-refused",
+        "DENY",
+        None,
+    )
+    assert entry["actor_token_id"] == int(token.split("_")[1])  # mh_<id>_<secret>
+    assert entry["case_id"] == await case_id(api.hub, "Harlow")
+    assert entry["recipients"] == str(await agency_id(api.hub, "DBY-HOUSING"))
 
 
 async def test_tampered_or_wrongly_signed_envelopes_are_refused(

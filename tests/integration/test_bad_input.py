@@ -107,7 +107,8 @@ async def test_own_agency_and_third_party_recipients_refused(hub: Hub, logins: o
         await hub.packets.send(police, await _draft(hub, recipient_agency_ids=(employer.id,)))
     assert refused.value.decision.outcome is Outcome.DENY
     assert "Lawful authority" in refused.value.public_message
-    assert await _counts(hub) == before
+    # No packet; the refusal alone is on the log (hub.services.refused_shares).
+    assert await _counts(hub) == (before[0], before[1] + 1)
     # A well-made third-party disclosure still needs a coordinator's approval before it goes:
     # sealed and held (tests/integration/test_held_shares.py), received by nobody yet.
     held = await hub.packets.send(

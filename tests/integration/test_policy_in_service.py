@@ -1,5 +1,6 @@
-"""Policy decisions on real shares: on the signed header and the log, refusals write nothing,
-reload without restart, every version archived and identifiable on past decisions."""
+"""Policy decisions on real shares: on the signed header and the log, a refusal stores nothing but
+its entry on the log, reload without restart, every version archived and identifiable on past
+decisions."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
 from hub.model.packets import Draft
 from hub.policy.errors import PolicyRefused
 from hub.policy.loader import PolicyError
 from hub.store import ledger as ledger_store
-from hub.store.schema import policy_versions
+from hub.store.schema import packets, policy_versions
 from hub.wiring import Hub, initialise
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
@@ -58,10 +60,44 @@ async def test_preview_decides_without_writing(hub: Hub, logins: object) -> None
     decision = await hub.packets.preview(police, denied)
     assert decision.outcome.value == "DENY"
     assert [t.test.value for t in decision.failed] == ["proportionate"]
+    async with hub.db.read() as conn:
+        assert await ledger_store.head(conn) == before
+
+
+async def test_a_refused_share_is_on_the_log_and_nothing_else_is_stored(
+    hub: Hub, logins: object
+) -> None:
+    police = await actor_for(hub, "dby.police")
+    denied = replace(await _draft(hub), data_categories=("intelligence",))
+    async with hub.db.read() as conn:
+        (seq, _), packets_before = await ledger_store.head(conn), await _packet_count(conn)
     with pytest.raises(PolicyRefused):
         await hub.packets.send(police, denied)
     async with hub.db.read() as conn:
-        assert await ledger_store.head(conn) == before
+        entries = await ledger_store.entries_after(conn, seq, 10)
+        assert await _packet_count(conn) == packets_before
+    [entry] = entries
+    assert (entry["event"], entry["action"], entry["decision"]) == (
+        "share-refused",
+        "consultation",
+        "DENY",
+    )
+    assert entry["policy_version"] == hub.policy.current.version
+    assert (entry["case_id"], entry["recipients"]) == (
+        denied.case_id,
+        str(await agency_id(hub, "DBY-HOUSING")),
+    )
+    assert (entry["actor_user_id"], entry["actor_agency_id"]) == (
+        police.user.id,
+        police.agency.id,
+    )
+    assert (entry["purpose"], entry["lawful_basis"]) == (denied.purpose, denied.lawful_basis)
+    assert (entry["packet_id"], entry["content_digest"]) == (None, None)
+    assert (await hub.ledger.verify()).entries == seq + 1  # it chains like any other
+
+
+async def _packet_count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(packets))).scalar_one())
 
 
 @pytest.fixture

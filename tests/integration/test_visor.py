@@ -114,6 +114,19 @@ async def test_export_refused_by_policy_names_the_test(hub: Hub, logins: object)
     with pytest.raises(PolicyRefused, match="Secure: ViSOR-style nominal record export is not"):
         await export_record(hub.visor_export, None, quinn_case.reference)
     assert await _entries(hub, "visor-exported") == []
+    # The refusal is on the log, by the operator (no actor), naming the lead agency asked for.
+    [refused] = await _entries(hub, "share-refused")
+    assert (refused["action"], refused["decision"], refused["channel"]) == (
+        "consultation",
+        "DENY",
+        "visor-export",
+    )
+    assert (refused["case_id"], refused["actor_user_id"], refused["content_digest"]) == (
+        quinn,
+        None,
+        None,
+    )
+    assert refused["recipients"] == str(quinn_case.lead_agency_id)
 
 
 def _bad(doc: dict[str, Any], today: str) -> dict[str, Any]:

@@ -112,6 +112,17 @@ async def snapshot(hub: Hub) -> Snapshot:
     return Snapshot(head, counts)
 
 
+async def assert_only_refusals_logged(hub: Hub, before: Snapshot, refusals: int) -> None:
+    """Since ``before``, nothing was stored but ``refusals`` entries on the log, each a share the
+    policy refused (hub.services.refused_shares)."""
+    after = await snapshot(hub)
+    logged = before.counts["ledger_entries"] + refusals
+    assert after.counts == {**before.counts, "ledger_entries": logged}
+    async with hub.db.read() as conn:
+        entries = await ledger_store.entries_after(conn, before.ledger_head[0], refusals + 1)
+    assert [(e["event"], e["decision"]) for e in entries] == [("share-refused", "DENY")] * refusals
+
+
 async def case_items(hub: Hub, case: int) -> list[wf_store.WorkItemRow]:
     async with hub.db.read() as conn:
         return await wf_store.case_items(conn, case)

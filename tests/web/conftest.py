@@ -194,6 +194,13 @@ class Web:
             seq, _ = await ledger_store.head(conn)
         return seq
 
+    async def last_event(self) -> str:
+        """The event of the newest entry on the log."""
+        async with self.hub.db.read() as conn:
+            seq, _ = await ledger_store.head(conn)
+            [entry] = await ledger_store.entries_after(conn, seq - 1, 1)
+        return str(entry["event"])
+
     async def agency_id(self, code: str) -> int:
         return await agency_id(self.hub, code)
 

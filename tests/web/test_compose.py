@@ -331,7 +331,8 @@ async def test_a_refused_send_keeps_its_attachments_for_the_next_try(web: Web) -
     )
     assert status == 403
     assert 'data-outcome="DENY"' in html
-    assert (await web.packet_count(), await web.ledger_seq()) == before
+    assert (await web.packet_count(), await web.ledger_seq()) == (before[0], before[1] + 1)
+    assert await web.last_event() == "share-refused"  # the refusal alone is on the log
     assert set(_kept(html)) == {"map.txt"}
     draft_id = _draft_id(html)
     assert _checked(html, "categories", "intelligence")  # the choice that was refused, kept

@@ -28,7 +28,7 @@ async def test_check_shows_the_decision_and_sends_nothing(web: Web) -> None:
     assert (await web.packet_count(), await web.ledger_seq()) == before
 
 
-async def test_denied_share_names_the_failed_test_and_writes_nothing(web: Web) -> None:
+async def test_denied_share_names_the_failed_test_and_stores_only_its_log_entry(web: Web) -> None:
     await web.login("dby.police")
     before = (await web.packet_count(), await web.ledger_seq())
     status, _, html = await post(
@@ -40,6 +40,19 @@ async def test_denied_share_names_the_failed_test_and_writes_nothing(web: Web) -
     assert '<a href="#categories">Proportionate: ' in html  # the summary points at the field
     assert "Intelligence stays within the Responsible Authority" in html
     assert 'data-test="proportionate"' in html
+    # Nothing sealed or stored; the refusal itself is on the log (hub.services.refused_shares).
+    assert (await web.packet_count(), await web.ledger_seq()) == (before[0], before[1] + 1)
+    assert await web.last_event() == "share-refused"
+    assert "The refusal is recorded on the hub's log" in html
+
+
+async def test_checking_a_share_the_policy_refuses_writes_nothing(web: Web) -> None:
+    await web.login("dby.police")
+    before = (await web.packet_count(), await web.ledger_seq())
+    form = await _form(web, action="check", categories=("address", "intelligence"))
+    _, _, html = await post(web.client, "/compose", form)
+    assert 'data-outcome="DENY"' in html
+    assert "recorded on the hub" not in html  # only a send is a request to share
     assert (await web.packet_count(), await web.ledger_seq()) == before
 
 
