@@ -8,7 +8,7 @@ and through ``inbox``/``outbox``/``summary`` here; unwrapping content keys is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,14 +119,16 @@ class PacketService:
         self.require_sender(actor)
         try:
             prepared = await self._preparation.prepare(actor, draft)
-            subject, body, case = prepared.subject, prepared.body, prepared.case
-            recipients, decision, plan = prepared.recipients, prepared.decision, prepared.plan
-            if decision.outcome is Outcome.DENY:
-                raise PolicyRefused(decision)
-        except PolicyRefused as refused:  # a disclosure proposal is decided while prepared
+        except PolicyRefused as refused:  # a disclosure proposal's disclosure, decided in preparing
             if refused.decision.outcome is Outcome.DENY:
-                await self._log_refusal(actor, draft, refused.decision)
+                await self._log_refusal(actor, draft, refused.decision, draft.recipient_agency_ids)
             raise
+        subject, body, case = prepared.subject, prepared.body, prepared.case
+        recipients, decision, plan = prepared.recipients, prepared.decision, prepared.plan
+        if decision.outcome is Outcome.DENY:
+            # The recipients as resolved: a response goes to whoever asked.
+            await self._log_refusal(actor, draft, decision, recipients)
+            raise PolicyRefused(decision)
         recipient_ids = tuple(sorted(recipients))
 
         now = self._clock.now()
@@ -306,14 +308,16 @@ class PacketService:
         """For ``hub.services.sealed``: ``PacketReader.load_checked``."""
         return await self.reader.load_checked(actor, packet_id)
 
-    async def _log_refusal(self, actor: Actor, draft: Draft, decision: Decision) -> None:
+    async def _log_refusal(
+        self, actor: Actor, draft: Draft, decision: Decision, recipients: Iterable[int]
+    ) -> None:
         """A share the policy refused, on the log (``hub.services.refused_shares``)."""
         record = refusal_record(
             actor,
             decision,
             self._clock.now(),
             case_id=draft.case_id,
-            recipients=draft.recipient_agency_ids,
+            recipients=recipients,
             purpose=draft.purpose,
             lawful_basis=draft.lawful_basis,
         )
