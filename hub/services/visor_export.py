@@ -1,7 +1,8 @@
 """The export of a case's ViSOR-style nominal record: a share.
 
 It passes the policy on the ``visor-export`` channel to the case's lead Responsible Authority
-agency, and is a disclosure on the log in the transaction that reads the record. Who may export
+agency, and is a disclosure on the log in the transaction that reads the record (a refusal is on
+the log too, as ``share-refused``: ``hub.services.refused_shares``). Who may export
 is who may read the record (``VisorRecordService.readable_case``); the file's format is the
 adapter's (``render``), not known here.
 """
