@@ -97,8 +97,8 @@ class Event(StrEnum):
     TRANSFER_COMPLETED = "transfer-completed"
     TRANSFER_ESCALATED = "transfer-escalated"
     TRANSFER_CANCELLED = "transfer-cancelled"
-    # Federation: a peer hub pinned or unpinned (alteration of who may receive), a peer's
-    # checkpoint cosigned after a consistency check.
+    # Federation: a peer hub pinned or unpinned (alteration of who may receive). A peer's
+    # checkpoint cosigned is reserved and never written (hub.services.witness says why).
     PEER_PINNED = "peer-pinned"
     PEER_REMOVED = "peer-removed"
     CHECKPOINT_COSIGNED = "checkpoint-cosigned"
@@ -121,6 +121,9 @@ class Event(StrEnum):
     # an agency system's own public keys registered (end-to-end mode: the hub can open nothing
     # sealed to them); a person's account created.
     AGENCY_ADDED = "agency-added"
+    # An area added to the directory (alteration by the operator): where agencies and cases
+    # belong, and so which coordinators the policy's boundaries name. Names no agency.
+    AREA_ADDED = "area-added"
     KEYS_ISSUED = "keys-issued"
     KEYS_IMPORTED = "keys-imported"
     ACCOUNT_CREATED = "account-created"

@@ -54,7 +54,9 @@ class DirectoryService:
         async with self._db.write() as conn:
             if await store.area_by_code(conn, code):
                 raise Conflict(f"area {code} already exists")
-            return await store.add_area(conn, code, _name(name, "area"), jurisdiction)
+            area = await store.add_area(conn, code, _name(name, "area"), jurisdiction)
+            await ledger.append(conn, key_events.area_added(area, self._clock.now()))
+            return area
 
     async def add_agency(self, code: str, name: str, type_: AgencyType, area_code: str) -> Agency:
         code = _check_code(code)

@@ -1,8 +1,10 @@
-"""The log entries of changes to the directory's agencies and their keys (hub.ledger.entries.Event).
+"""The log entries of changes to the directory's areas, agencies and their keys
+(hub.ledger.entries.Event).
 
 Made by the operator at the command line (no acting person or agency), each names the agency
-concerned as its recipient, and holds a digest of what changed: the agency's code, name, type
-and area; the key ids made or registered, and those retired. Anyone holding the ``agencies``
+concerned as its recipient (an area's names none), and holds a digest of what changed: the area's
+code, name and jurisdiction; the agency's code, name, type and area; the key ids made or
+registered, and those retired. Anyone holding the ``agencies``
 and ``agency_keys`` rows can recompute it, so the log proves when the hub began sealing to a
 key and stopped sealing to another, without a key in the entry.
 """
@@ -16,21 +18,28 @@ from typing import Any
 from hub.crypto.canonical import canonical_json
 from hub.crypto.secrets import sha256_hex
 from hub.ledger.entries import Action, Event, Record
-from hub.model.directory import Agency
+from hub.model.directory import Agency, Area
 
 
-def _record(event: Event, agency_id: int, when: datetime, what: dict[str, Any]) -> Record:
+def _record(event: Event, agency_id: int | None, when: datetime, what: dict[str, Any]) -> Record:
     return Record(
         action=Action.ALTERATION,
         event=event,
         recorded_at=when,
         actor_user_id=None,
         actor_agency_id=None,
-        recipients=(agency_id,),
+        recipients=() if agency_id is None else (agency_id,),
         purpose="risk-management",
         lawful_basis="cja2003-s325",
         content_digest=sha256_hex(canonical_json({"event": event.value, **what})),
     )
+
+
+def area_added(area: Area, when: datetime) -> Record:
+    """An area added: no agency yet, so no recipient; a digest of its code, name and
+    jurisdiction."""
+    what = {"area": area.code, "name": area.name, "jurisdiction": area.jurisdiction.value}
+    return _record(Event.AREA_ADDED, None, when, what)
 
 
 def agency_added(agency: Agency, area_code: str, when: datetime) -> Record:

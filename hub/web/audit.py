@@ -26,11 +26,11 @@ LIMIT = 200
 _PARTS = ("day", "month", "year")
 # What a report may be narrowed to: every event but those only the hub itself or its operator at
 # the command line records (a peer hub trusted or no longer trusted, a peer's checkpoint
-# countersigned, an agency added, its keys made or registered, an account created), which name
+# countersigned, an area or agency added, its keys made or registered, an account created), which name
 # no case and no acting person, so a report narrowed to one of them would always be empty.
 _NEVER_REPORTED = frozenset({
-    Event.PEER_PINNED, Event.PEER_REMOVED, Event.CHECKPOINT_COSIGNED, Event.AGENCY_ADDED,
-    Event.KEYS_ISSUED, Event.KEYS_IMPORTED, Event.ACCOUNT_CREATED,
+    Event.PEER_PINNED, Event.PEER_REMOVED, Event.CHECKPOINT_COSIGNED, Event.AREA_ADDED,
+    Event.AGENCY_ADDED, Event.KEYS_ISSUED, Event.KEYS_IMPORTED, Event.ACCOUNT_CREATED,
 })  # fmt: skip
 REPORTED_EVENTS = {e.value: EVENTS[e.value] for e in Event if e not in _NEVER_REPORTED}
 

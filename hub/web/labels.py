@@ -115,6 +115,7 @@ EVENTS = {
     "peer-pinned": "Peer hub trusted",
     "peer-removed": "Peer hub no longer trusted",
     "checkpoint-cosigned": "Peer hub's log checkpoint countersigned",
+    "area-added": "Area added to the hub",
     "agency-added": "Agency added to the hub",
     "keys-issued": "New keys made for the agency",
     "keys-imported": "Agency's own system's keys registered",

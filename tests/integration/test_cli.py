@@ -129,13 +129,13 @@ def test_directory_cases_keys_and_ledger(data_dir: Path, tmp_path: Path) -> None
 
     r = run(data_dir, "ledger", "verify")
     assert r.returncode == 0, r.stderr
-    assert "8 entries" in r.stdout
+    assert "9 entries" in r.stdout  # the area added is one of them
     with sqlite3.connect(data_dir / "hub.sqlite3") as db:
         events = [e for (e,) in db.execute("SELECT event FROM ledger_entries ORDER BY seq")]
-    # Each agency with its first keys, the person and their recovery codes, the case, the
-    # rotation.
+    # The area, each agency with its first keys, the person and their recovery codes, the case,
+    # the rotation.
     assert events == [
-        "agency-added", "keys-issued", "agency-added", "keys-issued", "account-created",
+        "area-added", "agency-added", "keys-issued", "agency-added", "keys-issued", "account-created",
         "recovery-codes-issued", "case-created", "keys-issued",
     ]  # fmt: skip
 

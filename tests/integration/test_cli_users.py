@@ -14,8 +14,8 @@ import pytest
 from tests.integration.test_cli import run, set_up
 
 _CODE = re.compile(r"^  ([0-9a-z]{5}-[0-9a-z]{5})$", re.M)
-# The fixture's agency, and its first keys.
-_SET_UP = [("agency-added", None), ("keys-issued", None)]
+# The fixture's area, its agency, and the agency's first keys.
+_SET_UP = [("area-added", None), ("agency-added", None), ("keys-issued", None)]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from hub.crypto.canonical import canonical_json
 from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict
 from hub.ledger.entries import Event
-from hub.model.directory import AgencyType, Role
+from hub.model.directory import AgencyType, Jurisdiction, Role
 from hub.model.packets import Draft
 from hub.services.account_events import subject_digest
 from hub.services.keyring import REFRESH
@@ -146,6 +146,27 @@ async def test_an_agency_its_keys_and_its_people_are_on_the_log(hub: Hub, logins
     )
     assert "yjs.worker" not in str(entries) and "A Worker" not in str(entries)
     assert (await hub.ledger.verify([], None)).entries == int(since) + 5
+
+
+async def test_an_area_added_is_on_the_log(hub: Hub, logins: object) -> None:
+    """An area, where agencies and cases belong: an alteration by the operator naming no agency,
+    with a digest of its code, name and jurisdiction; a refused duplicate adds nothing."""
+    async with hub.db.read() as conn:
+        since, _ = await ledger_store.head(conn)
+    await hub.directory.add_area("LEI", "Leicestershire", Jurisdiction.ENGLAND_AND_WALES)
+    with pytest.raises(Conflict):
+        await hub.directory.add_area("LEI", "Leicestershire again", Jurisdiction.ENGLAND_AND_WALES)
+    [entry] = await _entries(hub, int(since))
+    assert (entry["event"], entry["action"], entry["recipients"]) == (
+        "area-added",
+        "alteration",
+        "",
+    )
+    assert (entry["actor_user_id"], entry["actor_agency_id"]) == (None, None)
+    assert entry["content_digest"] == _digest(
+        "area-added", area="LEI", name="Leicestershire", jurisdiction="england-and-wales"
+    )
+    assert (await hub.ledger.verify([], None)).entries == int(since) + 1
 
 
 async def test_a_refused_import_leaves_no_entry(hub: Hub, logins: object) -> None:
