@@ -4,9 +4,9 @@
 Made by the operator at the command line (no acting person or agency), each names the agency
 concerned as its recipient (an area's names none), and holds a digest of what changed: the area's
 code, name and jurisdiction; the agency's code, name, type and area; the key ids made or
-registered, and those retired. Anyone holding the ``agencies``
-and ``agency_keys`` rows can recompute it, so the log proves when the hub began sealing to a
-key and stopped sealing to another, without a key in the entry.
+registered, and those retired. Anyone holding the ``areas``, ``agencies`` and ``agency_keys``
+rows can recompute it, so the log proves when the hub began sealing to a key and stopped sealing
+to another, without a key in the entry.
 """
 
 from __future__ import annotations
