@@ -44,7 +44,7 @@ from hub.services.packet_listing import (
 )
 from hub.services.packet_opening import Attachment, PacketReader
 from hub.services.policy import PolicyService
-from hub.services.refused_shares import log_refusal, refusal_record
+from hub.services.refused_shares import refusal_record
 from hub.services.share_preparation import SharePreparation
 from hub.services.workflow_rules import WorkflowRules
 from hub.store import packets as store
@@ -311,7 +311,6 @@ class PacketService:
     async def _log_refusal(
         self, actor: Actor, draft: Draft, decision: Decision, recipients: Iterable[int]
     ) -> None:
-        """A share the policy refused, on the log (``hub.services.refused_shares``)."""
         record = refusal_record(
             actor,
             decision,
@@ -321,7 +320,12 @@ class PacketService:
             purpose=draft.purpose,
             lawful_basis=draft.lawful_basis,
         )
-        await log_refusal(self._db, record)
+        await self.log_refusal(record)
+
+    async def log_refusal(self, record: Record) -> None:
+        """A share the policy refused (``hub.services.refused_shares.refusal_record``), on the
+        log with the next batch of shares and reads; also for ``hub.services.sealed``."""
+        await self._log.submit(PendingWrite(record, record.recorded_at))
 
     async def _log_consultation(
         self, actor: Actor, row: PacketRow, event: Event, header_bytes: bytes

@@ -9,8 +9,9 @@ entry holds no content. It is a consultation in DPA 2018 s62's terms: deciding r
 category, level and the agencies active on it; nothing was disclosed, and the agencies named are
 the ones the share was meant for.
 
-Written in a transaction of its own once the share is refused, so that a refused share leaves
-this entry and nothing else. A REVIEW is not a refusal: the held share is on the log as
+Written once the share is refused, with the next batch of the log's writes
+(``PacketService.log_refusal``, ``hub.services.log_writer``), so that a refused share leaves this
+entry and nothing else. A REVIEW is not a refusal: the held share is on the log as
 ``share-proposed``.
 """
 
@@ -19,13 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.ledger.entries import Action, Event, Record
 from hub.policy.model import Decision
-from hub.services import ledger
 from hub.services.actor import Actor
-from hub.store.database import Database
 
 
 def refusal_record(
@@ -52,12 +49,3 @@ def refusal_record(
         policy_version=decision.policy_version,
         decision=decision.outcome.value,
     )
-
-
-async def log_refusal(db: Database, record: Record) -> None:
-    """Append ``record`` (from ``refusal_record``) in a write transaction of its own."""
-
-    async def write(conn: AsyncConnection) -> None:
-        await ledger.append(conn, record)
-
-    await db.run_write(write)

@@ -42,7 +42,7 @@ from hub.services.drafts import MAX_RECIPIENTS, MAX_STATEMENT_CHARS
 from hub.services.keyring import KeyRing
 from hub.services.packets import PacketService, summary_of
 from hub.services.policy import PolicyService
-from hub.services.refused_shares import log_refusal, refusal_record
+from hub.services.refused_shares import refusal_record
 from hub.services.tokens import ApiActor
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
@@ -194,7 +194,7 @@ class SealedService:
                 purpose=str(header["purpose"]),
                 lawful_basis=str(header["lawful_basis"]),
             )
-            await log_refusal(self._db, record)
+            await self._packets.log_refusal(record)
             raise PolicyRefused(decision)
         if decision.outcome is Outcome.REVIEW:
             raise ApprovalRequired(decision)
