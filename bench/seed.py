@@ -27,6 +27,7 @@ from hub.model.cases import Case
 from hub.policy.model import ShareRequest
 from hub.services.actor import Actor
 from hub.store import ledger as ledger_store
+from hub.store.packets import recipient_ids_text
 from hub.store.schema import (
     ledger_entries,
     ledger_head,
@@ -206,6 +207,8 @@ async def load_packets(
                         "signature": signature,
                         "signer_key_id": keys.signing_key_id,
                         "reply_to": None,
+                        "recipient_ids": recipient_ids_text((recipient_id,)),
+                        "manifest": parts.get(fmt.MANIFEST),
                     }
                 )
                 rows["recipients"].append(

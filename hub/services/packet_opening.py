@@ -54,6 +54,8 @@ class _Loaded:
     parts: Mapping[str, bytes]
     agencies: Mapping[int, Agency]
     case_reference: str | None
+    # Whose inboxes list it: held to the row's recipients, which the header is checked against.
+    listed_to: tuple[int, ...]
 
 
 class PacketReader:
@@ -121,7 +123,9 @@ class PacketReader:
                 [row.sender_agency_id, *row.recipient_agency_ids, *(w.agency_id for w in wrapped)],
             )
             case = await case_store.case_by_id(conn, row.case_id)
-            return _Loaded(row, wrapped, parts, agencies, case.reference if case else None)
+            listed_to = await store.inbox_recipients(conn, packet_id)
+            reference = case.reference if case else None
+            return _Loaded(row, wrapped, parts, agencies, reference, listed_to)
 
         loaded = await self._db.run_read(load)
         row, agencies = loaded.row, loaded.agencies
@@ -155,6 +159,9 @@ class PacketReader:
         for name, value in expected.items():
             if header.get(name) != value:
                 raise CryptoFailure(f"stored column {name} disagrees with the signed header")
+        if loaded.listed_to != row.recipient_agency_ids:
+            # The inbox index (which agencies list it) is a second copy of the recipients.
+            raise CryptoFailure("the inboxes that list the packet disagree with its recipients")
         return row, sealed, header, loaded.case_reference
 
     async def open(

@@ -1,12 +1,12 @@
 """Pages of a box (inbox or sent), each with all a listing shows of its packets, in one read.
 
 A listing needs, for each packet on the page, its recipients, its case's reference, the reading
-agency's wrapped keys and the manifest. Read apart, that was five statements a page (the box, then
-one per kind over the page's ids): on PostgreSQL five round trips, each also costing the server
-CPU beside the hub's, and on either database five times the driver's fixed cost. Here the box
-(ordered and limited) is a subquery, outer-joined to the case, the agency's keys and the
-manifest, with each packet's recipients aggregated beside it: one statement, one output row per
-wrapped key (a packet without one, erased or sealed elsewhere, still appears once, with none).
+agency's wrapped keys and the manifest. Here the box (ordered and limited) is a subquery,
+outer-joined to the case and the agency's keys: one statement, one output row per wrapped key (a
+packet without one, erased or sealed elsewhere, still appears once, with none). The recipients
+and the manifest are read from the packet's own row, where they are copied when it is stored
+(migration 0026): looked up beside it, in ``packet_recipients`` and ``packet_parts``, they were
+two index descents a packet, over half of what a page cost PostgreSQL.
 The API's boxes (``inbox``, ``outbox``) are read on the driver (``hub.store.hot``); the web
 inbox's filtered pages (``listing``) are built per filter and run through SQLAlchemy.
 tests/integration/test_hot_paths.py holds both to what the separate reads
@@ -21,18 +21,13 @@ copied out of the database, a hundred a page, to be dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Select, String, bindparam, false, literal_column, select, tuple_
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Integer, Select, bindparam, false, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import TypeDecorator
 
 from hub.store.hot import HotRead
 from hub.store.packets import (
@@ -42,8 +37,9 @@ from hub.store.packets import (
     Position,
     StoredWrappedKey,
     box_query,
+    recipient_ids,
 )
-from hub.store.schema import cases, packet_keys, packet_parts, packet_recipients, packets
+from hub.store.schema import cases, packet_keys, packet_recipients, packets
 
 # The most rows a box is read at once (so at most this many statements a box are kept).
 MAX_BOX_LIMIT = 200
@@ -69,50 +65,12 @@ def listed(row: PacketRow) -> ListedRow:
     return ListedRow(*(getattr(row, f) for f in ListedRow._fields))
 
 
-# The box's own columns of a ListedRow (the recipients are aggregated over the page).
-_LISTED = [packets.c[f] for f in ListedRow._fields if f != "recipient_agency_ids"]
-
-
-def _ids_from_text(value: str | None) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    if "," not in value:  # most packets go to one agency
-        return (int(value),)
-    return tuple(sorted(map(int, value.split(","))))  # SQLite 3.40 cannot order an aggregate
-
-
-def _ids_from_array(value: list[int] | None) -> tuple[int, ...]:
-    return () if value is None else tuple(value)
-
-
-class _IdList(TypeDecorator[tuple[int, ...]]):
-    """Ids as ``_SortedIds`` aggregates them (a list from PostgreSQL, "3,7" from SQLite), read as
-    a sorted tuple: by a plain function, not through ``process_result_value`` (a page converts a
-    hundred)."""
-
-    impl = String
-    cache_ok = True
-
-    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any]:
-        return _ids_from_array if dialect.name == "postgresql" else _ids_from_text
-
-
-class _SortedIds(FunctionElement[tuple[int, ...]]):
-    """An aggregate of integer ids: ``array_agg`` on PostgreSQL, ``group_concat`` elsewhere."""
-
-    type = _IdList()
-    inherit_cache = True
-
-
-@compiles(_SortedIds)
-def _group_concat(element: _SortedIds, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"group_concat({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_SortedIds, "postgresql")
-def _array_agg(element: _SortedIds, compiler: SQLCompiler, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"array_agg({column} ORDER BY {column})"
+# The box's own columns: a ListedRow's (the recipients as stored), then the manifest.
+_LISTED = [
+    packets.c.recipient_ids if f == "recipient_agency_ids" else packets.c[f]
+    for f in ListedRow._fields
+] + [packets.c.manifest]
+_RECIPIENTS_AT = ListedRow._fields.index("recipient_agency_ids")
 
 
 # A packet held for approval (``held_shares``) is in no box until released.
@@ -146,22 +104,9 @@ def _page_statement(box: Select[Any], *, oldest_first: bool = False) -> Select[A
     """The rows of ``box`` (ordered and limited, with its order's time as "sort_at") joined to
     what a listing shows of each (module note), in the same order."""
     page = box.subquery("page")
-    recipients = (
-        select(_SortedIds(packet_recipients.c.agency_id))
-        .where(packet_recipients.c.packet_id == page.c.id)
-        .scalar_subquery()
-    )
-    joined = (
-        page.outerjoin(cases, cases.c.id == page.c.case_id)
-        .outerjoin(
-            packet_keys,
-            (packet_keys.c.packet_id == page.c.id)
-            & (packet_keys.c.agency_id == bindparam("reader")),
-        )
-        .outerjoin(
-            packet_parts,
-            (packet_parts.c.packet_id == page.c.id) & (packet_parts.c.name == "manifest"),
-        )
+    joined = page.outerjoin(cases, cases.c.id == page.c.case_id).outerjoin(
+        packet_keys,
+        (packet_keys.c.packet_id == page.c.id) & (packet_keys.c.agency_id == bindparam("reader")),
     )
     order = (
         (page.c.sort_at.asc(), page.c.id.asc())
@@ -171,11 +116,10 @@ def _page_statement(box: Select[Any], *, oldest_first: bool = False) -> Select[A
     return (
         select(
             # ListedRow's fields, in its order, so that a row's first part is one.
-            *(recipients if f == "recipient_agency_ids" else page.c[f] for f in ListedRow._fields),
+            *(page.c[c.name] for c in _LISTED),
             cases.c.reference,
             packet_keys.c.key_id,
             packet_keys.c.sealed,
-            packet_parts.c.data,
         )
         .select_from(joined)
         .order_by(*order, packet_keys.c.key_id)
@@ -257,17 +201,17 @@ async def _read(
 def _collected(rows: Iterable[Sequence[Any]], agency_id: int) -> BoxPage:
     """A page from ``_page_statement``'s rows, one a wrapped key (or one a packet without)."""
     page = BoxPage([], {}, {}, {})
-    width = len(ListedRow._fields)
+    width, at = len(ListedRow._fields), _RECIPIENTS_AT
     make_row = ListedRow._make
     last = None
     for r in rows:
         packet_id = r[0]
         if packet_id != last:  # a packet's rows are adjacent: its first
             last = packet_id
-            page.rows.append(make_row(r[:width]))
-            if r[width] is not None:
-                page.references[r[2]] = r[width]
-        key_id, sealed, manifest = r[width + 1 :]
+            page.rows.append(make_row((*r[:at], recipient_ids(r[at]), *r[at + 1 : width])))
+            if r[width + 1] is not None:
+                page.references[r[2]] = r[width + 1]
+        manifest, _, key_id, sealed = r[width:]
         if key_id is not None:
             page.keys.setdefault(packet_id, []).append(StoredWrappedKey(agency_id, key_id, sealed))
             page.manifests[packet_id] = b"" if manifest is None else manifest

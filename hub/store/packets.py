@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.crypto.packet_format import MANIFEST
 from hub.store.hot import HotInsert, HotInserts, HotReadIn
 from hub.store.schema import (
     case_agencies,
@@ -68,35 +69,27 @@ _INSERT_PACKETS = HotInserts(
     HotInsert(packet_parts),
     HotInsert(case_agencies, skip_existing=True),
 )
-# Each packet's recipients, wherever packets are read by id (on the driver: hub.store.hot); a
-# listing page aggregates them in its own statement (hub.store.box_pages).
-_RECIPIENTS = HotReadIn(
-    lambda ids: (
-        select(packet_recipients.c.packet_id, packet_recipients.c.agency_id)
-        .where(packet_recipients.c.packet_id.in_(ids))
-        .order_by(packet_recipients.c.agency_id)
-    )
-)
 # A packet held for approval (``held_shares``) is in no listing and no lookup until released:
 # the recipients cannot list or open it, and nothing else that reads packets meets it.
 _SENT = packets.c.held == false()
 _PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), _SENT)
 _HELD_OR_SENT_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
 _WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
+_INBOX_RECIPIENTS = (
+    select(packet_recipients.c.agency_id)
+    .where(packet_recipients.c.packet_id == bindparam("id"))
+    .order_by(packet_recipients.c.agency_id)
+)
 # Packets' wrapped keys for the reading agency, each with its packet's manifest (which is only of
 # use with a key), for a summary outside a listing page (a page joins them: hub.store.box_pages).
-# An outer join, so that a packet whose manifest is missing still shows as failing its integrity
-# check, not as erased.
+# The manifest is the copy on the packet's row, as a page reads it (migration 0026); NULL where
+# the packet has none, so that it shows as failing its integrity check, not as erased.
 _KEYS_AND_MANIFESTS_FOR = HotReadIn(
     lambda ids: (
         select(
-            packet_keys.c.packet_id, packet_keys.c.key_id, packet_keys.c.sealed, packet_parts.c.data
+            packet_keys.c.packet_id, packet_keys.c.key_id, packet_keys.c.sealed, packets.c.manifest
         )
-        .outerjoin(
-            packet_parts,
-            (packet_parts.c.packet_id == packet_keys.c.packet_id)
-            & (packet_parts.c.name == "manifest"),
-        )
+        .join(packets, packets.c.id == packet_keys.c.packet_id)
         .where(packet_keys.c.packet_id.in_(ids), packet_keys.c.agency_id == bindparam("agency"))
     )
 )
@@ -264,6 +257,8 @@ async def insert_packets(
                     "signature": p.row.signature,
                     "signer_key_id": p.row.signer_key_id,
                     "reply_to": p.row.reply_to,
+                    "recipient_ids": recipient_ids_text(p.row.recipient_agency_ids),
+                    "manifest": p.parts.get(MANIFEST),
                 }
                 for p in new
             ],
@@ -288,13 +283,18 @@ async def insert_packets(
     )  # fmt: skip
 
 
-async def _recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    if not ids:
-        return {}
-    found: dict[str, list[int]] = {}
-    for pid, aid in await _RECIPIENTS.all(conn, list(ids)):
-        found.setdefault(pid, []).append(aid)
-    return {k: tuple(v) for k, v in found.items()}
+def recipient_ids_text(ids: Sequence[int]) -> str:
+    """``packets.recipient_ids`` as stored: the ids ascending, comma-separated ("" for none)."""
+    return ",".join(map(str, sorted(ids)))
+
+
+def recipient_ids(text: str) -> tuple[int, ...]:
+    """``packets.recipient_ids`` read back (stored ascending)."""
+    if not text:
+        return ()
+    if "," not in text:  # most packets go to one agency
+        return (int(text),)
+    return tuple(map(int, text.split(",")))
 
 
 # ``select(packets)``'s columns, in the table's order: every packet query here selects them, and
@@ -302,26 +302,28 @@ async def _recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tu
 _COLUMNS = (
     "id", "packet_type", "case_id", "sender_agency_id", "sender_user_id", "purpose",
     "lawful_basis", "created_at", "header", "signature", "signer_key_id", "reply_to", "held",
+    "recipient_ids", "manifest",
 )  # fmt: skip
 if tuple(packets.c.keys()) != _COLUMNS:
     raise RuntimeError("packets' columns changed: update _COLUMNS and _row")
 _WIDTH = len(_COLUMNS)
 
 
-def _row(r: Sequence[Any], recipients: tuple[int, ...]) -> PacketRow:
+def _row(r: Sequence[Any]) -> PacketRow:
     """A packet from a row that begins with ``select(packets)``'s columns."""
     (packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
-     created_at, header, signature, signer_key_id, reply_to, _held) = r[:_WIDTH]  # fmt: skip
+     created_at, header, signature, signer_key_id, reply_to, _held, recipients,
+     _manifest) = r[:_WIDTH]  # fmt: skip
     return PacketRow(
         packet_id, packet_type, case_id, sender_agency_id, sender_user_id, purpose, lawful_basis,
-        created_at, bytes(header), bytes(signature), signer_key_id, recipients, reply_to,
+        created_at, bytes(header), bytes(signature), signer_key_id, recipient_ids(recipients),
+        reply_to,
     )  # fmt: skip
 
 
-async def _rows(conn: AsyncConnection, result_rows: Sequence[Sequence[Any]]) -> list[PacketRow]:
-    """Rows of ``select(packets)``, with each packet's recipients."""
-    recipients = await _recipients(conn, [r[0] for r in result_rows])
-    return [_row(r, recipients.get(r[0], ())) for r in result_rows]
+def _rows(result_rows: Sequence[Sequence[Any]]) -> list[PacketRow]:
+    """Rows of ``select(packets)`` (each carries its packet's recipients: migration 0026)."""
+    return [_row(r) for r in result_rows]
 
 
 async def packet_by_id(
@@ -332,7 +334,13 @@ async def packet_by_id(
     row = (await conn.execute(stmt, {"id": packet_id})).first()
     if row is None:
         return None
-    return (await _rows(conn, [row]))[0]
+    return _rows([row])[0]
+
+
+async def inbox_recipients(conn: AsyncConnection, packet_id: str) -> tuple[int, ...]:
+    """The agencies whose inboxes list the packet (``packet_recipients``), ascending: opening
+    holds them to the packet's own ``recipient_ids``, which the signed header is checked against."""
+    return tuple((await conn.execute(_INBOX_RECIPIENTS, {"id": packet_id})).scalars())
 
 
 async def wrapped_keys(conn: AsyncConnection, packet_id: str) -> list[StoredWrappedKey]:
@@ -382,7 +390,7 @@ async def case_packets(conn: AsyncConnection, case_id: int, limit: int = 500) ->
         .order_by(packets.c.created_at, packets.c.id)
         .limit(limit)
     )
-    return await _rows(conn, (await conn.execute(stmt)).all())
+    return _rows((await conn.execute(stmt)).all())
 
 
 async def idempotent_send(conn: AsyncConnection, token_id: int, key: str) -> tuple[str, str] | None:

@@ -166,6 +166,11 @@ packets = Table(
     # Sealed but held for approval (``held_shares``): no listing or lookup of packets shows it
     # until it is released (migration 0010).
     Column("held", Boolean, nullable=False, server_default=false()),
+    # Copies, so that a listing reads each packet's row alone (migration 0026): the recipient
+    # agencies' ids, ascending, as text ("3,7"; "" for none), and the encrypted manifest part
+    # (NULL where the part is missing). Both are written with the packet and never change.
+    Column("recipient_ids", Text, nullable=False),
+    Column("manifest", LargeBinary, nullable=True),
     # The outbox's order, tie-breaker included (migration 0008).
     Index("ix_packets_sender_created", "sender_agency_id", "created_at", "id"),
     Index("ix_packets_case_created", "case_id", "created_at"),

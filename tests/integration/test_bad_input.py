@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from hub.crypto.errors import CryptoFailure
 from hub.errors import HubError, InvalidInput, NotFound, TooLarge
@@ -15,7 +15,7 @@ from hub.policy.errors import PolicyRefused
 from hub.policy.model import Outcome
 from hub.services.share_approvals import HeldSummary
 from hub.store import ledger as ledger_store
-from hub.store.schema import packet_keys, packet_parts, packets
+from hub.store.schema import packet_keys, packet_parts, packet_recipients, packets
 from hub.wiring import Hub
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
 
@@ -192,6 +192,25 @@ async def test_tampered_routing_column_detected(hub: Hub, logins: object) -> Non
             update(packets).where(packets.c.id == pid).values(lawful_basis="common-law")
         )
     await _open_fails(hub, pid)
+
+
+async def test_tampered_recipients_detected(hub: Hub, logins: object) -> None:
+    """The recipients are stored twice, on the packet's row and as the inboxes that list it
+    (migration 0026): a change to either fails the packet's opening."""
+    on_row, listed = await _sent(hub), await _sent(hub)
+    csc = await agency_id(hub, "DBY-CSC")
+    async with hub.db.write() as conn:
+        row = packets.c.id == on_row
+        (ids,) = (await conn.execute(select(packets.c.recipient_ids).where(row))).one()
+        await conn.execute(update(packets).where(row).values(recipient_ids=f"{ids},{csc}"))
+        created = (
+            await conn.execute(select(packets.c.created_at).where(packets.c.id == listed))
+        ).scalar_one()
+        await conn.execute(
+            insert(packet_recipients).values(packet_id=listed, agency_id=csc, created_at=created)
+        )
+    await _open_fails(hub, on_row)
+    await _open_fails(hub, listed)
 
 
 async def test_tampered_wrapped_key_detected(hub: Hub, logins: object) -> None:

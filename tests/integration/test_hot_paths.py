@@ -159,6 +159,9 @@ async def test_a_box_page_in_one_read_answers_what_the_separate_reads_answer(
                 packet_parts.c.packet_id == unmanifested, packet_parts.c.name == "manifest"
             )
         )
+        await conn.execute(
+            packets.update().where(packets.c.id == unmanifested).values(manifest=None)
+        )
         (sealed,) = (
             await conn.execute(
                 select(packet_keys.c.sealed).where(
@@ -233,7 +236,7 @@ async def _web_page_both_ways(
         if before is not None:
             stmt = stmt.where(tuple_(when, key) < tuple_(before.created_at, before.id))
         stmt = stmt.order_by(when.desc(), key.desc())
-    rows = await packet_store._rows(conn, (await conn.execute(stmt.limit(limit))).all())
+    rows = packet_store._rows((await conn.execute(stmt.limit(limit))).all())
     ids = [r.id for r in rows]
     keys, manifests = await packet_store.keys_and_manifests_for(conn, ids, agency)
     references = await case_store.references_by_ids(conn, (r.case_id for r in rows))

@@ -55,24 +55,24 @@ async def test_a_packet_listed_then_erased_shows_as_erased(hub: Hub, logins: obj
 async def test_a_manifest_tampered_with_after_listing_is_unreadable(
     hub: Hub, logins: object
 ) -> None:
+    """A listing reads the copy of the manifest on the packet's row (migration 0026); opening
+    reads the part. Either changed, the subject is unreadable where it is read."""
     packet_id = await _send(hub, "Risk management plan - review")
     assert (await _subjects(hub))[packet_id] == "Risk management plan - review"
     async with hub.db.write() as conn:
-        stored = (
-            await conn.execute(
-                packet_parts.select().where(
-                    packet_parts.c.packet_id == packet_id, packet_parts.c.name == "manifest"
-                )
-            )
-        ).one()
-        data = bytes(stored.data)
+        row = packets.c.id == packet_id
+        data = (await conn.execute(select(packets.c.manifest).where(row))).scalar_one()
         flipped = data[:-1] + bytes([data[-1] ^ 0x01])
-        await conn.execute(
-            update(packet_parts)
-            .where(packet_parts.c.packet_id == packet_id, packet_parts.c.name == "manifest")
-            .values(data=flipped)
-        )
+        await conn.execute(update(packets).where(row).values(manifest=flipped))
     assert (await _subjects(hub))[packet_id] == UNREADABLE_SUBJECT
+    housing = await actor_for(hub, "dby.housing")
+    opened = await hub.packets.open(housing, packet_id)  # the part itself is intact
+    assert opened.summary.subject == "Risk management plan - review"
+    async with hub.db.write() as conn:
+        part = (packet_parts.c.packet_id == packet_id) & (packet_parts.c.name == "manifest")
+        await conn.execute(update(packet_parts).where(part).values(data=flipped))
+    with pytest.raises(CryptoFailure):
+        await hub.packets.open(housing, packet_id)
 
 
 async def test_a_listing_reads_no_header_and_opening_checks_it(hub: Hub, logins: object) -> None:
@@ -101,7 +101,8 @@ async def test_a_packet_whose_manifest_is_gone_is_unreadable_not_erased(
     hub: Hub, logins: object
 ) -> None:
     """The page reads keys and manifests in one statement: a packet the reader holds a key to
-    but whose manifest row is missing fails its integrity check; it was not erased."""
+    but whose manifest is missing (the part, and its copy on the packet's row) fails its
+    integrity check; it was not erased."""
     gone = await _send(hub, "Victim contact - exclusion zone")
     kept = await _send(hub, "Home visit - outcome")
     async with hub.db.write() as conn:
@@ -110,6 +111,7 @@ async def test_a_packet_whose_manifest_is_gone_is_unreadable_not_erased(
                 packet_parts.c.packet_id == gone, packet_parts.c.name == "manifest"
             )
         )
+        await conn.execute(update(packets).where(packets.c.id == gone).values(manifest=None))
     subjects = await _subjects(hub)
     assert subjects[gone] == UNREADABLE_SUBJECT
     assert subjects[kept] == "Home visit - outcome"
