@@ -289,12 +289,13 @@ def recipient_ids_text(ids: Sequence[int]) -> str:
 
 
 def recipient_ids(text: str) -> tuple[int, ...]:
-    """``packets.recipient_ids`` read back (stored ascending)."""
+    """``packets.recipient_ids`` read back, ascending (sorted again: SQLite's ``group_concat``,
+    which filled the rows stored before migration 0026, promises no order)."""
     if not text:
         return ()
     if "," not in text:  # most packets go to one agency
         return (int(text),)
-    return tuple(map(int, text.split(",")))
+    return tuple(sorted(map(int, text.split(","))))
 
 
 # ``select(packets)``'s columns, in the table's order: every packet query here selects them, and
