@@ -335,7 +335,7 @@ async def packet_by_id(
     row = (await conn.execute(stmt, {"id": packet_id})).first()
     if row is None:
         return None
-    return _rows([row])[0]
+    return _row(row)
 
 
 async def inbox_recipients(conn: AsyncConnection, packet_id: str) -> tuple[int, ...]:
