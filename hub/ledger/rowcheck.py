@@ -16,6 +16,10 @@ unchanged (``datetime.fromisoformat`` then ``entries._iso``; ``Entry.columns``'s
 must be ``int`` and text ``str`` (format specs refuse anything else), so that no other storage class
 passes for the right one: a column that only equals the entry once cast would still mislead a
 query. tests/unit/test_ledger_rowcheck.py holds the two checks to the same answer for every tamper.
+
+On SQLite the rendering is SQLite's own (``accept_compared``): ``json_object`` over the columns,
+compared with the entry in the statement, so that a row reaches Python as seven values rather than
+twenty. Whatever that comparison does not accept is then offered to ``accept`` by its columns.
 """
 
 from __future__ import annotations
@@ -187,6 +191,58 @@ def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple
         b"".join(entries).translate(None, _UNESCAPED)  # a control character or a backslash
         or not _TIMES.fullmatch("\n".join(times))
         or not all(_RECIPIENTS.fullmatch(r) for r in recipient_lists)
+    ):
+        return start_seq, start_prev
+    leaves += bytes.fromhex("".join(hashes))
+    return seq, prev
+
+
+# Rows whose entry SQLite rendered and compared (hub.store.ledger_rows.SQLITE_COMPARED): (seq,
+# entry_hash, entry, at, prev_hash, recipients, same), where ``same`` is 1 only if the entry's bytes
+# equal ``json_object`` of the columns for its version (v3 or v4), keys in the entry's order.
+COMPARED_PREV = 4
+
+
+def accept_compared(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple[int, str]:
+    """As ``accept``, for rows SQLite compared with their entries; older versions, and anything
+    ``json_object`` renders otherwise than the entry, are not accepted here.
+
+    ``json_object`` keeps storage classes apart (an INTEGER renders bare, TEXT quoted, a REAL with
+    its point; a BLOB stops the statement) and escapes what needs it, so a backslash anywhere in the
+    batch refuses it, as in ``accept``. Left to Python: the chain, the hash, that the entries are
+    UTF-8 (SQLite compares bytes), and the times and recipient lists, whose forms SQLite would
+    accept more widely than the exact check reads them (``json()`` reads "4, 12" as [4,12]).
+    """
+    start_seq, start_prev = seq, prev
+    entries: list[bytes] = []
+    hashes: list[str] = []
+    times: list[str] = []
+    recipient_lists: set[str] = set()
+    sha256 = hashlib.sha256
+    try:
+        for row_seq, entry_hash, data, at, row_prev, recipients, same in rows:
+            if same != 1 or row_seq != seq + 1 or row_prev != prev:
+                break
+            computed = sha256(b"\x00" + data).hexdigest()  # a TEXT entry raises
+            if computed != entry_hash:
+                break
+            entries.append(data)
+            hashes.append(computed)
+            times.append(at)
+            recipient_lists.add(recipients)
+            seq, prev = row_seq, computed
+    except TypeError:
+        pass  # the rows before it stand; this one is left to ``accept``
+    joined = b"".join(entries)
+    try:
+        joined.decode()
+        joined_times = "\n".join(times)  # a time that is not text (NULL) raises
+    except (UnicodeDecodeError, TypeError):
+        return start_seq, start_prev
+    if (
+        joined.translate(None, _UNESCAPED)  # an escape, or a control character
+        or not _TIMES.fullmatch(joined_times)
+        or not all(type(r) is str and _RECIPIENTS.fullmatch(r) for r in recipient_lists)
     ):
         return start_seq, start_prev
     leaves += bytes.fromhex("".join(hashes))

@@ -1,0 +1,156 @@
+"""SQLite's own comparison of each entry with its columns (``SQLITE_COMPARED`` and
+``rowcheck.accept_compared``), alone, with nothing offered to the check by columns after it.
+
+A worker offers what this comparison leaves to ``rowcheck.accept``, and test_ledger_rowcheck holds
+the two together to the exact check. Here the comparison is held to it alone, so that ``accept``
+cannot hide a row it wrongly accepted; and it must accept every honest row of entry v3 and v4 itself,
+or a worker would quietly spend the time it was meant to save.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+import pytest
+
+from hub.crypto.canonical import canonical_json
+from hub.ledger import rowcheck
+from hub.ledger.entries import GENESIS_HASH
+from hub.store.ledger_rows import SqliteRows
+from tests.unit.test_ledger_rowcheck import (
+    COL,
+    ODD_VALUES,
+    STRICTER,
+    TAMPERS,
+    Edit,
+    N,
+    Raw,
+    _exact,
+    _naive,
+    _older,
+    _rechain,
+    _rows,
+    _stored,
+)
+
+
+def _compared(rows: list[Raw]) -> int:
+    """How many rows SQLite's comparison accepts, from the genesis on."""
+    reader = SqliteRows(_stored(rows))
+    leaves = bytearray()
+    seq, prev = rowcheck.accept_compared(
+        asyncio.run(reader.rows(0, len(rows) + 1)), 0, GENESIS_HASH, leaves
+    )
+    asyncio.run(reader.close())
+    assert leaves == b"".join(bytes.fromhex(r[1]) for r in rows[:seq])
+    assert prev == (rows[seq - 1][1] if seq else GENESIS_HASH)
+    return seq
+
+
+def _never_more_lenient(rows: list[Raw]) -> int:
+    accepted = _compared(rows)
+    refused_at = _exact(rows)
+    if refused_at is not None:
+        assert accepted < refused_at, (accepted, refused_at)
+    return accepted
+
+
+def test_honest_v4_rows_are_compared_by_sqlite() -> None:
+    assert _compared(_rows()) == N
+
+
+def test_a_log_of_v3_then_v4_entries_is_compared_by_sqlite() -> None:
+    rows = _older(3, n=2) + _rows()[2:]
+    _rechain(rows, 2)
+    assert _exact(rows) is None
+    assert _compared(rows) == N
+
+
+def test_text_beyond_ascii_is_compared_by_sqlite() -> None:
+    """json_object writes UTF-8 as it is, as canonical_json does: no escape, nothing left over."""
+    rows = _rows()
+    doc = json.loads(rows[4][2])
+    doc["to"] = "zoë.brontë@agency.example"
+    rows[4][2] = canonical_json(doc)
+    rows[4][COL["recipient_address"]] = doc["to"]
+    _rechain(rows, 4)
+    assert _exact(rows) is None
+    assert _compared(rows) == N
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_versions_are_left_to_the_check_by_columns(version: int) -> None:
+    assert _compared(_older(version)) == 0
+
+
+def test_a_value_that_needs_escaping_refuses_the_batch() -> None:
+    rows = _rows()
+    doc = json.loads(rows[2][2])
+    doc["purpose"] = 'say "when"\\now'
+    rows[2][2] = canonical_json(doc)
+    rows[2][COL["purpose"]] = doc["purpose"]
+    _rechain(rows, 2)
+    assert _exact(rows) is None
+    assert (
+        _compared(rows) == 0
+    )  # json_object renders it as canonical_json does, but it is not taken
+
+
+@pytest.mark.parametrize("edit", TAMPERS.values(), ids=TAMPERS.keys())
+def test_never_accepts_what_the_exact_check_refuses(edit: Edit) -> None:
+    rows = _rows()
+    edit(rows)
+    assert _exact(rows) is not None
+    assert _never_more_lenient(rows) < N
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "accepted"),
+    [
+        ("purpose", "risk\x00management", 2),  # json_object escapes NUL; it must not cut the text
+        # A BLOB stops the statement; sqlite3 steps one row ahead, so the row before goes too.
+        ("purpose", b"risk-management", 1),
+        ("recipients", "4, 12", 2),  # json() would read it as [4,12]
+        ("recipients", "4],[12", 1),  # json() refuses it: the statement stops
+        ("at", 20261123, 0),  # an INTEGER time, text once replace() has it: the batch refused
+        ("at", None, 2),
+        ("case_id", "7", 2),  # TEXT rendered quoted, never as the INTEGER the entry holds
+        ("actor_agency_id", 3.0, N),  # a REAL rendered as 3.0, which the exact check reads equal
+    ],
+)
+def test_values_sqlite_reads_its_own_way(column: str, value: Any, accepted: int) -> None:
+    """Each value stored, and the entry forged to its naive rendering (a BLOB's aside)."""
+    rows = _rows()
+    rows[2][COL[column]] = value
+    if not isinstance(value, bytes):
+        rows[2][2] = _naive(rows[2])
+        _rechain(rows, 2)
+    assert _never_more_lenient(rows) == accepted
+    assert (_exact(rows) is None) == (accepted == N)
+
+
+@pytest.mark.parametrize("edit", STRICTER.values(), ids=STRICTER.keys())
+def test_leaves_odd_but_acceptable_rows(edit: Edit) -> None:
+    rows = _rows()
+    edit(rows)
+    assert _exact(rows) is None
+    assert _never_more_lenient(rows) <= 2
+
+
+def test_random_edits_are_never_accepted_when_the_exact_check_refuses() -> None:
+    rng = random.Random(63)
+    refused = 0
+    for _ in range(1500):
+        rows = _rows()
+        index = rng.randrange(N)
+        for _ in range(rng.randint(1, 3)):
+            rows[index][COL[rng.choice(rowcheck.COLUMNS)]] = rng.choice(ODD_VALUES)
+        if rng.random() < 0.5:  # a forger who also rewrites the entry to match
+            rows[index][2] = _naive(rows[index])
+            _rechain(rows, index)
+        _never_more_lenient(rows)
+        refused += _exact(rows) is not None
+    assert refused > 1000  # the edits mostly break the log, so the property is not vacuous
