@@ -37,7 +37,9 @@ from hub.services import ledger
 from hub.services.ledger_chunks import ChunkResult, check_range
 from hub.store import ledger as ledger_store
 from hub.store.database import Database
+from hub.store.ledger_rows import open_rows
 from hub.store.schema import ledger_entries, ledger_head
+from tests.conftest import _drop_pg_database, _pg_database
 
 SIZE = 300
 V3_ENTRIES = 120  # the first entries, written before entry v4
@@ -178,6 +180,21 @@ async def test_an_intact_mixed_log_is_accepted_in_bulk(db: Database) -> None:
     assert rowcheck.accept(rows, 0, GENESIS_HASH, leaves)[0] == SIZE
 
 
+async def test_an_intact_mixed_log_is_compared_by_the_database_itself(db: Database) -> None:
+    """The same rows, each compared with its entry by the database (``SQLITE_COMPARED``,
+    ``POSTGRES_COMPARED``): every one accepted there, none left to the check by columns."""
+    reader = await open_rows(db.url)
+    try:
+        leaves = bytearray()
+        rows = await reader.rows(0, SIZE)
+        assert rowcheck.accept_compared(rows, 0, GENESIS_HASH, leaves)[0] == SIZE
+    finally:
+        await reader.close()
+    async with db.read() as conn:
+        hashes = await conn.execute(text("SELECT entry_hash FROM ledger_entries ORDER BY seq"))
+        assert bytes(leaves) == b"".join(bytes.fromhex(h) for (h,) in hashes)
+
+
 # Sequence numbers to tamper with: the first entry, both sides of each range boundary, the last.
 POSITIONS = sorted({1, SIZE} | {b for _, hi in _ranges() for b in (hi, hi + 1) if b <= SIZE})
 
@@ -274,6 +291,126 @@ TAMPERS: dict[str, Tamper] = {
         db, "UPDATE ledger_entries SET channel = 'email' WHERE seq = 117"
     ),
 }
+
+
+# -- entries forged to what the database's comparison renders -------------------------------------
+
+FORGED_AT = 200  # an entry v4
+
+
+def _naive(cols: dict[str, object]) -> bytes:
+    """The entry a forger who knows the bulk check writes: the columns dropped into the template,
+    nothing escaped."""
+
+    def text_or_null(name: str) -> str:
+        value = cols[name]
+        return "null" if value is None else f'"{value}"'
+
+    def int_or_null(name: str) -> str:
+        value = cols[name]
+        return "null" if value is None else str(value)
+
+    at = cols["recorded_at"]
+    assert isinstance(at, datetime)
+    return (
+        f'{{"action":"{cols["action"]}","actor_agency":{int_or_null("actor_agency_id")},'
+        f'"actor_token":{int_or_null("actor_token_id")},"actor_user":{int_or_null("actor_user_id")},'
+        f'"at":"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z","case":{int_or_null("case_id")},'
+        f'"channel":{text_or_null("channel")},"content_digest":{text_or_null("content_digest")},'
+        f'"decision":{text_or_null("decision")},"event":"{cols["event"]}",'
+        f'"lawful_basis":"{cols["lawful_basis"]}","packet":{text_or_null("packet_id")},'
+        f'"policy_version":{text_or_null("policy_version")},"prev":"{cols["prev_hash"]}",'
+        f'"purpose":"{cols["purpose"]}","recipients":[{cols["recipients"]}],"seq":{cols["seq"]},'
+        f'"to":{text_or_null("recipient_address")},"v":4}}'
+    ).encode()
+
+
+async def _forge(db: Database, **columns: object) -> None:
+    """Set columns of entry ``FORGED_AT``, write its entry as their naive rendering, and chain
+    every later entry to it again, as a forger rewriting the tail would."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            ledger_entries.select().where(ledger_entries.c.seq >= FORGED_AT - 1)
+            .order_by(ledger_entries.c.seq)
+        )  # fmt: skip
+        rows = [dict(r._mapping) for r in result]
+        prev = rows[0]["entry_hash"]
+        for row in rows[1:]:
+            if row["seq"] == FORGED_AT:
+                row.update(columns, prev_hash=prev)
+                row["entry"] = _naive(row)
+            else:
+                doc = json.loads(row["entry"])
+                doc["prev"] = row["prev_hash"] = prev
+                row["entry"] = canonical_json(doc)
+            row["entry_hash"] = prev = leaf_hash(row["entry"])
+            await conn.execute(
+                update(ledger_entries).where(ledger_entries.c.seq == row["seq"]).values(
+                    {k: v for k, v in row.items() if k != "seq"}
+                )
+            )  # fmt: skip
+        await conn.execute(update(ledger_head).values(seq=rows[-1]["seq"], entry_hash=prev))
+
+
+FORGERIES: dict[str, dict[str, object]] = {
+    "injected-key": {"purpose": 'x","purpose":"y'},
+    "inner-quote": {"lawful_basis": 'cja"2003'},
+    "nullable-injected": {"policy_version": 'ab","policy_version":"cd'},
+    "address-injected": {"recipient_address": 'a@x","to":"b@y'},
+    "newline": {"purpose": "risk\nmanagement"},
+    "backslash": {"purpose": "risk\\management"},
+    "recipients-space": {"recipients": "2, 5"},
+    "recipients-leading-zero": {"recipients": "02,5"},
+}
+
+
+@pytest.mark.parametrize("columns", FORGERIES.values(), ids=FORGERIES.keys())
+async def test_forged_entries_are_refused_by_the_databases_comparison_and_named(
+    db: Database, columns: dict[str, object]
+) -> None:
+    await _forge(db, **columns)
+    assert (await _reference(db))[0] == FORGED_AT  # the exact check refuses the forged entry
+    reader = await open_rows(db.url)
+    try:
+        rows = await reader.rows(0, SIZE)
+        accepted, _ = rowcheck.accept_compared(rows, 0, GENESIS_HASH, bytearray())
+    finally:
+        await reader.close()
+    assert accepted < FORGED_AT
+    await _assert_same_answer(db)
+
+
+@pytest.fixture
+async def postgres_db(tmp_path: Path) -> AsyncIterator[Database]:
+    url, name = await _pg_database()
+    database = await _log(url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await _drop_pg_database(name)
+
+
+@pytest.mark.postgres
+async def test_a_null_under_text_in_the_entry_is_refused_on_postgresql(
+    postgres_db: Database,
+) -> None:
+    """PostgreSQL's rendering (concat) writes a NULL as nothing: a column whose NOT NULL was
+    dropped, NULL under an entry forged to hold "" there, must not be accepted."""
+    db = postgres_db
+    await _forge(db, purpose="")
+    assert (await _reference(db))[0] == SIZE  # honest so far: "" in the column and the entry
+    await _sql(db, "ALTER TABLE ledger_entries ALTER COLUMN purpose DROP NOT NULL")
+    await _sql(db, "UPDATE ledger_entries SET purpose = NULL WHERE seq = :seq", seq=FORGED_AT)
+    assert (await _reference(db))[0] == FORGED_AT
+    reader = await open_rows(db.url)
+    try:
+        rows = await reader.rows(0, SIZE)
+        accepted, _ = rowcheck.accept_compared(rows, 0, GENESIS_HASH, bytearray())
+    finally:
+        await reader.close()
+    assert accepted < FORGED_AT
+    await _assert_same_answer(db)
 
 
 @pytest.mark.parametrize("tamper", TAMPERS.values(), ids=TAMPERS.keys())
