@@ -17,10 +17,9 @@ must be ``int`` and text ``str`` (format specs refuse anything else), so that no
 passes for the right one: a column that only equals the entry once cast would still mislead a
 query. tests/unit/test_ledger_rowcheck.py holds the two checks to the same answer for every tamper.
 
-A worker lets the database render and compare (``accept_compared``): SQLite's ``json_object`` or
-PostgreSQL's ``concat`` over the columns, compared with the entry in the statement, so that a row
-reaches Python as seven values rather than twenty. Whatever that comparison does not accept is then
-offered to ``accept`` by its columns.
+On SQLite the rendering is SQLite's own (``accept_compared``): ``json_object`` over the columns,
+compared with the entry in the statement, so that a row reaches Python as seven values rather than
+twenty. Whatever that comparison does not accept is then offered to ``accept`` by its columns.
 """
 
 from __future__ import annotations
@@ -198,23 +197,21 @@ def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple
     return seq, prev
 
 
-# Rows whose entry the database rendered and compared (hub.store.ledger_rows.SQLITE_COMPARED and
-# POSTGRES_COMPARED): (seq, entry_hash, entry, at, prev_hash, recipients, same), where ``same`` is
-# true only if the entry's bytes equal the rendering of the columns for its version (v3 or v4).
+# Rows whose entry SQLite rendered and compared (hub.store.ledger_rows.SQLITE_COMPARED): (seq,
+# entry_hash, entry, at, prev_hash, recipients, same), where ``same`` is 1 only if the entry's bytes
+# equal ``json_object`` of the columns for its version (v3 or v4), keys in the entry's order.
 COMPARED_PREV = 4
 
 
 def accept_compared(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple[int, str]:
-    """As ``accept``, for rows the database compared with their entries; older versions, and
-    anything rendered otherwise than the entry, are not accepted here.
+    """As ``accept``, for rows SQLite compared with their entries; older versions, and anything
+    ``json_object`` renders otherwise than the entry, are not accepted here.
 
-    SQLite's ``json_object`` keeps storage classes apart (an INTEGER renders bare, TEXT quoted, a
-    REAL with its point; a BLOB stops the statement) and escapes what needs it, so a backslash
-    anywhere in the batch refuses it, as in ``accept``. PostgreSQL's columns have the schema's types;
-    its statement refuses a quote inside a value, and a NULL where the entry holds text. Left to
-    Python: the chain, the hash, that the entries are UTF-8 (SQLite compares bytes), and the times
-    and recipient lists, whose forms the statements would accept more widely than the exact check
-    reads them (``json()`` reads "4, 12" as [4,12]).
+    ``json_object`` keeps storage classes apart (an INTEGER renders bare, TEXT quoted, a REAL with
+    its point; a BLOB stops the statement) and escapes what needs it, so a backslash anywhere in the
+    batch refuses it, as in ``accept``. Left to Python: the chain, the hash, that the entries are
+    UTF-8 (SQLite compares bytes), and the times and recipient lists, whose forms SQLite would
+    accept more widely than the exact check reads them (``json()`` reads "4, 12" as [4,12]).
     """
     start_seq, start_prev = seq, prev
     entries: list[bytes] = []

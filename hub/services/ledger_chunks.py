@@ -68,6 +68,10 @@ async def check_range(url: str, after: int, upto: int, size: int = BATCH) -> Chu
 
 async def check_rows(reader: Rows, after: int, upto: int, size: int = BATCH) -> ChunkResult:
     """``check_range`` over a snapshot already open, which it closes."""
+    if reader.compares:
+        accept, prev_at = rowcheck.accept_compared, rowcheck.COMPARED_PREV
+    else:
+        accept, prev_at = rowcheck.accept, rowcheck.PREV
     leaves = bytearray()
     seq, first_prev, prev = after, None, ""
     try:
@@ -81,15 +85,15 @@ async def check_rows(reader: Rows, after: int, upto: int, size: int = BATCH) -> 
                     if (
                         first is None
                         or first[0] != after + 1
-                        or not isinstance(first[rowcheck.COMPARED_PREV], str)
+                        or not isinstance(first[prev_at], str)
                     ):
                         break
-                    first_prev = prev = first[rowcheck.COMPARED_PREV]
+                    first_prev = prev = first[prev_at]
                     rows = itertools.chain((first,), rows)
-                seq, prev = rowcheck.accept_compared(rows, seq, prev, leaves)
-                if seq < batch_end:
-                    # What the database's comparison left (an older entry version, a value that
-                    # needs escaping, a tamper) is offered to the check by columns, then the exact.
+                seq, prev = accept(rows, seq, prev, leaves)
+                if seq < batch_end and reader.compares:
+                    # What SQLite's comparison left (an older entry version, a value that needs
+                    # escaping, a tamper) is offered to the check by columns before the exact one.
                     rest = await reader.columns(seq, batch_end)
                     seq, prev = rowcheck.accept(rest, seq, prev, leaves)
                 print(seq - after, file=sys.stderr, flush=True)
