@@ -187,14 +187,26 @@ def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple
         times.append(at)
         recipient_lists.add(recipients)
         seq, prev = row_seq, computed
-    if (
-        b"".join(entries).translate(None, _UNESCAPED)  # a control character or a backslash
-        or not _TIMES.fullmatch("\n".join(times))
-        or not all(_RECIPIENTS.fullmatch(r) for r in recipient_lists)
-    ):
+    if not _batch_holds(entries, times, recipient_lists):
         return start_seq, start_prev
     leaves += bytes.fromhex("".join(hashes))
     return seq, prev
+
+
+def _batch_holds(entries: list[bytes], times: list[str], recipient_lists: set[str]) -> bool:
+    """Whether the entries accepted row by row hold what a rendering cannot carry unescaped, and
+    the times and recipient lists are in the forms that read back unchanged: one pass a batch."""
+    joined = b"".join(entries)
+    try:
+        joined.decode()  # UTF-8 (SQLite's comparison compares bytes)
+        joined_times = "\n".join(times)  # a time that is not text (NULL) raises
+    except (UnicodeDecodeError, TypeError):
+        return False
+    return not (
+        joined.translate(None, _UNESCAPED)  # a control character or a backslash
+        or not _TIMES.fullmatch(joined_times)
+        or not all(type(r) is str and _RECIPIENTS.fullmatch(r) for r in recipient_lists)
+    )
 
 
 # Rows whose entry SQLite rendered and compared (hub.store.ledger_rows.SQLITE_COMPARED): (seq,
@@ -233,17 +245,7 @@ def accept_compared(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray)
             seq, prev = row_seq, computed
     except TypeError:
         pass  # the rows before it stand; this one is left to ``accept``
-    joined = b"".join(entries)
-    try:
-        joined.decode()
-        joined_times = "\n".join(times)  # a time that is not text (NULL) raises
-    except (UnicodeDecodeError, TypeError):
-        return start_seq, start_prev
-    if (
-        joined.translate(None, _UNESCAPED)  # an escape, or a control character
-        or not _TIMES.fullmatch(joined_times)
-        or not all(type(r) is str and _RECIPIENTS.fullmatch(r) for r in recipient_lists)
-    ):
+    if not _batch_holds(entries, times, recipient_lists):
         return start_seq, start_prev
     leaves += bytes.fromhex("".join(hashes))
     return seq, prev
