@@ -117,14 +117,19 @@ async def batches(
 class SqliteRows:
     """The log on a connection in autocommit mode, which this snapshot then owns."""
 
-    compares = True
-
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         conn.execute("PRAGMA query_only = ON")
         conn.execute("BEGIN")
+        try:
+            conn.execute("SELECT json_object('v', json('[1]'))")
+            self.compares = True
+        except sqlite3.OperationalError:  # a SQLite built without its JSON functions
+            self.compares = False
 
     async def rows(self, after: int, upto: int) -> Iterable[Row]:
+        if not self.compares:
+            return await self.columns(after, upto)
         try:  # execute steps to the first row, which json_object may refuse
             cursor = self._conn.execute(SQLITE_COMPARED, (after, upto))
         except sqlite3.OperationalError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from hub.crypto.canonical import canonical_json
 from hub.ledger import rowcheck
 from hub.ledger.entries import GENESIS_HASH
+from hub.services.ledger_chunks import check_rows
 from hub.store.ledger_rows import SqliteRows
 from tests.unit.test_ledger_rowcheck import (
     COL,
@@ -139,3 +141,19 @@ def test_leaves_odd_but_acceptable_rows(edit: Edit) -> None:
 def test_random_edits_are_never_accepted_when_the_exact_check_refuses() -> None:
     refused = random_edits(63, 1500, _never_more_lenient)
     assert refused > 1000  # the edits mostly break the log, so the property is not vacuous
+
+
+def test_a_sqlite_without_its_json_functions_checks_by_columns() -> None:
+    """Where SQLite cannot compare (built without JSON, or an older one), a worker reads every row
+    by its columns, as before, rather than leaving the range to the exact check."""
+    rows = _rows()
+    conn = _stored(rows)
+
+    def missing(*args: object) -> None:
+        raise sqlite3.OperationalError("no such function: json_object")
+
+    conn.create_function("json_object", -1, missing)  # overrides the built-in one
+    reader = SqliteRows(conn)
+    assert not reader.compares
+    result = asyncio.run(check_rows(reader, 0, N + 1))
+    assert (result.accepted, result.first_prev) == (N, GENESIS_HASH)
