@@ -112,6 +112,16 @@ def _rechain(rows: list[Raw], start: int) -> None:
         prev = row[1]
 
 
+def _honest(rows: list[Raw], index: int, key: str, column: str, value: str) -> None:
+    """An entry an honest hub could write: ``value`` in its entry (as canonical JSON renders it)
+    and in its column, and the log chained again after it."""
+    doc = json.loads(rows[index][2])
+    doc[key] = value
+    rows[index][2] = canonical_json(doc)
+    rows[index][COL[column]] = value
+    _rechain(rows, index)
+
+
 def _is_json(data: Any) -> bool:
     try:
         json.loads(data)
@@ -316,22 +326,14 @@ def test_a_log_of_v3_entries_then_v4_entries_is_accepted_in_bulk() -> None:
 )
 def test_an_address_that_needs_escaping_is_left_to_the_exact_check(address: str) -> None:
     rows = _rows()
-    doc = json.loads(rows[4][2])
-    doc["to"] = address
-    rows[4][2] = canonical_json(doc)
-    rows[4][COL["recipient_address"]] = address
-    _rechain(rows, 4)
+    _honest(rows, 4, "to", "recipient_address", address)
     assert _exact(rows) is None  # an address RFC 5321 allows, logged as it is
     assert _bulk(rows) == 4  # the rows before it are still accepted in bulk
 
 
 def test_a_row_that_needs_escaping_is_left_to_the_exact_check() -> None:
     rows = _rows()
-    doc = json.loads(rows[2][2])
-    doc["purpose"] = 'say "when"\\now'
-    rows[2][2] = canonical_json(doc)
-    rows[2][COL["purpose"]] = doc["purpose"]
-    _rechain(rows, 2)
+    _honest(rows, 2, "purpose", "purpose", 'say "when"\\now')
     assert _exact(rows) is None  # honest, but the bulk check does not render escapes
     assert _bulk(rows) == 2
 

@@ -10,13 +10,11 @@ or a worker would quietly spend the time it was meant to save.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from typing import Any
 
 import pytest
 
-from hub.crypto.canonical import canonical_json
 from hub.ledger import rowcheck
 from hub.ledger.entries import GENESIS_HASH
 from hub.services.ledger_chunks import check_rows
@@ -30,6 +28,7 @@ from tests.unit.test_ledger_rowcheck import (
     Raw,
     _assert_never_more_lenient,
     _exact,
+    _honest,
     _naive,
     _older,
     _rechain,
@@ -70,11 +69,7 @@ def test_a_log_of_v3_then_v4_entries_is_compared_by_sqlite() -> None:
 def test_text_beyond_ascii_is_compared_by_sqlite() -> None:
     """json_object writes UTF-8 as it is, as canonical_json does: no escape, nothing left over."""
     rows = _rows()
-    doc = json.loads(rows[4][2])
-    doc["to"] = "zoë.brontë@agency.example"
-    rows[4][2] = canonical_json(doc)
-    rows[4][COL["recipient_address"]] = doc["to"]
-    _rechain(rows, 4)
+    _honest(rows, 4, "to", "recipient_address", "zoë.brontë@agency.example")
     assert _exact(rows) is None
     assert _compared(rows) == N
 
@@ -86,11 +81,7 @@ def test_older_versions_are_left_to_the_check_by_columns(version: int) -> None:
 
 def test_a_value_that_needs_escaping_refuses_the_batch() -> None:
     rows = _rows()
-    doc = json.loads(rows[2][2])
-    doc["purpose"] = 'say "when"\\now'
-    rows[2][2] = canonical_json(doc)
-    rows[2][COL["purpose"]] = doc["purpose"]
-    _rechain(rows, 2)
+    _honest(rows, 2, "purpose", "purpose", 'say "when"\\now')
     assert _exact(rows) is None
     assert (
         _compared(rows) == 0
