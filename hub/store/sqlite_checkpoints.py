@@ -86,7 +86,9 @@ class WalCheckpointer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.checkpoints = 0  # how many ran (for tests and the curious)
-        self.restarts = 0  # how many of them held the writers' lock
+        # How many of them started the log again: held the writers' lock, and no reader of an
+        # older snapshot outlasted the wait.
+        self.restarts = 0
 
     def written(self) -> None:
         """A commit happened: checkpoint shortly. Cheap; call after every commit."""
@@ -137,8 +139,9 @@ class WalCheckpointer:
                 # writers wait (see the module's note).
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 with self._writers.held():  # no commit can come between this pass and a restart
-                    _busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                self.restarts += 1
+                    busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                if not busy:  # busy: a reader kept its snapshot; a later pass starts the log again
+                    self.restarts += 1
         except sqlite3.Error as exc:
             # Not a lost write: the pages stay in the log, and the next checkpoint copies them.
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
