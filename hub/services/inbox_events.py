@@ -1,7 +1,7 @@
 """Live inboxes: 'your agency has new packets', pushed to the inbox pages open on this process.
 
 The transaction that puts packets in inboxes announces their agencies (``notices.packets_delivered``
-calls ``hub.store.inbox_events.announce``), so nothing uncommitted is ever announced. Each gateway
+sends ``hub.store.inbox_events.announcement`` with its read of the people told), so nothing uncommitted is ever announced. Each gateway
 process hears the announcements once and fans them out to its subscribers (one per open page):
 
 - PostgreSQL: one dedicated connection LISTENs (every process, so every worker of ``serve

@@ -453,6 +453,23 @@ class HotReadIn:
     async def all(
         self, conn: AsyncConnection, items: Sequence[Any], values: Mapping[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
+        return await self._read(conn, items, values, in_transaction=False)
+
+    async def all_in_transaction(
+        self, conn: AsyncConnection, items: Sequence[Any], values: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """As ``all``, inside ``conn``'s transaction (``HotRead.all_in_transaction``): for a
+        statement with a side effect that must go with the transaction, a NOTIFY."""
+        return await self._read(conn, items, values, in_transaction=True)
+
+    async def _read(
+        self,
+        conn: AsyncConnection,
+        items: Sequence[Any],
+        values: Mapping[str, Any] | None,
+        *,
+        in_transaction: bool,
+    ) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
         for start in range(0, len(items), self.MAX_ITEMS):
             part = items[start : start + self.MAX_ITEMS]
@@ -464,5 +481,6 @@ class HotReadIn:
                 hot = self._by_length[len(part)] = HotRead(self._build(placeholders))
             given = dict(values or {})
             given.update((f"in_{i}", item) for i, item in enumerate(part))
-            rows.extend(await hot.all(conn, given))
+            read = hot.all_in_transaction if in_transaction else hot.all
+            rows.extend(await read(conn, given))
         return rows

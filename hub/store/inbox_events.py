@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.store.notify import notify
+from hub.store.notify import Note, notify
 
 CHANNEL = "mappa_hub_inbox"
 # PostgreSQL refuses payloads of 8,000 bytes or more: far more agencies than a share can reach.
@@ -23,13 +23,21 @@ _CLOSE_SECONDS = 2.0
 
 async def announce(conn: AsyncConnection, agency_ids: Iterable[int]) -> None:
     """In the caller's write transaction: the agencies' inboxes changed (sent on commit)."""
+    note = announcement(agency_ids)
+    if note is not None:
+        await notify(conn, *note)
+
+
+def announcement(agency_ids: Iterable[int]) -> Note | None:
+    """The note that announces the agencies' inboxes changed, for a caller that sends it with
+    a statement of its own (``hub.store.notification_settings.recipients``); None for none."""
     ids = sorted({int(a) for a in agency_ids})
     if not ids:
-        return
+        return None
     payload = ",".join(str(a) for a in ids)
     if len(payload) > _MAX_PAYLOAD:  # pragma: no cover - thousands of agencies in one batch
         payload = "*"
-    await notify(conn, CHANNEL, payload)
+    return CHANNEL, payload
 
 
 def agencies_in(payload: str) -> frozenset[int] | None:

@@ -12,11 +12,12 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.hot import HotReadIn
+from hub.store.notify import Note, notify
 from hub.store.schema import agencies, notification_settings, users, work_items
 from hub.store.workflows import OPEN, WorkItemRow
 from hub.workflows.deadlines import ItemKind
@@ -39,17 +40,33 @@ async def recipients(
     agency_ids: Collection[int] = (),
     area_id: int | None = None,
     user_ids: Collection[int] = (),
+    announcing: Note | None = None,
 ) -> list[Recipient]:
     """Active people with an address, of ``roles``, in ``agency_ids`` or in area ``area_id``, and
-    the people ``user_ids`` (whatever their role), each with their choice for ``group``."""
+    the people ``user_ids`` (whatever their role), each with their choice for ``group``.
+
+    ``announcing``: a note (``hub.store.notify``) to send in the caller's write transaction as
+    well. Every share's batch sends one with this read; on PostgreSQL it goes in the same
+    statement, a round trip fewer."""
     shape = (bool(agency_ids), area_id is not None, bool(user_ids))
+    if (
+        announcing is not None
+        and shape == (True, False, False)
+        and conn.dialect.name == "postgresql"
+        and len(agency_ids) <= HotReadIn.MAX_ITEMS  # read in one part: the note sent once
+    ):
+        channel, payload = announcing
+        rows = await _by_agency(tuple(roles), announcing=True).all_in_transaction(
+            conn, sorted(agency_ids), {"group": group, "channel": channel, "payload": payload}
+        )
+        return _by_user(rows)
+    if announcing is not None:
+        await notify(conn, *announcing)
     if not any(shape):
         return []
     if shape == (True, False, False):  # every share's batch: on the driver (hub.store.hot)
-        rows = await _by_agency(tuple(roles)).all(conn, sorted(agency_ids), {"group": group})
-        return sorted(
-            (Recipient(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows),
-            key=lambda r: r.user_id,  # one order, however many parts the ids were read in
+        return _by_user(
+            await _by_agency(tuple(roles)).all(conn, sorted(agency_ids), {"group": group})
         )
     params: dict[str, object] = {"group": group, "roles": list(roles)}
     if agency_ids:
@@ -80,23 +97,46 @@ def _recipients_statement(by_agency: bool, by_area: bool, by_user: bool) -> Sele
     return _recipients_select(or_(*wanted))
 
 
+def _by_user(rows: list[tuple[Any, ...]]) -> list[Recipient]:
+    return sorted(
+        (Recipient(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows if r[0] is not None),
+        key=lambda r: r.user_id,  # one order, however many parts the ids were read in
+    )
+
+
 @cache
-def _by_agency(roles: tuple[str, ...]) -> HotReadIn:
+def _by_agency(roles: tuple[str, ...], *, announcing: bool = False) -> HotReadIn:
     """The recipients query for people of ``roles`` in a list of agencies, one placeholder an
     agency and the roles as values: the statement compiled once per number of agencies."""
     of_role = users.c.role.in_([bindparam(f"role_{i}", role) for i, role in enumerate(roles)])
-    return HotReadIn(lambda ids: _recipients_select(and_(users.c.agency_id.in_(ids), of_role)))
+    return HotReadIn(
+        lambda ids: _recipients_select(
+            and_(users.c.agency_id.in_(ids), of_role), announcing=announcing
+        )
+    )
 
 
-def _recipients_select(wanted: ColumnElement[bool]) -> Select[Any]:
+def _recipients_select(wanted: ColumnElement[bool], *, announcing: bool = False) -> Select[Any]:
     setting = and_(
         notification_settings.c.user_id == users.c.id,
         notification_settings.c.event == bindparam("group"),
     )
+    people = users.outerjoin(notification_settings, setting)
+    chosen = and_(users.c.active.is_(True), users.c.email.is_not(None), wanted)
+    columns = (users.c.id, users.c.agency_id, users.c.email, notification_settings.c.mode)
+    if not announcing:
+        return select(*columns).select_from(people).where(chosen).order_by(users.c.id)
+    # PostgreSQL: a one-row subquery sends the note, and the people are joined to it, so the
+    # note goes whoever is found (no one: one row of NULLs). Its column is selected too: a
+    # subquery's volatile output is never left out, and this says so.
+    note = select(
+        func.pg_notify(bindparam("channel", type_=Text), bindparam("payload", type_=Text)).label(
+            "sent"
+        )
+    ).subquery("note")
     return (
-        select(users.c.id, users.c.agency_id, users.c.email, notification_settings.c.mode)
-        .select_from(users.outerjoin(notification_settings, setting))
-        .where(users.c.active.is_(True), users.c.email.is_not(None), wanted)
+        select(*columns, note.c.sent)
+        .select_from(note.outerjoin(people, chosen))
         .order_by(users.c.id)
     )
 

@@ -20,8 +20,10 @@ from hub.services.inbox_events import (
     Subscription,
     TooManyStreams,
 )
+from hub.services.notices import PACKET_READERS, Group
 from hub.services.share_approvals import HeldSummary
 from hub.store import inbox_events as inbox_store
+from hub.store import notification_settings as settings_store
 from hub.wiring import Hub
 from tests.conftest import PG_ADMIN_URL, actor_for, agency_id
 from tests.integration.test_notices import _note  # the same note to housing
@@ -184,3 +186,39 @@ async def test_the_listener_comes_back_after_its_connection_is_killed(
         # ... and new packets are heard again.
         await hub.packets.send(police, await _note(hub))
         assert await housing.next(2) == INBOX
+
+
+async def test_the_people_told_are_read_with_the_announcement(hub: Hub, logins: object) -> None:
+    """A share's batch sends the announcement with its read of the people told (on PostgreSQL in
+    the same statement): the same people as the read alone, the note sent on commit only, and
+    sent when no one is found."""
+    events = await _listening(hub)
+    housing = await agency_id(hub, "DBY-HOUSING")
+    aisha = await hub.notices.set_email("dby.housing", "aisha@housing.derby.example")
+    group, note = Group.NEW_PACKETS.value, inbox_store.announcement([housing])
+    with events.subscribe(housing, "session-a") as sub:
+        with pytest.raises(RuntimeError, match="rolled back"):
+            async with hub.db.write() as conn:
+                await settings_store.recipients(
+                    conn, group, roles=PACKET_READERS, agency_ids=[housing], announcing=note
+                )
+                raise RuntimeError("rolled back")
+        assert await sub.next(QUIET) is None
+
+        async with hub.db.write() as conn:
+            told = await settings_store.recipients(
+                conn, group, roles=PACKET_READERS, agency_ids=[housing], announcing=note
+            )
+            alone = await settings_store.recipients(
+                conn, group, roles=PACKET_READERS, agency_ids=[housing]
+            )
+            assert await sub.next(QUIET) is None
+        assert told == alone and aisha.id in [p.user_id for p in told]
+        assert await sub.next(2) == INBOX
+
+        async with hub.db.write() as conn:  # no one of this role: the note goes all the same
+            nobody = await settings_store.recipients(
+                conn, group, roles=["no-such-role"], agency_ids=[housing], announcing=note
+            )
+        assert nobody == []
+        assert await sub.next(2) == INBOX
