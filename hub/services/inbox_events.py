@@ -1,8 +1,9 @@
 """Live inboxes: 'your agency has new packets', pushed to the inbox pages open on this process.
 
 The transaction that puts packets in inboxes announces their agencies (``notices.packets_delivered``
-sends ``hub.store.inbox_events.announcement`` with its read of the people told), so nothing uncommitted is ever announced. Each gateway
-process hears the announcements once and fans them out to its subscribers (one per open page):
+sends ``hub.store.inbox_events.announcement`` with its read of the people told), so nothing
+uncommitted is ever announced. Each gateway process hears the announcements once and fans them
+out to its subscribers (one per open page):
 
 - PostgreSQL: one dedicated connection LISTENs (every process, so every worker of ``serve
   --workers N``, has its own). If it drops (PostgreSQL restarted, the backend was terminated, the

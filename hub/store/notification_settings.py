@@ -59,13 +59,13 @@ async def recipients(
         rows = await _by_agency(tuple(roles), announcing=True).all_in_transaction(
             conn, sorted(agency_ids), {"group": group, "channel": channel, "payload": payload}
         )
-        return _by_user(rows)
+        return _as_recipients(rows)
     if announcing is not None:
         await notify(conn, *announcing)
     if not any(shape):
         return []
     if shape == (True, False, False):  # every share's batch: on the driver (hub.store.hot)
-        return _by_user(
+        return _as_recipients(
             await _by_agency(tuple(roles)).all(conn, sorted(agency_ids), {"group": group})
         )
     params: dict[str, object] = {"group": group, "roles": list(roles)}
@@ -97,7 +97,7 @@ def _recipients_statement(by_agency: bool, by_area: bool, by_user: bool) -> Sele
     return _recipients_select(or_(*wanted))
 
 
-def _by_user(rows: list[tuple[Any, ...]]) -> list[Recipient]:
+def _as_recipients(rows: list[tuple[Any, ...]]) -> list[Recipient]:
     return sorted(
         (Recipient(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows if r[0] is not None),
         key=lambda r: r.user_id,  # one order, however many parts the ids were read in
