@@ -39,6 +39,7 @@ from hub.services.keyring import KeyRing
 from hub.services.policy import PolicyService
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import rate_limits
 from hub.store.database import Database
 from hub.store.hot import HotRead
 from hub.store.schema import agencies, api_tokens, users
@@ -375,6 +376,16 @@ class TokenService:
 
     async def authenticate(self, presented: str) -> ApiActor:
         """The caller behind a bearer token, or NotAuthenticated (one message for every failure)."""
+        caller, _ = await self.authenticate_taking(presented, None)
+        return caller
+
+    async def authenticate_taking(
+        self, presented: str, bucket: rate_limits.Bucket | None
+    ) -> tuple[ApiActor, float | None]:
+        """``authenticate``, and on PostgreSQL one request taken from the token's ``bucket`` in
+        the same statement (``hub.store.rate_limits.caller_taking``): the caller, and the seconds
+        to wait before a request may go (0.0: now), or None where the bucket was not taken here
+        (SQLite keeps the buckets in a side file; no ``bucket``): the caller takes it then."""
         refused = NotAuthenticated("The bearer token is missing, unknown, expired or revoked.")
         # Tokens are ASCII; a header of bytes that are not UTF-8 arrives holding lone surrogates,
         # which would not even encode for hashing.
@@ -385,13 +396,25 @@ class TokenService:
             raise refused
         now = self._clock.now()
 
+        digest = sha256_hex(secret.encode())
+
         async def load(
             conn: AsyncConnection,
-        ) -> tuple[Token, User | None, Agency | None, User | None]:
-            row = await _CALLER.first(conn, {"id": int(token_id)})
+        ) -> tuple[Token, User | None, Agency | None, User | None, float | None]:
+            wait = None
+            if bucket is not None and conn.dialect.driver == "asyncpg":
+                more = (digest, float(bucket.burst), bucket.rate)
+                found = await _CALLER.first_within(
+                    conn, {"id": int(token_id)}, rate_limits.caller_taking, more
+                )
+                row = None if found is None else found[0]
+                if found is not None and found[1][0] is not None:  # taken: the digests matched
+                    wait = rate_limits.wait(found[1][0], float(found[1][1]), bucket.rate)
+            else:
+                row = await _CALLER.first(conn, {"id": int(token_id)})
             stored = row["secret_hash"] if row is not None else "0" * 64
             # Compare even for an unknown id, so timing does not tell which ids exist.
-            matches = constant_time_equals(sha256_hex(secret.encode()), stored)
+            matches = constant_time_equals(digest, stored)
             if row is None or not matches:
                 raise refused
             token = _token(row)
@@ -424,14 +447,14 @@ class TokenService:
                     m["i_agency_id"],
                     Role(m["i_role"]),
                 )
-            return token, user, agency, issuer
+            return token, user, agency, issuer, wait
 
-        # One query per API call (token, its account, agency and issuer): this runs before every
-        # request.
-        token, user, agency, issuer = await self._db.run_read(load)
+        # One query per API call (token, its account, agency and issuer, and on PostgreSQL the
+        # bucket): this runs before every request.
+        token, user, agency, issuer, wait = await self._db.run_read(load)
         if user is None or agency is None or not user.active:
             raise refused
-        return ApiActor(Actor(user, agency, token_id=token.id, on_behalf_of=issuer), token)
+        return ApiActor(Actor(user, agency, token_id=token.id, on_behalf_of=issuer), token), wait
 
     async def acting_for(self, caller: ApiActor, username: str) -> ApiActor:
         """The caller acting for the person a call names (``On-Behalf-Of``): an active user of

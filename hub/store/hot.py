@@ -184,6 +184,7 @@ class HotRead:
         self.statement = statement
         self.keys = tuple(statement.selected_columns.keys())
         self._compiled: dict[str, _Compiled] = {}
+        self._wrapped: dict[Callable[[str, int], str], str] = {}  # PostgreSQL's, by wrap
 
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -234,6 +235,34 @@ class HotRead:
         """The first row as a dict of the statement's column keys, or None."""
         rows = await self.all(conn, values)
         return dict(zip(self.keys, rows[0], strict=True)) if rows else None
+
+    async def first_within(
+        self,
+        conn: AsyncConnection,
+        values: Mapping[str, Any],
+        wrap: Callable[[str, int], str],
+        more: Sequence[Any],
+    ) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+        """PostgreSQL: this statement inside a larger one, on asyncpg outside any transaction (so
+        committed as it runs, where it writes). ``wrap(sql, n)`` makes the larger statement from
+        this one's text and number of placeholders; it selects this one's columns first, then
+        its own, and takes ``more`` as its parameters after this one's. The first row as
+        ``first`` gives it, with the larger statement's own columns; None for no row."""
+        compiled = self._for(conn.dialect)
+        sql = self._wrapped.get(wrap)
+        if sql is None:
+            sql = self._wrapped[wrap] = wrap(compiled.sql, len(compiled.params))
+        driver_conn: Any = (await pooled(conn)).driver_connection
+        try:
+            rows = await driver_conn.fetch(sql, *_bound(compiled, values), *more)
+        except Exception:
+            await drop_if_lost(conn)
+            raise
+        if not rows:
+            return None
+        (row,) = _processed(compiled, rows[:1])  # the converters of this statement's columns
+        width = len(self.keys)
+        return dict(zip(self.keys, row[:width], strict=True)), row[width:]
 
 
 class HotInsert:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,16 @@ _NOW = {
 _LARGER = {"postgresql": "GREATEST", "sqlite": "max"}
 
 
-def _statement(dialect: str) -> str:
+def _statement(dialect: str, rows: str | None = None) -> str:
+    """The take, of the row ``rows`` gives (by default the token ``:token_id``'s, in a VALUES)."""
     refilled, now, larger = _REFILLED[dialect], _NOW[dialect], _LARGER[dialect]
     updated = "api_rate_limits.updated" if dialect == "postgresql" else "updated"
+    if rows is None:
+        rows = f"VALUES (:token_id, CAST(:burst AS double precision) - 1, {now}, TRUE)"
     return " ".join(
         [
             "INSERT INTO api_rate_limits (token_id, level, updated, granted)",
-            "VALUES (:token_id, CAST(:burst AS double precision) - 1,", now, ", TRUE)",
+            rows,
             "ON CONFLICT (token_id) DO UPDATE SET level = CASE WHEN", refilled,
             ">= 1 THEN", refilled, "- 1 ELSE", refilled, "END, granted =", refilled,
             ">= 1, updated =", larger, "(", updated, ",", now, ") RETURNING granted, level",
@@ -64,7 +68,39 @@ _TAKE_ASYNCPG = (
 )
 
 
-def _wait(granted: object, level: float, rate: float) -> float:
+@dataclass(frozen=True)
+class Bucket:
+    """Every token's bucket: ``burst`` requests, refilled at ``rate`` a second."""
+
+    rate: float
+    burst: int
+
+
+def caller_taking(caller_sql: str, given: int) -> str:
+    """PostgreSQL: ``caller_sql``, asyncpg's statement for a token's row (placeholders $1 to
+    ``$given``; its table ``api_tokens``' columns among its own), and the take of one request
+    from that token's bucket, as one statement: a round trip fewer on every API call.
+
+    The take happens only where the row's ``secret_hash`` equals the next parameter; the two
+    after it are the bucket's burst and rate. So a wrong secret takes nothing, and guesses
+    cannot use up a token's rate; the caller still compares the secret in constant time before it
+    trusts the row. (The database's own comparison of two SHA-256 digests can tell by its timing
+    at most how much of the stored digest a guess's digest matches: nothing of the secret.)
+    Rows: the caller's columns, then ``granted`` and ``level`` (NULL where nothing was taken)."""
+    digest, burst, rate = f"${given + 1}", f"${given + 2}", f"${given + 3}"
+    # Placeholders and constant SQL only: no value goes into the text.
+    rows = (
+        f"SELECT caller.id, CAST({burst} AS double precision) - 1, {_NOW['postgresql']}, TRUE "  # noqa: S608
+        f"FROM caller WHERE caller.secret_hash = {digest}"
+    )
+    take = _statement("postgresql", rows).replace(":burst", burst).replace(":rate", rate)
+    return (
+        f"WITH caller AS ({caller_sql}), taken AS ({take}) "  # noqa: S608
+        "SELECT caller.*, taken.granted, taken.level FROM caller LEFT JOIN taken ON TRUE"
+    )
+
+
+def wait(granted: object, level: float, rate: float) -> float:
     """0.0 if the request may go, else the seconds until the bucket holds one request."""
     return 0.0 if granted else max(0.0, (1.0 - level) / rate)
 
@@ -76,7 +112,7 @@ async def take(conn: AsyncConnection, token_id: int, rate: float, burst: int) ->
     keeps prepared: one round trip, without SQLAlchemy's execution around it."""
     driver: Any = (await pooled(conn)).driver_connection
     row = await driver.fetchrow(_TAKE_ASYNCPG, token_id, float(burst), rate)
-    return _wait(row[0], float(row[1]), rate)
+    return wait(row[0], float(row[1]), rate)
 
 
 _SIDE_SCHEMA = (
@@ -95,7 +131,7 @@ def _prepare_side(conn: sqlite3.Connection) -> None:
 def _take_on(conn: sqlite3.Connection, token_id: int, rate: float, burst: int) -> float:
     params = {"token_id": token_id, "rate": rate, "burst": float(burst)}
     row = conn.execute(_TAKE["sqlite"], params).fetchone()
-    return _wait(row[0], float(row[1]), rate)
+    return wait(row[0], float(row[1]), rate)
 
 
 class SideFile:

@@ -29,6 +29,12 @@ class RateLimiter:
             path = None if not database or database == ":memory:" else Path(database + ".limits")
             self._side = store.SideFile(path)
 
+    @property
+    def bucket(self) -> store.Bucket | None:
+        """PostgreSQL: the buckets' size and rate, for the token's read to take one request
+        with it (``TokenService.authenticate_taking``); None on SQLite (its side file)."""
+        return None if self._side is not None else store.Bucket(self.rate_per_second, self.burst)
+
     async def allow(self, token_id: int) -> float:
         """0.0 if a request may go now, else how many seconds until one may."""
         if self._side is not None:

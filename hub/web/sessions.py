@@ -38,8 +38,11 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise NotAuthenticated("Send an API token as 'Authorization: Bearer <token>'.")
-    caller = await hub.tokens.authenticate(presented.strip())
-    wait = await request.app[RATE_LIMITER].allow(caller.token.id)
+    limiter = request.app[RATE_LIMITER]
+    # On PostgreSQL the token's read takes from its bucket too, once the secret is known good.
+    caller, wait = await hub.tokens.authenticate_taking(presented.strip(), limiter.bucket)
+    if wait is None:
+        wait = await limiter.allow(caller.token.id)
     if wait:
         raise RateLimited(
             "Too many requests for this token: slow down.", retry_after=max(1, round(wait))
