@@ -39,7 +39,7 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
     if scheme.lower() != "bearer" or not presented.strip():
         raise NotAuthenticated("Send an API token as 'Authorization: Bearer <token>'.")
     limiter = request.app[RATE_LIMITER]
-    # On PostgreSQL the token's read takes from its bucket too, once the secret is known good.
+    # On PostgreSQL the token's read takes from its bucket too, for the token's own secret only.
     caller, wait = await hub.tokens.authenticate_taking(presented.strip(), limiter.bucket)
     if wait is None:
         wait = await limiter.allow(caller.token.id)
