@@ -401,15 +401,16 @@ class TokenService:
         async def load(
             conn: AsyncConnection,
         ) -> tuple[Token, User | None, Agency | None, User | None, float | None]:
-            wait = None
+            wait, row = None, None
             if bucket is not None and conn.dialect.driver == "asyncpg":
                 more = (digest, float(bucket.burst), bucket.rate)
                 found = await _CALLER.first_within(
                     conn, {"id": int(token_id)}, rate_limits.caller_taking, more
                 )
-                row = None if found is None else found[0]
-                if found is not None and found[1][0] is not None:  # taken: the digests matched
-                    wait = rate_limits.wait(found[1][0], float(found[1][1]), bucket.rate)
+                if found is not None:
+                    row, (granted, level) = found
+                    if granted is not None:  # taken: the digests matched
+                        wait = rate_limits.wait(granted, float(level), bucket.rate)
             else:
                 row = await _CALLER.first(conn, {"id": int(token_id)})
             stored = row["secret_hash"] if row is not None else "0" * 64

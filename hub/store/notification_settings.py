@@ -12,12 +12,12 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.hot import HotReadIn
-from hub.store.notify import Note, notify
+from hub.store.notify import PG_NOTIFY_SELECT, Note, notify
 from hub.store.schema import agencies, notification_settings, users, work_items
 from hub.store.workflows import OPEN, WorkItemRow
 from hub.workflows.deadlines import ItemKind
@@ -129,11 +129,7 @@ def _recipients_select(wanted: ColumnElement[bool], *, announcing: bool = False)
     # PostgreSQL: a one-row subquery sends the note, and the people are joined to it, so the
     # note goes whoever is found (no one: one row of NULLs). Its column is selected too: a
     # subquery's volatile output is never left out, and this says so.
-    note = select(
-        func.pg_notify(bindparam("channel", type_=Text), bindparam("payload", type_=Text)).label(
-            "sent"
-        )
-    ).subquery("note")
+    note = PG_NOTIFY_SELECT.subquery("note")
     return (
         select(*columns, note.c.sent)
         .select_from(note.outerjoin(people, chosen))

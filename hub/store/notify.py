@@ -28,9 +28,12 @@ Listener = Callable[[str], None]
 _PENDING: ContextVar[list[Note] | None] = ContextVar("mappa_hub_pending_notes", default=None)
 # Every share batch sends one: on the driver, inside the job's transaction (hub.store.hot), it
 # costs the hub 70-100 µs less than SQLAlchemy's execution of it (python -m bench.write_job).
-_PG_NOTIFY = HotRead(
-    select(func.pg_notify(bindparam("channel", type_=Text), bindparam("payload", type_=Text)))
+# PostgreSQL's NOTIFY as a one-row SELECT of ``channel`` and ``payload``; also a subquery of a
+# statement that sends its note with what it reads (``notification_settings.recipients``).
+PG_NOTIFY_SELECT = select(
+    func.pg_notify(bindparam("channel", type_=Text), bindparam("payload", type_=Text)).label("sent")
 )
+_PG_NOTIFY = HotRead(PG_NOTIFY_SELECT)
 
 
 async def notify(conn: AsyncConnection, channel: str, payload: str) -> None:
