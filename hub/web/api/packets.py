@@ -51,7 +51,8 @@ def agency_ids(summaries: Iterable[PacketSummary]) -> set[int]:
 def packet_json(s: PacketSummary, codes: dict[int, str]) -> m.PacketJson:
     return {
         "id": s.id,
-        "packet_type": s.packet_type.value,
+        # The member's own attribute: ``.value`` is a property, a hundred times a listing.
+        "packet_type": s.packet_type._value_,
         "case_id": s.case_id,
         "case_reference": s.case_reference,
         "sender_agency": codes.get(s.sender_agency_id, "?"),
