@@ -183,7 +183,7 @@ def summary_of(
 ) -> PacketSummary:
     """A stored packet as a listing shows it, given its subject and attachment count."""
     # By position, in PacketSummary's order: naming thirteen fields took twice as long, a hundred
-    # times a page (tests/unit/test_packet_summary.py holds the order).
+    # times a page (tests/unit/test_listed_rows.py holds the order).
     return PacketSummary(
         r.id,
         _PACKET_TYPES.get(r.packet_type) or PacketType(r.packet_type),
