@@ -84,11 +84,12 @@ _LISTED = [
 
 def _unseen(name: str, type_: Integer | UTCDateTime) -> ScalarSelect[Any]:
     """The parameter ``name`` as ``(SELECT :name)``, a value PostgreSQL's planner does not look
-    at. Given the value itself, it planned each page anew: the plan for the values (an agency's
-    share of the rows, a time's) was always estimated a little cheaper than the one for any value,
-    so it never kept one, and a page's planning was about 240 µs of the server's CPU, on top of
-    about 600 µs to run it (bench/README.md, seventeenth session). The plan is the same either way:
-    the box's index, ranged by the agency and the time. SQLite's plan does not change."""
+    at. Given the value itself, PostgreSQL could plan each page anew: where the statistics made
+    the plan for the values (an agency's share of the rows, a time's) a little cheaper than the
+    same plan for any value, it never kept one, and a page's planning cost about 240 µs of the
+    server's CPU, on top of about 600 µs to run it (bench/README.md, seventeenth session). Unseen,
+    the two estimates are equal and the plan is kept: the box's index, ranged by the agency and
+    the time, as before. SQLite's plan does not change."""
     return select(bindparam(name, type_=type_)).scalar_subquery()
 
 

@@ -249,8 +249,8 @@ async def test_postgresql_keeps_one_plan_for_each_box_page(
 ) -> None:
     """PostgreSQL plans a prepared statement for its values five times, then keeps the plan for
     any value if that is estimated no dearer. Given the agency and the time as values, a box
-    page's plan for them was always estimated a little cheaper, so every page was planned anew
-    (about 240 µs of the server's CPU). Given as ``(SELECT $n)``, unseen by the planner, the
+    page's plan for them could be estimated a little cheaper, and every page was then planned
+    anew (about 240 µs of the server's CPU). Given as ``(SELECT $n)``, unseen by the planner, the
     plan for any value is kept after the fifth page, for each box and either way of paging."""
     if config.is_sqlite:
         pytest.skip("PostgreSQL's plans for prepared statements")
@@ -275,7 +275,8 @@ async def test_postgresql_keeps_one_plan_for_each_box_page(
     plans = await hub.db.run_read(pages)
     assert len(plans) == 4  # the four statements, each prepared once on this connection
     for statement, generic, custom in plans:
-        assert custom == 5 and generic == 3, statement
+        # Five for the values, then the one kept (more if the connection ran pages before).
+        assert custom == 5 and generic >= 3, statement
         # This small database's statistics would let PostgreSQL keep a plan for bare values too;
         # a large one's did not (bench/README.md). So: no value the planner could look at.
         values = re.findall(r"\(?\w* ?\$\d+", statement)
