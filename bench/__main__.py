@@ -503,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
                 stored = s.packets
             if "reads" not in args.skip:
                 reads(report, s, world, tmp, db, stored, ids)
+                progress("web inbox: a page as staff see it, through the services")
+                hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"
+                pages = "100" if args.quick else "400"
+                for row in sub_bench("bench.web_inbox", "--database-url", hub_url, "--data-dir",
+                                     str(world.data_dir), "--pages", pages):  # fmt: skip
+                    report.figure(row["name"], row["value"], row["unit"], **row["params"])
             if "ledger" not in args.skip:
                 progress("ledger")
                 hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"

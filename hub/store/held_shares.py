@@ -83,6 +83,12 @@ def _decision(r: RowMapping) -> HeldDecisionRow:
 async def insert_share(conn: AsyncConnection, needs: Sequence[Need], **values: Any) -> int:
     """The held share, and its packet marked held, in the caller's transaction."""
     await conn.execute(update(packets).where(packets.c.id == values["packet_id"]).values(held=True))
+    # The recipient rows' copy (migration 0027): out of the inboxes' index while held.
+    await conn.execute(
+        update(packet_recipients)
+        .where(packet_recipients.c.packet_id == values["packet_id"])
+        .values(held=True)
+    )
     result = await conn.execute(
         insert(held_shares)
         .values(
@@ -156,7 +162,7 @@ async def release_packet(conn: AsyncConnection, packet_id: str, when: datetime) 
     await conn.execute(
         update(packet_recipients)
         .where(packet_recipients.c.packet_id == packet_id)
-        .values(created_at=when)
+        .values(created_at=when, held=False)
     )
 
 

@@ -26,7 +26,12 @@ _READ_AMONG = select(packet_reads.c.packet_id).where(
 _NEWEST = (
     select(packet_recipients.c.packet_id)
     .join(packets, packets.c.id == packet_recipients.c.packet_id)
-    .where(packet_recipients.c.agency_id == bindparam("agency"), packets.c.held == false())
+    .where(
+        packet_recipients.c.agency_id == bindparam("agency"),
+        # The recipient row's copy of the flag too, which the inbox's index holds (0027).
+        packet_recipients.c.held == false(),
+        packets.c.held == false(),
+    )
     .order_by(packet_recipients.c.created_at.desc(), packet_recipients.c.packet_id.desc())
     .limit(bindparam("window", type_=Integer, literal_execute=True))
     .subquery()

@@ -72,6 +72,9 @@ _INSERT_PACKETS = HotInserts(
 # A packet held for approval (``held_shares``) is in no listing and no lookup until released:
 # the recipients cannot list or open it, and nothing else that reads packets meets it.
 _SENT = packets.c.held == false()
+# The same of a recipient row (its copy of the flag, migration 0027): the inbox's index holds it
+# after the agency, so every read of an inbox names it, and a count needs nothing else.
+_LISTED_TO = packet_recipients.c.held == false()
 _PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), _SENT)
 _HELD_OR_SENT_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
 _WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
@@ -129,7 +132,7 @@ def box_query(
         stmt = (
             select(packets)
             .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
-            .where(packet_recipients.c.agency_id == agency_id, _SENT)
+            .where(packet_recipients.c.agency_id == agency_id, _LISTED_TO, _SENT)
         )
         when: ColumnElement[Any] = packet_recipients.c.created_at
         key: ColumnElement[Any] = packet_recipients.c.packet_id
@@ -154,6 +157,20 @@ def box_query(
     return stmt, when, key
 
 
+def _inbox_index(
+    agency_id: int, flt: PacketFilter
+) -> tuple[Select[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """An inbox's rows as its index (ix_packet_recipients_inbox) holds them: not held, in a
+    time range if the filter gives one. (``box_query`` with none of the packets' filters.)"""
+    when, key = packet_recipients.c.created_at, packet_recipients.c.packet_id
+    stmt = select(key).where(packet_recipients.c.agency_id == agency_id, _LISTED_TO)
+    if flt.since is not None:
+        stmt = stmt.where(when >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(when < flt.until)
+    return stmt, when, key
+
+
 async def count_listing(
     conn: AsyncConnection,
     box: Box,
@@ -164,8 +181,16 @@ async def count_listing(
     newer_than: Position | None = None,
 ) -> int:
     """How many rows the filtered box holds (or hold newer than a position), counting no
-    further than ``cap``: an index range of at most ``cap`` entries, whatever the box's size."""
-    stmt, when, key = box_query(box, agency_id, flt)
+    further than ``cap``: an index range of at most ``cap`` entries, whatever the box's size.
+
+    An inbox filtered on nothing of the packets' own (at most on time) is counted on its index
+    alone, and so is a sent box filtered so: each packet looked up to leave out the held ones cost
+    PostgreSQL 6 to 32 ms a count at a million packets (migration 0027)."""
+    on_packets = (flt.agency_id, flt.case_id, flt.packet_type)  # filters on packets' columns
+    if box == "inbox" and on_packets == (None, None, None):
+        stmt, when, key = _inbox_index(agency_id, flt)
+    else:
+        stmt, when, key = box_query(box, agency_id, flt)
     if newer_than is not None:
         stmt = stmt.where(tuple_(when, key) > tuple_(newer_than.created_at, newer_than.id))
     inner = stmt.with_only_columns(key).limit(cap).subquery()

@@ -171,8 +171,9 @@ packets = Table(
     # (NULL where the part is missing). Both are written with the packet and never change.
     Column("recipient_ids", Text, nullable=False),
     Column("manifest", LargeBinary, nullable=True),
-    # The outbox's order, tie-breaker included (migration 0008).
-    Index("ix_packets_sender_created", "sender_agency_id", "created_at", "id"),
+    # The outbox's order, tie-breaker included (migration 0008), after the flag that keeps a
+    # held packet out of it (migration 0027: so that counting a sent box reads the index alone).
+    Index("ix_packets_sender_created", "sender_agency_id", "held", "created_at", "id"),
     Index("ix_packets_case_created", "case_id", "created_at"),
 )
 
@@ -183,7 +184,10 @@ packet_recipients = Table(
     Column("agency_id", Integer, ForeignKey("agencies.id"), primary_key=True),
     # Copied from the packet so that an inbox page is one index range scan.
     Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_packet_recipients_inbox", "agency_id", "created_at", "packet_id"),
+    # The packet's own ``held``, copied (migration 0027): the inbox's index holds it, so that
+    # counting an inbox reads that index alone.
+    Column("held", Boolean, nullable=False, server_default=false()),
+    Index("ix_packet_recipients_inbox", "agency_id", "held", "created_at", "packet_id"),
 )
 
 packet_keys = Table(
