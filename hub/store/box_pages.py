@@ -138,8 +138,14 @@ def _page_statement(box: Select[Any], *, oldest_first: bool = False) -> Select[A
     )
     return (
         select(
-            # ListedRow's fields, in its order, so that a row's first part is one.
-            *(page.c[c.name] for c in _LISTED),
+            # ListedRow's fields, in its order, so that a row's first part is one; its time is the
+            # box's own ("sort_at": for an inbox, when the packet arrived, which for a share held
+            # for approval is when it was released), so that a page's cursors and the count of
+            # the rows before it follow the box's order.
+            *(
+                page.c.sort_at.label("created_at") if c.name == "created_at" else page.c[c.name]
+                for c in _LISTED
+            ),
             cases.c.reference,
             packet_keys.c.key_id,
             packet_keys.c.sealed,

@@ -104,6 +104,15 @@ async def test_a_held_share_is_counted_only_once_released(hub: Hub, logins: obje
     released = await hub.packets.listing.page(housing, "inbox")
     assert released.rows[0].id == held.id and held.id in released.unread
     assert released.total == before.total + 1  # type: ignore[operator]
+    # Listed at its arrival, so nothing comes before it ("Showing 1 to ..."), and a page that
+    # starts after it starts with the next row (it was listed at the time it was proposed).
+    assert released.offset == 0
+    assert released.rows[0].created_at > before.rows[0].created_at
+    newest = released.rows[0]
+    rest = await hub.packets.listing.page(
+        housing, "inbox", before=Position(newest.created_at, newest.id)
+    )
+    assert [r.id for r in rest.rows] == [r.id for r in released.rows[1:]]
     assert await hub.packets.listing.unread_count(housing) == unread_before + 1
     assert await _assert_counts_agree(hub, housing) == listed + 1
 
