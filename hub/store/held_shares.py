@@ -83,7 +83,8 @@ def _decision(r: RowMapping) -> HeldDecisionRow:
 async def insert_share(conn: AsyncConnection, needs: Sequence[Need], **values: Any) -> int:
     """The held share, and its packet marked held, in the caller's transaction."""
     await conn.execute(update(packets).where(packets.c.id == values["packet_id"]).values(held=True))
-    # The recipient rows' copy (migration 0027): out of the inboxes' index while held.
+    # The recipient rows' copy (migration 0027): the inboxes' index ranges by it, so while held
+    # the rows fall outside every inbox's range and count.
     await conn.execute(
         update(packet_recipients)
         .where(packet_recipients.c.packet_id == values["packet_id"])
