@@ -62,8 +62,18 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     new = [i.packet for i in items if i.packet is not None]
     joins = [i.joins for i in items if i.joins is not None]
     members = workflow_store.membership_rows(joins, max(i.when for i in items)) if joins else []
+    # The recipients' people are told, in the share's transaction (a rolled-back batch tells no one).
+    sent = [
+        (i.record.packet_id, i.record.case_id, i.record.recipients)
+        for i in items
+        if i.record.event is Event.PACKET_SENT and i.record.packet_id and i.record.recipients
+    ]
+    # On PostgreSQL the people told are read (and the inbox pages told) in the packets' own
+    # statement: a round trip fewer a batch. Elsewhere ``told`` stays None and they are read below.
+    told = notices.delivery_read(conn, sent) if sent and new else None
+    people = None
     if new or members:
-        await packet_store.insert_packets(conn, new, members)  # in the packets' statement
+        people = await packet_store.insert_packets(conn, new, members, then_read=told)
     for item in items:
         idem, packet_id = item.idempotency, item.record.packet_id
         if idem is not None and packet_id is not None:
@@ -82,14 +92,9 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     ]
     if reads:
         await packet_reads.mark_read(conn, reads)
-    # The recipients' people are told, in the share's transaction (a rolled-back batch tells no one).
-    sent = [
-        (i.record.packet_id, i.record.case_id, i.record.recipients)
-        for i in items
-        if i.record.event is Event.PACKET_SENT and i.record.packet_id and i.record.recipients
-    ]
     if sent:
-        await notices.packets_delivered(conn, sent, max(i.when for i in items))
+        read = people if told is not None else None
+        await notices.packets_delivered(conn, sent, max(i.when for i in items), read=read)
     # Last: on PostgreSQL appending locks the log's head row until the commit.
     return await ledger.append_many(conn, [i.record for i in items])
 

@@ -28,6 +28,7 @@ from hub.store import directory as directory_store
 from hub.store import email_outbox as outbox
 from hub.store import inbox_events
 from hub.store import notification_settings as settings_store
+from hub.store.hot import HotRead
 from hub.store.notification_settings import Recipient
 from hub.store.workflows import WorkItemRow
 from hub.workflows.deadlines import ItemKind
@@ -157,25 +158,51 @@ def _messages(
     return messages
 
 
+Deliveries = Sequence[tuple[str, int | None, Sequence[int]]]
+
+
+def delivery_read(
+    conn: AsyncConnection, deliveries: Deliveries
+) -> tuple[HotRead, dict[str, Any]] | None:
+    """PostgreSQL: the read of ``packets_delivered`` (the readers of the recipient agencies, and
+    the note to the inbox pages open now) for the caller to run in a statement of its own (the
+    share batch's packets' statement: a round trip fewer); its rows then go to
+    ``packets_delivered`` as ``read``. None elsewhere, or where it cannot be one statement:
+    ``packets_delivered`` then reads for itself."""
+    agency_ids = {a for _, _, recipients in deliveries for a in recipients}
+    note = inbox_events.announcement(agency_ids)
+    if conn.dialect.name != "postgresql" or note is None:
+        return None
+    return settings_store.announcing_read(
+        Group.NEW_PACKETS.value, roles=PACKET_READERS, agency_ids=agency_ids, announcing=note
+    )
+
+
 async def packets_delivered(
     conn: AsyncConnection,
-    deliveries: Sequence[tuple[str, int | None, Sequence[int]]],
+    deliveries: Deliveries,
     when: datetime,
+    *,
+    read: list[tuple[Any, ...]] | None = None,
 ) -> int:
     """Packets (id, case id, recipient agency ids) now listed in their recipients' inboxes: tell
     each recipient agency's readers, and the inbox pages open now (``hub.services.inbox_events``:
     every share, reply, request and released share passes here). One query for a whole batch,
-    and one statement for its messages."""
+    and one statement for its messages. ``read``: the rows of ``delivery_read`` for these
+    deliveries, run by the caller in the same transaction (the note went with them)."""
     agency_ids = {a for _, _, recipients in deliveries for a in recipients}
     if not agency_ids:
         return 0
-    people = await settings_store.recipients(
-        conn,
-        Group.NEW_PACKETS.value,
-        roles=PACKET_READERS,
-        agency_ids=agency_ids,
-        announcing=inbox_events.announcement(agency_ids),  # with the read: a round trip fewer
-    )
+    if read is not None:
+        people = settings_store.recipients_of(read)
+    else:
+        people = await settings_store.recipients(
+            conn,
+            Group.NEW_PACKETS.value,
+            roles=PACKET_READERS,
+            agency_ids=agency_ids,
+            announcing=inbox_events.announcement(agency_ids),  # with the read: a round trip fewer
+        )
     # Every person told of every packet in the batch, in one statement.
     messages = []
     for packet_id, case_id, recipients in deliveries:

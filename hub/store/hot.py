@@ -1,4 +1,5 @@
-"""Hot reads, and the share batch's inserts, run on the database driver itself.
+"""Hot reads, and the share batch's inserts (``hub.store.hot_writes``), run on the database driver
+itself.
 
 A few reads happen on every share and every API call (the token, the case and who is active on
 it). Through SQLAlchemy's execution each cost several times what the database takes to answer:
@@ -26,15 +27,12 @@ the same for a read that locks (``FOR UPDATE``). Anywhere else (aiosqlite) each 
 
 from __future__ import annotations
 
-import itertools
-import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Insert, Select, Table, bindparam, insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BindParameter, Select, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -265,207 +263,6 @@ class HotRead:
         return dict(zip(self.keys, row[:width], strict=True)), row[width:]
 
 
-class HotInsert:
-    """A multi-row INSERT into ``table``, rendered once per dialect and set of columns given, and
-    run with the driver's ``executemany`` where the job's transaction allows (see the module's
-    note). Columns not given take their server default, so a table with client-side defaults
-    (``Column(default=...)``) is refused: those need SQLAlchemy to fill them in."""
-
-    def __init__(self, table: Table, *, skip_existing: bool = False) -> None:
-        client_defaults = [c.name for c in table.columns if c.default is not None]
-        if client_defaults:
-            raise ValueError(f"{table.name} has client-side defaults: {client_defaults}")
-        self.table = table
-        # skip_existing: a row whose key is already there is left as it is (ON CONFLICT DO
-        # NOTHING, which SQLite and PostgreSQL both spell so).
-        self._skip_existing = skip_existing
-        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
-
-    def statement(self, dialect: Dialect) -> Insert:
-        """The statement for ``dialect`` (for ``conn.execute`` with a list of rows)."""
-        if not self._skip_existing:
-            return insert(self.table)
-        dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-        return dialect_insert(self.table).on_conflict_do_nothing()
-
-    def _for(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
-        found = self._compiled.get((dialect.name, keys))
-        if found is None:
-            # The values only shape the statement: each becomes a placeholder, in table order.
-            shaped = self.statement(dialect).values({self.table.c[k]: None for k in keys})
-            compiled = shaped.compile(dialect=dialect)
-            names = tuple(compiled.positiontup or ())
-            if sorted(names) != sorted(keys):
-                raise ValueError(f"{self.table.name}: placeholders {names} are not {keys}")
-            params = tuple(
-                (name, compiled.binds[name].type._cached_bind_processor(dialect), None)
-                for name in names
-            )
-            found = self._compiled[(dialect.name, keys)] = _Compiled(compiled.string, params, ())
-        return found
-
-    async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert ``rows`` (each with the same keys) in the caller's transaction."""
-        if not rows:
-            return
-        executemany = getattr(conn, "driver_executemany", None)
-        postgres = conn.dialect.driver == "asyncpg"
-        if executemany is None and not postgres:
-            await conn.execute(self.statement(conn.dialect), list(rows))
-            return
-        keys = tuple(rows[0])
-        compiled = self._for(conn.dialect, keys)
-        width = len(keys)
-        args = []
-        for row in rows:
-            if len(row) != width:
-                raise ValueError("rows of one insert must all have the same keys")
-            args.append(tuple(row[n] if p is None else p(row[n]) for n, p, _ in compiled.params))
-        sql = compiled.sql
-        if executemany is None:
-            ran, _ = await _asyncpg_in_transaction(conn, sql, lambda pg: pg.executemany(sql, args))
-            if not ran:
-                await conn.execute(self.statement(conn.dialect), list(rows))
-            return
-        try:
-            executemany(sql, args)
-        except sqlite3.Error as exc:
-            raise _driver_error(exc, sql, conn.dialect) from exc
-
-
-class HotWrite:
-    """An UPDATE or DELETE of one set of values, compiled once per dialect and run on the driver
-    inside the job's transaction where ``HotInsert`` is (see the module's note); anywhere else an
-    ordinary ``conn.execute``."""
-
-    def __init__(self, statement: UpdateBase) -> None:
-        self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
-
-    def compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
-        if found is None:
-            found = self._compiled[dialect.name] = _compile(self.statement, dialect)
-        return found
-
-    async def run(self, conn: AsyncConnection, values: Mapping[str, Any]) -> None:
-        executemany = getattr(conn, "driver_executemany", None)
-        postgres = conn.dialect.driver == "asyncpg"
-        if executemany is None and not postgres:
-            await conn.execute(self.statement, dict(values))
-            return
-        compiled = self.compiled(conn.dialect)
-        args = tuple(_bound(compiled, values))
-        sql = compiled.sql
-        if executemany is None:
-            ran, _ = await _asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))
-            if not ran:
-                await conn.execute(self.statement, dict(values))
-            return
-        try:
-            executemany(sql, [args])
-        except sqlite3.Error as exc:
-            raise _driver_error(exc, sql, conn.dialect) from exc
-
-
-class HotInserts:
-    """Several ``HotInsert``s into different tables, run together in the job's transaction (the
-    share batch's packets, recipients, keys and parts).
-
-    On PostgreSQL they are one statement, so one round trip where there were one a table (each
-    an await on a busy event loop): each table's rows come from ``unnest`` of one array per
-    column, and every insert but the last is a data-modifying CTE. Foreign keys are checked at
-    the statement's end, so parents and children go in together. Arrays are cast to the column's
-    type without its length (an explicit cast to ``varchar(n)`` truncates silently; the insert's
-    own assignment refuses an over-long value, as a plain insert does). Elsewhere each runs in
-    turn: SQLite's writer has no round trips to save."""
-
-    def __init__(self, *inserts: HotInsert, then: HotWrite | None = None) -> None:
-        self._inserts = inserts
-        # A write after the inserts (the log's head moved past the entries just appended): on
-        # PostgreSQL the statement's last part, with the inserts as its CTEs.
-        self._then = then
-        # By the (insert, keys) of the tables given rows: the SQL and each array's processor.
-        self._compiled: dict[tuple[tuple[int, tuple[str, ...]], ...], _Compiled] = {}
-
-    def _for(self, dialect: Dialect, shape: tuple[tuple[int, tuple[str, ...]], ...]) -> _Compiled:
-        found = self._compiled.get(shape)
-        if found is not None:
-            return found
-        quote = dialect.identifier_preparer
-        statements: list[str] = []
-        params: list[tuple[str, Processor, Any]] = []
-        for index, keys in shape:
-            insert = self._inserts[index]
-            arrays = []
-            for key in keys:
-                column = insert.table.c[key]
-                element = re.sub(r"\(\d+\)", "", column.type.compile(dialect=dialect))
-                params.append((key, column.type._cached_bind_processor(dialect), None))
-                arrays.append(f"${len(params)}::{element}[]")
-            conflict = " ON CONFLICT DO NOTHING" if insert._skip_existing else ""
-            names = ", ".join(quote.quote(insert.table.c[k].name) for k in keys)
-            # Only the schema's own names, quoted by the dialect, go into the text; values are
-            # parameters.
-            statements.append(
-                f"INSERT INTO {quote.format_table(insert.table)} ({names}) "  # noqa: S608
-                f"SELECT * FROM unnest({', '.join(arrays)}){conflict}"
-            )
-        if self._then is not None:
-            then = self._then.compiled(dialect)
-            offset = len(params)
-            # Its own placeholders ($1...) follow the arrays'.
-            statements.append(re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + offset}", then.sql))
-            params.extend(then.params)
-        ctes = ", ".join(f"written_{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))
-        sql = f"WITH {ctes} {statements[-1]}" if ctes else statements[-1]
-        found = self._compiled[shape] = _Compiled(sql, tuple(params), ())
-        return found
-
-    async def run(
-        self,
-        conn: AsyncConnection,
-        rows: Sequence[Sequence[Mapping[str, Any]]],
-        values: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Insert ``rows[i]`` (each with the same keys) with the i-th insert, in the caller's
-        transaction, then the write ``then`` with ``values``; a table given no rows is left
-        out."""
-        if len(rows) != len(self._inserts) or (values is None) != (self._then is None):
-            raise ValueError("one list of rows for each insert, and values for the write after")
-        given = [(i, r) for i, r in enumerate(rows) if r]
-        if conn.dialect.driver != "asyncpg" or not given:
-            await self._one_by_one(conn, given, values)
-            return
-        shape = tuple((i, tuple(r[0])) for i, r in given)
-        compiled = self._for(conn.dialect, shape)
-        args: list[Any] = []
-        processors = iter(compiled.params)
-        for (_, keys), (_, table_rows) in zip(shape, given, strict=True):
-            if any(len(row) != len(keys) for row in table_rows):
-                raise ValueError("rows of one insert must all have the same keys")
-            for name, process, _ in itertools.islice(processors, len(keys)):
-                column = [row[name] for row in table_rows]
-                args.append(column if process is None else [process(v) for v in column])
-        if values is not None:  # the write's own parameters, after the arrays
-            args.extend(_bound_params(list(processors), values))
-        sql = compiled.sql
-        ran, _ = await _asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))
-        if not ran:
-            await self._one_by_one(conn, given, values)
-
-    async def _one_by_one(
-        self,
-        conn: AsyncConnection,
-        given: Sequence[tuple[int, Sequence[Mapping[str, Any]]]],
-        values: Mapping[str, Any] | None,
-    ) -> None:
-        for i, table_rows in given:
-            await self._inserts[i].run(conn, table_rows)
-        if self._then is not None and values is not None:
-            await self._then.run(conn, values)
-
-
 class HotReadIn:
     """A ``HotRead`` of a statement that takes a list (``IN``, such as a page's ids): built by
     ``build`` from one placeholder per item, compiled once per length. SQLAlchemy's expanding
@@ -484,6 +281,23 @@ class HotReadIn:
     ) -> list[tuple[Any, ...]]:
         return await self._read(conn, items, values, in_transaction=False)
 
+    def one_part(
+        self, items: Sequence[Any], values: Mapping[str, Any] | None = None
+    ) -> tuple[HotRead, dict[str, Any]]:
+        """The read of ``items`` (at most ``MAX_ITEMS``) as one ``HotRead`` and its values, for a
+        caller that runs it inside a statement of its own (``HotInserts.run``'s ``then_read``)."""
+        if not 0 < len(items) <= self.MAX_ITEMS:
+            raise ValueError(f"one part holds 1 to {self.MAX_ITEMS} items, not {len(items)}")
+        hot = self._by_length.get(len(items))
+        if hot is None:
+            placeholders: list[BindParameter[Any]] = [
+                bindparam(f"in_{i}") for i in range(len(items))
+            ]
+            hot = self._by_length[len(items)] = HotRead(self._build(placeholders))
+        given = dict(values or {})
+        given.update((f"in_{i}", item) for i, item in enumerate(items))
+        return hot, given
+
     async def all_in_transaction(
         self, conn: AsyncConnection, items: Sequence[Any], values: Mapping[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
@@ -501,15 +315,7 @@ class HotReadIn:
     ) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
         for start in range(0, len(items), self.MAX_ITEMS):
-            part = items[start : start + self.MAX_ITEMS]
-            hot = self._by_length.get(len(part))
-            if hot is None:
-                placeholders: list[BindParameter[Any]] = [
-                    bindparam(f"in_{i}") for i in range(len(part))
-                ]
-                hot = self._by_length[len(part)] = HotRead(self._build(placeholders))
-            given = dict(values or {})
-            given.update((f"in_{i}", item) for i, item in enumerate(part))
+            hot, given = self.one_part(items[start : start + self.MAX_ITEMS], values)
             read = hot.all_in_transaction if in_transaction else hot.all
             rows.extend(await read(conn, given))
         return rows

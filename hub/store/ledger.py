@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert, HotInserts, HotRead, HotWrite, pooled
+from hub.store.hot import HotRead, pooled
+from hub.store.hot_writes import HotInsert, HotInserts, HotWrite
 from hub.store.ledger_rows import POSTGRES_ROWS, SQLITE_ROWS, Row
 from hub.store.schema import ledger_entries, ledger_head
 

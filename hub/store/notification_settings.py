@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotReadIn
+from hub.store.hot import HotRead, HotReadIn
 from hub.store.notify import PG_NOTIFY_SELECT, Note, notify
 from hub.store.schema import agencies, notification_settings, users, work_items
 from hub.store.workflows import OPEN, WorkItemRow
@@ -102,6 +102,26 @@ def _as_recipients(rows: list[tuple[Any, ...]]) -> list[Recipient]:
         (Recipient(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows if r[0] is not None),
         key=lambda r: r.user_id,  # one order, however many parts the ids were read in
     )
+
+
+def announcing_read(
+    group: str, *, roles: Collection[str], agency_ids: Collection[int], announcing: Note
+) -> tuple[HotRead, dict[str, Any]] | None:
+    """PostgreSQL: ``recipients`` by agency with its note, as a read for the caller to run inside
+    a statement of its own (a share batch's packets' statement: ``HotInserts``'s ``then_read``),
+    with its values; its rows go to ``recipients_of``. None where it cannot be one part (more
+    agencies than ``HotReadIn.MAX_ITEMS``): the caller then asks ``recipients``."""
+    if not agency_ids or len(agency_ids) > HotReadIn.MAX_ITEMS:
+        return None
+    channel, payload = announcing
+    return _by_agency(tuple(roles), announcing=True).one_part(
+        sorted(agency_ids), {"group": group, "channel": channel, "payload": payload}
+    )
+
+
+def recipients_of(rows: list[tuple[Any, ...]]) -> list[Recipient]:
+    """The people in the rows of ``announcing_read``."""
+    return _as_recipients(rows)
 
 
 @cache

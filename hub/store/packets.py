@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.crypto.packet_format import MANIFEST
-from hub.store.hot import HotInsert, HotInserts, HotReadIn
+from hub.store.hot import HotRead, HotReadIn
+from hub.store.hot_writes import HotInsert, HotInserts
 from hub.store.schema import (
     case_agencies,
     idempotency_keys,
@@ -260,12 +261,15 @@ async def insert_packets(
     conn: AsyncConnection,
     new: Sequence[NewPacket],
     members: Sequence[Mapping[str, Any]] = (),
-) -> None:
+    *,
+    then_read: tuple[HotRead, Mapping[str, Any]] | None = None,
+) -> list[tuple[Any, ...]]:
     """Insert packets, whatever their number, with one multi-row insert per table (on PostgreSQL
     all in one statement: ``HotInserts``), and ``members``, rows of agencies now active on their
     cases (``hub.store.workflows.membership_rows``). Either may be empty: a table given no rows
-    is left out."""
-    await _INSERT_PACKETS.run(
+    is left out. ``then_read``: a read run after them in the same transaction (on PostgreSQL in
+    the same statement), whose rows are returned."""
+    return await _INSERT_PACKETS.run(
         conn,
         [
             [
@@ -305,6 +309,7 @@ async def insert_packets(
             ],
             members,
         ],
+        then_read=then_read,
     )  # fmt: skip
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.hot import HotInsert, HotRead
+from hub.store.hot import HotRead
+from hub.store.hot_writes import HotInsert
 from hub.store.schema import (
     case_agencies,
     info_requests,

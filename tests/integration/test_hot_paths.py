@@ -34,7 +34,8 @@ from hub.store import ledger as ledger_store
 from hub.store import notification_settings as settings_store
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
-from hub.store.hot import HotInsert, HotInserts, HotReadIn, HotWrite
+from hub.store.hot import HotRead, HotReadIn
+from hub.store.hot_writes import HotInsert, HotInserts, HotWrite
 from hub.store.outage import database_unavailable
 from hub.store.packets import Box, PacketFilter, Position
 from hub.store.rate_limits import SideFile
@@ -474,6 +475,52 @@ async def test_hot_inserts_write_parents_children_and_the_write_after_together(
             await conn.execute(select(cases.c.given_names).where(cases.c.id == target))
         ).scalar_one()
     assert names == "Written after"
+
+
+async def test_hot_inserts_then_a_read_answer_what_the_read_alone_answers(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """``HotInserts`` with a read after its inserts (``then_read``; on PostgreSQL the
+    statement's last part): the rows written, and the read's rows as the read alone gives them,
+    typed. On PostgreSQL the read does not see the rows just written (one statement, one
+    snapshot); on SQLite it runs after them and does."""
+    target = await case_id(hub, "Harlow")
+    housing = await agency_id(hub, "DBY-HOUSING")
+    async with hub.db.write() as conn:
+        await conn.execute(case_agencies.delete().where(case_agencies.c.case_id == target))
+    joined = select(case_agencies.c.agency_id, case_agencies.c.joined_at).where(
+        case_agencies.c.case_id == bindparam("case")
+    )
+    read = HotRead(select(cases.c.id, cases.c.created_at).where(cases.c.id == bindparam("case")))
+    inserts = HotInserts(HotInsert(case_agencies, skip_existing=True))
+    member = {"case_id": target, "agency_id": housing, "joined_at": hub.clock.now()}
+
+    async def write(conn: AsyncConnection) -> tuple[list[Any], list[Any], list[Any]]:
+        before = await HotRead(joined).all_in_transaction(conn, {"case": target})
+        got = await inserts.run(conn, [[member]], then_read=(read, {"case": target}))
+        alone = await read.all_in_transaction(conn, {"case": target})
+        return before, got, alone
+
+    before, got, alone = await hub.db.run_write(write)
+    assert before == [] and got == alone and len(got) == 1
+    assert got[0][1].tzinfo is not None, "read through its column types"
+    other = {**member, "agency_id": await agency_id(hub, "DBY-PROBATION")}
+    seen = await hub.db.run_write(
+        lambda conn: inserts.run(conn, [[other]], then_read=(HotRead(joined), {"case": target}))
+    )
+    postgres = hub.db.engine.dialect.name == "postgresql"
+    assert len(seen) == (1 if postgres else 2), "the statement's snapshot, on PostgreSQL"
+    async with hub.db.read() as conn:
+        stored = (await conn.execute(joined, {"case": target})).all()
+    assert sorted(tuple(r) for r in stored) == sorted(
+        (m["agency_id"], m["joined_at"]) for m in (member, other)
+    )
+    with pytest.raises(ValueError, match="not both"):
+        await hub.db.run_write(
+            lambda conn: HotInserts(HotInsert(case_agencies), then=HotWrite(update(cases))).run(
+                conn, [[member]], {}, then_read=(read, {"case": target})
+            )
+        )
 
 
 async def test_a_hot_insert_refuses_what_it_cannot_render(hub: Hub) -> None:

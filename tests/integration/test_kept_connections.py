@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import NotFound
 from hub.store.database import Database
-from hub.store.hot import HotInsert, HotRead
+from hub.store.hot import HotRead
+from hub.store.hot_writes import HotInsert
 from hub.store.kept_connections import KEEP_IDLE
 from hub.store.outage import database_unavailable
 from tests.conftest import PG_ADMIN_URL, _drop_pg_database, _pg_database

@@ -1,0 +1,161 @@
+"""The hub's and the server's CPU for one share batch of one share (not a test; prints figures).
+
+    python -m bench.share_batch [--database-url postgresql://postgres@127.0.0.1:5432/test]
+                                [--rounds 8] [--batches 500]
+
+At a steady rate a share batch holds one share, so every statement of the batch is paid for by
+that share. This times ``hub.services.log_writer.write`` of one real share (sealed and decided
+once through ``PacketService.send``, then written again under a new packet id each time), in the
+hub's own process, without the HTTP layer, the sealing or the load process: the hub's CPU from
+``getrusage``, the server's from ``/proc`` for its backends (PostgreSQL on this machine only).
+A CPU time per process is steadier than a throughput on a busy machine, so two commits can be
+told apart by a few percent in alternated runs. It creates a database beside the one named
+(``--database-url``) and drops it afterwards; without one, a SQLite file in a temporary
+directory (the server's figure is then 0: SQLite runs in the hub).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench import seed as seeding
+from bench.__main__ import build_world, drop_postgresql, fresh_postgresql
+
+
+def _hub_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def _process_cpu(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # a backend that ended
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -> None:
+    from hub.config import PasswordHashing, load_config
+    from hub.model.packets import Draft
+    from hub.services import log_writer
+    from hub.services.actor import Actor
+    from hub.services.log_writer import PendingWrite
+    from hub.wiring import Hub
+
+    world = await build_world(data_dir, url)
+    config = load_config(data_dir, url, passwords=PasswordHashing(1, 1024, 1))
+    hub = await Hub.open(config)
+    backends: Any = None
+    try:
+        user = next(u for u in await hub.directory.users() if u.username == "dby.police")
+        police = Actor(user, await hub.directory.agency(user.agency_id))
+        draft = Draft(
+            case_id=world.case_ids[0],
+            recipient_agency_ids=(world.recipient_id,),
+            subject="Proposed address - suitability check",
+            body="Seeded by the benchmark. ".ljust(seeding.BODY_BYTES, "x"),
+            purpose=seeding.PURPOSE,
+            lawful_basis=seeding.LAWFUL_BASIS,
+            data_categories=tuple(seeding.CATEGORIES),
+            necessity={"why": "Housing must assess the proposed address against the plan."},
+        )
+        # The share's own pending write, as the packet service hands it to the log writer.
+        writer: Any = hub.packets._log  # the log writer: where a share joins its batch
+        captured: list[PendingWrite] = []
+        submit = writer.submit
+
+        async def keep(item: PendingWrite) -> Any:
+            captured.append(item)
+            return await submit(item)
+
+        writer.submit = keep
+        await hub.packets.send(police, draft)
+        writer.submit = submit
+        share = captured[0]
+        assert share.packet is not None and share.record.packet_id is not None
+
+        def again() -> list[PendingWrite]:
+            packet_id = str(uuid.uuid4())
+            assert share.packet is not None
+            packet = replace(share.packet, row=share.packet.row._replace(id=packet_id))
+            return [
+                replace(share, record=replace(share.record, packet_id=packet_id), packet=packet)
+            ]
+
+        async def server_pids() -> list[int]:
+            if backends is None:
+                return []
+            rows = await backends.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                url.rpartition("/")[2] if url else "",
+            )
+            return [int(r["pid"]) for r in rows]
+
+        if url:
+            import asyncpg  # type: ignore[import-untyped]
+
+            backends = await asyncpg.connect(url.replace("+asyncpg", ""))
+        for _ in range(batches // 4):  # warm: connections kept, statements prepared
+            await hub.db.run_write(lambda conn: log_writer.write(conn, again()))
+        hub_us, server_us = [], []
+        for round_ in range(1, rounds + 1):
+            pids = await server_pids()
+            hub0, server0 = _hub_cpu(), _process_cpu(pids)
+            for _ in range(batches):
+                await hub.db.run_write(lambda conn: log_writer.write(conn, again()))
+            hub_us.append((_hub_cpu() - hub0) / batches * 1e6)
+            server_us.append((_process_cpu(pids) - server0) / batches * 1e6)
+            print(
+                f"round {round_}  hub {hub_us[-1]:7.1f} µs  server {server_us[-1]:7.1f} µs a batch",
+                file=sys.stderr,
+                flush=True,
+            )
+        print(
+            f"share batch of one share, {batches} a round, median of {rounds}: "
+            f"hub {statistics.median(hub_us):.1f} µs, server {statistics.median(server_us):.1f} µs"
+        )
+    finally:
+        if backends is not None:
+            await backends.close()
+        await hub.close()
+
+
+async def _run(database_url: str | None, rounds: int, batches: int) -> None:
+    url, admin = (None, None)
+    if database_url:
+        url, admin = await fresh_postgresql(database_url)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            await _measure(Path(tmp), url, rounds, batches)
+    finally:
+        if url and admin:
+            await drop_postgresql(admin, url)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="PostgreSQL (a database is made beside it)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(_run(args.database_url, args.rounds, args.batches))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""The share batch's writes run on the database driver itself: ``HotInsert``, ``HotWrite`` and
+``HotInserts`` (what they are for, and where each runs: ``hub.store.hot``'s note).
+
+On the SQLite writer thread each runs with ``executemany`` on the job's sqlite3 connection; on
+PostgreSQL on the asyncpg connection inside the job's transaction (``hot._asyncpg_in_transaction``,
+called through the module so that there is one way in); anywhere else an ordinary
+``conn.execute``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Insert, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import UpdateBase
+
+from hub.store import hot
+from hub.store.hot import (
+    HotRead,
+    Processor,
+    _bound,
+    _bound_params,
+    _compile,
+    _Compiled,
+    _driver_error,
+    _processed,
+)
+
+
+class HotInsert:
+    """A multi-row INSERT into ``table``, rendered once per dialect and set of columns given, and
+    run with the driver's ``executemany`` where the job's transaction allows (see the module's
+    note). Columns not given take their server default, so a table with client-side defaults
+    (``Column(default=...)``) is refused: those need SQLAlchemy to fill them in."""
+
+    def __init__(self, table: Table, *, skip_existing: bool = False) -> None:
+        client_defaults = [c.name for c in table.columns if c.default is not None]
+        if client_defaults:
+            raise ValueError(f"{table.name} has client-side defaults: {client_defaults}")
+        self.table = table
+        # skip_existing: a row whose key is already there is left as it is (ON CONFLICT DO
+        # NOTHING, which SQLite and PostgreSQL both spell so).
+        self._skip_existing = skip_existing
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    def statement(self, dialect: Dialect) -> Insert:
+        """The statement for ``dialect`` (for ``conn.execute`` with a list of rows)."""
+        if not self._skip_existing:
+            return insert(self.table)
+        dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        return dialect_insert(self.table).on_conflict_do_nothing()
+
+    def _for(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
+        found = self._compiled.get((dialect.name, keys))
+        if found is None:
+            # The values only shape the statement: each becomes a placeholder, in table order.
+            shaped = self.statement(dialect).values({self.table.c[k]: None for k in keys})
+            compiled = shaped.compile(dialect=dialect)
+            names = tuple(compiled.positiontup or ())
+            if sorted(names) != sorted(keys):
+                raise ValueError(f"{self.table.name}: placeholders {names} are not {keys}")
+            params = tuple(
+                (name, compiled.binds[name].type._cached_bind_processor(dialect), None)
+                for name in names
+            )
+            found = self._compiled[(dialect.name, keys)] = _Compiled(compiled.string, params, ())
+        return found
+
+    async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (each with the same keys) in the caller's transaction."""
+        if not rows:
+            return
+        executemany = getattr(conn, "driver_executemany", None)
+        postgres = conn.dialect.driver == "asyncpg"
+        if executemany is None and not postgres:
+            await conn.execute(self.statement(conn.dialect), list(rows))
+            return
+        keys = tuple(rows[0])
+        compiled = self._for(conn.dialect, keys)
+        width = len(keys)
+        args = []
+        for row in rows:
+            if len(row) != width:
+                raise ValueError("rows of one insert must all have the same keys")
+            args.append(tuple(row[n] if p is None else p(row[n]) for n, p, _ in compiled.params))
+        sql = compiled.sql
+        if executemany is None:
+            ran, _ = await hot._asyncpg_in_transaction(
+                conn, sql, lambda pg: pg.executemany(sql, args)
+            )
+            if not ran:
+                await conn.execute(self.statement(conn.dialect), list(rows))
+            return
+        try:
+            executemany(sql, args)
+        except sqlite3.Error as exc:
+            raise _driver_error(exc, sql, conn.dialect) from exc
+
+
+class HotWrite:
+    """An UPDATE or DELETE of one set of values, compiled once per dialect and run on the driver
+    inside the job's transaction where ``HotInsert`` is (see the module's note); anywhere else an
+    ordinary ``conn.execute``."""
+
+    def __init__(self, statement: UpdateBase) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = _compile(self.statement, dialect)
+        return found
+
+    async def run(self, conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+        executemany = getattr(conn, "driver_executemany", None)
+        postgres = conn.dialect.driver == "asyncpg"
+        if executemany is None and not postgres:
+            await conn.execute(self.statement, dict(values))
+            return
+        compiled = self.compiled(conn.dialect)
+        args = tuple(_bound(compiled, values))
+        sql = compiled.sql
+        if executemany is None:
+            ran, _ = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))
+            if not ran:
+                await conn.execute(self.statement, dict(values))
+            return
+        try:
+            executemany(sql, [args])
+        except sqlite3.Error as exc:
+            raise _driver_error(exc, sql, conn.dialect) from exc
+
+
+class HotInserts:
+    """Several ``HotInsert``s into different tables, run together in the job's transaction (the
+    share batch's packets, recipients, keys and parts).
+
+    On PostgreSQL they are one statement, so one round trip where there were one a table (each
+    an await on a busy event loop): each table's rows come from ``unnest`` of one array per
+    column, and every insert but the last is a data-modifying CTE. Foreign keys are checked at
+    the statement's end, so parents and children go in together. Arrays are cast to the column's
+    type without its length (an explicit cast to ``varchar(n)`` truncates silently; the insert's
+    own assignment refuses an over-long value, as a plain insert does). Elsewhere each runs in
+    turn: SQLite's writer has no round trips to save."""
+
+    def __init__(self, *inserts: HotInsert, then: HotWrite | None = None) -> None:
+        self._inserts = inserts
+        # A write after the inserts (the log's head moved past the entries just appended): on
+        # PostgreSQL the statement's last part, with the inserts as its CTEs.
+        self._then = then
+        # By the (insert, keys) of the tables given rows and the read after them, if any: the SQL
+        # and each array's processor.
+        self._compiled: dict[
+            tuple[tuple[tuple[int, tuple[str, ...]], ...], HotRead | None], _Compiled
+        ] = {}
+
+    def _for(
+        self,
+        dialect: Dialect,
+        shape: tuple[tuple[int, tuple[str, ...]], ...],
+        read: HotRead | None = None,
+    ) -> _Compiled:
+        cache_key = (shape, read)
+        found = self._compiled.get(cache_key)
+        if found is not None:
+            return found
+        quote = dialect.identifier_preparer
+        statements: list[str] = []
+        params: list[tuple[str, Processor, Any]] = []
+        for index, keys in shape:
+            insert = self._inserts[index]
+            arrays = []
+            for key in keys:
+                column = insert.table.c[key]
+                element = re.sub(r"\(\d+\)", "", column.type.compile(dialect=dialect))
+                params.append((key, column.type._cached_bind_processor(dialect), None))
+                arrays.append(f"${len(params)}::{element}[]")
+            conflict = " ON CONFLICT DO NOTHING" if insert._skip_existing else ""
+            names = ", ".join(quote.quote(insert.table.c[k].name) for k in keys)
+            # Only the schema's own names, quoted by the dialect, go into the text; values are
+            # parameters.
+            statements.append(
+                f"INSERT INTO {quote.format_table(insert.table)} ({names}) "  # noqa: S608
+                f"SELECT * FROM unnest({', '.join(arrays)}){conflict}"
+            )
+        last = self._then.compiled(dialect) if self._then is not None else None
+        if read is not None:
+            last = read._for(dialect)
+            if last.sql.lstrip().upper().startswith("WITH"):
+                raise ValueError("a read after the inserts cannot have a WITH of its own")
+        results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+        if last is not None:
+            offset = len(params)
+            # Its own placeholders ($1...) follow the arrays'.
+            statements.append(re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + offset}", last.sql))
+            params.extend(last.params)
+            results = last.results
+        ctes = ", ".join(f"written_{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))
+        sql = f"WITH {ctes} {statements[-1]}" if ctes else statements[-1]
+        found = self._compiled[cache_key] = _Compiled(sql, tuple(params), results)
+        return found
+
+    async def run(
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[Sequence[Mapping[str, Any]]],
+        values: Mapping[str, Any] | None = None,
+        *,
+        then_read: tuple[HotRead, Mapping[str, Any]] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Insert ``rows[i]`` (each with the same keys) with the i-th insert, in the caller's
+        transaction, then the write ``then`` with ``values``; a table given no rows is left
+        out.
+
+        ``then_read``: a read (with its values) run after the inserts in the same transaction,
+        whose rows are returned; on PostgreSQL the statement's last part, so the inserts and the
+        read are one round trip. There the read does not see the rows the inserts write (one
+        statement, one snapshot); elsewhere it runs after them and does: a read given here must
+        not depend on them. Not with a ``then`` write (a statement has one last part)."""
+        if len(rows) != len(self._inserts) or (values is None) != (self._then is None):
+            raise ValueError("one list of rows for each insert, and values for the write after")
+        if then_read is not None and self._then is not None:
+            raise ValueError("a read after the inserts, or a write: not both")
+        read, read_values = then_read if then_read is not None else (None, {})
+        given = [(i, r) for i, r in enumerate(rows) if r]
+        if conn.dialect.driver != "asyncpg" or not given:
+            return await self._one_by_one(conn, given, values, then_read)
+        shape = tuple((i, tuple(r[0])) for i, r in given)
+        compiled = self._for(conn.dialect, shape, read)
+        args: list[Any] = []
+        processors = iter(compiled.params)
+        for (_, keys), (_, table_rows) in zip(shape, given, strict=True):
+            if any(len(row) != len(keys) for row in table_rows):
+                raise ValueError("rows of one insert must all have the same keys")
+            for name, process, _ in itertools.islice(processors, len(keys)):
+                column = [row[name] for row in table_rows]
+                args.append(column if process is None else [process(v) for v in column])
+        if values is not None:  # the write's own parameters, after the arrays
+            args.extend(_bound_params(list(processors), values))
+        elif read is not None:  # the read's, after the arrays
+            args.extend(_bound_params(list(processors), read_values))
+        sql = compiled.sql
+        if read is None:
+            ran, _ = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))
+            return [] if ran else await self._one_by_one(conn, given, values, None)
+        ran, got = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.fetch(sql, *args))
+        if not ran:
+            return await self._one_by_one(conn, given, values, then_read)
+        return _processed(compiled, got)
+
+    async def _one_by_one(
+        self,
+        conn: AsyncConnection,
+        given: Sequence[tuple[int, Sequence[Mapping[str, Any]]]],
+        values: Mapping[str, Any] | None,
+        then_read: tuple[HotRead, Mapping[str, Any]] | None,
+    ) -> list[tuple[Any, ...]]:
+        for i, table_rows in given:
+            await self._inserts[i].run(conn, table_rows)
+        if self._then is not None and values is not None:
+            await self._then.run(conn, values)
+        if then_read is None:
+            return []
+        read, read_values = then_read
+        return await read.all_in_transaction(conn, read_values)
