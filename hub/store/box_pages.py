@@ -31,7 +31,6 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     bindparam,
-    false,
     literal_column,
     select,
     tuple_,
@@ -40,6 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.hot import HotRead
 from hub.store.packets import (
+    LISTED_TO,
+    SENT,
     Box,
     PacketFilter,
     PacketRow,
@@ -93,22 +94,21 @@ def _unseen(name: str, type_: Integer | UTCDateTime) -> ScalarSelect[Any]:
     return select(bindparam(name, type_=type_)).scalar_subquery()
 
 
-# A packet held for approval (``held_shares``) is in no box until released. An inbox names the
-# recipient row's copy of the flag too, which its index holds after the agency (migration 0027).
-_SENT = packets.c.held == false()
-_LISTED_TO = packet_recipients.c.held == false()
+# A packet held for approval (``held_shares``) is in no box until released (``SENT``). An inbox
+# names the recipient row's copy of the flag too (``LISTED_TO``), which its index holds after the
+# agency (migration 0027).
 # Each box orders by its own index's time (the recipient row's for the inbox, the packet's for
 # the sent box), then id; the page carries that time out as "sort_at" to order the joined rows.
 _INBOX = (
     select(*_LISTED, packet_recipients.c.created_at.label("sort_at"))
     .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
-    .where(packet_recipients.c.agency_id == _unseen("agency", Integer()), _LISTED_TO, _SENT)
+    .where(packet_recipients.c.agency_id == _unseen("agency", Integer()), LISTED_TO, SENT)
     .order_by(packet_recipients.c.created_at.desc(), packet_recipients.c.packet_id.desc())
 )
 _INBOX_BEFORE = _INBOX.where(packet_recipients.c.created_at < _unseen("before", UTCDateTime()))
 _OUTBOX = (
     select(*_LISTED, packets.c.created_at.label("sort_at"))
-    .where(packets.c.sender_agency_id == _unseen("agency", Integer()), _SENT)
+    .where(packets.c.sender_agency_id == _unseen("agency", Integer()), SENT)
     .order_by(packets.c.created_at.desc(), packets.c.id.desc())
 )
 _OUTBOX_BEFORE = _OUTBOX.where(packets.c.created_at < _unseen("before", UTCDateTime()))

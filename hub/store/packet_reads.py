@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, bindparam, exists, false, func, select
+from sqlalchemy import Integer, and_, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.packets import LISTED_TO, SENT
 from hub.store.schema import packet_keys, packet_reads, packet_recipients, packets
 
 # How far back the unread count looks: the newest this many packets of an inbox. A count over a
@@ -29,8 +30,8 @@ _NEWEST = (
     .where(
         packet_recipients.c.agency_id == bindparam("agency"),
         # The recipient row's copy of the flag too, which the inbox's index holds (0027).
-        packet_recipients.c.held == false(),
-        packets.c.held == false(),
+        LISTED_TO,
+        SENT,
     )
     .order_by(packet_recipients.c.created_at.desc(), packet_recipients.c.packet_id.desc())
     .limit(bindparam("window", type_=Integer, literal_execute=True))

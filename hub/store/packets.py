@@ -71,12 +71,13 @@ _INSERT_PACKETS = HotInserts(
     HotInsert(case_agencies, skip_existing=True),
 )
 # A packet held for approval (``held_shares``) is in no listing and no lookup until released:
-# the recipients cannot list or open it, and nothing else that reads packets meets it.
-_SENT = packets.c.held == false()
+# the recipients cannot list or open it, and nothing else that reads packets meets it. Every read
+# of packets names this (``hub.store.box_pages`` too).
+SENT = packets.c.held == false()
 # The same of a recipient row (its copy of the flag, migration 0027): the inbox's index holds it
 # after the agency, so every read of an inbox names it, and a count needs nothing else.
-_LISTED_TO = packet_recipients.c.held == false()
-_PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), _SENT)
+LISTED_TO = packet_recipients.c.held == false()
+_PACKET_BY_ID = select(packets).where(packets.c.id == bindparam("id"), SENT)
 _HELD_OR_SENT_BY_ID = select(packets).where(packets.c.id == bindparam("id"))
 _WRAPPED_KEYS = select(packet_keys).where(packet_keys.c.packet_id == bindparam("id"))
 _INBOX_RECIPIENTS = (
@@ -133,14 +134,14 @@ def box_query(
         stmt = (
             select(packets)
             .join(packet_recipients, packet_recipients.c.packet_id == packets.c.id)
-            .where(packet_recipients.c.agency_id == agency_id, _LISTED_TO, _SENT)
+            .where(packet_recipients.c.agency_id == agency_id, LISTED_TO, SENT)
         )
         when: ColumnElement[Any] = packet_recipients.c.created_at
         key: ColumnElement[Any] = packet_recipients.c.packet_id
         if flt.agency_id is not None:
             stmt = stmt.where(packets.c.sender_agency_id == flt.agency_id)
     else:
-        stmt = select(packets).where(packets.c.sender_agency_id == agency_id, _SENT)
+        stmt = select(packets).where(packets.c.sender_agency_id == agency_id, SENT)
         when, key = packets.c.created_at, packets.c.id
         if flt.agency_id is not None:
             to = packet_recipients.alias("to_agency")
@@ -164,7 +165,7 @@ def _inbox_index(
     """An inbox's rows as its index (ix_packet_recipients_inbox) holds them: not held, in a
     time range if the filter gives one. (``box_query`` with none of the packets' filters.)"""
     when, key = packet_recipients.c.created_at, packet_recipients.c.packet_id
-    stmt = select(key).where(packet_recipients.c.agency_id == agency_id, _LISTED_TO)
+    stmt = select(key).where(packet_recipients.c.agency_id == agency_id, LISTED_TO)
     if flt.since is not None:
         stmt = stmt.where(when >= flt.since)
     if flt.until is not None:
@@ -204,7 +205,7 @@ async def openable(conn: AsyncConnection, agency_id: int, packet_ids: Sequence[s
         return set()
     ids = list(set(packet_ids))
     sent = select(packets.c.id).where(
-        packets.c.id.in_(ids), packets.c.sender_agency_id == agency_id, _SENT
+        packets.c.id.in_(ids), packets.c.sender_agency_id == agency_id, SENT
     )
     received = (
         select(packet_recipients.c.packet_id)
@@ -212,7 +213,7 @@ async def openable(conn: AsyncConnection, agency_id: int, packet_ids: Sequence[s
         .where(
             packet_recipients.c.packet_id.in_(ids),
             packet_recipients.c.agency_id == agency_id,
-            _SENT,
+            SENT,
         )
     )
     return {r[0] for r in await conn.execute(sent.union(received, _keyed(agency_id, ids)))}
@@ -229,7 +230,7 @@ def _keyed(agency_id: int, ids: list[str]) -> Any:
             (case_agencies.c.case_id == packets.c.case_id)
             & (case_agencies.c.agency_id == agency_id),
         )
-        .where(packet_keys.c.packet_id.in_(ids), packet_keys.c.agency_id == agency_id, _SENT)
+        .where(packet_keys.c.packet_id.in_(ids), packet_keys.c.agency_id == agency_id, SENT)
     )
 
 
@@ -417,7 +418,7 @@ async def case_packets(conn: AsyncConnection, case_id: int, limit: int = 500) ->
     """A case's packets, oldest first (served by ix_packets_case_created)."""
     stmt = (
         select(packets)
-        .where(packets.c.case_id == case_id, _SENT)
+        .where(packets.c.case_id == case_id, SENT)
         .order_by(packets.c.created_at, packets.c.id)
         .limit(limit)
     )
