@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,12 +47,30 @@ class ActiveKeys:
     signing: StoredKey
 
 
+def _active_pairs(keys: Iterable[StoredKey]) -> dict[int, ActiveKeys]:
+    """Each agency's active encryption and signing keys, for the agencies that have both; of two
+    active keys of one purpose (never left by a rotation), the later in ``keys``."""
+    encryption: dict[int, StoredKey] = {}
+    signing: dict[int, StoredKey] = {}
+    for k in keys:
+        if not k.active:
+            continue
+        if k.purpose == KeyPurpose.ENCRYPTION.value:
+            encryption[k.agency_id] = k
+        elif k.purpose == KeyPurpose.SIGNING.value:
+            signing[k.agency_id] = k
+    return {a: ActiveKeys(e, signing[a]) for a, e in encryption.items() if a in signing}
+
+
 class KeyRing:
     def __init__(self, db: Database, kek: KeyEncryptionKey, clock: Clock) -> None:
         self._db = db
         self._kek = kek
         self._clock = clock
         self._by_id: dict[str, StoredKey] = {}
+        # Each agency's active pair, found once a reload: every share asks for its sender's and
+        # each recipient's, and the keys (retired ones too) grow with every rotation.
+        self._active_by_agency: dict[int, ActiveKeys] = {}
         self._private: dict[str, SecretBytes] = {}
         self._loaded_at: datetime | None = None
 
@@ -62,6 +81,7 @@ class KeyRing:
         async with self._db.read() as conn:
             found = await key_store.all_keys(conn)
         self._by_id = {k.key_id: k for k in found}
+        self._active_by_agency = _active_pairs(self._by_id.values())
         self._loaded_at = self._clock.now()
 
     async def key(self, key_id: str) -> StoredKey | None:
@@ -82,14 +102,7 @@ class KeyRing:
         return found
 
     def _active(self, agency_id: int) -> ActiveKeys | None:
-        enc = sig = None
-        for k in self._by_id.values():
-            if k.agency_id == agency_id and k.active:
-                if k.purpose == KeyPurpose.ENCRYPTION.value:
-                    enc = k
-                elif k.purpose == KeyPurpose.SIGNING.value:
-                    sig = k
-        return ActiveKeys(enc, sig) if enc and sig else None
+        return self._active_by_agency.get(agency_id)
 
     def private(self, stored: StoredKey) -> SecretBytes:
         """The private half, unwrapped under the KEK. ``KeysHeldElsewhere`` for an imported key."""
