@@ -495,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                               p50_ms=r["p50_ms"], p99_ms=r["p99_ms"],
                               errors=r["errors"])  # fmt: skip
             stored, ids = 0, []
+            # The hub's own database, for the stages that measure it in a process of their own.
+            hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"
             if "reads" not in args.skip or "ledger" not in args.skip:
                 progress(f"loading {s.packets:,} packets")
                 seconds, ids = asyncio.run(bulk_load(world, s.packets))
@@ -504,14 +506,12 @@ def main(argv: list[str] | None = None) -> int:
             if "reads" not in args.skip:
                 reads(report, s, world, tmp, db, stored, ids)
                 progress("web inbox: a page as staff see it, through the services")
-                hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"
                 pages = "100" if args.quick else "400"
                 for row in sub_bench("bench.web_inbox", "--database-url", hub_url, "--data-dir",
                                      str(world.data_dir), "--pages", pages):  # fmt: skip
                     report.figure(row["name"], row["value"], row["unit"], **row["params"])
             if "ledger" not in args.skip:
                 progress("ledger")
-                hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"
                 for row in sub_bench("bench.ledger", "--entries", str(s.ledger_entries),
                                      "--database-url", hub_url, "--data-dir",
                                      str(world.data_dir)):  # fmt: skip
@@ -519,7 +519,6 @@ def main(argv: list[str] | None = None) -> int:
                                   **{"db": db, **row["params"]})  # fmt: skip
             if "stats" not in args.skip and stored:
                 progress("statistics: a year's report for one area")
-                hub_url = url or f"sqlite:///{world.data_dir / 'hub.sqlite3'}"
                 cases = "1000" if args.quick else "4200"
                 for row in sub_bench("bench.stats", "--database-url", hub_url, "--data-dir",
                                      str(world.data_dir), "--cases", cases):  # fmt: skip

@@ -15,6 +15,7 @@ import pytest
 from hub.clock import ManualClock
 from hub.config import Config, PasswordHashing, load_config
 from hub.demo import DemoLogin, seed
+from hub.model.packets import Draft
 from hub.services.actor import Actor
 from hub.wiring import Hub, initialise
 
@@ -155,3 +156,20 @@ async def case_id(hub: Hub, family_name: str) -> int:
 # necessity statement that meets policies/necessity.toml.
 SHARE_CATEGORIES = ("address", "risk-summary")
 NECESSITY = {"why": "Housing must assess the proposed address against the risk management plan."}
+
+
+async def harlow_note(
+    hub: Hub, subject: str, *, body: str = "Body", to: str = "DBY-HOUSING"
+) -> Draft:
+    """A well-formed note on the Harlow case (level 2) to one agency, housing by default: what
+    most tests send when what is sent does not matter."""
+    return Draft(
+        case_id=await case_id(hub, "Harlow"),
+        recipient_agency_ids=(await agency_id(hub, to),),
+        subject=subject,
+        body=body,
+        purpose="risk-management",
+        lawful_basis="cja2003-s325",
+        data_categories=SHARE_CATEGORIES,
+        necessity=NECESSITY,
+    )

@@ -152,11 +152,7 @@ def box_query(
         stmt = stmt.where(packets.c.case_id == flt.case_id)
     if flt.packet_type is not None:
         stmt = stmt.where(packets.c.packet_type == flt.packet_type)
-    if flt.since is not None:
-        stmt = stmt.where(when >= flt.since)
-    if flt.until is not None:
-        stmt = stmt.where(when < flt.until)
-    return stmt, when, key
+    return _in_time_range(stmt, when, flt), when, key
 
 
 def _inbox_index(
@@ -166,11 +162,16 @@ def _inbox_index(
     time range if the filter gives one. (``box_query`` with none of the packets' filters.)"""
     when, key = packet_recipients.c.created_at, packet_recipients.c.packet_id
     stmt = select(key).where(packet_recipients.c.agency_id == agency_id, LISTED_TO)
+    return _in_time_range(stmt, when, flt), when, key
+
+
+def _in_time_range(stmt: Select[Any], when: ColumnElement[Any], flt: PacketFilter) -> Select[Any]:
+    """``stmt`` limited to the filter's time range on ``when``, the box's own time."""
     if flt.since is not None:
         stmt = stmt.where(when >= flt.since)
     if flt.until is not None:
         stmt = stmt.where(when < flt.until)
-    return stmt, when, key
+    return stmt
 
 
 async def count_listing(

@@ -18,23 +18,13 @@ from hub.store import packets as store
 from hub.store.packets import PacketFilter, Position, box_query
 from hub.store.schema import packets
 from hub.wiring import Hub
-from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
+from tests.conftest import actor_for, agency_id, harlow_note
 
 APPROVE = "The victim's safety outweighs the intrusion; housing needs the street to avoid it."
 
 
 async def _draft(hub: Hub, subject: str, **changes: object) -> Draft:
-    draft = Draft(
-        case_id=await case_id(hub, "Harlow"),
-        recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
-        subject=subject,
-        body="Body",
-        purpose="risk-management",
-        lawful_basis="cja2003-s325",
-        data_categories=SHARE_CATEGORIES,
-        necessity=NECESSITY,
-    )
-    return replace(draft, **changes)  # type: ignore[arg-type]
+    return replace(await harlow_note(hub, subject), **changes)  # type: ignore[arg-type]
 
 
 async def _held(hub: Hub, police: Actor) -> HeldSummary:

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from hub.crypto.errors import CryptoFailure
-from hub.model.packets import Draft
 from hub.services.listed_subjects import (
     ERASED_SUBJECT,
     UNREADABLE_SUBJECT,
@@ -16,22 +15,12 @@ from hub.services.listed_subjects import (
 )
 from hub.store.schema import packet_parts, packets
 from hub.wiring import Hub
-from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
+from tests.conftest import actor_for, harlow_note
 
 
 async def _send(hub: Hub, subject: str) -> str:
     police = await actor_for(hub, "dby.police")
-    draft = Draft(
-        case_id=await case_id(hub, "Harlow"),
-        recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),
-        subject=subject,
-        body="Body",
-        purpose="risk-management",
-        lawful_basis="cja2003-s325",
-        data_categories=SHARE_CATEGORIES,
-        necessity=NECESSITY,
-    )
-    return (await hub.packets.send(police, draft)).id
+    return (await hub.packets.send(police, await harlow_note(hub, subject))).id
 
 
 async def _subjects(hub: Hub) -> dict[str, str]:

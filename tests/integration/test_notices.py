@@ -19,7 +19,7 @@ from hub.store import workflows as wf_store
 from hub.store.schema import email_outbox
 from hub.wiring import Hub
 from hub.workflows.deadlines import local_date
-from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id
+from tests.conftest import actor_for, agency_id, harlow_note
 from tests.integration.workflow_support import new_case
 from tests.workflow_forms import request_form
 
@@ -50,16 +50,8 @@ async def _rows(hub: Hub, **where: Any) -> list[dict[str, Any]]:
 
 
 async def _note(hub: Hub, to: str = "DBY-HOUSING") -> Draft:
-    return Draft(
-        case_id=await case_id(hub, "Harlow"),
-        recipient_agency_ids=(await agency_id(hub, to),),
-        subject="Address check for the Harlow panel",
-        body="Please check 12 Example Road before Thursday.",
-        purpose="risk-management",
-        lawful_basis="cja2003-s325",
-        data_categories=SHARE_CATEGORIES,
-        necessity=NECESSITY,
-    )
+    body = "Please check 12 Example Road before Thursday."
+    return await harlow_note(hub, "Address check for the Harlow panel", body=body, to=to)
 
 
 async def test_a_packet_tells_each_reader_of_the_recipient_agency_once(
