@@ -44,9 +44,9 @@ _HUB_ROOT = str(Path(hub.__file__).resolve().parent.parent)
 
 # glibc's allocator, for a worker: keep freed memory rather than hand it back to the kernel. A batch
 # allocates and frees a few megabytes (its rows, the joined entries); by default each batch's
-# memory went back and was faulted in again, 170,000 page faults and a sixth of a worker's CPU
-# on 500,000 entries (32,000 with these settings). Other C libraries ignore the variable, and an
-# operator's own setting is kept.
+# memory went back and was faulted in again: 170,000 page faults on 500,000 entries, most of a
+# worker's kernel time and about a tenth of its CPU (32,000 with these settings). Other C
+# libraries ignore the variable, and an operator's own setting is kept.
 _WORKER_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728"
 
 log = logging.getLogger(__name__)

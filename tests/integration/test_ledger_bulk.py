@@ -458,8 +458,8 @@ async def test_a_worker_that_fails_is_replaced_by_checking_its_range_here(
 async def test_workers_keep_their_freed_memory_unless_the_operator_says_otherwise(
     db: Database, monkeypatch: pytest.MonkeyPatch, operator: str | None
 ) -> None:
-    """glibc's allocator is told to keep what a worker frees (bench/README.md: a sixth of its CPU
-    went on faulting the same memory in again); an operator's own tunables are left alone."""
+    """glibc's allocator is told to keep what a worker frees (bench/README.md: about a tenth of its
+    CPU went on faulting the same memory in again); an operator's own tunables are left alone."""
     if operator is None:
         monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     else:
