@@ -55,6 +55,14 @@ def _rows_in_database_file(path: Path) -> int | None:
         conn.close()
 
 
+def _log_generation(path: Path) -> bytes:
+    """The write-ahead log header's checkpoint sequence number and salts, which SQLite changes
+    each time a writer starts the log again from its beginning (read from the file, so that
+    nothing here checkpoints)."""
+    with open(f"{path}-wal", "rb") as wal:
+        return wal.read(32)[12:24]
+
+
 def _eager_checkpointer(db: Database, path: Path) -> WalCheckpointer:
     """The database's checkpointer replaced by one that restarts the log past 200 pages."""
     assert db._checkpointer is not None and db._writer_lock is not None
@@ -87,9 +95,18 @@ async def test_commits_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         assert _rows_in_database_file(path) == ROWS
         assert checkpointer.checkpoints >= 1
-        # ...and the log restarts from its beginning rather than growing: a new commit after the
-        # checkpoint leaves a log far shorter than the 3,000-odd pages written.
-        await db.run_write(_insert(ROWS))
+        # ...and the log starts again from its beginning rather than growing: a commit that begins
+        # after the thread's checkpoint leaves a log far shorter than the 3,000-odd pages written.
+        # The pages are in the file before the checkpoint has synced it and marked them copied,
+        # so a commit may still meet the last pass and append; the thread's next pass copies that
+        # commit too, and a later one starts the log again (no other checkpoint runs here).
+        generation = _log_generation(path)
+        for k in range(20):
+            await db.run_write(_insert(ROWS + k))
+            if _log_generation(path) != generation:
+                break
+            await asyncio.sleep(0.1)
+        assert _log_generation(path) != generation, "no commit started the log again"
         probe = sqlite3.connect(path)
         try:
             _busy, pages, _copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
