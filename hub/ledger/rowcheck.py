@@ -193,34 +193,33 @@ def accept(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray) -> tuple
     return seq, prev
 
 
-def _batch_holds(entries: list[bytes], times: list[str], recipient_lists: set[str]) -> bool:
+def _batch_holds(
+    entries: list[bytes],
+    times: list[str],
+    recipient_lists: set[str],
+    *,
+    rendered_by_sqlite: bool = False,
+) -> bool:
     """Whether the entries accepted row by row hold what a rendering cannot carry unescaped, and
-    the times and recipient lists are in the forms that read back unchanged: one pass a batch."""
+    the times and recipient lists are in the forms that read back unchanged: one pass a batch.
+
+    ``json_object`` escapes a control character as it escapes a quote, with a backslash, so an
+    entry equal to SQLite's rendering holds one only beside a backslash: for those, looking for
+    backslashes alone is enough (a twentieth of the scan for both)."""
     joined = b"".join(entries)
-    return (
-        not joined.translate(None, _UNESCAPED)  # a control character or a backslash
-        and _utf8(joined)
-        and _forms_hold(times, recipient_lists)
-    )
-
-
-def _utf8(joined: bytes) -> bool:
-    """Whether the entries are UTF-8 (SQLite's comparison compares bytes)."""
+    if rendered_by_sqlite:
+        unescaped = b"\\" not in joined
+    else:
+        unescaped = not joined.translate(None, _UNESCAPED)  # a control character or a backslash
     try:
-        joined.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _forms_hold(times: list[str], recipient_lists: set[str]) -> bool:
-    """The times and recipient lists are in the forms the exact check reads back unchanged."""
-    try:
+        joined.decode()  # UTF-8 (SQLite's comparison compares bytes)
         joined_times = "\n".join(times)  # a time that is not text (NULL) raises
-    except TypeError:
+    except (UnicodeDecodeError, TypeError):
         return False
-    return bool(_TIMES.fullmatch(joined_times)) and all(
-        type(r) is str and _RECIPIENTS.fullmatch(r) for r in recipient_lists
+    return (
+        unescaped
+        and bool(_TIMES.fullmatch(joined_times))
+        and all(type(r) is str and _RECIPIENTS.fullmatch(r) for r in recipient_lists)
     )
 
 
@@ -260,11 +259,7 @@ def accept_compared(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray)
             seq, prev = row_seq, computed
     except TypeError:
         pass  # the rows before it stand; this one is left to ``accept``
-    # json_object escapes a control character as it escapes a quote, with a backslash, so an
-    # entry equal to its rendering holds one only beside a backslash: looking for backslashes
-    # alone is enough here (a twentieth of ``accept``'s scan for both).
-    joined = b"".join(entries)
-    if b"\\" in joined or not _utf8(joined) or not _forms_hold(times, recipient_lists):
+    if not _batch_holds(entries, times, recipient_lists, rendered_by_sqlite=True):
         return start_seq, start_prev
     leaves += bytes.fromhex("".join(hashes))
     return seq, prev
