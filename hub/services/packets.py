@@ -45,7 +45,7 @@ from hub.services.packet_listing import (
 from hub.services.packet_opening import Attachment, PacketReader
 from hub.services.policy import PolicyService
 from hub.services.refused_shares import refusal_record
-from hub.services.share_preparation import SharePreparation
+from hub.services.share_preparation import KnownCase, SharePreparation
 from hub.services.workflow_rules import WorkflowRules
 from hub.store import packets as store
 from hub.store.database import Database
@@ -103,7 +103,11 @@ class PacketService:
         return (await self._preparation.prepare(actor, with_form_answers(draft))).decision
 
     async def send(
-        self, actor: Actor, draft: Draft, idempotency: tuple[str, str] | None = None
+        self,
+        actor: Actor,
+        draft: Draft,
+        idempotency: tuple[str, str] | None = None,
+        known_case: KnownCase | None = None,
     ) -> PacketSummary:
         """Seal and send a draft the policy permits; DENY is refused, storing nothing but its
         entry on the log (``hub.services.refused_shares``). A REVIEW
@@ -112,13 +116,14 @@ class PacketService:
 
         ``idempotency`` (key, request digest) is kept with the packet, in its transaction, for an
         API token: a retry with the same key finds it (``idempotent``) instead of sending twice.
+        ``known_case``: the draft's case, already read with the caller's token (``SharePreparation``).
         """
         if idempotency is not None and actor.token_id is None:
             raise InvalidInput("Idempotency keys are for API tokens.", field="idempotency_key")
         draft = with_form_answers(draft)
         self.require_sender(actor)
         try:
-            prepared = await self._preparation.prepare(actor, draft)
+            prepared = await self._preparation.prepare(actor, draft, known_case)
         except PolicyRefused as refused:  # a disclosure proposal's disclosure, decided in preparing
             if refused.decision.outcome is Outcome.DENY:
                 await self._log_refusal(actor, draft, refused.decision, draft.recipient_agency_ids)

@@ -7,6 +7,7 @@ permits (or holds what it sends for approval, or logs what it refuses).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -43,6 +44,30 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class KnownCase:
+    """A case already read for this share (with the caller's token: ``hub.web.api.first_read``),
+    as ``case_store.case_with_agencies`` answers: None if there is no such case."""
+
+    case_id: int
+    found: tuple[Case, set[int]] | None
+
+
+class _NeedsDatabase(Exception):
+    """A share's resolution that needs more than it was given: resolved again with a read."""
+
+
+class _Unconnected:
+    """Stands for the connection of a resolution tried without one: anything asked of it ends
+    the try (``_NeedsDatabase``), so no read is ever skipped, only not started."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedsDatabase(name)
+
+
+_UNCONNECTED = cast(AsyncConnection, _Unconnected())
+
+
+@dataclass(frozen=True)
 class _Resolved:
     """A draft's case, recipients and workflow plan, with what the policy needs of the
     directory: the agencies active on the case and the areas."""
@@ -71,11 +96,15 @@ class SharePreparation:
         self._clock = clock
         self._limits = limits
 
-    async def prepare(self, actor: Actor, draft: Draft) -> Prepared:
+    async def prepare(self, actor: Actor, draft: Draft, known: KnownCase | None = None) -> Prepared:
         """Validate a draft, resolve its case and recipients, and decide it against the policy.
 
         A disclosure proposal's disclosure is decided here too, and refused with
-        ``PolicyRefused`` when the policy denies it (``WorkflowRules``)."""
+        ``PolicyRefused`` when the policy denies it (``WorkflowRules``).
+
+        ``known``: the draft's case, already read. With it, a share that needs nothing else
+        from the database (a note, whose agencies and areas are known: ``KnownDirectory``) is
+        resolved without a connection; any other is resolved as without it, reading again."""
         subject, body = validate_draft(draft, self._limits, self._policy.current)
         recipient_ids = tuple(sorted(set(draft.recipient_agency_ids)))
         if actor.agency.id in recipient_ids:
@@ -83,8 +112,14 @@ class SharePreparation:
 
         today = local_date(self._clock.now())
 
+        if known is not None and known.case_id != draft.case_id:
+            known = None
+
         async def resolve(conn: AsyncConnection) -> _Resolved:
-            found = await case_store.case_with_agencies(conn, draft.case_id)
+            if known is not None and conn is _UNCONNECTED:
+                found = known.found
+            else:
+                found = await case_store.case_with_agencies(conn, draft.case_id)
             if found is None:
                 raise InvalidInput("Unknown case.", field="case", code="unknown_case")
             case, active = found
@@ -115,7 +150,12 @@ class SharePreparation:
             areas = await self._directory.areas(conn, area_ids)
             return _Resolved(case, recipients, plan, active, areas)
 
-        found = await self._db.run_read(resolve)
+        try:
+            if known is None:
+                raise _NeedsDatabase("the case")
+            found = await resolve(_UNCONNECTED)
+        except _NeedsDatabase:
+            found = await self._db.run_read(resolve)
         case, recipients, plan = found.case, found.recipients, found.plan
         parties = share_parties.describe(
             actor.agency, recipients.values(), found.areas, found.active

@@ -376,16 +376,25 @@ class TokenService:
 
     async def authenticate(self, presented: str) -> ApiActor:
         """The caller behind a bearer token, or NotAuthenticated (one message for every failure)."""
-        caller, _ = await self.authenticate_taking(presented, None)
+        caller, _, _ = await self.authenticate_taking(presented, None)
         return caller
 
     async def authenticate_taking(
-        self, presented: str, bucket: rate_limits.Bucket | None
-    ) -> tuple[ApiActor, float | None]:
+        self,
+        presented: str,
+        bucket: rate_limits.Bucket | None,
+        also: tuple[HotRead, Mapping[str, Any]] | None = None,
+    ) -> tuple[ApiActor, float | None, dict[str, Any] | None]:
         """``authenticate``, and on PostgreSQL one request taken from the token's ``bucket`` in
-        the same statement (``hub.store.rate_limits.caller_taking``): the caller, and the seconds
+        the same statement (``hub.store.rate_limits.caller_taking``): the caller, the seconds
         to wait before a request may go (0.0: now), or None where the bucket was not taken here
-        (SQLite keeps the buckets in a side file; no ``bucket``): the caller takes it then."""
+        (SQLite keeps the buckets in a side file; no ``bucket``): the caller takes it then.
+
+        ``also``: the read the request makes next (a share's case), made with the token's, in
+        the same statement on PostgreSQL (a round trip fewer), in the same snapshot on SQLite;
+        its first row (None: none) is the third value. It is read only for the token's own
+        secret, and given back only once the caller is authenticated: it authorises nothing,
+        and the service that uses it still checks the caller against it."""
         refused = NotAuthenticated("The bearer token is missing, unknown, expired or revoked.")
         # Tokens are ASCII; a header of bytes that are not UTF-8 arrives holding lone surrogates,
         # which would not even encode for hashing.
@@ -400,15 +409,18 @@ class TokenService:
 
         async def load(
             conn: AsyncConnection,
-        ) -> tuple[Token, User | None, Agency | None, User | None, float | None]:
-            wait, row = None, None
+        ) -> tuple[
+            Token, User | None, Agency | None, User | None, float | None, dict[str, Any] | None
+        ]:
+            wait, row, also_row, folded = None, None, None, False
             if bucket is not None and conn.dialect.driver == "asyncpg":
+                folded = True
                 more = (digest, float(bucket.burst), bucket.rate)
                 found = await _CALLER.first_within(
-                    conn, {"id": int(token_id)}, rate_limits.caller_taking, more
+                    conn, {"id": int(token_id)}, rate_limits.caller_taking, more, also
                 )
                 if found is not None:
-                    row, (granted, level) = found
+                    row, (granted, level), also_row = found
                     if granted is not None:  # taken: the digests matched
                         wait = rate_limits.wait(granted, float(level), bucket.rate)
             else:
@@ -421,6 +433,8 @@ class TokenService:
             token = _token(row)
             if token.revoked_at is not None or token.expires_at <= now:
                 raise refused
+            if also is not None and not folded:
+                also_row = await also[0].first(conn, also[1])  # in the same job
             m = row  # the token's row, with its user, agency and issuer
             user = User(
                 token.user_id,
@@ -448,14 +462,15 @@ class TokenService:
                     m["i_agency_id"],
                     Role(m["i_role"]),
                 )
-            return token, user, agency, issuer, wait
+            return token, user, agency, issuer, wait, also_row
 
         # One query per API call (token, its account, agency and issuer, and on PostgreSQL the
-        # bucket): this runs before every request.
-        token, user, agency, issuer, wait = await self._db.run_read(load)
+        # bucket and ``also``): this runs before every request.
+        token, user, agency, issuer, wait, also_row = await self._db.run_read(load)
         if user is None or agency is None or not user.active:
             raise refused
-        return ApiActor(Actor(user, agency, token_id=token.id, on_behalf_of=issuer), token), wait
+        actor = Actor(user, agency, token_id=token.id, on_behalf_of=issuer)
+        return ApiActor(actor, token), wait, also_row
 
     async def acting_for(self, caller: ApiActor, username: str) -> ApiActor:
         """The caller acting for the person a call names (``On-Behalf-Of``): an active user of

@@ -90,16 +90,20 @@ _ACTIVE_AGENCY_IDS = (
     .scalar_subquery()
     .label("active_agency_ids")
 )
-# A case with the agencies active on it, in one statement (one round trip on PostgreSQL): what
-# every share reads first.
-_CASE_WITH_AGENCIES = HotRead(
+# A case by "id" with the agencies active on it, in one statement: what every share reads first
+# (through the API, with its token's read, in one round trip on PostgreSQL: hub.web.api.first_read).
+CASE_WITH_AGENCIES = HotRead(
     select(*cases.columns, _ACTIVE_AGENCY_IDS).where(cases.c.id == bindparam("id"))
 )
 
 
 async def case_with_agencies(conn: AsyncConnection, case_id: int) -> tuple[Case, set[int]] | None:
     """A case and the ids of the agencies active on it (``case_agencies``), or None."""
-    row = await _CASE_WITH_AGENCIES.first(conn, {"id": case_id})
+    return case_with_agencies_of(await CASE_WITH_AGENCIES.first(conn, {"id": case_id}))
+
+
+def case_with_agencies_of(row: Mapping[str, Any] | None) -> tuple[Case, set[int]] | None:
+    """``case_with_agencies`` from a row of ``CASE_WITH_AGENCIES`` read elsewhere (None: none)."""
     if row is None:
         return None
     active = row["active_agency_ids"]

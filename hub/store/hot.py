@@ -27,10 +27,11 @@ the same for a read that locks (``FOR UPDATE``). Anywhere else (aiosqlite) each 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BindParameter, Select, bindparam
 from sqlalchemy.engine import Dialect
@@ -182,7 +183,8 @@ class HotRead:
         self.statement = statement
         self.keys = tuple(statement.selected_columns.keys())
         self._compiled: dict[str, _Compiled] = {}
-        self._wrapped: dict[Callable[[str, int], str], str] = {}  # PostgreSQL's, by wrap
+        # PostgreSQL's, by wrap and the read it holds beside this one
+        self._wrapped: dict[tuple[Callable[..., str], HotRead | None], str] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -238,21 +240,32 @@ class HotRead:
         self,
         conn: AsyncConnection,
         values: Mapping[str, Any],
-        wrap: Callable[[str, int], str],
+        wrap: Callable[[str, int, str | None], str],
         more: Sequence[Any],
-    ) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+        also: tuple[HotRead, Mapping[str, Any]] | None = None,
+    ) -> Within | None:
         """PostgreSQL: this statement inside a larger one, on asyncpg outside any transaction (so
-        committed as it runs, where it writes). ``wrap(sql, n)`` makes the larger statement from
-        this one's text and number of placeholders; it selects this one's columns first, then
-        its own, and takes ``more`` as its parameters after this one's. The first row as
-        ``first`` gives it, with the larger statement's own columns; None for no row."""
+        committed as it runs, where it writes). ``wrap(sql, n, also_sql)`` makes the larger
+        statement from this one's text and number of placeholders; it selects this one's columns
+        first, then its own, and takes ``more`` as its parameters after this one's. ``also``: a
+        second read (with its values) that ``wrap`` places in the same statement, its columns
+        last and its placeholders numbered after ``more``: a round trip fewer. The first row as
+        ``first`` gives it, with the larger statement's own columns and ``also``'s row (None
+        where it found none: every one of its columns NULL); None for no row at all."""
         compiled = self._for(conn.dialect)
-        sql = self._wrapped.get(wrap)
+        other = also[0]._for(conn.dialect) if also is not None else None
+        key = (wrap, also[0] if also is not None else None)
+        sql = self._wrapped.get(key)
         if sql is None:
-            sql = self._wrapped[wrap] = wrap(compiled.sql, len(compiled.params))
+            offset = len(compiled.params) + len(more)
+            also_sql = None if other is None else renumbered(other.sql, offset)
+            sql = self._wrapped[key] = wrap(compiled.sql, len(compiled.params), also_sql)
+        args = [*_bound(compiled, values), *more]
+        if also is not None and other is not None:
+            args += _bound(other, also[1])
         driver_conn: Any = (await pooled(conn)).driver_connection
         try:
-            rows = await driver_conn.fetch(sql, *_bound(compiled, values), *more)
+            rows = await driver_conn.fetch(sql, *args)
         except Exception:
             await drop_if_lost(conn)
             raise
@@ -260,7 +273,28 @@ class HotRead:
             return None
         (row,) = _processed(compiled, rows[:1])  # the converters of this statement's columns
         width = len(self.keys)
-        return dict(zip(self.keys, row[:width], strict=True)), row[width:]
+        own_end = len(row) if also is None else len(row) - len(also[0].keys)
+        also_row = None
+        if also is not None and other is not None:
+            (tail,) = _processed(other, [row[own_end:]])
+            if any(v is not None for v in tail):
+                also_row = dict(zip(also[0].keys, tail, strict=True))
+        return Within(dict(zip(self.keys, row[:width], strict=True)), row[width:own_end], also_row)
+
+
+class Within(NamedTuple):
+    """What ``HotRead.first_within`` found: the statement's row, the larger statement's own
+    columns, and the second read's row if it was given one and found one."""
+
+    row: dict[str, Any]
+    own: tuple[Any, ...]
+    also: dict[str, Any] | None
+
+
+def renumbered(sql: str, offset: int) -> str:
+    """asyncpg's placeholders ($1...) of ``sql`` numbered ``offset`` later, for a statement that
+    holds it after ``offset`` parameters of its own."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + offset}", sql)
 
 
 class HotReadIn:

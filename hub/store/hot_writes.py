@@ -200,7 +200,7 @@ class HotInserts:
         if last is not None:
             offset = len(params)
             # Its own placeholders ($1...) follow the arrays'.
-            statements.append(re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + offset}", last.sql))
+            statements.append(hot.renumbered(last.sql, offset))
             params.extend(last.params)
             results = last.results
         ctes = ", ".join(f"written_{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))

@@ -76,7 +76,7 @@ class Bucket:
     burst: int
 
 
-def caller_taking(caller_sql: str, given: int) -> str:
+def caller_taking(caller_sql: str, given: int, also_sql: str | None = None) -> str:
     """PostgreSQL: ``caller_sql``, asyncpg's statement for a token's row (placeholders $1 to
     ``$given``; its table ``api_tokens``' columns among its own), and the take of one request
     from that token's bucket, as one statement: a round trip fewer on every API call.
@@ -86,7 +86,11 @@ def caller_taking(caller_sql: str, given: int) -> str:
     cannot use up a token's rate; the caller still compares the secret in constant time before it
     trusts the row. (The database's own comparison of two SHA-256 digests can tell by its timing
     at most how much of the stored digest a guess's digest matches: nothing of the secret.)
-    Rows: the caller's columns, then ``granted`` and ``level`` (NULL where nothing was taken)."""
+    Rows: the caller's columns, then ``granted`` and ``level`` (NULL where nothing was taken).
+
+    ``also_sql``: a read the request makes next (a share's case), its placeholders after those
+    three, joined only where the take happened, so that it is read for the token's own secret
+    alone; its columns come last (all NULL where it found nothing or was not read)."""
     digest, burst, rate = f"${given + 1}", f"${given + 2}", f"${given + 3}"
     # Placeholders and constant SQL only: no value goes into the text.
     rows = (
@@ -94,9 +98,15 @@ def caller_taking(caller_sql: str, given: int) -> str:
         f"FROM caller WHERE caller.secret_hash = {digest}"
     )
     take = _statement("postgresql", rows).replace(":burst", burst).replace(":rate", rate)
+    if also_sql is None:
+        return (
+            f"WITH caller AS ({caller_sql}), taken AS ({take}) "  # noqa: S608
+            "SELECT caller.*, taken.granted, taken.level FROM caller LEFT JOIN taken ON TRUE"
+        )
     return (
-        f"WITH caller AS ({caller_sql}), taken AS ({take}) "  # noqa: S608
-        "SELECT caller.*, taken.granted, taken.level FROM caller LEFT JOIN taken ON TRUE"
+        f"WITH caller AS ({caller_sql}), taken AS ({take}), also AS ({also_sql}) "  # noqa: S608
+        "SELECT caller.*, taken.granted, taken.level, also.* FROM caller LEFT JOIN taken ON TRUE "
+        "LEFT JOIN also ON taken.granted IS NOT NULL"
     )
 
 

@@ -8,6 +8,7 @@ from aiohttp.typedefs import Handler
 from hub.errors import NotAuthenticated, RateLimited
 from hub.services.auth import SessionExpired, Stage
 from hub.services.tokens import ON_BEHALF_OF
+from hub.web.api import first_read
 from hub.web.keys import ACTOR, API_CALLER, COOKIE_NAME, HUB, RATE_LIMITER, SESSION
 
 # Reachable without a signed-in session. Everything else is denied by default.
@@ -39,8 +40,12 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
     if scheme.lower() != "bearer" or not presented.strip():
         raise NotAuthenticated("Send an API token as 'Authorization: Bearer <token>'.")
     limiter = request.app[RATE_LIMITER]
-    # On PostgreSQL the token's read takes from its bucket too, for the token's own secret only.
-    caller, wait = await hub.tokens.authenticate_taking(presented.strip(), limiter.bucket)
+    # A share's case is read with the token (hub.web.api.first_read), and on PostgreSQL the
+    # token's read takes from its bucket too: both for the token's own secret only.
+    first = await first_read.named(request)
+    caller, wait, row = await hub.tokens.authenticate_taking(
+        presented.strip(), limiter.bucket, first
+    )
     if wait is None:
         wait = await limiter.allow(caller.token.id)
     if wait:
@@ -51,6 +56,8 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
         caller = await hub.tokens.acting_for(caller, ",".join(request.headers.getall(ON_BEHALF_OF)))
     request[API_CALLER] = caller
     request[ACTOR] = caller.actor
+    if first is not None:
+        request[first_read.FIRST_READ] = first_read.FirstRead(first[0], first[1], row)
     return await handler(request)
 
 

@@ -50,16 +50,16 @@ async def test_the_token_read_takes_from_the_bucket_only_for_its_secret(
             for _ in range(5):
                 with pytest.raises(NotAuthenticated):
                     await hub.tokens.authenticate_taking(wrong, bucket)
-        caller, wait = await hub.tokens.authenticate_taking(secret, bucket)
+        caller, wait, _ = await hub.tokens.authenticate_taking(secret, bucket)
         assert caller.token.id == int(token_id)
         if not postgres:
             assert wait is None  # not taken here: the gate asks the limiter
             return
         assert wait == 0.0
         assert await limiter.allow(int(token_id)) == 0.0  # the same bucket, drawn on by both
-        caller, wait = await hub.tokens.authenticate_taking(secret, bucket)
+        caller, wait, _ = await hub.tokens.authenticate_taking(secret, bucket)
         assert wait == 0.0  # the third of three: every wrong secret above took nothing
-        caller, wait = await hub.tokens.authenticate_taking(secret, bucket)
+        caller, wait, _ = await hub.tokens.authenticate_taking(secret, bucket)
         assert wait is not None and wait > 0
         assert await limiter.allow(int(token_id)) > 0
         # The plain read takes nothing (the CLI's and the tests' callers).

@@ -38,7 +38,22 @@ class UnsupportedMediaType(InvalidInput):
     code = "unsupported_media_type"
 
 
+# A body once parsed, so that a route's first read (hub.web.api.first_read) and its handler
+# parse it once between them.
+_PARSED = web.RequestKey("mappa.parsed_body", BaseModel)
+
+
 async def read_body(request: web.Request, model: type[M]) -> M:
+    parsed = request.get(_PARSED)
+    if isinstance(parsed, model):
+        return parsed
+    body = await _parse_body(request, model)
+    kept: BaseModel = body
+    request[_PARSED] = kept
+    return body
+
+
+async def _parse_body(request: web.Request, model: type[M]) -> M:
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             "Send a JSON body with Content-Type: application/json.", field="body"

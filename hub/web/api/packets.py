@@ -8,6 +8,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -16,8 +17,12 @@ from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.model.packets import AttachmentIn, Draft, PacketSummary, PacketType
 from hub.services.share_approvals import HeldSummary
+from hub.services.share_preparation import KnownCase
 from hub.services.tokens import ApiActor, Scope
+from hub.store import cases as case_store
+from hub.store.hot import HotRead
 from hub.web.api import models as m
+from hub.web.api.first_read import first_read_row, reads_first
 from hub.web.api.handlers import (
     agency_codes,
     api_caller,
@@ -111,6 +116,18 @@ def _request_digest(body: BaseModel) -> str:
     return sha256_hex(text.encode("ascii"))
 
 
+async def _case_of_send(request: web.Request) -> tuple[HotRead, dict[str, Any]]:
+    """A send's first read: its case, made with the token's (``hub.web.api.first_read``)."""
+    body = await read_body(request, m.SendIn)
+    return case_store.CASE_WITH_AGENCIES, {"id": body.case_id}
+
+
+def _known_case(request: web.Request, case_id: int) -> KnownCase | None:
+    """The send's case as the gate read it with the token, if it did."""
+    made, row = first_read_row(request, case_store.CASE_WITH_AGENCIES, {"id": case_id})
+    return KnownCase(case_id, case_store.case_with_agencies_of(row)) if made else None
+
+
 async def _send_body(request: web.Request, caller: ApiActor) -> tuple[m.SendIn, dict[str, int]]:
     """A send's body, for a case the token may act on, with its recipients' codes to ids."""
     body = await read_body(request, m.SendIn)
@@ -130,15 +147,18 @@ async def _send_body(request: web.Request, caller: ApiActor) -> tuple[m.SendIn, 
             "it names agree (GET /api/v1/shares/{id}); a replay under the same Idempotency-Key "
             "answers the same while it is held.", HeldShareOut),),
 )  # fmt: skip
+@reads_first(_case_of_send)
 async def send_packet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     caller = api_caller(request, Scope.PACKETS_SEND)
     body, by_code = await _send_body(request, caller)
     draft = _draft(body, by_code)
+    case = _known_case(request, body.case_id)
     key = request.headers.get("Idempotency-Key")
     codes = {i: c for c, i in by_code.items()}
     if key is None:
-        return await _sent(request, caller, await hub.packets.send(caller.actor, draft), codes)
+        sent = await hub.packets.send(caller.actor, draft, known_case=case)
+        return await _sent(request, caller, sent, codes)
     if not 1 <= len(key) <= 200 or not key.isprintable():
         raise InvalidInput(
             "An idempotency key is 1-200 printable characters.", field="Idempotency-Key"
@@ -159,7 +179,9 @@ async def send_packet(request: web.Request) -> web.StreamResponse:
             replay.headers["Idempotent-Replayed"] = "true"
             return replay
         try:
-            sent = await hub.packets.send(caller.actor, draft, idempotency=(key, digest))
+            sent = await hub.packets.send(
+                caller.actor, draft, idempotency=(key, digest), known_case=case
+            )
         except Conflict:
             continue  # a concurrent request with the same key won: answer with its packet
         return await _sent(request, caller, sent, codes)
