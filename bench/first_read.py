@@ -18,13 +18,11 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from bench.__main__ import build_world, drop_postgresql, fresh_postgresql
-from bench.share_batch import _hub_cpu, _process_cpu
+from bench.__main__ import build_world
+from bench.in_process import ServerBackends, hub_cpu, in_a_world, process_cpu
 
 
 async def _measure(data_dir: Path, url: str | None, rounds: int, calls: int) -> None:
@@ -35,7 +33,6 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, calls: int) -> 
 
     world = await build_world(data_dir, url)
     hub = await Hub.open(load_config(data_dir, url, passwords=PasswordHashing(1, 1024, 1)))
-    backends: Any = None
     try:
         issued = await hub.tokens.issue(
             None, "DBY-POLICE", "bench", ["packets:send"], lifetime=timedelta(days=1)
@@ -56,65 +53,43 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, calls: int) -> 
             if row is None:
                 raise RuntimeError("the world's case is missing")
 
-        async def server_pids() -> list[int]:
-            if backends is None:
-                return []
-            rows = await backends.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                url.rpartition("/")[2] if url else "",
-            )
-            return [int(r["pid"]) for r in rows]
-
-        if url:
-            import asyncpg  # type: ignore[import-untyped]
-
-            backends = await asyncpg.connect(url.replace("+asyncpg", ""))
         ways = {"apart": apart, "folded": folded}
-        for way in ways.values():  # warm: connections kept, statements prepared
-            for _ in range(calls // 4):
-                await way()
-        hub_us: dict[str, list[float]] = {name: [] for name in ways}
-        server_us: dict[str, list[float]] = {name: [] for name in ways}
-        for round_ in range(rounds):
-            order = list(ways) if round_ % 2 == 0 else list(reversed(ways))
-            for name in order:
-                pids = await server_pids()
-                hub0, server0 = _hub_cpu(), _process_cpu(pids)
-                for _ in range(calls):
-                    await ways[name]()
-                hub_us[name].append((_hub_cpu() - hub0) / calls * 1e6)
-                server_us[name].append((_process_cpu(pids) - server0) / calls * 1e6)
-            print(
-                f"round {round_ + 1}  "
-                + "  ".join(
-                    f"{n}: hub {hub_us[n][-1]:6.1f} µs, server {server_us[n][-1]:6.1f} µs"
-                    for n in ways
-                ),
-                file=sys.stderr,
-                flush=True,
-            )
-        for name in ways:
-            print(
-                f"{name}: {calls} calls a round, median of {rounds}: "
-                f"hub {statistics.median(hub_us[name]):.1f} µs, "
-                f"server {statistics.median(server_us[name]):.1f} µs a call"
-            )
+        async with ServerBackends(url) as backends:
+            for way in ways.values():  # warm: connections kept, statements prepared
+                for _ in range(calls // 4):
+                    await way()
+            hub_us: dict[str, list[float]] = {name: [] for name in ways}
+            server_us: dict[str, list[float]] = {name: [] for name in ways}
+            for round_ in range(rounds):
+                order = list(ways) if round_ % 2 == 0 else list(reversed(ways))
+                for name in order:
+                    pids = await backends.pids()
+                    hub0, server0 = hub_cpu(), process_cpu(pids)
+                    for _ in range(calls):
+                        await ways[name]()
+                    hub_us[name].append((hub_cpu() - hub0) / calls * 1e6)
+                    server_us[name].append((process_cpu(pids) - server0) / calls * 1e6)
+                print(
+                    f"round {round_ + 1}  "
+                    + "  ".join(
+                        f"{n}: hub {hub_us[n][-1]:6.1f} µs, server {server_us[n][-1]:6.1f} µs"
+                        for n in ways
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            for name in ways:
+                print(
+                    f"{name}: {calls} calls a round, median of {rounds}: "
+                    f"hub {statistics.median(hub_us[name]):.1f} µs, "
+                    f"server {statistics.median(server_us[name]):.1f} µs a call"
+                )
     finally:
-        if backends is not None:
-            await backends.close()
         await hub.close()
 
 
 async def _run(database_url: str | None, rounds: int, calls: int) -> None:
-    url, admin = (None, None)
-    if database_url:
-        url, admin = await fresh_postgresql(database_url)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            await _measure(Path(tmp), url, rounds, calls)
-    finally:
-        if url and admin:
-            await drop_postgresql(admin, url)
+    await in_a_world(database_url, lambda d, url: _measure(d, url, rounds, calls))
 
 
 def main() -> int:

@@ -18,35 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import resource
 import statistics
 import sys
-import tempfile
 import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench import seed as seeding
-from bench.__main__ import build_world, drop_postgresql, fresh_postgresql
-
-
-def _hub_cpu() -> float:
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    return used.ru_utime + used.ru_stime
-
-
-def _process_cpu(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue  # a backend that ended
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+from bench.__main__ import build_world
+from bench.in_process import ServerBackends, hub_cpu, in_a_world, process_cpu
 
 
 async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -> None:
@@ -60,7 +41,6 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -
     world = await build_world(data_dir, url)
     config = load_config(data_dir, url, passwords=PasswordHashing(1, 1024, 1))
     hub = await Hub.open(config)
-    backends: Any = None
     try:
         user = next(u for u in await hub.directory.users() if u.username == "dby.police")
         police = Actor(user, await hub.directory.agency(user.agency_id))
@@ -97,54 +77,32 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -
                 replace(share, record=replace(share.record, packet_id=packet_id), packet=packet)
             ]
 
-        async def server_pids() -> list[int]:
-            if backends is None:
-                return []
-            rows = await backends.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                url.rpartition("/")[2] if url else "",
-            )
-            return [int(r["pid"]) for r in rows]
-
-        if url:
-            import asyncpg  # type: ignore[import-untyped]
-
-            backends = await asyncpg.connect(url.replace("+asyncpg", ""))
-        for _ in range(batches // 4):  # warm: connections kept, statements prepared
-            await hub.db.run_write(lambda conn: log_writer.write(conn, again()))
-        hub_us, server_us = [], []
-        for round_ in range(1, rounds + 1):
-            pids = await server_pids()
-            hub0, server0 = _hub_cpu(), _process_cpu(pids)
-            for _ in range(batches):
+        async with ServerBackends(url) as backends:
+            for _ in range(batches // 4):  # warm: connections kept, statements prepared
                 await hub.db.run_write(lambda conn: log_writer.write(conn, again()))
-            hub_us.append((_hub_cpu() - hub0) / batches * 1e6)
-            server_us.append((_process_cpu(pids) - server0) / batches * 1e6)
+            hub_us, server_us = [], []
+            for round_ in range(1, rounds + 1):
+                pids = await backends.pids()
+                hub0, server0 = hub_cpu(), process_cpu(pids)
+                for _ in range(batches):
+                    await hub.db.run_write(lambda conn: log_writer.write(conn, again()))
+                hub_us.append((hub_cpu() - hub0) / batches * 1e6)
+                server_us.append((process_cpu(pids) - server0) / batches * 1e6)
+                print(
+                    f"round {round_}  hub {hub_us[-1]:7.1f} µs  server {server_us[-1]:7.1f} µs a batch",
+                    file=sys.stderr,
+                    flush=True,
+                )
             print(
-                f"round {round_}  hub {hub_us[-1]:7.1f} µs  server {server_us[-1]:7.1f} µs a batch",
-                file=sys.stderr,
-                flush=True,
+                f"share batch of one share, {batches} a round, median of {rounds}: "
+                f"hub {statistics.median(hub_us):.1f} µs, server {statistics.median(server_us):.1f} µs"
             )
-        print(
-            f"share batch of one share, {batches} a round, median of {rounds}: "
-            f"hub {statistics.median(hub_us):.1f} µs, server {statistics.median(server_us):.1f} µs"
-        )
     finally:
-        if backends is not None:
-            await backends.close()
         await hub.close()
 
 
 async def _run(database_url: str | None, rounds: int, batches: int) -> None:
-    url, admin = (None, None)
-    if database_url:
-        url, admin = await fresh_postgresql(database_url)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            await _measure(Path(tmp), url, rounds, batches)
-    finally:
-        if url and admin:
-            await drop_postgresql(admin, url)
+    await in_a_world(database_url, lambda d, url: _measure(d, url, rounds, batches))
 
 
 def main() -> int:
