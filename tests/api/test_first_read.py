@@ -6,6 +6,7 @@ before the body was looked at first."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -166,3 +167,23 @@ def test_a_resolution_without_a_connection_stops_at_its_first_use() -> None:
         _ = conn.dialect
     with pytest.raises(share_preparation._NeedsDatabase):
         getattr(conn, "driver_rows", None)
+
+
+async def test_a_body_not_yet_arrived_is_not_waited_for_before_the_token(api: Api) -> None:
+    """A caller that declares a small body and sends none is answered 401 on its token alone: the
+    gate never waits for an unauthenticated body."""
+    good = await api.token("DBY-POLICE")
+    host, port = api.server.host, api.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(
+            b"POST /api/v1/packets HTTP/1.1\r\n"
+            + f"Host: {host}:{port}\r\n".encode()
+            + f"Authorization: Bearer {good[:-4]}AAAA\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+        )
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), timeout=10)
+    finally:
+        writer.close()
+    assert status.startswith(b"HTTP/1.1 401")

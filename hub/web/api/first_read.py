@@ -8,7 +8,8 @@ authenticated; it authorises nothing, and the service that uses it checks the ca
 as it checks a case it reads itself.
 
 Naming the read means parsing the body before the token is checked. So it is done only for a
-small body (``MAX_BODY``: a share without large attachments), the parse has no effect but to keep
+small body (``MAX_BODY``: a share without large attachments) that has already arrived whole (an
+unauthenticated caller cannot hold the gate waiting for one), the parse has no effect but to keep
 the parsed body for the handler (``hub.web.api.handlers.read_body``), and whatever it raises is
 dropped: the gate then authenticates as it always does, and the handler reads the body in its own
 place and meets the same error there, after the token's (401, 429) and scope's (403) checks, as
@@ -58,11 +59,12 @@ def reads_first(namer: Namer) -> Callable[[Handler], Handler]:
 
 
 async def named(request: web.Request) -> tuple[HotRead, Mapping[str, Any]] | None:
-    """The first read of the request's route, or None: none registered, a body too large or of
-    unknown length, or one that does not parse (the handler meets that error in its place)."""
+    """The first read of the request's route, or None: none registered, a body too large, of
+    unknown length or not yet all arrived, or one that does not parse (the handler meets that
+    error in its place)."""
     namer = _NAMERS.get(request.match_info.handler)
     length = request.content_length
-    if namer is None or length is None or length > MAX_BODY:
+    if namer is None or length is None or length > MAX_BODY or not request.content.is_eof():
         return None
     try:
         return await namer(request)
