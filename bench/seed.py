@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
+from hub import ids
 from hub.crypto import packet_format as fmt
 from hub.crypto.secrets import SecretBytes, sha256_hex
 from hub.ledger.entries import Action, Event, Record, chain
@@ -75,7 +75,7 @@ def _seal_chunk(
     for k in range(start, start + count):
         case_id, reference = cases[rng.randrange(len(cases))]
         created = datetime.fromtimestamp(base + k * step, UTC)
-        packet_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        packet_id = ids.packet_id(created)  # time-ordered, as the hub makes them
         header = {
             "packet_id": packet_id,
             "type": "note",

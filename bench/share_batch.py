@@ -20,8 +20,8 @@ import argparse
 import asyncio
 import statistics
 import sys
-import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from bench.in_process import ServerBackends, hub_cpu, in_a_world, process_cpu
 
 
 async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -> None:
+    from hub import ids
     from hub.config import PasswordHashing, load_config
     from hub.model.packets import Draft
     from hub.services import log_writer
@@ -70,7 +71,7 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -
         assert share.packet is not None and share.record.packet_id is not None
 
         def again() -> list[PendingWrite]:
-            packet_id = str(uuid.uuid4())
+            packet_id = ids.packet_id(datetime.now(UTC))
             assert share.packet is not None
             packet = replace(share.packet, row=share.packet.row._replace(id=packet_id))
             return [

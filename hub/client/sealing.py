@@ -17,12 +17,12 @@ signing key it trusts. Which public keys to trust is the system's decision, made
 from __future__ import annotations
 
 import base64
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hub import ids
 from hub.crypto import packet_format as fmt
 from hub.crypto.agency_keys import KeyPurpose, LocalKeyPair, generate_local_pair, key_id
 from hub.crypto.errors import CryptoFailure
@@ -92,8 +92,8 @@ class Attachment:
     data: bytes
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _timestamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def seal_note(
@@ -123,8 +123,10 @@ def seal_note(
     """
     targets = list(recipients)
     statement = {k: v for k, v in (necessity or {}).items() if v.strip()}
+    now = datetime.now(UTC)
     header: dict[str, Any] = {
-        "packet_id": packet_id or str(uuid.uuid4()),
+        # Time-ordered, as the hub makes its own (hub/ids.py): it stores them in the same indexes.
+        "packet_id": packet_id or ids.packet_id(now),
         "type": "note",
         "case": case,
         "sender_user": sender_user,
@@ -134,7 +136,7 @@ def seal_note(
         "lawful_basis": lawful_basis,
         "data_categories": sorted(set(data_categories)),
         "classification": classification,
-        "created_at": created_at or _now(),
+        "created_at": created_at or _timestamp(now),
     }
     if statement:
         header["necessity"] = statement

@@ -7,13 +7,13 @@ and through ``inbox``/``outbox``/``summary`` here; unwrapping content keys is
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub import ids
 from hub.clock import Clock
 from hub.config import Limits
 from hub.crypto import packet_format as fmt
@@ -137,7 +137,7 @@ class PacketService:
         recipient_ids = tuple(sorted(recipients))
 
         now = self._clock.now()
-        packet_id = str(uuid.uuid4())
+        packet_id = ids.packet_id(now)
         sender_keys = await self._keyring.active(actor.agency.id)
         wrap_for = [actor.agency, *recipients.values()]
         targets = []

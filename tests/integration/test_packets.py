@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -140,6 +141,22 @@ async def test_ledger_is_gapless_under_concurrent_senders(hub: Hub, logins: obje
         seqs = [int(r["seq"]) async for r in ledger_store.stream_entries(conn)]
     assert seqs == list(range(1, len(seqs) + 1))
     assert await ledger.verify(hub.db) == len(seqs)
+
+
+async def test_a_packets_id_is_led_by_its_creation_time_and_sorts_after_earlier_ones(
+    hub: Hub, logins: object
+) -> None:
+    police = await actor_for(hub, "dby.police")
+    housing = await actor_for(hub, "dby.housing")
+    sent = [await hub.packets.send(police, await _draft(hub, "DBY-HOUSING")) for _ in range(3)]
+    for packet in sent:
+        opened = await hub.packets.open(housing, packet.id)
+        value = uuid.UUID(packet.id)
+        assert (value.version, str(value)) == (7, packet.id)
+        # The signed header's created_at, in Unix milliseconds, is the id's first 48 bits.
+        since = opened.header.created_at - datetime(1970, 1, 1, tzinfo=UTC)
+        assert value.int >> 80 == since // timedelta(milliseconds=1)
+    assert [p.id for p in sent] == sorted(p.id for p in sent)  # the clock moved between them
 
 
 async def test_envelope_from_the_hub_opens_with_only_the_format_document(
