@@ -7,7 +7,8 @@
 
 Builds the benchmark's world, starts ``mappa-hub serve --workers N``, warms it, then runs
 ``py-spy record --gil`` (flame graph SVG) over a closed-loop load: shares, or (``--listing``) the
-inbox pages the benchmark lists, after loading ``--packets`` packets. ``--keep DIR`` keeps the
+inbox pages the benchmark lists, after loading ``--packets`` packets (shares too: a national
+hub's shares go into indexes of millions). ``--keep DIR`` keeps the
 world in DIR (with ``--database-url``, its new database too, named in DIR/world.json) and
 reuses it on the next run, so a large load is paid once. Prints the
 load's rate, latencies and the hub processes' CPU time per request; ``--rate R`` offers R requests
@@ -68,7 +69,11 @@ def main() -> int:
     parser.add_argument("--rate", help="offer this many requests/s (open loop), not --clients")
     parser.add_argument("--runs", type=int, default=1, help="loads one after another")
     parser.add_argument("--listing", action="store_true", help="profile the inbox listing")
-    parser.add_argument("--packets", type=int, default=100_000, help="stored before --listing")
+    parser.add_argument(
+        "--packets",
+        type=int,
+        help="stored before the load (default: 100,000 with --listing, none for shares)",
+    )
     parser.add_argument("--keep", type=Path,
                         help="keep (or reuse) the world here; with --database-url its new "
                              "database is kept too (drop it by hand)")  # fmt: skip
@@ -99,8 +104,8 @@ def main() -> int:
 def _profile(args: argparse.Namespace, spy: str | None, shape: list[str], url: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="mappa-profile-") as name:
         tmp = Path(name)
-        world = _world(args.keep or tmp, url, args.workers,
-                       args.packets if args.listing else 0)  # fmt: skip
+        stored = args.packets if args.packets is not None else 100_000 if args.listing else 0
+        world = _world(args.keep or tmp, url, args.workers, stored)
         if args.told:
             told = asyncio.run(add_readers(world, args.told))
             print(f"  each share tells {told} people by e-mail", file=sys.stderr, flush=True)
