@@ -5,7 +5,7 @@ keys', its recipients' and its log entry's. A random id (version 4) put each sha
 page of each of them, a page that on a database of millions of packets is seldom in the cache:
 read from the disk, rewritten whole in the write-ahead log, copied back at the checkpoint.
 On SQLite that was about 90 KB written and 15 reads a share at 200,000 packets, and on
-PostgreSQL a fifth more write-ahead log and server CPU (bench/README.md, twenty-second session).
+PostgreSQL a third more write-ahead log and server CPU (bench/README.md, twenty-second session).
 A version 7 id begins with the creation time in milliseconds, so new shares go in side by side
 at the end of each index, as they do in the indexes on creation time.
 
