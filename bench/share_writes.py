@@ -82,8 +82,9 @@ async def _measure(data_dir: Path, url: str | None, packets: int, batch: int, ba
             await one_batch()
         async with ServerBackends(url) as backends:
             pids = await backends.pids()
-            rounds: dict[str, list[float]] = {"hub": [], "written": [], "reads": []}
-            rounds.update(server=[], wal=[])
+            rounds: dict[str, list[float]] = {
+                k: [] for k in ("hub", "server", "written", "reads", "wal")
+            }
             for round_ in range(1, 5):
                 io0, hub0, server0 = _io(), hub_cpu(), process_cpu(pids)
                 wal0 = await _wal_lsn(admin) if admin else 0
