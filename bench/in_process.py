@@ -1,6 +1,7 @@
-"""What the in-process benchmarks share (``bench.share_batch``, ``bench.first_read``): a world in a
-temporary directory, on a new PostgreSQL database beside the one named (dropped afterwards) or on
-SQLite; and the CPU of the hub's own process and of the server's backends."""
+"""What the in-process benchmarks share (``bench.share_batch``, ``bench.first_read``,
+``bench.share_writes``, ``bench.share_instructions``): a world in a temporary directory, on a new
+PostgreSQL database beside the one named (dropped afterwards) or on SQLite; the benchmark's
+shares and their sender; and the CPU of the hub's own process and of the server's backends."""
 
 from __future__ import annotations
 
@@ -11,7 +12,36 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import drop_postgresql, fresh_postgresql
+from bench import seed as seeding
+from bench.__main__ import World, drop_postgresql, fresh_postgresql
+
+
+def share_drafts(world: World, count: int) -> list[Any]:
+    """``count`` drafts of the benchmark's share (a note of ``seeding.BODY_BYTES`` from police to
+    housing), on the world's cases in turn, each with its own subject."""
+    from hub.model.packets import Draft
+
+    return [
+        Draft(
+            case_id=world.case_ids[k % len(world.case_ids)],
+            recipient_agency_ids=(world.recipient_id,),
+            subject=f"Proposed address {k} - suitability check",
+            body="Sent by the benchmark. ".ljust(seeding.BODY_BYTES, "x"),
+            purpose=seeding.PURPOSE,
+            lawful_basis=seeding.LAWFUL_BASIS,
+            data_categories=tuple(seeding.CATEGORIES),
+            necessity={"why": "Housing must assess the proposed address against the plan."},
+        )
+        for k in range(count)
+    ]
+
+
+async def sender(hub: Any) -> Any:
+    """The benchmark's sender (``seeding.SENDER``) as an actor of the hub's services."""
+    from hub.services.actor import Actor
+
+    user = next(u for u in await hub.directory.users() if u.username == seeding.SENDER)
+    return Actor(user, await hub.directory.agency(user.agency_id))
 
 
 def hub_cpu() -> float:

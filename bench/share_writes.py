@@ -28,9 +28,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import seed as seeding
 from bench.__main__ import World, build_world, bulk_load
-from bench.in_process import ServerBackends, hub_cpu, in_a_world, process_cpu
+from bench.in_process import (
+    ServerBackends,
+    hub_cpu,
+    in_a_world,
+    process_cpu,
+    sender,
+    share_drafts,
+)
 
 
 def _io() -> dict[str, int]:
@@ -47,8 +53,6 @@ async def _measure(data_dir: Path, url: str | None, packets: int, batch: int, ba
     import asyncpg  # type: ignore[import-untyped]
 
     from hub.config import PasswordHashing, load_config
-    from hub.model.packets import Draft
-    from hub.services.actor import Actor
     from hub.wiring import Hub
 
     world: World = await build_world(data_dir, url)
@@ -58,25 +62,12 @@ async def _measure(data_dir: Path, url: str | None, packets: int, batch: int, ba
     hub = await Hub.open(config)
     admin = await asyncpg.connect(url.replace("+asyncpg", "")) if url else None
     try:
-        user = next(u for u in await hub.directory.users() if u.username == seeding.SENDER)
-        sender = Actor(user, await hub.directory.agency(user.agency_id))
-        drafts = [
-            Draft(
-                case_id=world.case_ids[k % len(world.case_ids)],
-                recipient_agency_ids=(world.recipient_id,),
-                subject=f"Proposed address {k} - suitability check",
-                body="Sent by the benchmark. ".ljust(seeding.BODY_BYTES, "x"),
-                purpose=seeding.PURPOSE,
-                lawful_basis=seeding.LAWFUL_BASIS,
-                data_categories=tuple(seeding.CATEGORIES),
-                necessity={"why": "Housing must assess the proposed address against the plan."},
-            )
-            for k in range(batch)
-        ]
+        actor = await sender(hub)
+        drafts = share_drafts(world, batch)
 
         async def one_batch() -> None:
             # Sent together: the log writer takes them in one batch, as under load.
-            await asyncio.gather(*(hub.packets.send(sender, d) for d in drafts))
+            await asyncio.gather(*(hub.packets.send(actor, d) for d in drafts))
 
         for _ in range(max(1, batches // 10)):  # warm: keys, policy, statements
             await one_batch()

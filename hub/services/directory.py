@@ -48,6 +48,8 @@ class DirectoryService:
         self._clock = clock
         self._agencies: list[Agency] | None = None
         self._agencies_read_at = 0.0
+        # One read of the list at a time (see ``agencies``).
+        self._agencies_reading = asyncio.Lock()
 
     async def add_area(self, code: str, name: str, jurisdiction: Jurisdiction) -> Area:
         code = _check_code(code)
@@ -138,13 +140,31 @@ class DirectoryService:
     async def agencies(self, refresh: bool = False) -> list[Agency]:
         """Every agency. Agencies are only ever added (never renamed, retyped or removed), so a
         list a few seconds old is only ever short of a new one: ``refresh`` when a code is not
-        found in it. Saves a database trip on every API call."""
-        now = time.monotonic()
-        if refresh or self._agencies is None or now - self._agencies_read_at > AGENCY_LIST_TTL:
-            async with self._db.read() as conn:
-                self._agencies = await store.list_agencies(conn)
-            self._agencies_read_at = now
-        return list(self._agencies)
+        found in it. Saves a database trip on every API call.
+
+        When the list is due, the requests of that moment wait for one read of it rather than
+        each making its own: under load they all found it due at once and each took a pooled
+        connection, and the pool opened (then closed) a connection for each beyond its size,
+        every few seconds (bench/README.md, twenty-third session)."""
+        asked = time.monotonic()
+        if not self._agencies_due(asked, refresh):
+            return list(self._agencies or ())
+        async with self._agencies_reading:
+            if self._agencies_due(asked, refresh):  # not read by the caller this one waited for
+                started = time.monotonic()
+                async with self._db.read() as conn:
+                    self._agencies = await store.list_agencies(conn)
+                self._agencies_read_at = started
+            return list(self._agencies or ())
+
+    def _agencies_due(self, asked: float, refresh: bool) -> bool:
+        """Whether a caller that asked at ``asked`` must read the list: there is none yet, it
+        is older than the TTL, or (``refresh``) its read began before the caller asked."""
+        if self._agencies is None:
+            return True
+        if refresh:
+            return self._agencies_read_at < asked
+        return time.monotonic() - self._agencies_read_at > AGENCY_LIST_TTL
 
     async def users(self) -> list[User]:
         async with self._db.read() as conn:

@@ -104,3 +104,24 @@ def test_string_and_integer_enums_are_their_values_as_before() -> None:
     value = {"kind": _Kind.NOTE, "level": _Level.HIGH, "flag": True}
     assert canonical_json(value) == b'{"flag":true,"kind":"note","level":3}'
     assert canonical_json(value) == _reference_json(value)
+
+
+class _Members(dict[str, Any]):
+    pass
+
+
+class _Items(list[Any]):
+    pass
+
+
+def test_subclasses_of_the_json_types_pass_the_check_at_any_depth() -> None:
+    # The check takes str, int, bool and None by their exact type first; their subclasses (and
+    # those of dict and list) must still pass, as members, items and keys, however deep.
+    value = {
+        "top": _Kind.NOTE,
+        "list": [_Level.HIGH, [_Kind.NOTE, None, False]],
+        "members": _Members({_Kind.NOTE: _Items([_Level.HIGH, "x"])}),
+        "tuple": (_Kind.NOTE, {"n": _Level.HIGH}),
+    }
+    assert canonical_json(value) == _reference_json(value)
+    assert canonical_json([_Items([_Members({"a": [_Kind.NOTE]})])]) == b'[[{"a":["note"]}]]'
