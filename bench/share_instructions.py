@@ -1,7 +1,7 @@
 """The machine instructions of a share, counted by callgrind (not a test; prints figures).
 
     python -m bench.share_instructions [--database-url postgresql://postgres@127.0.0.1:5432/test]
-                                       [--batch 16] [--batches 40] [--http]
+                                       [--batch 16] [--batches 40] [--http] [--areas N]
 
 A share's time moves by a fifth within minutes on a shared machine, so a change of a few percent
 cannot be told from a timed run. Its instructions do not move: this runs the benchmark's share
@@ -19,6 +19,9 @@ bench`` does: the token, the body's parse, the middlewares, aiohttp and asyncio 
 the server does on a timer is counted as often as it falls in the run, which under callgrind
 lasts about fifty times as long as natively: the agency list read every 5 s once cost an eighth of
 this count (bench/README.md, twenty-third session), natively a few thousandths.
+
+``--areas N`` adds N areas of ten agencies each (with their keys) to the benchmark's world of
+16 agencies before counting: a national hub's directory, which the API reads on every call.
 
 Counts are not times: libsodium's vector code does several instructions a cycle, the
 interpreter fewer, and valgrind shows the program a processor without some extensions, so a
@@ -41,7 +44,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import build_world, free_port, hub_env, share_plan, wait_for_port
+from bench.__main__ import World, build_world, free_port, hub_env, share_plan, wait_for_port
 from bench.in_process import in_a_world, sender, share_drafts
 
 _INSIDE = "MAPPA_BENCH_UNDER_CALLGRIND"
@@ -74,11 +77,49 @@ def _collect(on: bool, pid: int | None = None) -> None:
     )
 
 
-async def _count(data_dir: Path, url: str | None, batch: int, batches: int) -> None:
+# The kinds of agency each added area has (ten, as a MAPPA area's Responsible Authorities and
+# the Duty to Cooperate agencies it works with).
+_AREA_AGENCIES = (
+    "police",
+    "probation",
+    "prison",
+    "childrens-social-care",
+    "adult-social-care",
+    "health",
+    "mental-health",
+    "housing",
+    "youth-offending",
+    "jobcentre-plus",
+)
+
+
+async def _world(data_dir: Path, url: str | None, areas: int) -> World:
+    """The benchmark's world, with ``areas`` more areas of ten agencies each."""
     from hub.config import PasswordHashing, load_config
+    from hub.model.directory import AgencyType, Jurisdiction
     from hub.wiring import Hub
 
     world = await build_world(data_dir, url)
+    if areas:
+        hub = await Hub.open(load_config(data_dir, url, passwords=PasswordHashing(1, 1024, 1)))
+        try:
+            for n in range(areas):
+                area = f"NAT{n:03d}"
+                await hub.directory.add_area(area, f"Area {n}", Jurisdiction.ENGLAND_AND_WALES)
+                for kind in _AREA_AGENCIES:
+                    await hub.directory.add_agency(
+                        f"{area}-{kind.upper()}"[:32], f"{kind} of area {n}", AgencyType(kind), area
+                    )
+        finally:
+            await hub.close()
+    return world
+
+
+async def _count(data_dir: Path, url: str | None, batch: int, batches: int, areas: int) -> None:
+    from hub.config import PasswordHashing, load_config
+    from hub.wiring import Hub
+
+    world = await _world(data_dir, url, areas)
     hub = await Hub.open(load_config(data_dir, url, passwords=PasswordHashing(1, 1024, 1)))
     try:
         actor = await sender(hub)
@@ -140,9 +181,9 @@ def _serve_counted(port: int, env: dict[str, str], out_file: Path) -> subprocess
 
 
 async def _count_http(
-    data_dir: Path, url: str | None, batch: int, batches: int, out_file: Path
+    data_dir: Path, url: str | None, batch: int, batches: int, areas: int, out_file: Path
 ) -> None:
-    world = await build_world(data_dir, url)
+    world = await _world(data_dir, url, areas)
     plan = share_plan(world, batch)
     port = free_port()
     serve = _serve_counted(port, hub_env(world), out_file)
@@ -208,6 +249,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--http", action="store_true", help="count the API's server instead")
+    parser.add_argument("--areas", type=int, default=0, help="add N areas of ten agencies")
     args = parser.parse_args()
     if os.environ.get(_INSIDE):
         asyncio.run(
@@ -223,7 +265,9 @@ def main() -> int:
             asyncio.run(
                 in_a_world(
                     args.database_url,
-                    lambda d, url: _count_http(d, url, args.batch, args.batches, out_file),
+                    lambda d, url: _count_http(
+                        d, url, args.batch, args.batches, args.areas, out_file
+                    ),
                 )
             )
             _report(out_file, args.batch, args.batches, f"{database}, through the API")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +33,27 @@ def totp_context(username: str) -> str:
 
 
 @dataclass(frozen=True)
+class AgencyIndex:
+    """Every agency's code by its id and id by its code, as of one read of the list: built once
+    a read, not by each API call that turns codes to ids and back (a national directory has
+    hundreds of agencies). Read-only."""
+
+    codes: Mapping[int, str]
+    ids: Mapping[str, int]
+
+    @classmethod
+    def of(cls, agencies: list[Agency]) -> AgencyIndex:
+        return cls(
+            MappingProxyType({a.id: a.code for a in agencies}),
+            MappingProxyType({a.code: a.id for a in agencies}),
+        )
+
+    def knows(self, wanted: int | str) -> bool:
+        """Whether ``wanted``, an agency's id or code, is in the index."""
+        return wanted in self.codes or wanted in self.ids
+
+
+@dataclass(frozen=True)
 class Enrolment:
     """What a new user needs to sign in: shown once, never stored in clear."""
 
@@ -47,6 +70,7 @@ class DirectoryService:
         self._hasher = hasher
         self._clock = clock
         self._agencies: list[Agency] | None = None
+        self._agency_index = AgencyIndex.of([])
         self._agencies_read_at = 0.0
         # One read of the list at a time (see ``agencies``).
         self._agencies_reading = asyncio.Lock()
@@ -146,16 +170,25 @@ class DirectoryService:
         each making its own: under load they all found it due at once and each took a pooled
         connection, and the pool opened (then closed) a connection for each beyond its size,
         every few seconds (bench/README.md, twenty-third session)."""
+        await self._read_agencies_if_due(refresh)
+        return list(self._agencies or ())
+
+    async def agency_index(self, refresh: bool = False) -> AgencyIndex:
+        """Codes by id and ids by code, from the same short-lived list as ``agencies``."""
+        await self._read_agencies_if_due(refresh)
+        return self._agency_index
+
+    async def _read_agencies_if_due(self, refresh: bool) -> None:
         asked = time.monotonic()
         if not self._agencies_due(asked, refresh):
-            return list(self._agencies or ())
+            return
         async with self._agencies_reading:
             if self._agencies_due(asked, refresh):  # not read by the caller this one waited for
                 started = time.monotonic()
                 async with self._db.read() as conn:
-                    self._agencies = await store.list_agencies(conn)
+                    agencies = await store.list_agencies(conn)
+                self._agencies, self._agency_index = agencies, AgencyIndex.of(agencies)
                 self._agencies_read_at = started
-            return list(self._agencies or ())
 
     def _agencies_due(self, asked: float, refresh: bool) -> bool:
         """Whether a caller that asked at ``asked`` must read the list: there is none yet, it

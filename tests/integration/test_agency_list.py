@@ -73,3 +73,27 @@ async def test_a_refresh_finds_an_agency_added_after_the_list_was_read(
     # A refresh asked after that read reads again: it may be looking for a newer agency still.
     await hub.directory.agencies(refresh=True)
     assert len(list_reads) == reads + 1
+
+
+async def test_the_index_of_codes_and_ids_comes_with_each_read_of_the_list(
+    hub: Hub, list_reads: list[int]
+) -> None:
+    await _an_area(hub)
+    police = (await hub.directory.agencies())[0]
+    index = await hub.directory.agency_index()
+    # Built with the list's read, not by the caller: asking again reads nothing and builds nothing.
+    assert await hub.directory.agency_index() is index
+    assert len(list_reads) == 1
+    assert dict(index.codes) == {police.id: "NOR-POLICE"}
+    assert dict(index.ids) == {"NOR-POLICE": police.id}
+    assert index.knows(police.id) and index.knows("NOR-POLICE")
+    assert not index.knows("NOR-HOUSING") and not index.knows(police.id + 1)
+    with pytest.raises(TypeError):  # shared by every request: nobody may change it
+        index.codes[police.id + 1] = "NOR-HOUSING"  # type: ignore[index]
+    housing = await hub.directory.add_agency(
+        "NOR-HOUSING", "Northshire Housing", AgencyType.HOUSING, "NOR"
+    )
+    fresh = await hub.directory.agency_index(refresh=True)
+    assert fresh.ids["NOR-HOUSING"] == housing.id and fresh.codes[housing.id] == "NOR-HOUSING"
+    assert {a.code for a in await hub.directory.agencies()} == {"NOR-POLICE", "NOR-HOUSING"}
+    assert len(list_reads) == 2

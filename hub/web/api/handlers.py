@@ -4,7 +4,7 @@ one module per resource (hub.web.api.cases, packets, info_requests, disclosures,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 from aiohttp import web
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.crypto.canonical import DuplicateMember, NotCanonical, loads_unique
 from hub.errors import InvalidInput, NotFound
+from hub.services.directory import AgencyIndex
 from hub.services.tokens import ApiActor, Scope
 from hub.web.keys import API_CALLER, HUB
 
@@ -94,12 +95,16 @@ def path_id(request: web.Request, name: str) -> int:
     return value
 
 
-async def agency_codes(request: web.Request, wanted: Iterable[int | str] = ()) -> dict[int, str]:
-    """Agency ids to codes, from the directory's short-lived list; read afresh if any of
+async def agency_index(request: web.Request, wanted: Iterable[int | str] = ()) -> AgencyIndex:
+    """Agency ids to codes and back, from the directory's short-lived list; read afresh if any of
     ``wanted`` (ids or codes) is missing from it (an agency added a moment ago)."""
     directory = request.app[HUB].directory
-    codes = {a.id: a.code for a in await directory.agencies()}
-    known = set(codes) | set(codes.values())
-    if any(w not in known for w in wanted):
-        codes = {a.id: a.code for a in await directory.agencies(refresh=True)}
-    return codes
+    index = await directory.agency_index()
+    if not all(index.knows(w) for w in wanted):
+        index = await directory.agency_index(refresh=True)
+    return index
+
+
+async def agency_codes(request: web.Request, wanted: Iterable[int | str] = ()) -> Mapping[int, str]:
+    """Agency ids to codes (``agency_index``)."""
+    return (await agency_index(request, wanted)).codes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from hub.crypto.secrets import sha256_hex
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.model.packets import AttachmentIn, Draft, PacketSummary, PacketType
+from hub.services.directory import AgencyIndex
 from hub.services.share_approvals import HeldSummary
 from hub.services.share_preparation import KnownCase
 from hub.services.tokens import ApiActor, Scope
@@ -25,6 +26,7 @@ from hub.web.api import models as m
 from hub.web.api.first_read import first_read_row, reads_first
 from hub.web.api.handlers import (
     agency_codes,
+    agency_index,
     api_caller,
     json_bytes_response,
     json_response,
@@ -53,7 +55,7 @@ def agency_ids(summaries: Iterable[PacketSummary]) -> set[int]:
     return {a for s in summaries for a in (s.sender_agency_id, *s.recipient_agency_ids)}
 
 
-def packet_json(s: PacketSummary, codes: dict[int, str]) -> m.PacketJson:
+def packet_json(s: PacketSummary, codes: Mapping[int, str]) -> m.PacketJson:
     return {
         "id": s.id,
         # The member's own attribute: ``.value`` is a property, a hundred times a listing.
@@ -70,11 +72,11 @@ def packet_json(s: PacketSummary, codes: dict[int, str]) -> m.PacketJson:
     }
 
 
-def packet_out(s: PacketSummary, codes: dict[int, str]) -> m.PacketOut:
+def packet_out(s: PacketSummary, codes: Mapping[int, str]) -> m.PacketOut:
     return m.PacketOut(**packet_json(s, codes))
 
 
-def _draft(body: m.SendIn, codes: dict[str, int]) -> Draft:
+def _draft(body: m.SendIn, codes: Mapping[str, int]) -> Draft:
     unknown = [c for c in body.recipient_agencies if c not in codes]
     if unknown:
         raise InvalidInput(
@@ -128,12 +130,11 @@ def _known_case(request: web.Request, case_id: int) -> KnownCase | None:
     return KnownCase(case_id, case_store.case_with_agencies_of(row)) if made else None
 
 
-async def _send_body(request: web.Request, caller: ApiActor) -> tuple[m.SendIn, dict[str, int]]:
-    """A send's body, for a case the token may act on, with its recipients' codes to ids."""
+async def _send_body(request: web.Request, caller: ApiActor) -> tuple[m.SendIn, AgencyIndex]:
+    """A send's body, for a case the token may act on, with the agencies' codes and ids."""
     body = await read_body(request, m.SendIn)
     caller.require_case(body.case_id)
-    codes = await agency_codes(request, body.recipient_agencies)
-    return body, {code: i for i, code in codes.items()}
+    return body, await agency_index(request, body.recipient_agencies)
 
 
 @endpoint(
@@ -151,11 +152,11 @@ async def _send_body(request: web.Request, caller: ApiActor) -> tuple[m.SendIn, 
 async def send_packet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     caller = api_caller(request, Scope.PACKETS_SEND)
-    body, by_code = await _send_body(request, caller)
-    draft = _draft(body, by_code)
+    body, agencies = await _send_body(request, caller)
+    draft = _draft(body, agencies.ids)
     case = _known_case(request, body.case_id)
     key = request.headers.get("Idempotency-Key")
-    codes = {i: c for c, i in by_code.items()}
+    codes = agencies.codes
     if key is None:
         sent = await hub.packets.send(caller.actor, draft, known_case=case)
         return await _sent(request, caller, sent, codes)
@@ -189,7 +190,7 @@ async def send_packet(request: web.Request) -> web.StreamResponse:
 
 
 async def _sent(
-    request: web.Request, caller: ApiActor, sent: PacketSummary, codes: dict[int, str]
+    request: web.Request, caller: ApiActor, sent: PacketSummary, codes: Mapping[int, str]
 ) -> web.Response:
     """201 with the packet; 202 with the held share when the policy wants approval first."""
     if isinstance(sent, HeldSummary):
@@ -208,8 +209,8 @@ async def _sent(
 async def preview_packet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     caller = api_caller(request, Scope.PACKETS_SEND)
-    body, by_code = await _send_body(request, caller)
-    decision = await hub.packets.preview(caller.actor, _draft(body, by_code))
+    body, agencies = await _send_body(request, caller)
+    decision = await hub.packets.preview(caller.actor, _draft(body, agencies.ids))
     return json_response(
         m.DecisionOut(
             outcome=decision.outcome.value,
