@@ -43,13 +43,13 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, calls: int) -> 
         case_read = (case_store.CASE_WITH_AGENCIES, {"id": case_id})
 
         async def apart() -> None:
-            await hub.tokens.authenticate_taking(issued.secret, bucket)
+            await hub.callers.authenticate_taking(issued.secret, bucket)
             found = await hub.db.run_read(lambda c: case_store.case_with_agencies(c, case_id))
             if found is None:
                 raise RuntimeError("the world's case is missing")
 
         async def folded() -> None:
-            _, _, row = await hub.tokens.authenticate_taking(issued.secret, bucket, case_read)
+            _, _, row = await hub.callers.authenticate_taking(issued.secret, bucket, case_read)
             if row is None:
                 raise RuntimeError("the world's case is missing")
 

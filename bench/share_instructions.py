@@ -243,6 +243,12 @@ def _report(out_file: Path, batch: int, batches: int, database: str) -> None:
         print(f"  {name:<20} {count / shares:>12,.0f}  {100 * count / total:5.1f} %")
 
 
+def _keep(out_file: Path, keep: Path | None) -> None:
+    if keep is not None:
+        shutil.copyfile(out_file, keep)
+        print(f"share_instructions: callgrind's file kept in {keep}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="PostgreSQL (a database is made beside it)")
@@ -250,10 +256,16 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--http", action="store_true", help="count the API's server instead")
     parser.add_argument("--areas", type=int, default=0, help="add N areas of ten agencies")
+    parser.add_argument(
+        "--keep", type=Path, help="keep callgrind's file here (callgrind_annotate --inclusive=yes)"
+    )
     args = parser.parse_args()
     if os.environ.get(_INSIDE):
         asyncio.run(
-            in_a_world(args.database_url, lambda d, url: _count(d, url, args.batch, args.batches))
+            in_a_world(
+                args.database_url,
+                lambda d, url: _count(d, url, args.batch, args.batches, args.areas),
+            )
         )
         return 0
     valgrind = _tool("valgrind")
@@ -271,6 +283,7 @@ def main() -> int:
                 )
             )
             _report(out_file, args.batch, args.batches, f"{database}, through the API")
+            _keep(out_file, args.keep)
             return 0
         print("share_instructions: sending under callgrind (about a minute)", file=sys.stderr)
         run = subprocess.run(
@@ -292,6 +305,7 @@ def main() -> int:
             print(run.stderr[-4000:], file=sys.stderr)
             raise SystemExit(f"share_instructions: the counted run failed ({run.returncode})")
         _report(out_file, args.batch, args.batches, database)
+        _keep(out_file, args.keep)
     return 0
 
 

@@ -28,6 +28,7 @@ from hub.store.database import Database
 if TYPE_CHECKING:
     from hub.services.access import AccessReportService
     from hub.services.accounts import AccountService
+    from hub.services.api_callers import ApiCallers
     from hub.services.auth import AuthService
     from hub.services.case_events import CaseEventService
     from hub.services.cases import CaseService
@@ -202,6 +203,12 @@ class Hub:
         from hub.services.tokens import TokenService
 
         return TokenService(self.db, self.keyring, self.clock, self.policy)
+
+    @cached_property
+    def callers(self) -> ApiCallers:
+        from hub.services.api_callers import ApiCallers
+
+        return ApiCallers(self.db, self.clock)
 
     @cached_property
     def sealed(self) -> SealedService:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub import ids
+from hub.clock import utc_text
 from hub.crypto import packet_format as fmt
 from hub.crypto.agency_keys import KeyPurpose, LocalKeyPair, generate_local_pair, key_id
 from hub.crypto.errors import CryptoFailure
@@ -92,10 +93,6 @@ class Attachment:
     data: bytes
 
 
-def _timestamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def seal_note(
     keys: AgencyKeys,
     *,
@@ -136,7 +133,7 @@ def seal_note(
         "lawful_basis": lawful_basis,
         "data_categories": sorted(set(data_categories)),
         "classification": classification,
-        "created_at": created_at or _timestamp(now),
+        "created_at": created_at or utc_text(now),
     }
     if statement:
         header["necessity"] = statement

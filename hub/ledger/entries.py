@@ -12,10 +12,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from hub.clock import utc_text
 from hub.crypto.canonical import canonical_json
 from hub.errors import IntegrityFailure
 
@@ -200,17 +201,13 @@ def leaf_hash(entry_bytes: bytes) -> str:
     return hashlib.sha256(b"\x00" + entry_bytes).hexdigest()
 
 
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def encode(seq: int, prev_hash: str, record: Record) -> bytes:
     return canonical_json(
         {
             "v": ENTRY_VERSION,
             "seq": seq,
             "prev": prev_hash,
-            "at": _iso(record.recorded_at),
+            "at": utc_text(record.recorded_at),
             "action": record.action.value,
             "event": record.event.value,
             "actor_user": record.actor_user_id,
@@ -367,5 +364,5 @@ def _columns_agree(doc: Mapping[str, Any], row: Mapping[Any, Any]) -> bool:
         and doc.get("channel") == row["channel"]
         and doc.get("to") == row["recipient_address"]
         and isinstance(recorded, datetime)
-        and _iso(recorded) == doc["at"]
+        and utc_text(recorded) == doc["at"]
     )

@@ -8,8 +8,9 @@ row can recompute: the log says what happened to whom without naming anyone in c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
+from hub.clock import utc_text
 from hub.crypto.canonical import canonical_json
 from hub.crypto.secrets import sha256_hex
 from hub.ledger.entries import Action, Event, Record
@@ -17,7 +18,7 @@ from hub.model.directory import User
 
 
 def subject_digest(event: Event, subject: User, when: datetime) -> str:
-    at = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = utc_text(when)
     return sha256_hex(canonical_json({"event": event.value, "user": subject.id, "at": at}))
 
 

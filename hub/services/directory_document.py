@@ -22,9 +22,10 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from hub.clock import utc_text
 from hub.crypto import signing
 from hub.crypto.canonical import canonical_json
 from hub.crypto.errors import CryptoFailure
@@ -80,12 +81,8 @@ class PeerDirectory:
     agencies: tuple[ReceivingAgency, ...]
 
 
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _key(key_id: str, public: bytes, created_at: datetime) -> dict[str, str]:
-    return {"key_id": key_id, "public": public.hex(), "created_at": _iso(created_at)}
+    return {"key_id": key_id, "public": public.hex(), "created_at": utc_text(created_at)}
 
 
 def build(
@@ -112,8 +109,8 @@ def build(
         "format": FORMAT,
         "version": VERSION,
         "hub": {"key": hub_key.hex(), "fingerprint": fingerprint(hub_key)},
-        "issued_at": _iso(issued_at),
-        "expires_at": _iso(issued_at + LIFETIME),
+        "issued_at": utc_text(issued_at),
+        "expires_at": utc_text(issued_at + LIFETIME),
         "agencies": sorted(agencies, key=lambda a: str(a["code"])),
     }
 

@@ -8,13 +8,13 @@ and through ``inbox``/``outbox``/``summary`` here; unwrapping content keys is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
-from hub.clock import Clock
+from hub.clock import Clock, utc_text
 from hub.config import Limits
 from hub.crypto import packet_format as fmt
 from hub.crypto.secrets import sha256_hex
@@ -64,10 +64,6 @@ __all__ = [
 ]
 
 _SENDER_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PacketService:
@@ -155,7 +151,7 @@ class PacketService:
             "lawful_basis": draft.lawful_basis,
             "data_categories": sorted(draft.data_categories),
             "classification": draft.classification.value,
-            "created_at": _iso(now),
+            "created_at": utc_text(now),
             "policy": decision.record(),
         }
         if plan.form is not None:

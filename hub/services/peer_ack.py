@@ -16,8 +16,9 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from hub.clock import utc_text
 from hub.crypto import signing
 from hub.crypto.canonical import canonical_json
 from hub.crypto.errors import CryptoFailure
@@ -58,7 +59,7 @@ def make(bundle_id: str, sha256_hex: str, received_at: datetime, hub_key: bytes,
         "version": VERSION,
         "bundle_id": bundle_id,
         "digest": digest_label(sha256_hex),
-        "received_at": received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "received_at": utc_text(received_at),
         "receiver": fingerprint(hub_key),
     }
     signature = signing.sign(private, canonical_json(ack))

@@ -185,6 +185,8 @@ class HotRead:
         self._compiled: dict[str, _Compiled] = {}
         # PostgreSQL's, by wrap and the read it holds beside this one
         self._wrapped: dict[tuple[Callable[..., str], HotRead | None], str] = {}
+        # SQLite's, by the read beside this one and the column that must match
+        self._beside: dict[tuple[HotRead, str], str] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -236,6 +238,41 @@ class HotRead:
         rows = await self.all(conn, values)
         return dict(zip(self.keys, rows[0], strict=True)) if rows else None
 
+    async def first_beside(
+        self,
+        conn: AsyncConnection,
+        values: Mapping[str, Any],
+        also: tuple[HotRead, Mapping[str, Any]],
+        key: str,
+        equals: Any,
+    ) -> Beside | None:
+        """SQLite, in a job on its sqlite3 connection: this statement and ``also`` (a second read,
+        with its values) as one, a statement fewer in the job's snapshot. The first row as
+        ``first`` gives it, and ``also``'s first row, joined only beside a row whose column ``key``
+        equals ``equals`` (None where it is not, or ``also`` found nothing: every one of its
+        columns NULL). None where ``conn`` is not such a job's: the caller reads apart."""
+        driver = getattr(conn, "driver_rows", None)
+        if driver is None or key not in self.keys:
+            return None
+        compiled, other = self._for(conn.dialect), also[0]._for(conn.dialect)
+        sql = self._beside.get((also[0], key))
+        if sql is None:
+            # Compiled statements and a column key of this one: no value goes into the text.
+            sql = self._beside[(also[0], key)] = (
+                f"SELECT mine.*, also.* FROM ({compiled.sql}) AS mine "  # noqa: S608
+                f"LEFT JOIN ({other.sql}) AS also ON mine.{key} = ?"
+            )
+        rows = driver(sql, [*_bound(compiled, values), *_bound(other, also[1]), equals])
+        if not rows:
+            return Beside(None, None)
+        width = len(self.keys)
+        (row,) = _processed(compiled, [rows[0][:width]])
+        (tail,) = _processed(other, [rows[0][width:]])
+        also_row = (
+            dict(zip(also[0].keys, tail, strict=True)) if any(v is not None for v in tail) else None
+        )
+        return Beside(dict(zip(self.keys, row, strict=True)), also_row)
+
     async def first_within(
         self,
         conn: AsyncConnection,
@@ -280,6 +317,14 @@ class HotRead:
             if any(v is not None for v in tail):
                 also_row = dict(zip(also[0].keys, tail, strict=True))
         return Within(dict(zip(self.keys, row[:width], strict=True)), row[width:own_end], also_row)
+
+
+class Beside(NamedTuple):
+    """What ``HotRead.first_beside`` found: the statement's first row (None: none) and the second
+    read's row beside it (None: none, or not read)."""
+
+    row: dict[str, Any] | None
+    also: dict[str, Any] | None
 
 
 class Within(NamedTuple):

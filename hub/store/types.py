@@ -23,6 +23,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_writer
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -37,6 +42,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite" or general is None:
             return general
         return _sqlite_reader(general)
+
+
+def _sqlite_writer(value: datetime | None) -> str | None:
+    """An aware datetime straight to the text SQLite's DATETIME stores ("2026-12-05 17:00:00.000000",
+    UTC, always to the microsecond), in one C call. The general way (``process_bind_param``, then
+    the DATETIME type's ``%`` formatting of seven fields) took twice as long, and a share
+    binds three (tests/unit/test_utc_datetime.py holds the two to the same text)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
 
 
 def _sqlite_reader(general: Callable[[Any], Any]) -> Callable[[Any], datetime | None]:

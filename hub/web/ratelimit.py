@@ -32,7 +32,7 @@ class RateLimiter:
     @property
     def bucket(self) -> store.Bucket | None:
         """PostgreSQL: the buckets' size and rate, for the token's read to take one request
-        with it (``TokenService.authenticate_taking``); None on SQLite (its side file)."""
+        with it (``ApiCallers.authenticate_taking``); None on SQLite (its side file)."""
         return None if self._side is not None else store.Bucket(self.rate_per_second, self.burst)
 
     async def allow(self, token_id: int) -> float:

@@ -6,8 +6,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hub.errors import NotAuthenticated, RateLimited
+from hub.services.api_callers import ON_BEHALF_OF
 from hub.services.auth import SessionExpired, Stage
-from hub.services.tokens import ON_BEHALF_OF
 from hub.web.api import first_read
 from hub.web.keys import ACTOR, API_CALLER, COOKIE_NAME, HUB, RATE_LIMITER, SESSION
 
@@ -43,7 +43,7 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
     # A share's case is read with the token (hub.web.api.first_read), and on PostgreSQL the
     # token's read takes from its bucket too: both for the token's own secret only.
     first = await first_read.named(request)
-    caller, wait, row = await hub.tokens.authenticate_taking(
+    caller, wait, row = await hub.callers.authenticate_taking(
         presented.strip(), limiter.bucket, first
     )
     if wait is None:
@@ -53,7 +53,9 @@ async def _api_gate(request: web.Request, handler: Handler) -> web.StreamRespons
             "Too many requests for this token: slow down.", retry_after=max(1, round(wait))
         )
     if ON_BEHALF_OF in request.headers:  # the person the system acts for (several: refused)
-        caller = await hub.tokens.acting_for(caller, ",".join(request.headers.getall(ON_BEHALF_OF)))
+        caller = await hub.callers.acting_for(
+            caller, ",".join(request.headers.getall(ON_BEHALF_OF))
+        )
     request[API_CALLER] = caller
     request[ACTOR] = caller.actor
     if first is not None:

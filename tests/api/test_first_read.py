@@ -15,8 +15,8 @@ from hub.crypto.secrets import sha256_hex
 from hub.errors import InvalidInput, NotAuthenticated
 from hub.model.packets import Draft
 from hub.services import share_preparation
+from hub.services.api_callers import _CALLER
 from hub.services.share_preparation import KnownCase
-from hub.services.tokens import _CALLER
 from hub.store import cases as case_store
 from hub.store import rate_limits
 from hub.store.hot import HotRead
@@ -32,11 +32,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 async def test_a_share_reads_its_case_with_its_token_and_not_again(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The note's case is read once, by the gate with the token (on PostgreSQL in the token's
-    own statement), and the service decides on what was read rather than reading it again;
-    where it needs another read, it reads the case again with it, in one transaction."""
+    """The note's case is read once, by the gate in the token's own statement, and the service
+    decides on what was read rather than reading it again; where it needs another read, it
+    reads the case again with it, in one transaction."""
     reads: list[str] = []
-    real_first, real_within = HotRead.first, HotRead.first_within
+    real_first, real_within, real_beside = HotRead.first, HotRead.first_within, HotRead.first_beside
     real_case = case_store.case_with_agencies
 
     async def first(self: HotRead, conn: Any, values: Any) -> Any:
@@ -49,12 +49,19 @@ async def test_a_share_reads_its_case_with_its_token_and_not_again(
             reads.append("case in the token's statement")
         return await real_within(self, conn, values, *rest)
 
+    async def beside(self: HotRead, conn: Any, values: Any, also: Any, *rest: Any) -> Any:
+        found = await real_beside(self, conn, values, also, *rest)
+        if found is not None and also[0] is case_store.CASE_WITH_AGENCIES:
+            reads.append("case in the token's statement")
+        return found
+
     async def by_the_service(conn: Any, wanted: int) -> Any:
         reads.append("case by the service")
         return await real_case(conn, wanted)
 
     monkeypatch.setattr(HotRead, "first", first)
     monkeypatch.setattr(HotRead, "first_within", within)
+    monkeypatch.setattr(HotRead, "first_beside", beside)
     monkeypatch.setattr(case_store, "case_with_agencies", by_the_service)
     police = await api.client(await api.token("DBY-POLICE"))
     # The first share after start-up also reads the agencies and areas it names, once
@@ -64,10 +71,7 @@ async def test_a_share_reads_its_case_with_its_token_and_not_again(
     reads.clear()
     sent = await police.send(**await note(api))
     assert sent["case_reference"] and sent["recipient_agencies"] == ["DBY-HOUSING"]
-    if api.hub.db.engine.dialect.name == "postgresql":
-        assert reads == ["case in the token's statement"]
-    else:  # SQLite: in the token's job, on the same connection
-        assert reads == ["case on its own"]
+    assert reads == ["case in the token's statement"]
 
     # A preview is not registered: it reads its case itself, as before.
     reads.clear()
@@ -100,9 +104,9 @@ async def test_the_service_decides_on_the_case_it_was_given(api: Api) -> None:
 
 
 async def test_a_wrong_secret_reads_no_case(api: Api) -> None:
-    """On PostgreSQL the case is joined to the token's statement only where the bucket was
-    taken, that is where the stored digest is the presented secret's: a guess reads nothing of
-    the case. On both databases a wrong secret is refused before anything read is given back."""
+    """The case is joined to the token's statement only where the stored digest is the
+    presented secret's (on PostgreSQL, where the bucket was taken): a guess reads nothing of the
+    case. On both databases a wrong secret is refused before anything read is given back."""
     token = await api.token("DBY-POLICE")
     prefix, token_id, secret = token.split("_", 2)
     wrong = f"{prefix}_{token_id}_{'A' * len(secret)}"
@@ -112,11 +116,26 @@ async def test_a_wrong_secret_reads_no_case(api: Api) -> None:
         Bucket(rate=100.0, burst=100) if api.hub.db.engine.dialect.name == "postgresql" else None
     )
     with pytest.raises(NotAuthenticated):
-        await api.hub.tokens.authenticate_taking(wrong, bucket, also)
-    caller, _, row = await api.hub.tokens.authenticate_taking(token, bucket, also)
+        await api.hub.callers.authenticate_taking(wrong, bucket, also)
+    caller, _, row = await api.hub.callers.authenticate_taking(token, bucket, also)
     assert caller.actor.agency.code == "DBY-POLICE"
     assert row is not None and row["id"] == harlow and row["reference"]
     if api.hub.db.engine.dialect.name != "postgresql":
+
+        async def beside(digest: str, token: int = int(token_id)) -> Any:
+            return await api.hub.db.run_read(
+                lambda conn: _CALLER.first_beside(conn, {"id": token}, also, "secret_hash", digest)
+            )
+
+        guess = await beside(sha256_hex(("A" * len(secret)).encode()))
+        assert guess is not None and guess.row is not None and guess.also is None
+        found = await beside(sha256_hex(secret.encode()))
+        assert found is not None and found.also is not None and found.also["id"] == harlow
+        assert found.row == guess.row  # the token's row either way; the case only beside it
+        assert await beside(sha256_hex(secret.encode()), 2**31 - 1) == (None, None)
+        # Not on a job's sqlite3 connection (aiosqlite under SQLAlchemy): read apart.
+        async with api.hub.db.read() as conn:
+            assert await _CALLER.first_beside(conn, {"id": 1}, also, "secret_hash", "") is None
         return
 
     async def within(digest: str) -> Any:

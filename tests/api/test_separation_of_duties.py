@@ -197,7 +197,7 @@ async def add_person(api: Api, username: str, role: Role, agency: str = "DBY-POL
 
 
 async def account_of(api: Api, secret: str) -> ApiActor:
-    return await api.hub.tokens.authenticate(secret)
+    return await api.hub.callers.authenticate(secret)
 
 
 async def ledger_size(api: Api) -> int:
@@ -299,7 +299,7 @@ async def test_one_admin_cannot_propose_approve_and_deliver_through_two_tokens(a
         assert status == 403, (token, person, doc)
     # Below the API's scope check the service refuses it too: the policy allows no delegated
     # decisions (and the admin is no approver, and the proposer).
-    unit_actor = (await hub.tokens.acting_for(await account_of(api, unit), "dby.admin")).actor
+    unit_actor = (await hub.callers.acting_for(await account_of(api, unit), "dby.admin")).actor
     assert unit_actor.has_role(Role.COORDINATOR) and unit_actor.person == admin.user
     with pytest.raises(Forbidden, match="delegated decisions"):
         await hub.disclosures.decide(unit_actor, disclosure, "approve", REASONS)

@@ -19,7 +19,8 @@ from aiohttp.web import Application
 from hub.demo import DemoLogin
 from hub.errors import InvalidInput
 from hub.model.directory import Role
-from hub.services.tokens import ON_BEHALF_OF, Scope
+from hub.services.api_callers import ON_BEHALF_OF
+from hub.services.tokens import Scope
 from hub.web.app import build_app
 from hub.wiring import Hub
 from tests.conftest import TickingClock

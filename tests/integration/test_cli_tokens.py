@@ -36,7 +36,7 @@ def authenticate(data_dir: Path, secret: str) -> str | None:
     async def check() -> str | None:
         hub = await Hub.open(load_config(data_dir))
         try:
-            caller = await hub.tokens.authenticate(secret)
+            caller = await hub.callers.authenticate(secret)
         except NotAuthenticated:
             return None
         finally:

@@ -143,7 +143,7 @@ async def test_batched_shares_with_a_key_used_twice_fail_alone(
     one of those five is sent, the other four are refused, and every other share lands with its
     log entry (a refused item in a batch is retried alone, so it takes nothing else with it)."""
     issued = await hub.tokens.issue(None, "DBY-POLICE", "Case system", ["packets:send"])
-    caller = await hub.tokens.authenticate(issued.secret)
+    caller = await hub.callers.authenticate(issued.secret)
     draft = Draft(
         case_id=await case_id(hub, "Harlow"),
         recipient_agency_ids=(await agency_id(hub, "DBY-HOUSING"),),

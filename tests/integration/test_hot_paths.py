@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.config import Config
 from hub.demo import DemoLogin
 from hub.model.packets import Draft
+from hub.services.api_callers import _CALLER
 from hub.services.known_directory import KnownDirectory
-from hub.services.tokens import _CALLER
 from hub.store import box_pages
 from hub.store import cases as case_store
 from hub.store import directory as directory_store

@@ -61,7 +61,7 @@ async def test_people_are_filled_in_and_the_migration_goes_down_with_data(config
         first = await hub.tokens.issue(admin, "DBY-POLICE", "CMS", ALL_SCOPES)
         second = await hub.tokens.issue(admin, "DBY-POLICE", "Second CMS", ALL_SCOPES)
         operator = await hub.tokens.issue(None, "DBY-POLICE", "Unit", ALL_SCOPES)
-        by_token = await _propose(hub, (await hub.tokens.authenticate(first.secret)).actor)
+        by_token = await _propose(hub, (await hub.callers.authenticate(first.secret)).actor)
         by_person = await _propose(hub, police)
         await hub.disclosures.decide(coordinator, by_person, "approve", REASONS)
     finally:

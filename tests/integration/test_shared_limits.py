@@ -49,24 +49,24 @@ async def test_the_token_read_takes_from_the_bucket_only_for_its_secret(
         for wrong in (f"{prefix}_{token_id}_{'A' * len(right)}", f"{prefix}_999999_{right}"):
             for _ in range(5):
                 with pytest.raises(NotAuthenticated):
-                    await hub.tokens.authenticate_taking(wrong, bucket)
-        caller, wait, _ = await hub.tokens.authenticate_taking(secret, bucket)
+                    await hub.callers.authenticate_taking(wrong, bucket)
+        caller, wait, _ = await hub.callers.authenticate_taking(secret, bucket)
         assert caller.token.id == int(token_id)
         if not postgres:
             assert wait is None  # not taken here: the gate asks the limiter
             return
         assert wait == 0.0
         assert await limiter.allow(int(token_id)) == 0.0  # the same bucket, drawn on by both
-        caller, wait, _ = await hub.tokens.authenticate_taking(secret, bucket)
+        caller, wait, _ = await hub.callers.authenticate_taking(secret, bucket)
         assert wait == 0.0  # the third of three: every wrong secret above took nothing
-        caller, wait, _ = await hub.tokens.authenticate_taking(secret, bucket)
+        caller, wait, _ = await hub.callers.authenticate_taking(secret, bucket)
         assert wait is not None and wait > 0
         assert await limiter.allow(int(token_id)) > 0
         # The plain read takes nothing (the CLI's and the tests' callers).
-        assert (await hub.tokens.authenticate(secret)).token.id == int(token_id)
+        assert (await hub.callers.authenticate(secret)).token.id == int(token_id)
         # A revoked token is refused, whatever its bucket holds.
         await hub.tokens.revoke(None, int(token_id))
         with pytest.raises(NotAuthenticated):
-            await hub.tokens.authenticate_taking(secret, bucket)
+            await hub.callers.authenticate_taking(secret, bucket)
     finally:
         limiter.close()

@@ -1,5 +1,6 @@
 """``UTCDateTime`` on SQLite reads stored text by a fast path (``types._sqlite_reader``): it must
-answer exactly what the general way (parse, then make UTC) answers, or fail as it fails."""
+answer exactly what the general way (parse, then make UTC) answers, or fail as it fails. It writes
+by one too (``types._sqlite_writer``), held to the text the general way writes."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ DIALECT = sqlite.dialect()
 ADAPTED = UTCDateTime().dialect_impl(DIALECT)
 FAST = UTCDateTime()._cached_result_processor(DIALECT, None)
 GENERAL = TypeDecorator.result_processor(ADAPTED, DIALECT, None)
-# What the hub writes: the decorator's bind step, then SQLite's DATETIME text.
+# What the hub writes (the fast path), and the general way: the decorator's bind step, then
+# SQLite's DATETIME text.
 STORE = UTCDateTime()._cached_bind_processor(DIALECT)
+GENERAL_STORE = TypeDecorator.bind_processor(ADAPTED, DIALECT)
 
 
 def _answer(read: Any, value: Any) -> tuple[str, Any]:
@@ -48,6 +51,36 @@ def test_what_the_hub_stores_reads_back_the_same(when: datetime) -> None:
     assert isinstance(stored, str)
     _same(stored)
     assert FAST(stored) == when
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2, 0, 0),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-11, minutes=-30))]
+        ),
+    )
+)
+def test_the_fast_writer_writes_what_the_general_way_writes(when: datetime) -> None:
+    assert STORE is not None and GENERAL_STORE is not None
+    assert STORE(when) == GENERAL_STORE(when)
+    assert len(STORE(when)) == 26
+
+
+@pytest.mark.parametrize(
+    "value", [None, datetime(2026, 12, 4, 21, 0), "2026-12-04 21:00:00.000000", 17]
+)
+def test_the_fast_writer_refuses_what_the_general_way_refuses(value: Any) -> None:
+    assert STORE is not None and GENERAL_STORE is not None
+    assert _answer(STORE, value) == _answer(GENERAL_STORE, value)
+
+
+def test_the_fast_writer_is_sqlites_alone() -> None:
+    assert STORE is not None and STORE.__qualname__ == "_sqlite_writer"
+    pg = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
+    write = UTCDateTime()._cached_bind_processor(pg)
+    assert write is None or write.__qualname__ != "_sqlite_writer"
 
 
 @given(st.text(alphabet="0123456789-:. TZ+", max_size=32) | st.text(max_size=32))

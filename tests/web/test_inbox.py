@@ -133,7 +133,7 @@ async def test_a_reading_is_marked_once_in_the_transaction_that_logs_it(web: Web
 
 async def test_an_agency_system_reading_marks_nothing_for_its_account(web: Web) -> None:
     issued = await web.hub.tokens.issue(None, "DBY-POLICE", "Records", ["packets:read"])
-    system = await web.hub.tokens.authenticate(issued.secret)
+    system = await web.hub.callers.authenticate(issued.secret)
     (packet,) = [
         p for p in await web.hub.packets.inbox(system.actor) if p.subject == PRITCHARD_SUBJECT
     ]

@@ -1,11 +1,10 @@
 """A route's first read, made in its token's statement: a round trip fewer on every share.
 
-Every API call reads its token (``TokenService.authenticate_taking``), and a share then reads its
+Every API call reads its token (``ApiCallers.authenticate_taking``), and a share then reads its
 case. A route registered here (``reads_first``) names that next read from its body, and the gate
-(``hub.web.sessions``) makes it with the token's: on PostgreSQL in the same statement, on SQLite in
-the same job. The row is handed to the handler (``first_read_row``) only once the caller is
-authenticated; it authorises nothing, and the service that uses it checks the caller against it
-as it checks a case it reads itself.
+(``hub.web.sessions``) makes it in the token's statement. The row is handed to the handler
+(``first_read_row``) only once the caller is authenticated; it authorises nothing, and the
+service that uses it checks the caller against it as it checks a case it reads itself.
 
 Naming the read means parsing the body before the token is checked. So it is done only for a
 small body (``MAX_BODY``: a share without large attachments) that has already arrived whole (an

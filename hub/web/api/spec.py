@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from hub.services.tokens import ON_BEHALF_OF, Scope
+from hub.services.api_callers import ON_BEHALF_OF
+from hub.services.tokens import Scope
 from hub.web.api.models import Problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
