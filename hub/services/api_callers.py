@@ -29,6 +29,7 @@ from hub.store.database import Database
 from hub.store.hot import HotRead
 from hub.store.schema import agencies, api_tokens, users
 
+# The header an agency system names the person it acts for with (documented in the OpenAPI).
 ON_BEHALF_OF = "On-Behalf-Of"
 # One answer for every refusal, made only when a call is refused (most are not).
 _REFUSED = "The bearer token is missing, unknown, expired or revoked."
@@ -70,6 +71,8 @@ _NAMED = select(
 
 
 class ApiCallers:
+    """The caller of each API call (``Hub.callers``)."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
@@ -93,9 +96,9 @@ class ApiCallers:
         ``also``: the read the request makes next (a share's case), made in the token's statement
         (on PostgreSQL a round trip fewer; on SQLite a statement fewer where the job runs on the
         sqlite3 connection, as hot reads do, and else after it in the same snapshot). Its first
-        row (None: none) is the third value. It is read only for the token's own
-        secret, and given back only once the caller is authenticated: it authorises nothing,
-        and the service that uses it still checks the caller against it."""
+        row (None: none) is the third value. It is read only for the token's own secret, and
+        given back only once the caller is authenticated: it authorises nothing, and the
+        service that uses it still checks the caller against it."""
         # Tokens are ASCII; a header of bytes that are not UTF-8 arrives holding lone surrogates,
         # which would not even encode for hashing.
         if not presented.startswith(PREFIX) or len(presented) > 200 or not presented.isascii():

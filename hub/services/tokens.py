@@ -44,7 +44,6 @@ MAX_LIFETIME = timedelta(days=365)
 DEFAULT_LIFETIME = timedelta(days=90)
 # Not an argon2 hash, so no password ever verifies: the account signs in only with its token.
 _UNUSABLE_HASH = "!system-account"
-# The header an agency system names the person it acts for with (documented in the OpenAPI).
 SYSTEM_ROLES = (Role.PRACTITIONER, Role.COORDINATOR)
 # What an agency admin may give a system: agency casework, not the coordinator's area-wide powers
 # (they hold neither); the operator at the command line may issue either.
