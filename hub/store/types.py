@@ -21,6 +21,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store")
         value = value.astimezone(UTC)
+        # SQLite's binds go through ``_sqlite_writer`` (below); this stays the general way it is
+        # held to (tests/unit/test_utc_datetime.py), and what a literal rendering of a value uses.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
