@@ -39,6 +39,16 @@ class Actor:
         """The person accountable for the action; None for a token that names nobody."""
         return self.user if self.token_id is None else self.on_behalf_of
 
+    @property
+    def sender(self) -> User:
+        """Whom a packet this actor sends names as its sender (the signed header's
+        ``sender_user``, the packet's ``sender_user_id``): the member of staff a call names
+        (``On-Behalf-Of``), else the account that acts. A token that names nobody is its system
+        account, not the admin who issued it: the issuer did not send the packet."""
+        if self.person_named and self.on_behalf_of is not None:
+            return self.on_behalf_of
+        return self.user
+
     def person_has_role(self, *roles: Role) -> bool:
         person = self.person
         return person is not None and person.role in roles

@@ -174,6 +174,14 @@ class SealedService:
                 code="integrity_failure",
             ) from None
         packet_id = self._check_shape(actor.agency, sealed, header)
+        if actor.person_named and header["sender_user"] != actor.sender.username:
+            # The member of staff a call names is the sender the packet shows and the log's
+            # entry binds (its digest of the signed header): the two must not disagree.
+            raise Forbidden(
+                f"The signed header names {header['sender_user']!s:.100} as sender_user; this "
+                f"call is on behalf of {actor.sender.username}.",
+                code="wrong_sender_user",
+            )
 
         existing = await self._existing(actor.agency, packet_id, sealed)
         if existing is not None:
@@ -474,7 +482,7 @@ class SealedService:
             packet_type=str(header["type"]),
             case_id=case.id,
             sender_agency_id=actor.agency.id,
-            sender_user_id=actor.user.id,
+            sender_user_id=actor.sender.id,
             purpose=str(header["purpose"]),
             lawful_basis=str(header["lawful_basis"]),
             created_at=now,

@@ -171,7 +171,7 @@ async def hold(
         case_id=case.id,
         case_reference=case.reference,
         sender_agency_id=actor.agency.id,
-        sender_user_id=actor.user.id,
+        sender_user_id=actor.sender.id,
         recipient_agency_ids=row.recipient_agency_ids,
         purpose=row.purpose,
         created_at=now,

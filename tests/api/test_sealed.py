@@ -166,6 +166,33 @@ async def test_policy_refusal_carries_the_decision_and_is_on_the_log(
     assert entry["recipients"] == str(await agency_id(api.hub, "DBY-HOUSING"))
 
 
+async def test_a_sealed_packet_names_the_person_the_call_is_for(
+    api: Api, systems: tuple[AgencyKeys, AgencyKeys]
+) -> None:
+    """The member of staff a call names (``On-Behalf-Of``) is the packet's sender: a signed header
+    naming someone else is refused, storing and logging nothing."""
+    police_keys, housing_keys = systems
+    token = await api.token("DBY-POLICE", SUBMIT)
+    police = await api.client(token, on_behalf_of="dby.police")
+    case = await _harlow(api)
+    before = await _state(api)
+    with pytest.raises(ApiError) as err:
+        await police.submit_sealed(_note(police_keys, [housing_keys.public], case))
+    assert (err.value.status, err.value.code) == (403, "wrong_sender_user")
+    assert err.value.problem["detail"] == (
+        "The signed header names ds.ellis as sender_user; this call is on behalf of dby.police."
+    )
+    assert await _state(api) == before
+
+    receipt = await police.submit_sealed(
+        _note(police_keys, [housing_keys.public], case, sender_user="dby.police")
+    )
+    person = await actor_for(api.hub, "dby.police")
+    async with api.hub.db.read() as conn:
+        row = await packet_store.packet_by_id(conn, receipt.packet["id"])
+    assert row is not None and row.sender_user_id == person.user.id
+
+
 async def test_tampered_or_wrongly_signed_envelopes_are_refused(
     api: Api, systems: tuple[AgencyKeys, AgencyKeys]
 ) -> None:
