@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.schema import ledger_entries
+from hub.store.schema import ledger_entries, packets
 
 _COLUMNS = (
     ledger_entries.c.seq,
@@ -26,6 +27,8 @@ _COLUMNS = (
     ledger_entries.c.decision,
     ledger_entries.c.channel,
     ledger_entries.c.recipient_address,
+    ledger_entries.c.actor_token_id,
+    ledger_entries.c.content_digest,
 )
 
 
@@ -77,3 +80,11 @@ async def entries_by_user(
         .limit(limit)
     )
     return list((await conn.execute(stmt)).mappings().all())
+
+
+async def signed_headers(conn: AsyncConnection, packet_ids: Collection[str]) -> dict[str, bytes]:
+    """The stored signed headers of these packets, by id (a report's rows: at most a thousand)."""
+    if not packet_ids:
+        return {}
+    stmt = select(packets.c.id, packets.c.header).where(packets.c.id.in_(sorted(packet_ids)))
+    return {row.id: bytes(row.header) for row in await conn.execute(stmt)}
