@@ -70,6 +70,9 @@ _ON_BEHALF_OF = {
     "description": (
         "The username of the person this call is made for: an active person of the token's "
         "agency (403 otherwise). Without it the token acts for the admin who issued it. "
+        "A packet sent for the person named names them as its sender (`sender_user`; a sealed "
+        "packet's signed header must, 403 `wrong_sender_user` otherwise); without this header "
+        "a packet names the token's own system account. "
         "Proposing a disclosure and recording one as made need a person (a token issued at the "
         "command line has none); deciding one needs a coordinator or senior manager other than "
         "the proposer, and only when the policy allows delegated decisions."
