@@ -162,9 +162,12 @@ class AccessReportService:
     async def _senders_for(
         self, conn: AsyncConnection, rows: Sequence[RowMapping], users: dict[int, User]
     ) -> dict[int, str]:
-        """For each packet an API token sent, by the entry's seq: the member of staff its signed
-        header names, where that is not the token's own account. Read from the header only when
-        the entry's digest is the stored header's, so a row changed since says nothing."""
+        """For each packet an API token sent for a person (``On-Behalf-Of``), by the entry's seq:
+        that person. The hub checked the person when the call named them, stored them as the
+        packet's sender and wrote their username into the signed header; a report names them
+        only while the stored header is the one the entry's digest binds and names the same
+        person. A sealed packet's header names whom its system says, unchecked where the call
+        named nobody: the packet's sender is then the system account, and nothing is shown."""
         sent = [
             r
             for r in rows
@@ -173,20 +176,22 @@ class AccessReportService:
             and r["packet_id"]
             and r["content_digest"]
         ]
-        headers = await store.signed_headers(conn, {r["packet_id"] for r in sent})
+        stored = await store.sent_packets(conn, {r["packet_id"] for r in sent})
+        people = await directory_store.users_by_ids(
+            conn, sorted({s for _, s in stored.values() if s is not None} - set(users))
+        )
+        people.update(users)
         named: dict[int, str] = {}
-        people: dict[str, User | None] = {}  # each person read once, however many rows
         for r in sent:
-            header = headers.get(r["packet_id"])
-            if header is None or not hmac.compare_digest(sha256_hex(header), r["content_digest"]):
+            header, sender_id = stored.get(r["packet_id"], (b"", None))
+            person = people.get(sender_id) if sender_id is not None else None
+            if (
+                person is None
+                or sender_id == r["actor_user_id"]
+                or not hmac.compare_digest(sha256_hex(header), r["content_digest"])
+            ):
                 continue
             document = json.loads(header)
-            username = document.get("sender_user") if isinstance(document, dict) else None
-            account = users.get(r["actor_user_id"])
-            if not isinstance(username, str) or (account and account.username == username):
-                continue
-            if username not in people:
-                people[username] = await directory_store.user_by_username(conn, username)
-            person = people[username]
-            named[int(r["seq"])] = f"{person.display_name} ({username})" if person else username
+            if isinstance(document, dict) and document.get("sender_user") == person.username:
+                named[int(r["seq"])] = f"{person.display_name} ({person.username})"
         return named

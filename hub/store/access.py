@@ -82,9 +82,14 @@ async def entries_by_user(
     return list((await conn.execute(stmt)).mappings().all())
 
 
-async def signed_headers(conn: AsyncConnection, packet_ids: Collection[str]) -> dict[str, bytes]:
-    """The stored signed headers of these packets, by id (a report's rows: at most a thousand)."""
+async def sent_packets(
+    conn: AsyncConnection, packet_ids: Collection[str]
+) -> dict[str, tuple[bytes, int | None]]:
+    """These packets' stored signed headers and sender ids, by packet id (a report's rows: at most
+    a thousand)."""
     if not packet_ids:
         return {}
-    stmt = select(packets.c.id, packets.c.header).where(packets.c.id.in_(sorted(packet_ids)))
-    return {row.id: bytes(row.header) for row in await conn.execute(stmt)}
+    stmt = select(packets.c.id, packets.c.header, packets.c.sender_user_id).where(
+        packets.c.id.in_(sorted(packet_ids))
+    )
+    return {row.id: (bytes(row.header), row.sender_user_id) for row in await conn.execute(stmt)}

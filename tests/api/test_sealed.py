@@ -192,6 +192,17 @@ async def test_a_sealed_packet_names_the_person_the_call_is_for(
         row = await packet_store.packet_by_id(conn, receipt.packet["id"])
     assert row is not None and row.sender_user_id == person.user.id
 
+    # Without On-Behalf-Of the header's sender_user is the system's word, not checked: the packet's
+    # sender is the system account, and the case's access report names nobody for it.
+    unnamed = await (await api.client(token)).submit_sealed(
+        _note(police_keys, [housing_keys.public], case, sender_user="dby.police")
+    )
+    coordinator = await actor_for(api.hub, "dby.coordinator")
+    _, report = await api.hub.access.case_report(coordinator, await case_id(api.hub, "Harlow"))
+    sent = {r.packet_id: r for r in report if r.event == "packet-sent"}
+    assert sent[receipt.packet["id"]].on_behalf_of == f"{person.user.display_name} (dby.police)"
+    assert sent[unnamed.packet["id"]].on_behalf_of is None
+
 
 async def test_tampered_or_wrongly_signed_envelopes_are_refused(
     api: Api, systems: tuple[AgencyKeys, AgencyKeys]
