@@ -188,6 +188,8 @@ packet_recipients = Table(
     # counting an inbox reads that index alone.
     Column("held", Boolean, nullable=False, server_default=false()),
     Index("ix_packet_recipients_inbox", "agency_id", "held", "created_at", "packet_id"),
+    # One B-tree of the key rather than rows by rowid and an index of the key (migration 0028).
+    sqlite_with_rowid=False,
 )
 
 packet_keys = Table(
@@ -197,6 +199,7 @@ packet_keys = Table(
     Column("key_id", String(64), primary_key=True),
     Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False),
     Column("sealed", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,  # as packet_recipients (migration 0028)
 )
 
 packet_parts = Table(
@@ -207,12 +210,15 @@ packet_parts = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
 # The log of every share and every read. Hash-chained now; the Merkle tree and signed checkpoints
 # of the full ledger grow over the same rows (entry_hash is an RFC 6962 leaf hash).
 ledger_entries = Table(
     "ledger_entries",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite, the rowid itself: a BIGINT key is an index beside the rows (migration 0028).
+    Column("seq", _SEQ, primary_key=True, autoincrement=False),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("action", String(32), nullable=False),
     Column("event", String(40), nullable=False),
