@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from hub.errors import ConfigError
+from hub.store.group_commit import GroupCommit
 from hub.store.kept_connections import KeptConnections
 from hub.store.notify import LocalListeners, Note, collecting
 from hub.store.notify_relay import SiblingRelay
@@ -32,12 +33,9 @@ from hub.store.sqlite_jobs import (
     read_in_thread,
     read_inline,
     sqlite_busy,
-    write_in_thread,
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# A group commit takes at most this many jobs: bounds a batch's latency and its rollback cost.
-MAX_BATCH = 256
 # Threads running hot-path reads on SQLite that could not run on the event loop's own thread
 # (``Database.run_read``): a snapshot refused at once as busy waits there instead.
 SQLITE_READERS = 4
@@ -105,14 +103,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # PostgreSQL: jobs on connections kept between jobs (hub.store.kept_connections).
         self._kept = None if self.is_sqlite else KeptConnections(self.engine)
-        # In-process writers queue here instead of spinning on SQLite's busy handler.
-        self._sqlite_write_lock = asyncio.Lock()
         self._sync_engine: Engine | None = None
-        # Group commits of several processes (serve --workers) on one SQLite file queue on this
-        # lock in the kernel, rather than polling in SQLite's busy handler.
-        self._writer_lock: WritersLock | None = None
+        # SQLite: write jobs committed together on one thread (hub.store.group_commit).
+        self._group: GroupCommit | None = None
         self._readers: ThreadPoolExecutor | None = None
-        self._writer: ThreadPoolExecutor | None = None
         # The connection read jobs run on in the event loop's thread (SQLite), opened on first use.
         self._inline_engine: Engine | None = None
         self._inline: Connection | None = None
@@ -137,20 +131,23 @@ class Database:
             )
             configure_sqlite(self._inline_engine, busy_timeout_ms=0)
             self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="db-read")
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-write")
+            # Group commits of several processes (serve --workers) on one SQLite file queue on
+            # this lock in the kernel, rather than polling in SQLite's busy handler.
+            writers_lock = None
             if database and on_file:
-                self._writer_lock = WritersLock(Path(database + ".writers"))
-                self._checkpointer = WalCheckpointer(Path(database), self._writer_lock.path)
-        self._queue: list[tuple[Job[Any], asyncio.Future[Any]]] = []
-        self._pending: set[asyncio.Future[Any]] = set()
-        self._wake: asyncio.Event | None = None
-        self._committer: asyncio.Task[None] | None = None
+                writers_lock = WritersLock(Path(database + ".writers"))
+                self._checkpointer = WalCheckpointer(Path(database), writers_lock.path)
+            self._group = GroupCommit(self._sync_engine, writers_lock, self._committed)
         # SQLite's in-process stand-in for LISTEN (``hub.store.notify``), and the relay that
         # passes committed notes on to the other processes on the same file.
         self.local = LocalListeners()
         self.relay: SiblingRelay | None = None
-        if self._writer_lock is not None:
+        if self._group is not None and self._group.writers_lock is not None:
             self.relay = SiblingRelay(Path(f"{database}.notify"))
+
+    def _committed(self, notes: list[Note]) -> None:
+        self._written()
+        self._deliver(notes)
 
     def _written(self) -> None:
         if self._checkpointer is not None:
@@ -221,66 +218,24 @@ class Database:
 
         The job may share its transaction with others: it must not commit, and whatever it raises
         rolls back its own work only and is raised here."""
-        if self._sync_engine is None:
+        if self._group is None:
             # PostgreSQL: each job in its own transaction on its own connection (kept between
             # jobs). The server already flushes concurrent commits together, and jobs that
             # append to the log queue on its head row only for their last statements.
             return await self._kept_connections().write(job)
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[T] = loop.create_future()
-        self._queue.append((job, done))
-        self._pending.add(done)
-        done.add_done_callback(self._pending.discard)
-        if self._committer is None or self._committer.done() or self._wake is None:
-            self._wake = asyncio.Event()
-            self._committer = loop.create_task(self._commit_loop())
-        self._wake.set()
-        return await done
+        return await self._sqlite_group().run(job)
 
-    async def _commit_loop(self) -> None:
-        wake = self._wake
-        if wake is None:
-            return
-        while True:
-            await wake.wait()
-            wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._commit(batch)
-
-    async def _commit(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> None:
-        jobs = [job for job, _ in batch]
-        engine, writer = self._sync_engine, self._writer
-        if engine is None or writer is None:
+    def _sqlite_group(self) -> GroupCommit:
+        if self._group is None:
             raise RuntimeError("group commit is for SQLite")
-        try:
-            async with self._sqlite_write_lock:
-                loop = asyncio.get_running_loop()
-                outcomes, notes = await loop.run_in_executor(
-                    writer, write_in_thread, engine, jobs, self._writer_lock
-                )
-        except Exception as exc:  # the commit failed: no job of the batch is on disk
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        # Committed: its notes go out before the callers resume (and acknowledge).
-        self._written()
-        self._deliver(notes)
-        for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
-            if done.done():  # its caller was cancelled; the work stands
-                continue
-            if ok:
-                done.set_result(value)
-            else:
-                done.set_exception(value)
+        return self._group
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        if self.is_sqlite:
+        if self._group is not None:
             async with (
-                self._sqlite_write_lock,
-                self._writers_lock_held(),
+                self._group.lock,
+                self._group.writers_lock_held(),
                 self.engine.connect() as conn,
             ):
                 # Checked by the "begin" listener: writers take the lock up front.
@@ -293,33 +248,6 @@ class Database:
         else:
             async with self.engine.begin() as conn:
                 yield conn
-
-    @asynccontextmanager
-    async def _writers_lock_held(self) -> AsyncIterator[None]:
-        """The writers' lock of every process on the file, as the group commit takes it, so that
-        the log's restart (``hub.store.sqlite_checkpoints``) comes between these transactions
-        too: without it, one after another they kept a bulk load's log from ever starting again
-        (7.5 GB by 350,000 of the benchmark's million packets).
-
-        Waited for on the writer's thread, never on the event loop. A process's writers share
-        one descriptor, so a wait that was cancelled is let go on that thread, next in its queue:
-        before any later writer's wait there. (A thread hop, tens of µs, against the commit's
-        sync.)"""
-        lock, thread = self._writer_lock, self._writer
-        if lock is None or thread is None:
-            yield
-            return
-        loop = asyncio.get_running_loop()
-        waited = loop.run_in_executor(thread, lock.acquire)
-        try:
-            await asyncio.shield(waited)
-        except asyncio.CancelledError:
-            thread.submit(lock.release)  # the thread still takes it: let it go next in its queue
-            raise
-        try:
-            yield
-        finally:
-            lock.release()  # never waits; the next writer asks for it only after this
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -366,10 +294,8 @@ class Database:
             await conn.run_sync(_downgrade, target)
 
     async def dispose(self) -> None:
-        if self._committer is not None and not self._committer.done():
-            # Let submitted jobs finish before the engines go.
-            await asyncio.gather(*self._pending, return_exceptions=True)
-            self._committer.cancel()
+        if self._group is not None:  # the jobs submitted finish before the engines go
+            await self._group.drain()
         if self._kept is not None:
             await self._kept.close()
         await self.engine.dispose()
@@ -379,15 +305,14 @@ class Database:
             self._inline_engine.dispose()
         if self.relay is not None:
             self.relay.close()
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.close()
-        if self._writer_lock is not None:
-            self._writer_lock.close()
-        for pool in (self._readers, self._writer):
-            if pool is not None:
-                pool.shutdown(wait=True)
+        if self._group is not None:
+            self._group.close()
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
 
 
 class _Busy(Exception):

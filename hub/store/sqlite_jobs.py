@@ -12,7 +12,7 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -151,40 +151,88 @@ class WritersLock:
             self._fd = None
 
 
-def write_in_thread(engine: Engine, jobs: list[Job[Any]], lock: WritersLock | None) -> Outcomes:
+class KeptWriter:
+    """The group commit's connection, kept by the writer thread from one commit to the next.
+
+    Checking a pooled connection out and back in, and SQLAlchemy's transaction around the batch,
+    cost a commit of one share about as much Python as the share's own statements in it
+    (bench/README.md, twenty-sixth session): the batch's transaction is begun and ended on the
+    sqlite3 connection itself, as ``read_inline`` does for reads. Only the writer thread uses it.
+    A batch that fails to end its transaction closes it (SQLite rolls back whatever it held), and
+    the next batch opens another."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def discard(self) -> None:
+        """Close the connection rather than return it to the pool with unknown state."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):
+                conn.invalidate()
+            with suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def write_in_thread(writer: KeptWriter, jobs: list[Job[Any]], lock: WritersLock | None) -> Outcomes:
     if lock is None:
-        return write_batch(engine, jobs)
+        return write_batch(writer, jobs)
     with lock.held():
-        return write_batch(engine, jobs)
+        return write_batch(writer, jobs)
 
 
-def write_batch(engine: Engine, jobs: list[Job[Any]]) -> Outcomes:
+def write_batch(writer: KeptWriter, jobs: list[Job[Any]]) -> Outcomes:
     """Each job in its own savepoint of one transaction, then one commit (one fsync). With the
     outcomes, the notes of the jobs that succeeded (``hub.store.notify``)."""
+    conn = writer.connection()
+    dbapi: Any = conn.connection.dbapi_connection
+    try:
+        dbapi.execute(_BEGIN_IMMEDIATE)  # the write lock taken up front
+        if len(jobs) == 1:  # alone in its batch: no savepoint needed to fail on its own
+            try:
+                with collecting() as notes:
+                    result = drive(jobs[0], conn)
+            except Exception as exc:
+                _end(conn, dbapi, commit=False)
+                return [(False, exc)], []
+            _end(conn, dbapi, commit=True)
+            return [(True, result)], notes
+        outcomes, notes = _in_savepoints(conn, jobs)
+        _end(conn, dbapi, commit=True)
+    except BaseException:
+        writer.discard()
+        raise
+    return outcomes, notes
+
+
+def _in_savepoints(conn: Connection, jobs: list[Job[Any]]) -> Outcomes:
     outcomes: list[tuple[bool, Any]] = []
     notes: list[Note] = []
-    with engine.connect() as conn:
-        conn.connection.info[WRITE_FLAG] = True  # BEGIN IMMEDIATE: take the write lock up front
-        with conn.begin() as transaction:
-            if len(jobs) == 1:  # alone in its batch: no savepoint needed to fail on its own
-                try:
-                    with collecting() as notes:
-                        return [(True, drive(jobs[0], conn))], notes
-                except Exception as exc:
-                    transaction.rollback()
-                    return [(False, exc)], []
-            for job in jobs:
-                savepoint = conn.begin_nested()
-                try:
-                    with collecting() as mine:
-                        result = drive(job, conn)
-                except Exception as exc:
-                    savepoint.rollback()
-                    outcomes.append((False, exc))
-                else:
-                    savepoint.commit()
-                    outcomes.append((True, result))
-                    notes.extend(mine)
+    for job in jobs:
+        # The first one joins the transaction begun on the driver (the begin listener sends no
+        # second BEGIN), as a statement sent through SQLAlchemy does.
+        savepoint = conn.begin_nested()
+        try:
+            with collecting() as mine:
+                result = drive(job, conn)
+        except Exception as exc:
+            savepoint.rollback()
+            outcomes.append((False, exc))
+        else:
+            savepoint.commit()
+            outcomes.append((True, result))
+            notes.extend(mine)
     return outcomes, notes
 
 

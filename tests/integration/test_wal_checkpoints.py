@@ -63,11 +63,16 @@ def _log_generation(path: Path) -> bytes:
         return wal.read(32)[12:24]
 
 
+def _writers_lock(db: Database) -> WritersLock:
+    assert db._group is not None and db._group.writers_lock is not None
+    return db._group.writers_lock
+
+
 def _eager_checkpointer(db: Database, path: Path) -> WalCheckpointer:
     """The database's checkpointer replaced by one that restarts the log past 200 pages."""
-    assert db._checkpointer is not None and db._writer_lock is not None
+    assert db._checkpointer is not None
     db._checkpointer.close()
-    checkpointer = WalCheckpointer(path, db._writer_lock.path, delay=0.01, restart_pages=200)
+    checkpointer = WalCheckpointer(path, _writers_lock(db).path, delay=0.01, restart_pages=200)
     db._checkpointer = checkpointer
     return checkpointer
 
@@ -156,8 +161,7 @@ async def test_a_restart_comes_between_two_write_transactions(tmp_path: Path) ->
     began before the restart could, and the log held every page written (7.5 GB by 350,000 of the
     benchmark's million packets). The order is forced here, not left to the threads' timing."""
     db, path = await _open(tmp_path)
-    assert db._writer_lock is not None
-    lock_path = db._writer_lock.path
+    lock_path = _writers_lock(db).path
     rows = [{"id": k, "data": PAYLOAD} for k in range(200)]
     insert = text("INSERT INTO filler (id, data) VALUES (:id, :data)")
     loop = asyncio.get_running_loop()
@@ -233,8 +237,8 @@ async def test_a_writer_cancelled_while_it_waits_leaves_the_lock_free(tmp_path: 
     lock on the same file) is not shut out."""
     db, path = await _open(tmp_path)
     try:
-        assert db._writer_lock is not None
-        other = WritersLock(db._writer_lock.path)  # its own descriptor: as another process
+        lock_path = _writers_lock(db).path
+        other = WritersLock(lock_path)  # its own descriptor: as another process
         other.acquire()
 
         async def write() -> None:
@@ -250,9 +254,10 @@ async def test_a_writer_cancelled_while_it_waits_leaves_the_lock_free(tmp_path: 
             await waiting
         # The writer's thread runs its jobs in turn: once this one has run, the cancelled
         # writer's wait has ended, with the lock taken, and whatever follows it has run too.
-        await asyncio.get_running_loop().run_in_executor(db._writer, lambda: None)
+        assert db._group is not None
+        await asyncio.get_running_loop().run_in_executor(db._group.thread, lambda: None)
         other.close()
-        assert _free(db._writer_lock.path), "the cancelled writer kept the writers' lock"
+        assert _free(lock_path), "the cancelled writer kept the writers' lock"
         await write()  # and the database takes writes as before
     finally:
         await db.dispose()
