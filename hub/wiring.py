@@ -98,6 +98,9 @@ class Hub:
             if isinstance(member, cached_property):
                 getattr(self, name)
         self.hasher.prepare()
+        from hub.workflows import deadlines
+
+        deadlines.prepare(deadlines.local_date(self.clock.now()))
 
     # The services, each built on first use (the module's note), in the order they depend.
 

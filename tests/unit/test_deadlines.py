@@ -184,3 +184,15 @@ def test_every_item_kind_has_a_label() -> None:
     assert labels[ItemKind.MINUTES] == "Minutes to circulate"
     assert all(labels.values())
     assert len(set(labels.values())) == len(ItemKind)
+
+
+def test_prepare_loads_this_year_and_the_next() -> None:
+    deadlines._bank_holidays.cache_clear()
+    deadlines.prepare(date(2031, 6, 2))
+    cached = deadlines._bank_holidays.cache_info()
+    assert cached.currsize == 2
+    # The years loaded are the ones looked up: no new entry for either.
+    assert is_working_day(date(2031, 12, 25)) is False  # Christmas Day
+    assert is_working_day(date(2032, 1, 1)) is False  # New Year's Day
+    assert deadlines._bank_holidays.cache_info().currsize == 2
+    assert deadlines._bank_holidays.cache_info().hits == cached.hits + 2
