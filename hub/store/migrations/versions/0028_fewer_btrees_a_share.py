@@ -37,14 +37,7 @@ _WITHOUT_ROWID = ("packet_recipients", "packet_keys")
 def upgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
-    with op.batch_alter_table("ledger_entries", recreate="always") as batch:
-        batch.alter_column(
-            "seq",
-            existing_type=sa.BigInteger(),
-            type_=sa.Integer(),
-            existing_nullable=False,
-            autoincrement=False,
-        )
+    _retype_seq(sa.BigInteger(), sa.Integer())
     for table in _WITHOUT_ROWID:
         with op.batch_alter_table(
             table, recreate="always", table_kwargs={"sqlite_with_rowid": False}
@@ -61,11 +54,13 @@ def downgrade() -> None:
             table, recreate="always", table_kwargs={"sqlite_with_rowid": True}
         ):
             pass
+    _retype_seq(sa.Integer(), sa.BigInteger())
+
+
+def _retype_seq(old: sa.types.TypeEngine[int], new: sa.types.TypeEngine[int]) -> None:
+    """The log's table copied with ``seq`` of type ``new``: on SQLite an ``INTEGER`` key is the
+    rowid, and a ``BIGINT`` one an index beside the rows."""
     with op.batch_alter_table("ledger_entries", recreate="always") as batch:
         batch.alter_column(
-            "seq",
-            existing_type=sa.Integer(),
-            type_=sa.BigInteger(),
-            existing_nullable=False,
-            autoincrement=False,
+            "seq", existing_type=old, type_=new, existing_nullable=False, autoincrement=False
         )
