@@ -93,7 +93,8 @@ class Hub:
 
     def build_all(self) -> None:
         """Build every service now: a server does so before its first request, so that none of
-        them pays for the imports, and the garbage collector's start-up freeze holds them all."""
+        them pays for the imports, and the garbage collector's start-up freeze holds them all.
+        Likewise the password hasher's equaliser and the bank holidays' calendar."""
         for name, member in vars(type(self)).items():
             if isinstance(member, cached_property):
                 getattr(self, name)
