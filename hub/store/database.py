@@ -223,12 +223,7 @@ class Database:
             # jobs). The server already flushes concurrent commits together, and jobs that
             # append to the log queue on its head row only for their last statements.
             return await self._kept_connections().write(job)
-        return await self._sqlite_group().run(job)
-
-    def _sqlite_group(self) -> GroupCommit:
-        if self._group is None:
-            raise RuntimeError("group commit is for SQLite")
-        return self._group
+        return await self._group.run(job)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
