@@ -172,29 +172,35 @@ class Entry:
     record: Record
 
     def columns(self) -> dict[str, Any]:
-        r = self.record
         return {
             "seq": self.seq,
-            "recorded_at": r.recorded_at,
-            "action": r.action.value,
-            "event": r.event.value,
-            "actor_user_id": r.actor_user_id,
-            "actor_agency_id": r.actor_agency_id,
-            "case_id": r.case_id,
-            "packet_id": r.packet_id,
-            "recipients": ",".join(str(a) for a in r.recipients),
-            "purpose": r.purpose,
-            "lawful_basis": r.lawful_basis,
-            "content_digest": r.content_digest,
-            "policy_version": r.policy_version,
-            "decision": r.decision,
-            "actor_token_id": r.actor_token_id,
-            "channel": r.channel,
-            "recipient_address": r.recipient_address,
+            **record_columns(self.record),
             "entry": self.entry_bytes,
             "prev_hash": self.prev_hash,
             "entry_hash": self.entry_hash,
         }
+
+
+def record_columns(r: Record) -> dict[str, Any]:
+    """The columns of an entry that come from its record (all but its place in the chain)."""
+    return {
+        "recorded_at": r.recorded_at,
+        "action": r.action.value,
+        "event": r.event.value,
+        "actor_user_id": r.actor_user_id,
+        "actor_agency_id": r.actor_agency_id,
+        "case_id": r.case_id,
+        "packet_id": r.packet_id,
+        "recipients": ",".join(str(a) for a in r.recipients),
+        "purpose": r.purpose,
+        "lawful_basis": r.lawful_basis,
+        "content_digest": r.content_digest,
+        "policy_version": r.policy_version,
+        "decision": r.decision,
+        "actor_token_id": r.actor_token_id,
+        "channel": r.channel,
+        "recipient_address": r.recipient_address,
+    }
 
 
 def leaf_hash(entry_bytes: bytes) -> str:
@@ -225,6 +231,29 @@ def encode(seq: int, prev_hash: str, record: Record) -> bytes:
             "to": record.recipient_address,
         }
     )
+
+
+# Canonical JSON escapes every quote inside a string, so these occur once in an entry, as keys.
+_PREV_KEY = b'"prev":"'
+_SEQ_KEY = b',"seq":'
+
+
+def encode_around(record: Record) -> tuple[bytes, bytes, bytes]:
+    """``record``'s entry as it will be, around the two values it takes from its place in the
+    chain: ``(a, b, c)`` with ``encode(seq, prev, record) == a + prev + b + str(seq) + c``, so
+    that the database can chain it after a head only it has read (``hub.store.ledger_chain``)."""
+    data = encode(0, "", record)
+    after_prev = data.index(_PREV_KEY) + len(_PREV_KEY)
+    after_seq = data.index(_SEQ_KEY, after_prev) + len(_SEQ_KEY)
+    if data[after_seq : after_seq + 1] != b"0":
+        raise ValueError("an entry's sequence number is not where it should be")
+    return data[:after_prev], data[after_prev:after_seq], data[after_seq + 1 :]
+
+
+def join_around(parts: tuple[bytes, bytes, bytes], seq: int, prev_hash: str) -> bytes:
+    """The entry ``encode_around`` split, at its place: ``encode(seq, prev_hash, record)``."""
+    a, b, c = parts
+    return b"".join((a, prev_hash.encode(), b, b"%d" % seq, c))
 
 
 def chain(seq: int, prev_hash: str, record: Record) -> Entry:

@@ -16,8 +16,10 @@ from hub.store.schema import ledger_entries, ledger_head
 
 # Built once: appending is on every share's and every read's path.
 _HEAD = select(ledger_head.c.seq, ledger_head.c.entry_hash).where(ledger_head.c.id == 1)
-# Every share's batch reads the head, appends and moves the head: on the driver where it can
-# (hub.store.hot). A SQLite writer already holds the database lock: a plain read is enough.
+# On SQLite every share's batch reads the head, appends and moves the head: on the writer's own
+# connection (hub.store.hot), which already holds the database lock, so a plain read is enough.
+# PostgreSQL locks and reads the head in the statement that appends (hub.store.ledger_chain), and
+# here only where that cannot run (an SQLAlchemy without what it needs of the asyncpg adapter).
 _LOCKED_HEAD = {"sqlite": HotRead(_HEAD), "postgresql": HotRead(_HEAD.with_for_update())}
 # The entries and the head's move: on PostgreSQL one statement (``HotInserts``).
 _APPEND = HotInserts(

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.crypto.canonical import canonical_json
 from hub.ledger.entries import (
@@ -20,6 +22,8 @@ from hub.ledger.entries import (
     Record,
     chain,
     encode,
+    encode_around,
+    join_around,
     leaf_hash,
     verify_rows,
 )
@@ -107,6 +111,56 @@ def test_entry_bytes_are_canonical_json_of_the_record() -> None:
         "channel": None,
         "to": None,
     }
+
+
+_TEXT = st.text(max_size=40)
+_OPTIONAL_TEXT = st.none() | _TEXT
+_OPTIONAL_ID = st.none() | st.integers(min_value=0, max_value=2**62)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    prev=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    purpose=_TEXT,
+    basis=_TEXT,
+    packet=_OPTIONAL_TEXT,
+    digest=_OPTIONAL_TEXT,
+    policy=_OPTIONAL_TEXT,
+    case=_OPTIONAL_ID,
+    token=_OPTIONAL_ID,
+    recipients=st.lists(st.integers(min_value=0, max_value=2**40), max_size=5),
+    channel=_OPTIONAL_TEXT.filter(lambda c: c is None or len(c) <= 32),
+)
+def test_an_entry_split_around_its_place_joins_back_to_its_encoding(
+    seq: int,
+    prev: str,
+    purpose: str,
+    basis: str,
+    packet: str | None,
+    digest: str | None,
+    policy: str | None,
+    case: int | None,
+    token: int | None,
+    recipients: list[int],
+    channel: str | None,
+) -> None:
+    """What the database chains on PostgreSQL (hub.store.ledger_chain) is ``encode`` itself,
+    whatever the values hold: quotes, backslashes, control characters, text beyond ASCII."""
+    record = _record(
+        1,
+        purpose=purpose,
+        lawful_basis=basis,
+        packet_id=packet,
+        content_digest=digest,
+        policy_version=policy,
+        case_id=case,
+        actor_token_id=token,
+        recipients=tuple(recipients),
+        channel=channel,
+        recipient_address=None if channel is None else f'"{purpose}"@example',
+    )
+    assert join_around(encode_around(record), seq, prev) == encode(seq, prev, record)
 
 
 def test_a_message_sent_out_of_the_hub_names_its_channel_and_address() -> None:

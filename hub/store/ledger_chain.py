@@ -1,0 +1,114 @@
+"""On PostgreSQL, entries chained by the database in the one statement that appends them.
+
+An entry's bytes hold the previous entry's hash and its own sequence number, so the hub could not
+render them before it had read the head: a round trip for ``SELECT ... FOR UPDATE``, another for
+the insert, with the head locked across both and the other serving process's batch waiting. Here
+the hub renders each entry around those two values (``hub.ledger.entries.encode_around``) and one
+statement locks the head, joins each entry's parts with the hash and number before it, hashes it
+(PostgreSQL's ``sha256``, as ``leaf_hash`` does), inserts the rows and moves the head. It returns
+each entry's place and hash; ``hub.services.ledger`` renders the same entries from them and
+refuses the batch, before its commit, if a hash differs from its own.
+
+Locking the head in a CTE works as a separate ``SELECT ... FOR UPDATE`` does at READ COMMITTED:
+a statement that waited for another's commit chains after the head as that one left it
+(tests/integration/test_ledger_chain.py appends from several connections at once).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store import hot
+from hub.store.hot import Processor
+from hub.store.schema import ledger_entries, ledger_head
+
+# What the statement computes; the rest of an entry's columns come from the hub as arrays.
+_CHAINED = ("seq", "prev_hash", "entry", "entry_hash")
+COLUMNS = tuple(c.name for c in ledger_entries.columns if c.name not in _CHAINED)
+
+
+class Chained(NamedTuple):
+    seq: int
+    prev_hash: str
+    entry_hash: str
+
+
+_compiled: dict[str, tuple[str, tuple[Processor, ...]]] = {}
+
+
+def _statement(dialect: Dialect) -> tuple[str, tuple[Processor, ...]]:
+    """The statement's text and each column array's bind processor, built once."""
+    found = _compiled.get(dialect.name)
+    if found is not None:
+        return found
+    quote = dialect.identifier_preparer
+    arrays, processors = [], []
+    # $1..$3: the parts around the previous hash and the sequence number; then a column an array.
+    for i, name in enumerate(COLUMNS, start=4):
+        column = ledger_entries.c[name]
+        # Without a length: an explicit cast to varchar(n) truncates; the insert itself refuses.
+        element = re.sub(r"\(\d+\)", "", column.type.compile(dialect=dialect))
+        arrays.append(f"${i}::{element}[]")
+        processors.append(column.type._cached_bind_processor(dialect))
+    names = ", ".join(quote.quote(n) for n in COLUMNS)
+    given = ", ".join(f"given.{quote.quote(n)}" for n in COLUMNS)
+    entries, head = quote.format_table(ledger_entries), quote.format_table(ledger_head)
+    # Only the schema's own names go into the text; every value is a parameter.
+    sql = f"""
+WITH RECURSIVE locked AS (
+    SELECT seq, entry_hash FROM {head} WHERE id = 1 FOR UPDATE
+), chained (n, seq, prev_hash, entry, entry_hash) AS (
+    SELECT 0::bigint, seq, NULL::text, NULL::bytea, entry_hash::text FROM locked
+  UNION ALL
+    SELECT c.n + 1, c.seq + 1, c.entry_hash, joined.entry,
+           encode(sha256('\\x00'::bytea || joined.entry), 'hex')
+    FROM chained AS c CROSS JOIN LATERAL (
+        SELECT ($1::bytea[])[c.n + 1] || convert_to(c.entry_hash, 'UTF8')
+            || ($2::bytea[])[c.n + 1] || convert_to((c.seq + 1)::text, 'UTF8')
+            || ($3::bytea[])[c.n + 1] AS entry
+    ) AS joined
+    WHERE c.n < cardinality($1::bytea[])
+), written AS (
+    INSERT INTO {entries} (seq, prev_hash, entry, entry_hash, {names})
+    SELECT c.seq, c.prev_hash, c.entry, c.entry_hash, {given}
+    FROM chained AS c
+    JOIN unnest({", ".join(arrays)}) WITH ORDINALITY AS given({names}, n) ON given.n = c.n
+), moved AS (
+    UPDATE {head} SET seq = last.seq, entry_hash = last.entry_hash
+    FROM (SELECT seq, entry_hash FROM chained ORDER BY n DESC LIMIT 1) AS last
+    WHERE {head}.id = 1
+)
+SELECT seq, prev_hash, entry_hash FROM chained WHERE n > 0 ORDER BY n
+"""  # noqa: S608
+    found = _compiled[dialect.name] = (sql, tuple(processors))
+    return found
+
+
+async def append_chained(
+    conn: AsyncConnection,
+    parts: Sequence[tuple[bytes, bytes, bytes]],
+    rows: Sequence[Mapping[str, Any]],
+) -> list[Chained] | None:
+    """Append one entry for each of ``parts`` (before the previous hash, between it and the
+    sequence number, after that) with the columns of the same place in ``rows`` (``COLUMNS``), in
+    the caller's transaction, after the head, and move the head. Each entry's place and hash, in
+    order; None where ``conn`` is not PostgreSQL's asyncpg adapter (the caller reads the head).
+    """
+    if conn.dialect.driver != "asyncpg":
+        return None
+    if not parts or len(parts) != len(rows):
+        raise ValueError("one row of columns for each entry, and at least one entry")
+    sql, processors = _statement(conn.dialect)
+    args: list[Any] = [[p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]]
+    for name, process in zip(COLUMNS, processors, strict=True):
+        column = [row[name] for row in rows]
+        args.append(column if process is None else [process(v) for v in column])
+    ran, got = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.fetch(sql, *args))
+    if not ran:
+        return None
+    return [Chained(int(seq), str(prev), str(entry_hash)) for seq, prev, entry_hash in got]
