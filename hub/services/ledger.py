@@ -97,7 +97,7 @@ async def _append_chained(conn: AsyncConnection, records: Sequence[Record]) -> l
     """On PostgreSQL, the entries chained by the statement that appends them
     (``hub.store.ledger_chain``), each rendered here too and its hash checked against the
     database's before the caller commits; None elsewhere."""
-    if conn.dialect.driver != "asyncpg":
+    if conn.dialect.driver != "asyncpg" or len(records) > ledger_chain.MAX_ENTRIES:
         return None
     parts = [encode_around(record) for record in records]
     chained = await ledger_chain.append_chained(conn, parts, [record_columns(r) for r in records])

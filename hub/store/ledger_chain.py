@@ -27,6 +27,11 @@ from hub.store import hot
 from hub.store.hot import Processor
 from hub.store.schema import ledger_entries, ledger_head
 
+# At most this many entries a statement (the log writer's largest batch): each step of the recursion
+# finds its parts by subscripting an array of variable-length values, which walks the array, so
+# the statement's time grows with the square of its length (22 ms for 512 entries here, 108 ms for
+# 2,048). A longer append reads the head first, as SQLite does.
+MAX_ENTRIES = 512
 # What the statement computes; the rest of an entry's columns come from the hub as arrays.
 _CHAINED = ("seq", "prev_hash", "entry", "entry_hash")
 COLUMNS = tuple(c.name for c in ledger_entries.columns if c.name not in _CHAINED)
@@ -97,9 +102,10 @@ async def append_chained(
     """Append one entry for each of ``parts`` (before the previous hash, between it and the
     sequence number, after that) with the columns of the same place in ``rows`` (``COLUMNS``), in
     the caller's transaction, after the head, and move the head. Each entry's place and hash, in
-    order; None where ``conn`` is not PostgreSQL's asyncpg adapter (the caller reads the head).
+    order; None where ``conn`` is not PostgreSQL's asyncpg adapter, or for more than
+    ``MAX_ENTRIES`` (the caller reads the head).
     """
-    if conn.dialect.driver != "asyncpg":
+    if conn.dialect.driver != "asyncpg" or len(parts) > MAX_ENTRIES:
         return None
     if not parts or len(parts) != len(rows):
         raise ValueError("one row of columns for each entry, and at least one entry")

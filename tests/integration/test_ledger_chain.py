@@ -185,3 +185,32 @@ async def test_an_append_of_nothing_writes_nothing(db: Database) -> None:
         with pytest.raises(ValueError, match="at least one entry"):
             await ledger_chain.append_chained(conn, [], [])
     assert await _rows(db) == []
+
+
+async def test_a_longer_append_reads_the_head_first_and_chains_the_same(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``MAX_ENTRIES`` (whose statement would grow with the square of its length) the hub
+    reads the head first; the log is the same either way."""
+    monkeypatch.setattr(ledger_chain, "MAX_ENTRIES", 3)
+    read_first = 0
+    lock_head = ledger_store.lock_head
+
+    async def counted(conn: Any) -> tuple[int, str]:
+        nonlocal read_first
+        read_first += 1
+        return await lock_head(conn)
+
+    monkeypatch.setattr(ledger_store, "lock_head", counted)
+    async with db.write() as conn:
+        await ledger.append_many(conn, [_record(i) for i in range(3)])  # chained by the statement
+    async with db.write() as conn:
+        await ledger.append_many(conn, [_record(i) for i in range(3, 7)])  # the head read first
+    assert read_first == 1
+    rows = await _rows(db)
+    assert [r["seq"] for r in rows] == list(range(1, 8))
+    prev = "0" * 64
+    for i, row in enumerate(rows):
+        assert bytes(row["entry"]) == encode(i + 1, prev, _record(i))
+        prev = row["entry_hash"]
+    assert await ledger.verify(db) == 7
