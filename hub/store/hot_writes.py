@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Column, Insert, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -139,6 +139,14 @@ class HotWrite:
             raise _driver_error(exc, sql, conn.dialect) from exc
 
 
+def array_of(column: Column[Any], dialect: Dialect) -> tuple[str, Processor]:
+    """The cast of a parameter that carries an array of ``column``'s values (``unnest``'s input)
+    and the processor of each value. The cast names the type without its length: an explicit
+    cast to ``varchar(n)`` truncates silently, where the insert's own assignment refuses."""
+    element = re.sub(r"\(\d+\)", "", column.type.compile(dialect=dialect))
+    return f"{element}[]", column.type._cached_bind_processor(dialect)
+
+
 class HotInserts:
     """Several ``HotInsert``s into different tables, run together in the job's transaction (the
     share batch's packets, recipients, keys and parts).
@@ -179,10 +187,9 @@ class HotInserts:
             insert = self._inserts[index]
             arrays = []
             for key in keys:
-                column = insert.table.c[key]
-                element = re.sub(r"\(\d+\)", "", column.type.compile(dialect=dialect))
-                params.append((key, column.type._cached_bind_processor(dialect), None))
-                arrays.append(f"${len(params)}::{element}[]")
+                cast, process = array_of(insert.table.c[key], dialect)
+                params.append((key, process, None))
+                arrays.append(f"${len(params)}::{cast}")
             conflict = " ON CONFLICT DO NOTHING" if insert._skip_existing else ""
             names = ", ".join(quote.quote(insert.table.c[k].name) for k in keys)
             # Only the schema's own names, quoted by the dialect, go into the text; values are

@@ -16,7 +16,6 @@ a statement that waited for another's commit chains after the head as that one l
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import hot
 from hub.store.hot import Processor
+from hub.store.hot_writes import array_of
 from hub.store.schema import ledger_entries, ledger_head
 
 # At most this many entries a statement (the log writer's largest batch): each step of the recursion
@@ -55,11 +55,9 @@ def _statement(dialect: Dialect) -> tuple[str, tuple[Processor, ...]]:
     arrays, processors = [], []
     # $1..$3: the parts around the previous hash and the sequence number; then a column an array.
     for i, name in enumerate(COLUMNS, start=4):
-        column = ledger_entries.c[name]
-        # Without a length: an explicit cast to varchar(n) truncates; the insert itself refuses.
-        element = re.sub(r"\(\d+\)", "", column.type.compile(dialect=dialect))
-        arrays.append(f"${i}::{element}[]")
-        processors.append(column.type._cached_bind_processor(dialect))
+        cast, process = array_of(ledger_entries.c[name], dialect)
+        arrays.append(f"${i}::{cast}")
+        processors.append(process)
     names = ", ".join(quote.quote(n) for n in COLUMNS)
     given = ", ".join(f"given.{quote.quote(n)}" for n in COLUMNS)
     entries, head = quote.format_table(ledger_entries), quote.format_table(ledger_head)

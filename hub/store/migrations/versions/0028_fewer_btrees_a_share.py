@@ -16,10 +16,10 @@ for that (bench/README.md, twenty-fifth session):
 - ``packet_recipients`` and ``packet_keys`` hold a few small values a row, keyed by (packet,
   agency) and (packet, key): they become ``WITHOUT ROWID`` tables, a B-tree of the key alone.
 
-Each table is rebuilt (alembic's batch mode: a copy, then a rename), its indexes with it, once: 32 s
-for a hub of a million packets on the benchmark's machine, and about 1 GB more file, which the old
-tables' freed pages make up for later (deploy/README.md, Upgrades). Nothing changes on PostgreSQL, whose tables
-are heaps with one index per key either way.
+Each table is rebuilt (alembic's batch mode: a copy, then a rename), its indexes with it, once:
+32 s for a hub of a million packets on the benchmark's machine, and about 1 GB more file, which the
+old tables' freed pages make up for later (deploy/README.md, Upgrades). Nothing changes on
+PostgreSQL, whose tables are heaps with one index per key either way.
 """
 
 from __future__ import annotations
