@@ -223,9 +223,9 @@ def _batch_holds(
     )
 
 
-# Rows whose entry SQLite rendered and compared (hub.store.ledger_rows.SQLITE_COMPARED): (seq,
-# entry_hash, entry, at, prev_hash, recipients, same), where ``same`` is 1 only if the entry's bytes
-# equal ``json_object`` of the columns for its version (v3 or v4), keys in the entry's order.
+# Rows whose entry SQLite rendered and compared (hub.store.ledger_rows_sqlite.SQLITE_COMPARED):
+# (seq, entry_hash, entry, at, prev_hash, recipients, same), where ``same`` is 1 only if the entry's
+# bytes equal ``json_object`` of the columns for its version (v3 or v4), keys in the entry's order.
 COMPARED_PREV = 4
 
 
@@ -234,9 +234,9 @@ def accept_compared(rows: Iterable[Row], seq: int, prev: str, leaves: bytearray)
     ``json_object`` renders otherwise than the entry, are not accepted here.
 
     ``json_object`` keeps storage classes apart (an INTEGER renders bare, TEXT quoted, a REAL with
-    its point; a BLOB stops the statement) and escapes what needs it, so a backslash anywhere in the
-    batch refuses it, as in ``accept``. Left to Python: the chain, the hash, that the entries are
-    UTF-8 (SQLite compares bytes), and the times and recipient lists, whose forms SQLite would
+    its point; a row with a BLOB is not read) and escapes what needs it, so a backslash anywhere in
+    the batch refuses it, as in ``accept``. Left to Python: the chain, the hash, that the entries
+    are UTF-8 (SQLite compares bytes), and the times and recipient lists, whose forms SQLite would
     accept more widely than the exact check reads them (``json()`` reads "4, 12" as [4,12]).
     """
     start_seq, start_prev = seq, prev

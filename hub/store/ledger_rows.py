@@ -6,18 +6,15 @@ column as the driver returns it, which keeps storage classes apart (a SQLite BLO
 text), except recorded_at, rendered as the entry writes it. A BLOB there would render as text, so
 those rows are left out: the bulk check then sees a gap and leaves the rest to the exact check.
 
-On SQLite a worker first reads rows whose entries SQLite itself compared with their columns
-(``SQLITE_COMPARED``, for ``rowcheck.accept_compared``): turning twenty columns into Python objects
-was half a worker's time (2.7 µs a row; 0.8 µs for three columns).
+On SQLite a worker reads through apsw and first reads rows whose entries SQLite itself compared
+with their columns (``hub.store.ledger_rows_sqlite``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Any, Protocol
-from urllib.parse import quote
 
 Row = Sequence[Any]
 
@@ -26,34 +23,6 @@ SQLITE_ROWS = """
 SELECT seq, entry_hash, entry, action, actor_agency_id, actor_token_id, actor_user_id,
        replace(recorded_at, ' ', 'T'), case_id, channel, content_digest, decision, event,
        lawful_basis, packet_id, policy_version, prev_hash, purpose, recipients, recipient_address
-FROM ledger_entries
-WHERE seq > ? AND seq <= ? AND recorded_at < x''
-ORDER BY ledger_entries.seq
-"""
-
-# The entry rendered from the columns by SQLite and compared with the stored bytes, for
-# ``rowcheck.accept_compared``: the keys of entry v4 (or v3, which lacks channel and to, so a v3 row
-# that holds either is not compared), in the entry's order. An older version, or a value that
-# json_object cannot hold (a BLOB: the statement stops there), is left to the check by columns.
-SQLITE_COMPARED = """
-SELECT seq, entry_hash, entry, replace(recorded_at, ' ', 'T'), prev_hash, recipients,
-  CASE substr(entry, -7)
-  WHEN CAST(',"v":4}' AS BLOB) THEN json_object(
-    'action', action, 'actor_agency', actor_agency_id, 'actor_token', actor_token_id,
-    'actor_user', actor_user_id, 'at', replace(recorded_at, ' ', 'T') || 'Z', 'case', case_id,
-    'channel', channel, 'content_digest', content_digest, 'decision', decision, 'event', event,
-    'lawful_basis', lawful_basis, 'packet', packet_id, 'policy_version', policy_version,
-    'prev', prev_hash, 'purpose', purpose, 'recipients', json('[' || recipients || ']'),
-    'seq', seq, 'to', recipient_address, 'v', 4)
-  WHEN CAST(',"v":3}' AS BLOB) THEN CASE WHEN channel IS NULL AND recipient_address IS NULL
-    THEN json_object(
-    'action', action, 'actor_agency', actor_agency_id, 'actor_token', actor_token_id,
-    'actor_user', actor_user_id, 'at', replace(recorded_at, ' ', 'T') || 'Z', 'case', case_id,
-    'content_digest', content_digest, 'decision', decision, 'event', event,
-    'lawful_basis', lawful_basis, 'packet', packet_id, 'policy_version', policy_version,
-    'prev', prev_hash, 'purpose', purpose, 'recipients', json('[' || recipients || ']'),
-    'seq', seq, 'v', 3) END
-  END = CAST(entry AS TEXT)
 FROM ledger_entries
 WHERE seq > ? AND seq <= ? AND recorded_at < x''
 ORDER BY ledger_entries.seq
@@ -114,49 +83,6 @@ async def batches(
             await asyncio.gather(pending, return_exceptions=True)
 
 
-class SqliteRows:
-    """The log on a connection in autocommit mode, which this snapshot then owns."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute("BEGIN")
-        try:
-            conn.execute("SELECT json_object('v', json('[1]'))")
-            self.compares = True
-        except sqlite3.OperationalError:  # a SQLite built without its JSON functions
-            self.compares = False
-
-    async def rows(self, after: int, upto: int) -> Iterable[Row]:
-        if not self.compares:
-            return await self.columns(after, upto)
-        try:  # execute steps to the first row, which json_object may refuse
-            cursor = self._conn.execute(SQLITE_COMPARED, (after, upto))
-        except sqlite3.OperationalError:
-            return ()
-        return _until_refused(cursor)
-
-    async def columns(self, after: int, upto: int) -> Iterable[Row]:
-        # A cursor, iterated as it is checked: cheaper than a list of every row.
-        return self._conn.execute(SQLITE_ROWS, (after, upto))
-
-    async def close(self) -> None:
-        self._conn.execute("ROLLBACK")
-        self._conn.close()
-
-
-def _until_refused(cursor: sqlite3.Cursor) -> Iterator[Row]:
-    """The cursor's rows up to one whose values json_object or json() refuses (a BLOB, a list of
-    recipients that does not parse): that row and the rest are left to the check by columns."""
-    try:
-        # Not ``yield from``: a generator dropped unfinished would close the cursor, and the
-        # connection may be closed by then.
-        for row in cursor:  # noqa: UP028
-            yield row
-    except sqlite3.OperationalError:
-        return
-
-
 class _PostgresRows:
     compares = False
 
@@ -179,11 +105,9 @@ class _PostgresRows:
 async def open_rows(url: str) -> Rows:
     """A snapshot of the log in the database the hub's SQLAlchemy ``url`` names."""
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1]
-        # mode=rw: never create an empty database where the hub's should be.
-        return SqliteRows(
-            sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, isolation_level=None)
-        )
+        from hub.store.ledger_rows_sqlite import open_sqlite_rows
+
+        return open_sqlite_rows(url.split(":///", 1)[1])
     import asyncpg  # type: ignore[import-untyped]  # only PostgreSQL workers import it
 
     conn = await asyncpg.connect("postgresql://" + url.split("://", 1)[1])

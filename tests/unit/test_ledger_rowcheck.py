@@ -16,11 +16,11 @@ import asyncio
 import hashlib
 import json
 import random
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import apsw
 import pytest
 
 from hub.crypto.canonical import canonical_json
@@ -36,7 +36,7 @@ from hub.ledger.entries import (
     leaf_hash,
 )
 from hub.services.ledger_chunks import check_rows
-from hub.store.ledger_rows import SqliteRows
+from hub.store.ledger_rows_sqlite import SqliteRows
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=UTC)
 N = 6
@@ -167,10 +167,10 @@ def _forge(row: Raw, **columns: Any) -> None:
     row[2] = _naive(row)
 
 
-def _stored(rows: list[Raw]) -> sqlite3.Connection:
+def _stored(rows: list[Raw]) -> apsw.Connection:
     """The rows in a SQLite table, each value in the storage class it has here (a str as TEXT, its
-    bytes as they are, even a lone surrogate's; bytes as a BLOB)."""
-    conn = sqlite3.connect(":memory:", isolation_level=None)
+    bytes as they are, even a lone surrogate's; bytes as a BLOB), on apsw as a worker reads them."""
+    conn = apsw.Connection(":memory:")
     names = [
         "seq",
         "entry_hash",
@@ -217,7 +217,7 @@ def _bulk_in_sqlite(rows: list[Raw]) -> int:
     upto = len(rows) + 1  # past the last: the worker answers its leaves, not a subtree
     try:
         result = asyncio.run(check_rows(SqliteRows(_stored(rows)), 0, upto, size=4))
-    except sqlite3.OperationalError:  # text that is not UTF-8: the service checks the range itself
+    except UnicodeDecodeError:  # text that is not UTF-8: the service checks the range itself
         return 0
     if result.first_prev != GENESIS_HASH:
         return 0
@@ -375,6 +375,25 @@ def _setraw(position: int, value: Any, index: int = 2) -> Edit:
     return edit
 
 
+def _jsonb(value: str | int | None) -> bytes:
+    """A value's JSONB encoding (text, an integer or null, under 256 bytes), which SQLite's JSON
+    functions (3.45 and later) read from a BLOB as the value itself."""
+    if value is None:
+        return b"\x00"
+    kind, payload = (3, str(value).encode()) if isinstance(value, int) else (7, value.encode())
+    size = len(payload)
+    return bytes([size << 4 | kind] if size <= 11 else [0xC0 | kind, size]) + payload
+
+
+def _as_jsonb(name: str, index: int = 2) -> Edit:
+    """The column's own value stored as a BLOB of its JSONB: the entry still holds the value."""
+
+    def edit(rows: list[Raw]) -> None:
+        rows[index][COL[name]] = _jsonb(rows[index][COL[name]])
+
+    return edit
+
+
 TAMPERS: dict[str, Edit] = {
     # plain column edits
     "purpose": _set("purpose", "crime-prevention"),
@@ -409,6 +428,16 @@ TAMPERS: dict[str, Edit] = {
     "prev-as-blob": _setraw(COL["prev_hash"], GENESIS_HASH.encode(), index=0),
     "hash-as-blob": _setraw(1, b"", index=2),
     "entry-as-text": _setraw(2, "{}", index=2),
+    # a BLOB of the value's JSONB, which json_object renders as the value since SQLite 3.45
+    "action-as-jsonb": _as_jsonb("action"),
+    "purpose-as-jsonb": _as_jsonb("purpose"),
+    "case-as-jsonb": _as_jsonb("case_id"),
+    "agency-as-jsonb": _as_jsonb("actor_agency_id"),
+    "digest-null-as-jsonb": _as_jsonb("content_digest"),
+    "prev-as-jsonb": _as_jsonb("prev_hash"),
+    "recipients-as-jsonb": _as_jsonb("recipients", index=1),
+    "address-as-jsonb": _as_jsonb("recipient_address", index=4),
+    "channel-null-as-jsonb": _as_jsonb("channel", index=1),
     # entries forged to equal the naive rendering of injected columns
     "injected-key": _forged(purpose='x","purpose":"y'),
     "inner-quote": _forged(lawful_basis='cja"2003'),
@@ -469,7 +498,7 @@ def test_leaves_odd_but_acceptable_rows_to_the_exact_check(edit: Edit, bulk_path
     edit(rows)
     accepted = _assert_never_more_lenient(rows)
     assert _exact(rows) is None
-    # sqlite3 cannot read the surrogate's bytes as text: the worker stops, and the service checks
+    # apsw cannot read the surrogate's bytes as text: the worker stops, and the service checks
     # its whole range itself.
     assert accepted == (0 if bulk_path == "sqlite" and edit is STRICTER["surrogate"] else 2)
 

@@ -10,15 +10,15 @@ or a worker would quietly spend the time it was meant to save.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import Any
 
+import apsw
 import pytest
 
 from hub.ledger import rowcheck
 from hub.ledger.entries import GENESIS_HASH
 from hub.services.ledger_chunks import check_rows
-from hub.store.ledger_rows import SqliteRows
+from hub.store.ledger_rows_sqlite import SqliteRows
 from tests.unit.test_ledger_rowcheck import (
     COL,
     STRICTER,
@@ -29,6 +29,7 @@ from tests.unit.test_ledger_rowcheck import (
     _assert_never_more_lenient,
     _exact,
     _honest,
+    _jsonb,
     _naive,
     _older,
     _rechain,
@@ -100,10 +101,12 @@ def test_never_accepts_what_the_exact_check_refuses(edit: Edit) -> None:
     ("column", "value", "accepted"),
     [
         ("purpose", "risk\x00management", 2),  # json_object escapes NUL; it must not cut the text
-        # A BLOB stops the statement; sqlite3 steps one row ahead, so the row before goes too.
-        ("purpose", b"risk-management", 1),
+        ("purpose", b"risk-management", 2),  # a BLOB: the row is not read (a gap)
+        # A BLOB of the value's JSONB, which json_object renders as the value: not read either.
+        ("purpose", _jsonb("risk-management"), 2),
+        ("case_id", _jsonb(7), 2),
         ("recipients", "4, 12", 2),  # json() would read it as [4,12]
-        ("recipients", "4],[12", 1),  # json() refuses it: the statement stops
+        ("recipients", "4],[12", 2),  # json() refuses it: the statement stops there
         ("at", 20261123, 0),  # an INTEGER time, text once replace() has it: the batch refused
         ("at", None, 2),
         ("case_id", "7", 2),  # TEXT rendered quoted, never as the INTEGER the entry holds
@@ -141,9 +144,9 @@ def test_a_sqlite_without_its_json_functions_checks_by_columns() -> None:
     conn = _stored(rows)
 
     def missing(*args: object) -> None:
-        raise sqlite3.OperationalError("no such function: json_object")
+        raise apsw.SQLError("no such function: json_object")
 
-    conn.create_function("json_object", -1, missing)  # overrides the built-in one
+    conn.create_scalar_function("json_object", missing)  # overrides the built-in one
     reader = SqliteRows(conn)
     assert not reader.compares
     result = asyncio.run(check_rows(reader, 0, N + 1))
