@@ -26,6 +26,7 @@ from hub.ledger import rowcheck
 from hub.ledger.entries import (
     ChainVerifier,
     Entry,
+    LedgerBroken,
     Record,
     chain,
     encode_around,
@@ -59,6 +60,9 @@ _HUB_ROOT = str(Path(hub.__file__).resolve().parent.parent)
 # worker's kernel time and about a tenth of its CPU (32,000 with these settings). Other C
 # libraries ignore the variable, and an operator's own setting is kept.
 _WORKER_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728"
+
+# Why an entry whose row cannot be read fails (SQLite keeps whatever a column is given).
+_UNREADABLE = "a column holds a value that cannot be read (text not in UTF-8, or no time)"
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +181,10 @@ async def _in_process(
     while check.expected_seq <= upto:
         after = check.expected_seq - 1
         batch_end = min(after + BATCH, upto)
-        rows = await ledger_store.bulk_rows(conn, after, batch_end)
+        try:
+            rows = await ledger_store.bulk_rows(conn, after, batch_end)
+        except ledger_store.UnreadableEntry:
+            rows = []  # the exact check reads on and names the row
         seq, prev = rowcheck.accept(rows, after, check.prev, leaves)
         check.accepted(seq, prev)
         if seq < batch_end and not await _exact_batch(conn, check, upto, leaves):
@@ -189,13 +196,40 @@ async def _exact_batch(
     conn: AsyncConnection, check: ChainVerifier, upto: int | None, leaves: bytearray
 ) -> bool:
     """Feed the next rows (up to ``upto``) to the exact check; False if there were none."""
-    rows = await ledger_store.entries_after(conn, check.expected_seq - 1, BATCH)
+    try:
+        rows = await ledger_store.entries_after(conn, check.expected_seq - 1, BATCH)
+    except ledger_store.UnreadableEntry:
+        return await _one_by_one(conn, check, upto, leaves)
     for row in rows:
         if upto is not None and check.expected_seq > upto:
             break
         check.feed(row)  # raises LedgerBroken at the first bad entry
         leaves += bytes.fromhex(row["entry_hash"])
     return bool(rows)
+
+
+async def _one_by_one(
+    conn: AsyncConnection, check: ChainVerifier, upto: int | None, leaves: bytearray
+) -> bool:
+    """After rows that could not all be read: feed them one at a time (up to ``upto``), and name
+    the first that cannot be read, or the gap before it, as the first bad entry."""
+    fed = False
+    while upto is None or check.expected_seq <= upto:
+        after = check.expected_seq - 1
+        try:
+            rows = await ledger_store.entries_after(conn, after, 1)
+        except ledger_store.UnreadableEntry:
+            found = await ledger_store.next_seq(conn, after)
+            if found != check.expected_seq:
+                reason = f"missing or out of order (found {found})"
+                raise LedgerBroken(check.expected_seq, reason) from None
+            raise LedgerBroken(found, _UNREADABLE) from None
+        if not rows:
+            break
+        check.feed(rows[0])
+        leaves += bytes.fromhex(rows[0]["entry_hash"])
+        fed = True
+    return fed
 
 
 def _ranges(head_seq: int, count: int) -> list[tuple[int, int]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.hot import HotRead, pooled
@@ -59,25 +61,62 @@ async def stream_entries(conn: AsyncConnection, batch: int = 5000) -> AsyncItera
         after = int(rows[-1]["seq"])
 
 
+class UnreadableEntry(Exception):
+    """A row among those asked for holds values that cannot be read as an entry's columns: on
+    SQLite, where a column keeps whatever it is given, text that is not UTF-8, or a time that is a
+    BLOB or text in no time's form. Raised without the driver's error, which quotes the value."""
+
+
+def _unreadable(conn: AsyncConnection, exc: Exception) -> bool:
+    """Whether reading SQLite's rows failed on a stored value rather than on the database."""
+    if conn.dialect.name != "sqlite":
+        return False  # PostgreSQL's columns hold only their own types, and text only in UTF-8
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig if isinstance(exc.orig, Exception) else exc
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc).startswith("Could not decode to UTF-8")
+    # SQLAlchemy's reading of a time: a BLOB (TypeError) or text in no time's form (ValueError).
+    return isinstance(exc, TypeError | ValueError)
+
+
 async def entries_after(conn: AsyncConnection, after: int, limit: int) -> Sequence[RowMapping]:
-    """The next ``limit`` entries after ``after``, in sequence order, as typed mappings."""
+    """The next ``limit`` entries after ``after``, in sequence order, as typed mappings. Raises
+    ``UnreadableEntry`` if any of them cannot be read."""
     stmt = (
         select(ledger_entries)
         .where(ledger_entries.c.seq > after)
         .order_by(ledger_entries.c.seq)
         .limit(limit)
     )
-    return (await conn.execute(stmt)).mappings().all()
+    try:
+        return (await conn.execute(stmt)).mappings().all()
+    except (DBAPIError, sqlite3.OperationalError, TypeError, ValueError) as exc:
+        if _unreadable(conn, exc):
+            raise UnreadableEntry from None
+        raise
+
+
+async def next_seq(conn: AsyncConnection, after: int) -> int | None:
+    """The sequence number of the first row after ``after`` (a number, readable whatever the
+    row's other values hold), or None if there is none."""
+    stmt = select(func.min(ledger_entries.c.seq)).where(ledger_entries.c.seq > after)
+    found = (await conn.execute(stmt)).scalar()
+    return None if found is None else int(found)
 
 
 async def bulk_rows(conn: AsyncConnection, after: int, upto: int) -> Sequence[Row]:
     """Entries (after, upto] in the caller's snapshot, as ``hub.store.ledger_rows`` renders them,
-    read through the driver: SQLAlchemy's per-row processing would cost more than the check."""
+    read through the driver: SQLAlchemy's per-row processing would cost more than the check.
+    Raises ``UnreadableEntry`` if any of them cannot be read."""
     driver = await driver_connection(conn)
     if conn.dialect.name == "sqlite":
         cursor = await driver.execute(SQLITE_ROWS, (after, upto))
         try:
             rows: list[Row] = await cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            if _unreadable(conn, exc):
+                raise UnreadableEntry from None
+            raise
         finally:
             await cursor.close()
         return rows

@@ -95,13 +95,16 @@ class SqliteRows:
             return await self.columns(after, upto)
         try:  # execute steps to the first row, which json_object may refuse
             cursor = self._conn.execute(SQLITE_COMPARED, (after, upto))
-        except apsw.SQLError:
+        except (apsw.SQLError, UnicodeDecodeError):
             return ()
         return _until_refused(cursor)
 
     async def columns(self, after: int, upto: int) -> Iterable[Row]:
         # A cursor, iterated as it is checked: cheaper than a list of every row.
-        return self._conn.execute(SQLITE_ROWS, (after, upto))
+        try:
+            return _until_refused(self._conn.execute(SQLITE_ROWS, (after, upto)))
+        except UnicodeDecodeError:
+            return ()
 
     async def close(self) -> None:
         self._conn.execute("ROLLBACK")
@@ -110,13 +113,14 @@ class SqliteRows:
 
 def _until_refused(cursor: apsw.Cursor) -> Iterator[Row]:
     """The cursor's rows up to one whose values json_object or json() refuses (a list of
-    recipients that does not parse): that row and the rest are left to the check by columns."""
+    recipients that does not parse), or that holds text not in UTF-8: that row and the rest are
+    left to the check by columns, or by the service's exact check."""
     try:
         # Not ``yield from``: a generator dropped unfinished would close the cursor, and the
         # connection may be closed by then.
         for row in cursor:  # noqa: UP028
             yield row
-    except apsw.SQLError:
+    except (apsw.SQLError, UnicodeDecodeError):
         return
 
 

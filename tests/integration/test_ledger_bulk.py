@@ -447,13 +447,34 @@ async def test_sqlite_storage_classes_are_not_taken_for_the_values(
         assert got == expected, workers
 
 
-async def test_a_blob_time_is_left_to_the_exact_path(sqlite_db: Database) -> None:
+# Values SQLite keeps that cannot even be read as an entry's columns: the verification names the
+# row rather than stopping on the driver's error (which would quote the value).
+UNREADABLE = {
+    "blob-time": "UPDATE ledger_entries SET recorded_at = CAST(recorded_at AS BLOB) WHERE seq = 7",
+    "text-time": "UPDATE ledger_entries SET recorded_at = 'yesterday' WHERE seq = 101",
+    "not-utf8": "UPDATE ledger_entries SET purpose = CAST(X'C70F' AS TEXT) || purpose"
+    " WHERE seq = 150",
+    "not-utf8-address": "UPDATE ledger_entries SET recipient_address"
+    " = CAST(X'ED' AS TEXT) || recipient_address WHERE seq = 195",
+    "not-utf8-last": "UPDATE ledger_entries SET event = CAST(X'FF' AS TEXT) WHERE seq = 300",
+}
+
+
+@pytest.mark.parametrize("statement", UNREADABLE.values(), ids=UNREADABLE.keys())
+async def test_a_row_that_cannot_be_read_is_named(sqlite_db: Database, statement: str) -> None:
     db = sqlite_db
-    await _sql(
-        db, "UPDATE ledger_entries SET recorded_at = CAST(recorded_at AS BLOB) WHERE seq = 7"
-    )
-    with pytest.raises(TypeError):  # the exact path cannot read it either: as before
-        await _scan(db, 3)
+    await _sql(db, statement)
+    seq = int(statement.rsplit("=", 1)[1])
+    for workers in (1, 3):
+        assert await _scan(db, workers) == (seq, ledger._UNREADABLE), workers
+
+
+async def test_a_gap_before_a_row_that_cannot_be_read_is_named_first(sqlite_db: Database) -> None:
+    db = sqlite_db
+    await _sql(db, "UPDATE ledger_entries SET recorded_at = 'yesterday' WHERE seq = 60")
+    await _sql(db, "DELETE FROM ledger_entries WHERE seq = 59")
+    for workers in (1, 3):
+        assert await _scan(db, workers) == (59, "missing or out of order (found 60)"), workers
 
 
 async def _reference_root(db: Database) -> bytes:

@@ -122,3 +122,36 @@ async def test_verify_names_an_email_entry_whose_address_was_edited(
     r = cli(data, "ledger", "verify")
     assert r.returncode == 1
     assert f"ledger entry {head + 2} does not verify: columns disagree" in r.stderr
+
+
+async def test_verify_names_an_entry_whose_column_cannot_be_read(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """SQLite keeps text that is not UTF-8: the officer running the check is told which entry
+    fails, not shown a traceback quoting the value."""
+    from hub.ledger.entries import Action, Event, Record
+    from hub.services import ledger
+
+    data = tmp_path / "data"
+    config = make_config(data, sqlite_url)
+    await initialise(config)
+    hub = await Hub.open(config)
+    try:
+        opened = Record(
+            action=Action.CONSULTATION, event=Event.PACKET_OPENED, recorded_at=hub.clock.now(),
+            actor_user_id=None, actor_agency_id=None, purpose="risk-management",
+            lawful_basis="cja2003-s325",
+        )  # fmt: skip
+        async with hub.db.write() as conn:
+            await ledger.append_many(conn, [opened] * 3)
+    finally:
+        await hub.close()
+    assert cli(data, "ledger", "verify").returncode == 0
+    with sqlite3.connect(data / "hub.sqlite3") as db:
+        db.execute(
+            "UPDATE ledger_entries SET purpose = CAST(X'C3' AS TEXT) || 'secret' WHERE seq = 2"
+        )
+    r = cli(data, "ledger", "verify")
+    assert r.returncode == 1
+    assert "ledger entry 2 does not verify: a column holds a value that cannot be read" in r.stderr
+    assert "Traceback" not in r.stderr and "secret" not in r.stderr
