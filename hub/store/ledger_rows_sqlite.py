@@ -10,7 +10,7 @@ It reads through apsw, whose SQLite is its own and current, rather than the stan
 apsw's rows cost less to read). Two copies of SQLite in one process must never open the same file:
 POSIX locks belong to the process, so closing one copy's descriptor drops the other's locks. So
 only a worker process, which opens nothing else, opens the hub's database with apsw; the hub's own
-processes import this module never (``hub.store.ledger_rows.open_rows`` imports it in the worker).
+processes never import this module (``hub.store.ledger_rows.open_rows`` imports it in the worker).
 """
 
 from __future__ import annotations
