@@ -62,7 +62,10 @@ _HUB_ROOT = str(Path(hub.__file__).resolve().parent.parent)
 _WORKER_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728"
 
 # Why an entry whose row cannot be read fails (SQLite keeps whatever a column is given).
-_UNREADABLE = "a column holds a value that cannot be read (text not in UTF-8, or no time)"
+_UNREADABLE = (
+    "a column holds a value that cannot be read"
+    " (text that is not UTF-8, or a time that is not a time)"
+)
 
 log = logging.getLogger(__name__)
 
