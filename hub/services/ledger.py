@@ -39,6 +39,7 @@ from hub.services.ledger_chunks import ChunkResult
 from hub.store import ledger as ledger_store
 from hub.store import ledger_chain
 from hub.store.database import Database
+from hub.store.hot_writes import Beside
 
 Progress = Callable[[int, int], None]
 
@@ -68,6 +69,9 @@ _UNREADABLE = (
 )
 
 log = logging.getLogger(__name__)
+
+# An entry's bytes around its previous hash and its sequence number (``encode_around``).
+Parts = tuple[bytes, bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,29 @@ async def _append_chained(conn: AsyncConnection, records: Sequence[Record]) -> l
     chained = await ledger_chain.append_chained(conn, parts, [record_columns(r) for r in records])
     if chained is None:
         return None
+    return checked_entries(records, parts, chained)
+
+
+def chained_append(
+    conn: AsyncConnection, records: Sequence[Record]
+) -> tuple[list[Parts], Beside] | None:
+    """On PostgreSQL, the append of ``records`` as a part of another statement (the share batch's
+    packets' statement, ``hub.store.packets.insert_packets_beside``: a round trip fewer), with the
+    parts each entry is rendered around; what that part returns goes to ``checked_entries``, before
+    the caller commits. None elsewhere, for no records or more than one statement chains."""
+    if conn.dialect.driver != "asyncpg" or not records or len(records) > ledger_chain.MAX_ENTRIES:
+        return None
+    parts = [encode_around(record) for record in records]
+    columns = [record_columns(r) for r in records]
+    return parts, ledger_chain.append_beside(conn.dialect, parts, columns)
+
+
+def checked_entries(
+    records: Sequence[Record], parts: Sequence[Parts], chained: Sequence[ledger_chain.Chained]
+) -> list[Entry]:
+    """The entries the database chained, each rendered here and its hash checked against the
+    database's: ``IntegrityFailure`` if any differs, or one is missing or out of its place (the
+    caller's transaction then rolls back, and nothing is appended)."""
     if len(chained) != len(records):
         raise IntegrityFailure("the log did not take every entry", reason="count")
     entries: list[Entry] = []

@@ -7,6 +7,10 @@ falls as the load rises, rather than each share queueing for its own statements 
 Each caller resumes only when its batch is committed (acknowledged means on disk, with its log
 entry). If a batch fails (an idempotency key used twice within it, say), every item in it is
 written again on its own, so that only the faulty one fails and nothing is half-written.
+
+On PostgreSQL a batch of shares with nothing else to write is three round trips: BEGIN, one
+statement for its packets, the people it tells and its log entries (``hub.store.ledger_chain``),
+and COMMIT, after the hub has checked each entry the database chained against its own rendering.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.errors import Conflict
 from hub.ledger.entries import Entry, Event, Record
 from hub.services import ledger, notices
-from hub.store import packet_reads
+from hub.store import ledger_chain, packet_reads
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
@@ -71,8 +75,22 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     # On PostgreSQL the people told are read (and the inbox pages told) in the packets' own
     # statement: a round trip fewer a batch. Elsewhere ``told`` stays None and they are read below.
     told = notices.delivery_read(conn, sent) if sent and new else None
-    people = None
-    if new or members:
+    records = [i.record for i in items]
+    people, entries = None, None
+    if new and not any(i.idempotency is not None or i.read_by is not None for i in items):
+        # On PostgreSQL a batch of shares and nothing else to write appends its log entries in
+        # its packets' statement: a round trip fewer (the head is then locked from that statement
+        # to the commit, over the people's messages too, if any are queued).
+        chain = ledger.chained_append(conn, records)
+        if chain is not None:
+            parts, beside = chain
+            both = await packet_store.insert_packets_beside(
+                conn, new, members, beside, then_read=told
+            )
+            if both is not None:
+                people, chained = both
+                entries = ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
+    if entries is None and (new or members):
         people = await packet_store.insert_packets(conn, new, members, then_read=told)
     for item in items:
         idem, packet_id = item.idempotency, item.record.packet_id
@@ -95,8 +113,10 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     if sent:
         read = people if told is not None else None
         await notices.packets_delivered(conn, sent, max(i.when for i in items), read=read)
+    if entries is not None:
+        return entries
     # Last: on PostgreSQL appending locks the log's head row until the commit.
-    return await ledger.append_many(conn, [i.record for i in items])
+    return await ledger.append_many(conn, records)
 
 
 class LogWriter:

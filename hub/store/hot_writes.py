@@ -13,6 +13,7 @@ import itertools
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Insert, Table, insert
@@ -147,6 +148,19 @@ def array_of(column: Column[Any], dialect: Dialect) -> tuple[str, Processor]:
     return f"{element}[]", column.type._cached_bind_processor(dialect)
 
 
+@dataclass(frozen=True)
+class Beside:
+    """A part of its own in ``HotInserts``' statement on PostgreSQL (``run_beside``): CTEs, without
+    ``WITH``, and a SELECT of ``width`` columns over them, with placeholders from $1 for ``args``
+    (already processed for the driver). Its rows come back apart from the read's, told apart by
+    their first column, which must never be NULL."""
+
+    ctes: str
+    select: str
+    width: int
+    args: tuple[Any, ...]
+
+
 class HotInserts:
     """Several ``HotInsert``s into different tables, run together in the job's transaction (the
     share batch's packets, recipients, keys and parts).
@@ -167,7 +181,8 @@ class HotInserts:
         # By the (insert, keys) of the tables given rows and the read after them, if any: the SQL
         # and each array's processor.
         self._compiled: dict[
-            tuple[tuple[tuple[int, tuple[str, ...]], ...], HotRead | None], _Compiled
+            tuple[tuple[tuple[int, tuple[str, ...]], ...], HotRead | None, tuple[str, str] | None],
+            _Compiled,
         ] = {}
 
     def _for(
@@ -175,8 +190,9 @@ class HotInserts:
         dialect: Dialect,
         shape: tuple[tuple[int, tuple[str, ...]], ...],
         read: HotRead | None = None,
+        beside: Beside | None = None,
     ) -> _Compiled:
-        cache_key = (shape, read)
+        cache_key = (shape, read, None if beside is None else (beside.ctes, beside.select))
         found = self._compiled.get(cache_key)
         if found is not None:
             return found
@@ -204,6 +220,23 @@ class HotInserts:
             if last.sql.lstrip().upper().startswith("WITH"):
                 raise ValueError("a read after the inserts cannot have a WITH of its own")
         results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+        if beside is not None:
+            # Every insert a CTE, then the part's own CTEs; its rows and the read's side by side.
+            offset = len(params)
+            ctes = ", ".join(f"written_{i} AS ({sql})" for i, sql in enumerate(statements))
+            final = hot.renumbered(beside.select, offset)
+            if last is not None:
+                read_sql = hot.renumbered(last.sql, offset + len(beside.args))
+                # Texts built from the schema's names and placeholders only, as above.
+                final = (
+                    f"SELECT * FROM ({final}) AS beside "  # noqa: S608
+                    f"FULL JOIN ({read_sql}) AS read ON false"
+                )
+                params.extend(last.params)
+                results = last.results
+            sql = f"WITH RECURSIVE {ctes}, {hot.renumbered(beside.ctes, offset)} {final}"
+            found = self._compiled[cache_key] = _Compiled(sql, tuple(params), results)
+            return found
         if last is not None:
             offset = len(params)
             # Its own placeholders ($1...) follow the arrays'.
@@ -242,18 +275,11 @@ class HotInserts:
             return await self._one_by_one(conn, given, values, then_read)
         shape = tuple((i, tuple(r[0])) for i, r in given)
         compiled = self._for(conn.dialect, shape, read)
-        args: list[Any] = []
-        processors = iter(compiled.params)
-        for (_, keys), (_, table_rows) in zip(shape, given, strict=True):
-            if any(len(row) != len(keys) for row in table_rows):
-                raise ValueError("rows of one insert must all have the same keys")
-            for name, process, _ in itertools.islice(processors, len(keys)):
-                column = [row[name] for row in table_rows]
-                args.append(column if process is None else [process(v) for v in column])
+        args, processors = _arrays(shape, given, compiled)
         if values is not None:  # the write's own parameters, after the arrays
-            args.extend(_bound_params(list(processors), values))
+            args.extend(_bound_params(processors, values))
         elif read is not None:  # the read's, after the arrays
-            args.extend(_bound_params(list(processors), read_values))
+            args.extend(_bound_params(processors, read_values))
         sql = compiled.sql
         if read is None:
             ran, _ = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.execute(sql, *args))
@@ -262,6 +288,42 @@ class HotInserts:
         if not ran:
             return await self._one_by_one(conn, given, values, then_read)
         return _processed(compiled, got)
+
+    async def run_beside(
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[Sequence[Mapping[str, Any]]],
+        beside: Beside,
+        *,
+        then_read: tuple[HotRead, Mapping[str, Any]] | None = None,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+        """On PostgreSQL's asyncpg adapter, as ``run`` with ``then_read``, and ``beside`` in the
+        same statement: (the read's rows, beside's rows). Its CTEs, like the inserts, see the
+        statement's one snapshot, not each other's rows. None elsewhere, or where no insert is
+        given rows, and nothing is run: the caller then runs the parts apart. Not with a
+        ``then`` write."""
+        if len(rows) != len(self._inserts) or self._then is not None:
+            raise ValueError("one list of rows for each insert, and no write after")
+        given = [(i, r) for i, r in enumerate(rows) if r]
+        if conn.dialect.driver != "asyncpg" or not given:
+            return None
+        read, read_values = then_read if then_read is not None else (None, {})
+        shape = tuple((i, tuple(r[0])) for i, r in given)
+        compiled = self._for(conn.dialect, shape, read, beside)
+        args, processors = _arrays(shape, given, compiled)
+        args.extend(beside.args)
+        if read is not None:
+            args.extend(_bound_params(processors, read_values))
+        sql = compiled.sql
+        ran, got = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.fetch(sql, *args))
+        if not ran:
+            return None
+        width = beside.width
+        if read is None:
+            return [], [tuple(r) for r in got]
+        theirs = [tuple(r)[:width] for r in got if r[0] is not None]
+        read_rows = _processed(compiled, [tuple(r)[width:] for r in got if r[0] is None])
+        return read_rows, theirs
 
     async def _one_by_one(
         self,
@@ -278,3 +340,21 @@ class HotInserts:
             return []
         read, read_values = then_read
         return await read.all_in_transaction(conn, read_values)
+
+
+def _arrays(
+    shape: tuple[tuple[int, tuple[str, ...]], ...],
+    given: Sequence[tuple[int, Sequence[Mapping[str, Any]]]],
+    compiled: _Compiled,
+) -> tuple[list[Any], list[tuple[str, Processor, Any]]]:
+    """One array a column of each insert given rows, processed for the driver, and the
+    parameters of the statement's last part that follow them."""
+    args: list[Any] = []
+    processors = iter(compiled.params)
+    for (_, keys), (_, table_rows) in zip(shape, given, strict=True):
+        if any(len(row) != len(keys) for row in table_rows):
+            raise ValueError("rows of one insert must all have the same keys")
+        for name, process, _ in itertools.islice(processors, len(keys)):
+            column = [row[name] for row in table_rows]
+            args.append(column if process is None else [process(v) for v in column])
+    return args, list(processors)

@@ -12,6 +12,9 @@ refuses the batch, before its commit, if a hash differs from its own.
 Locking the head in a CTE works as a separate ``SELECT ... FOR UPDATE`` does at READ COMMITTED:
 a statement that waited for another's commit chains after the head as that one left it
 (tests/integration/test_ledger_chain.py appends from several connections at once).
+
+The same CTEs can go into the share batch's packets' statement (``append_beside``, run by
+``hub.store.packets.insert_packets_beside``): its packets and their entries in one round trip.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import hot
 from hub.store.hot import Processor
-from hub.store.hot_writes import array_of
+from hub.store.hot_writes import Beside, array_of
 from hub.store.schema import ledger_entries, ledger_head
 
 # At most this many entries a statement (the log writer's largest batch): each step of the recursion
@@ -43,11 +46,13 @@ class Chained(NamedTuple):
     entry_hash: str
 
 
-_compiled: dict[str, tuple[str, tuple[Processor, ...]]] = {}
+_compiled: dict[str, tuple[str, str, tuple[Processor, ...]]] = {}
 
 
-def _statement(dialect: Dialect) -> tuple[str, tuple[Processor, ...]]:
-    """The statement's text and each column array's bind processor, built once."""
+def _pieces(dialect: Dialect) -> tuple[str, str, tuple[Processor, ...]]:
+    """The statement's CTEs (without ``WITH RECURSIVE``), the SELECT of its rows over them
+    (``n, seq, prev_hash, entry_hash``, in no set order), and each column array's bind processor,
+    built once. Placeholders from $1: the three arrays of parts, then a column an array."""
     found = _compiled.get(dialect.name)
     if found is not None:
         return found
@@ -62,8 +67,7 @@ def _statement(dialect: Dialect) -> tuple[str, tuple[Processor, ...]]:
     given = ", ".join(f"given.{quote.quote(n)}" for n in COLUMNS)
     entries, head = quote.format_table(ledger_entries), quote.format_table(ledger_head)
     # Only the schema's own names go into the text; every value is a parameter.
-    sql = f"""
-WITH RECURSIVE locked AS (
+    ctes = f"""locked AS (
     SELECT seq, entry_hash FROM {head} WHERE id = 1 FOR UPDATE
 ), chained (n, seq, prev_hash, entry, entry_hash) AS (
     SELECT 0::bigint, seq, NULL::text, NULL::bytea, entry_hash::text FROM locked
@@ -85,11 +89,47 @@ WITH RECURSIVE locked AS (
     UPDATE {head} SET seq = last.seq, entry_hash = last.entry_hash
     FROM (SELECT seq, entry_hash FROM chained ORDER BY n DESC LIMIT 1) AS last
     WHERE {head}.id = 1
-)
-SELECT seq, prev_hash, entry_hash FROM chained WHERE n > 0 ORDER BY n
-"""  # noqa: S608
-    found = _compiled[dialect.name] = (sql, tuple(processors))
+)"""  # noqa: S608
+    select = "SELECT n, seq, prev_hash, entry_hash FROM chained WHERE n > 0"
+    found = _compiled[dialect.name] = (ctes, select, tuple(processors))
     return found
+
+
+def _args(
+    processors: Sequence[Processor],
+    parts: Sequence[tuple[bytes, bytes, bytes]],
+    rows: Sequence[Mapping[str, Any]],
+) -> list[Any]:
+    if not parts or len(parts) != len(rows):
+        raise ValueError("one row of columns for each entry, and at least one entry")
+    args: list[Any] = [[p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]]
+    for name, process in zip(COLUMNS, processors, strict=True):
+        column = [row[name] for row in rows]
+        args.append(column if process is None else [process(v) for v in column])
+    return args
+
+
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+def chained_of(rows: Sequence[Sequence[Any]]) -> list[Chained]:
+    """The rows of the statement's SELECT (``n, seq, prev_hash, entry_hash``) in their order."""
+    return [Chained(int(seq), str(prev), str(h)) for _, seq, prev, h in sorted(rows, key=_first)]
+
+
+def append_beside(
+    dialect: Dialect,
+    parts: Sequence[tuple[bytes, bytes, bytes]],
+    rows: Sequence[Mapping[str, Any]],
+) -> Beside:
+    """The append of ``append_chained`` as a part of another statement (``HotInserts.run_beside``:
+    the share batch's packets and their entries in one round trip); its rows go to
+    ``chained_of``. At most ``MAX_ENTRIES``."""
+    if len(parts) > MAX_ENTRIES:
+        raise ValueError(f"at most {MAX_ENTRIES} entries a statement")
+    ctes, select, processors = _pieces(dialect)
+    return Beside(ctes, select, 4, tuple(_args(processors, parts, rows)))
 
 
 async def append_chained(
@@ -105,14 +145,10 @@ async def append_chained(
     """
     if conn.dialect.driver != "asyncpg" or len(parts) > MAX_ENTRIES:
         return None
-    if not parts or len(parts) != len(rows):
-        raise ValueError("one row of columns for each entry, and at least one entry")
-    sql, processors = _statement(conn.dialect)
-    args: list[Any] = [[p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]]
-    for name, process in zip(COLUMNS, processors, strict=True):
-        column = [row[name] for row in rows]
-        args.append(column if process is None else [process(v) for v in column])
+    ctes, select, processors = _pieces(conn.dialect)
+    args = _args(processors, parts, rows)
+    sql = f"WITH RECURSIVE {ctes}\n{select}"
     ran, got = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.fetch(sql, *args))
     if not ran:
         return None
-    return [Chained(int(seq), str(prev), str(entry_hash)) for seq, prev, entry_hash in got]
+    return chained_of(got)

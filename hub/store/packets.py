@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.crypto.packet_format import MANIFEST
 from hub.store.hot import HotRead, HotReadIn
-from hub.store.hot_writes import HotInsert, HotInserts
+from hub.store.hot_writes import Beside, HotInsert, HotInserts
 from hub.store.schema import (
     case_agencies,
     idempotency_keys,
@@ -271,48 +271,67 @@ async def insert_packets(
     cases (``hub.store.workflows.membership_rows``). Either may be empty: a table given no rows
     is left out. ``then_read``: a read run after them in the same transaction (on PostgreSQL in
     the same statement), whose rows are returned."""
-    return await _INSERT_PACKETS.run(
-        conn,
+    return await _INSERT_PACKETS.run(conn, _packet_rows(new, members), then_read=then_read)
+
+
+async def insert_packets_beside(
+    conn: AsyncConnection,
+    new: Sequence[NewPacket],
+    members: Sequence[Mapping[str, Any]],
+    beside: Beside,
+    *,
+    then_read: tuple[HotRead, Mapping[str, Any]] | None = None,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+    """``insert_packets`` with ``beside`` (the batch's log entries: ``hub.store.ledger_chain``) in
+    the same statement on PostgreSQL: (the read's rows, beside's rows). None elsewhere, and
+    nothing written: the caller writes the parts apart."""
+    return await _INSERT_PACKETS.run_beside(
+        conn, _packet_rows(new, members), beside, then_read=then_read
+    )
+
+
+def _packet_rows(
+    new: Sequence[NewPacket], members: Sequence[Mapping[str, Any]]
+) -> list[Sequence[Mapping[str, Any]]]:
+    """The rows of each of ``_INSERT_PACKETS``' tables."""
+    return [
         [
-            [
-                {
-                    "id": p.row.id,
-                    "packet_type": p.row.packet_type,
-                    "case_id": p.row.case_id,
-                    "sender_agency_id": p.row.sender_agency_id,
-                    "sender_user_id": p.row.sender_user_id,
-                    "purpose": p.row.purpose,
-                    "lawful_basis": p.row.lawful_basis,
-                    "created_at": p.row.created_at,
-                    "header": p.row.header,
-                    "signature": p.row.signature,
-                    "signer_key_id": p.row.signer_key_id,
-                    "reply_to": p.row.reply_to,
-                    "recipient_ids": recipient_ids_text(p.row.recipient_agency_ids),
-                    "manifest": p.parts.get(MANIFEST),
-                }
-                for p in new
-            ],
-            [
-                {"packet_id": p.row.id, "agency_id": a, "created_at": p.row.created_at}
-                for p in new
-                for a in p.row.recipient_agency_ids
-            ],
-            [
-                {"packet_id": p.row.id, "agency_id": k.agency_id, "key_id": k.key_id,
-                 "sealed": k.sealed}
-                for p in new
-                for k in p.wrapped_keys
-            ],
-            [
-                {"packet_id": p.row.id, "name": n, "data": d}
-                for p in new
-                for n, d in p.parts.items()
-            ],
-            members,
+            {
+                "id": p.row.id,
+                "packet_type": p.row.packet_type,
+                "case_id": p.row.case_id,
+                "sender_agency_id": p.row.sender_agency_id,
+                "sender_user_id": p.row.sender_user_id,
+                "purpose": p.row.purpose,
+                "lawful_basis": p.row.lawful_basis,
+                "created_at": p.row.created_at,
+                "header": p.row.header,
+                "signature": p.row.signature,
+                "signer_key_id": p.row.signer_key_id,
+                "reply_to": p.row.reply_to,
+                "recipient_ids": recipient_ids_text(p.row.recipient_agency_ids),
+                "manifest": p.parts.get(MANIFEST),
+            }
+            for p in new
         ],
-        then_read=then_read,
-    )  # fmt: skip
+        [
+            {"packet_id": p.row.id, "agency_id": a, "created_at": p.row.created_at}
+            for p in new
+            for a in p.row.recipient_agency_ids
+        ],
+        [
+            {"packet_id": p.row.id, "agency_id": k.agency_id, "key_id": k.key_id,
+             "sealed": k.sealed}
+            for p in new
+            for k in p.wrapped_keys
+        ],
+        [
+            {"packet_id": p.row.id, "name": n, "data": d}
+            for p in new
+            for n, d in p.parts.items()
+        ],
+        members,
+    ]  # fmt: skip
 
 
 def recipient_ids_text(ids: Sequence[int]) -> str:
