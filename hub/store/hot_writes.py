@@ -153,9 +153,14 @@ class Beside:
     """A part of its own in ``HotInserts``' statement on PostgreSQL (``run_beside``): CTEs, without
     ``WITH``, and a SELECT of ``width`` columns over them, with placeholders from $1 for ``args``
     (already processed for the driver). Its rows come back apart from the read's, told apart by
-    their first column, which must never be NULL."""
+    their first column, which must never be NULL.
 
-    ctes: str
+    ``ctes(after)`` gives the CTEs' text with ``after``, SQL that is true once every insert of the
+    statement has run: a part that locks a row puts it in its locking read, so that the lock is
+    taken after the inserts (a lock held over them would keep others waiting for longer). The
+    same function each time (``HotInserts`` keeps each statement by it)."""
+
+    ctes: Callable[[str], str]
     select: str
     width: int
     args: tuple[Any, ...]
@@ -178,10 +183,14 @@ class HotInserts:
         # A write after the inserts (the log's head moved past the entries just appended): on
         # PostgreSQL the statement's last part, with the inserts as its CTEs.
         self._then = then
-        # By the (insert, keys) of the tables given rows and the read after them, if any: the SQL
-        # and each array's processor.
+        # By the (insert, keys) of the tables given rows, the read after them and the part
+        # beside them, if any: the SQL and each array's processor.
         self._compiled: dict[
-            tuple[tuple[tuple[int, tuple[str, ...]], ...], HotRead | None, tuple[str, str] | None],
+            tuple[
+                tuple[tuple[int, tuple[str, ...]], ...],
+                HotRead | None,
+                tuple[Callable[[str], str], str] | None,
+            ],
             _Compiled,
         ] = {}
 
@@ -223,7 +232,15 @@ class HotInserts:
         if beside is not None:
             # Every insert a CTE, then the part's own CTEs; its rows and the read's side by side.
             offset = len(params)
-            ctes = ", ".join(f"written_{i} AS ({sql})" for i, sql in enumerate(statements))
+            # Each insert returns a row per row it wrote, so that ``after`` can wait for it: a
+            # data-modifying CTE no other part reads runs only once the rest has finished.
+            ctes = ", ".join(
+                f"written_{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(statements)
+            )
+            after = " AND ".join(
+                f"(SELECT count(*) FROM written_{i}) >= 0"  # noqa: S608 (names of its own)
+                for i in range(len(statements))
+            )
             final = hot.renumbered(beside.select, offset)
             if last is not None:
                 read_sql = hot.renumbered(last.sql, offset + len(beside.args))
@@ -234,7 +251,8 @@ class HotInserts:
                 )
                 params.extend(last.params)
                 results = last.results
-            sql = f"WITH RECURSIVE {ctes}, {hot.renumbered(beside.ctes, offset)} {final}"
+            theirs = hot.renumbered(beside.ctes(after), offset)
+            sql = f"WITH RECURSIVE {ctes}, {theirs} {final}"
             found = self._compiled[cache_key] = _Compiled(sql, tuple(params), results)
             return found
         if last is not None:

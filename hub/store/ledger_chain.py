@@ -19,7 +19,7 @@ The same CTEs can go into the share batch's packets' statement (``append_beside`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
@@ -46,13 +46,14 @@ class Chained(NamedTuple):
     entry_hash: str
 
 
-_compiled: dict[str, tuple[str, str, tuple[Processor, ...]]] = {}
+_compiled: dict[str, tuple[Callable[[str], str], str, tuple[Processor, ...]]] = {}
 
 
-def _pieces(dialect: Dialect) -> tuple[str, str, tuple[Processor, ...]]:
-    """The statement's CTEs (without ``WITH RECURSIVE``), the SELECT of its rows over them
-    (``n, seq, prev_hash, entry_hash``, in no set order), and each column array's bind processor,
-    built once. Placeholders from $1: the three arrays of parts, then a column an array."""
+def _pieces(dialect: Dialect) -> tuple[Callable[[str], str], str, tuple[Processor, ...]]:
+    """The statement's CTEs (without ``WITH RECURSIVE``) given what the head's lock waits for, the
+    SELECT of its rows over them (``n, seq, prev_hash, entry_hash``, in no set order), and each
+    column array's bind processor, built once. Placeholders from $1: the three arrays of parts,
+    then a column an array."""
     found = _compiled.get(dialect.name)
     if found is not None:
         return found
@@ -66,9 +67,13 @@ def _pieces(dialect: Dialect) -> tuple[str, str, tuple[Processor, ...]]:
     names = ", ".join(quote.quote(n) for n in COLUMNS)
     given = ", ".join(f"given.{quote.quote(n)}" for n in COLUMNS)
     entries, head = quote.format_table(ledger_entries), quote.format_table(ledger_head)
-    # Only the schema's own names go into the text; every value is a parameter.
-    ctes = f"""locked AS (
-    SELECT seq, entry_hash FROM {head} WHERE id = 1 FOR UPDATE
+
+    def ctes(after: str) -> str:
+        # ``after``: a condition the head's row is locked only once it is known (SQL given by
+        # ``HotInserts``, naming its inserts), so that the inserts run before the lock is taken.
+        # Only the schema's own names go into the text; every value is a parameter.
+        return f"""locked AS (
+    SELECT seq, entry_hash FROM {head} WHERE id = 1 AND {after} FOR UPDATE
 ), chained (n, seq, prev_hash, entry, entry_hash) AS (
     SELECT 0::bigint, seq, NULL::text, NULL::bytea, entry_hash::text FROM locked
   UNION ALL
@@ -90,6 +95,7 @@ def _pieces(dialect: Dialect) -> tuple[str, str, tuple[Processor, ...]]:
     FROM (SELECT seq, entry_hash FROM chained ORDER BY n DESC LIMIT 1) AS last
     WHERE {head}.id = 1
 )"""  # noqa: S608
+
     select = "SELECT n, seq, prev_hash, entry_hash FROM chained WHERE n > 0"
     found = _compiled[dialect.name] = (ctes, select, tuple(processors))
     return found
@@ -147,7 +153,7 @@ async def append_chained(
         return None
     ctes, select, processors = _pieces(conn.dialect)
     args = _args(processors, parts, rows)
-    sql = f"WITH RECURSIVE {ctes}\n{select}"
+    sql = f"WITH RECURSIVE {ctes('true')}\n{select}"
     ran, got = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.fetch(sql, *args))
     if not ran:
         return None

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.demo import DemoLogin
@@ -156,8 +157,84 @@ async def test_off_postgresql_the_combined_statement_writes_nothing(
 
     async def job(conn: AsyncConnection) -> object:
         assert ledger.chained_append(conn, [record]) is None
-        beside = Beside("unused AS (SELECT 1)", "SELECT 1", 1, ())
+        beside = Beside(lambda after: "unused AS (SELECT 1)", "SELECT 1", 1, ())
         return await packet_store.insert_packets_beside(conn, [], [member], beside)
 
     assert await hub.db.run_write(job) is None
     assert await _counts(hub) == before
+
+
+async def test_the_head_is_locked_only_once_the_packets_went_in(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """The log's head is the one row every batch of every serving process waits for: locked from
+    the statement that takes it to the commit. Taken before the packets' inserts, it would be
+    held while an insert waits (here for another transaction's row of the same case and agency),
+    and every other append would wait too. So it is taken after them, as when the append was a
+    statement of its own: an append beside the waiting batch goes through."""
+    if hub.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writer holds the database's lock for the whole batch")
+    harlow = await case_id(hub, "Harlow")
+    async with hub.db.read() as conn:
+        agency = (
+            await conn.execute(
+                text(
+                    "SELECT id FROM agencies WHERE id NOT IN "
+                    "(SELECT agency_id FROM case_agencies WHERE case_id = :case) ORDER BY id LIMIT 1"
+                ),
+                {"case": harlow},
+            )
+        ).scalar_one_or_none()
+    assert agency is not None
+    now = hub.clock.now()
+
+    def record(purpose: str) -> Record:
+        return Record(
+            action=Action.CONSULTATION,
+            event=Event.PACKET_OPENED,
+            recorded_at=now,
+            actor_user_id=None,
+            actor_agency_id=None,
+            purpose=purpose,
+            lawful_basis="cja2003-s325",
+        )
+
+    url = hub.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    other = await asyncpg.connect(url)
+    try:
+        # Another transaction holds the same membership row, uncommitted.
+        await other.execute("BEGIN")
+        await other.execute(
+            "INSERT INTO case_agencies (case_id, agency_id, joined_at) VALUES ($1, $2, now())",
+            harlow,
+            agency,
+        )
+        member = {"case_id": harlow, "agency_id": agency, "joined_at": now}
+
+        async def waiting_batch() -> list[Any]:
+            async with hub.db.write() as conn:
+                chain = ledger.chained_append(conn, [record("risk-management")])
+                assert chain is not None
+                both = await packet_store.insert_packets_beside(conn, [], [member], chain[1])
+                assert both is not None
+                return both[1]
+
+        batch = asyncio.create_task(waiting_batch())
+        for _ in range(200):  # until its insert waits for the other transaction's row
+            waiting = await other.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%written_0%'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 1 and not batch.done()
+        async with asyncio.timeout(10):  # not held up by the batch waiting beside it
+            async with hub.db.write() as conn:
+                (alone,) = await ledger.append_many(conn, [record("public-protection")])
+        await other.execute("ROLLBACK")
+        chained = await asyncio.wait_for(batch, 10)
+    finally:
+        await other.close()
+    assert [row[1] for row in chained] == [alone.seq + 1]  # chained after the one that passed it
+    assert await ledger.verify(hub.db) == alone.seq + 1
