@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -137,6 +137,24 @@ async def logins(hub: Hub, request: pytest.FixtureRequest) -> dict[str, DemoLogi
     """The demo world (two areas, 14 agencies, 14 users, 7 cases, 2 packets)."""
     seeded = request.node.stash.get(_SEEDED, None)
     return {login.username: login for login in seeded or await seed(hub)}
+
+
+@pytest.fixture
+def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every statement run on asyncpg inside a job's transaction during the test
+    (``hub.store.hot``: the share batch's statements on PostgreSQL; none on SQLite, whose writer
+    runs its own on its thread)."""
+    from hub.store import hot
+
+    statements: list[str] = []
+    real = hot._asyncpg_in_transaction
+
+    async def recorded(conn: Any, sql: str, call: Any) -> tuple[bool, Any]:
+        statements.append(sql)
+        return await real(conn, sql, call)
+
+    monkeypatch.setattr(hot, "_asyncpg_in_transaction", recorded)
+    return statements
 
 
 async def actor_for(hub: Hub, username: str) -> Actor:

@@ -101,6 +101,18 @@ def _pieces(dialect: Dialect) -> tuple[Callable[[str], str], str, tuple[Processo
     return found
 
 
+_alone_sql: dict[str, str] = {}
+
+
+def _alone(dialect: Dialect) -> str:
+    """The append as a statement of its own, built once."""
+    found = _alone_sql.get(dialect.name)
+    if found is None:
+        ctes, select, _ = _pieces(dialect)
+        found = _alone_sql[dialect.name] = f"WITH RECURSIVE {ctes('true')}\n{select}"
+    return found
+
+
 def _args(
     processors: Sequence[Processor],
     parts: Sequence[tuple[bytes, bytes, bytes]],
@@ -151,9 +163,9 @@ async def append_chained(
     """
     if conn.dialect.driver != "asyncpg" or len(parts) > MAX_ENTRIES:
         return None
-    ctes, select, processors = _pieces(conn.dialect)
+    _, _, processors = _pieces(conn.dialect)
     args = _args(processors, parts, rows)
-    sql = f"WITH RECURSIVE {ctes('true')}\n{select}"
+    sql = _alone(conn.dialect)
     ran, got = await hot._asyncpg_in_transaction(conn, sql, lambda pg: pg.fetch(sql, *args))
     if not ran:
         return None

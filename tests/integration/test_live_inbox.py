@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Any
 
 import asyncpg
 import pytest
@@ -26,7 +25,6 @@ from hub.services.inbox_events import (
 )
 from hub.services.notices import PACKET_READERS, Group
 from hub.services.share_approvals import HeldSummary
-from hub.store import hot as hot_module
 from hub.store import inbox_events as inbox_store
 from hub.store import notification_settings as settings_store
 from hub.store import packets as packet_store
@@ -232,7 +230,7 @@ async def test_the_people_told_are_read_with_the_announcement(hub: Hub, logins: 
 
 
 async def test_a_share_batch_reads_the_people_told_in_its_packets_statement(
-    hub: Hub, logins: object, monkeypatch: pytest.MonkeyPatch
+    hub: Hub, logins: object, driver_statements: list[str]
 ) -> None:
     """On PostgreSQL a share's batch reads the people told, with the announcement, in the
     statement that inserts its packets (``HotInserts``'s ``then_read``): a round trip fewer. The
@@ -242,14 +240,7 @@ async def test_a_share_batch_reads_the_people_told_in_its_packets_statement(
     police = await actor_for(hub, "dby.police")
     housing = await agency_id(hub, "DBY-HOUSING")
     aisha = await hub.notices.set_email("dby.housing", "aisha@housing.derby.example")
-    statements: list[str] = []
-    real = hot_module._asyncpg_in_transaction
-
-    async def recorded(conn: AsyncConnection, sql: str, call: Any) -> tuple[bool, Any]:
-        statements.append(sql)
-        return await real(conn, sql, call)
-
-    monkeypatch.setattr(hot_module, "_asyncpg_in_transaction", recorded)
+    statements = driver_statements
     with events.subscribe(housing, "session-a") as sub:
         sent = await hub.packets.send(police, await _note(hub))
         assert await sub.next(2) == INBOX

@@ -22,7 +22,6 @@ from hub.errors import IntegrityFailure
 from hub.ledger.entries import Action, Event, Record
 from hub.model.packets import Draft
 from hub.services import ledger
-from hub.store import hot as hot_module
 from hub.store import ledger as ledger_store
 from hub.store import packets as packet_store
 from hub.store.hot_writes import Beside
@@ -52,27 +51,15 @@ async def _counts(hub: Hub) -> tuple[int, int, tuple[int, str]]:
     return int(stored), int(logged), head
 
 
-def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The text of every statement run on asyncpg inside a job's transaction from now on."""
-    statements: list[str] = []
-    real = hot_module._asyncpg_in_transaction
-
-    async def recorded(conn: AsyncConnection, sql: str, call: Any) -> tuple[bool, Any]:
-        statements.append(sql)
-        return await real(conn, sql, call)
-
-    monkeypatch.setattr(hot_module, "_asyncpg_in_transaction", recorded)
-    return statements
-
-
 async def test_concurrent_shares_go_in_with_their_entries_in_one_statement(
-    hub: Hub, logins: dict[str, DemoLogin], monkeypatch: pytest.MonkeyPatch
+    hub: Hub, logins: dict[str, DemoLogin], driver_statements: list[str]
 ) -> None:
     police = await actor_for(hub, "dby.police")
     draft = await _draft(hub)
     stored, logged, _ = await _counts(hub)
-    statements = _recording(monkeypatch)
+    before = len(driver_statements)
     sent = await asyncio.gather(*(hub.packets.send(police, draft) for _ in range(12)))
+    statements = driver_statements[before:]
     after = await _counts(hub)
     assert after[:2] == (stored + 12, logged + 12) and after[2][0] == logged + 12
     assert await ledger.verify(hub.db) == logged + 12
@@ -114,7 +101,7 @@ async def test_an_entry_the_hub_would_render_otherwise_leaves_the_share_unwritte
 
 
 async def test_a_share_with_an_idempotency_key_appends_its_entry_apart(
-    hub: Hub, logins: dict[str, DemoLogin], monkeypatch: pytest.MonkeyPatch
+    hub: Hub, logins: dict[str, DemoLogin], driver_statements: list[str]
 ) -> None:
     """The key is remembered between the packets and the entry, so that batch keeps the
     separate append (and the head is locked last, after the key's insert)."""
@@ -122,8 +109,9 @@ async def test_a_share_with_an_idempotency_key_appends_its_entry_apart(
     caller = await hub.callers.authenticate(issued.secret)
     draft = await _draft(hub)
     _, logged, _ = await _counts(hub)
-    statements = _recording(monkeypatch)
+    issuing = len(driver_statements)  # the token's own entry went in before
     summary = await hub.packets.send(caller.actor, draft, idempotency=("key-1", "digest"))
+    statements = driver_statements[issuing:]
     async with hub.db.read() as conn:
         entries = await ledger_store.entries_for_packet(conn, summary.id)
     assert [e["event"] for e in entries] == ["packet-sent"]
@@ -220,10 +208,15 @@ async def test_the_head_is_locked_only_once_the_packets_went_in(
                 return both[1]
 
         batch = asyncio.create_task(waiting_batch())
-        for _ in range(200):  # until its insert waits for the other transaction's row
+        waiting = 0
+        for _ in range(1500):  # until its insert waits for the other transaction's row
+            if batch.done():
+                batch.result()  # it did not wait: raises what it met, if anything
+                break
+            # (Not by its text: pg_stat_activity may show a query asyncpg ran before it.)
             waiting = await other.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE '%written_0%'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
             )
             if waiting:
                 break
