@@ -19,7 +19,8 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "deploy" / "requirements.lock"
 DEV = ROOT / "deploy" / "requirements-dev.lock"
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+# A pin, with the extras it is installed with if any (``sqlalchemy[asyncio]==2.1.9``).
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[A-Za-z0-9._,-]*\])?==(\S+)")
 
 
 def _pins(lock: Path) -> dict[str, tuple[Version, int]]:
