@@ -121,7 +121,7 @@ def chained_append(
     conn: AsyncConnection, records: Sequence[Record]
 ) -> tuple[list[Parts], Beside] | None:
     """On PostgreSQL, the append of ``records`` as a part of another statement (the share batch's
-    packets' statement, ``hub.store.packets.insert_packets_beside``: a round trip fewer), with the
+    packets' statement, ``hub.store.packet_writes.insert_packets_beside``: a round trip fewer), with the
     parts each entry is rendered around; what that part returns goes to ``checked_entries``, before
     the caller commits. None elsewhere, for no records or more than one statement chains."""
     if conn.dialect.driver != "asyncpg" or not records or len(records) > ledger_chain.MAX_ENTRIES:

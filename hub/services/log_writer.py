@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.errors import Conflict
 from hub.ledger.entries import Entry, Event, Record
 from hub.services import ledger, notices
-from hub.store import ledger_chain, packet_reads
+from hub.store import ledger_chain, packet_reads, packet_writes
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
-from hub.store.packets import NewPacket
+from hub.store.packet_writes import NewPacket
 
 # At most this many items per batch: bounds a batch's statements and the cost of a retry.
 MAX_BATCH = 512
@@ -84,14 +84,14 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
         chain = ledger.chained_append(conn, records)
         if chain is not None:
             parts, beside = chain
-            both = await packet_store.insert_packets_beside(
+            both = await packet_writes.insert_packets_beside(
                 conn, new, members, beside, then_read=told
             )
             if both is not None:
                 people, chained = both
                 entries = ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
     if entries is None and (new or members):
-        people = await packet_store.insert_packets(conn, new, members, then_read=told)
+        people = await packet_writes.insert_packets(conn, new, members, then_read=told)
     for item in items:
         idem, packet_id = item.idempotency, item.record.packet_id
         if idem is not None and packet_id is not None:

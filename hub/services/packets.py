@@ -47,9 +47,11 @@ from hub.services.policy import PolicyService
 from hub.services.refused_shares import refusal_record
 from hub.services.share_preparation import KnownCase, SharePreparation
 from hub.services.workflow_rules import WorkflowRules
+from hub.store import packet_writes
 from hub.store import packets as store
 from hub.store.database import Database
-from hub.store.packets import NewPacket, PacketRow, StoredWrappedKey
+from hub.store.packet_writes import NewPacket
+from hub.store.packets import PacketRow, StoredWrappedKey
 from hub.workflows.forms import form_document, schema_id
 
 __all__ = [
@@ -230,7 +232,7 @@ class PacketService:
 
             async def commit(conn: AsyncConnection) -> None:
                 # Packet, workflow rows and log entry in one transaction (group-committed).
-                await store.insert_packets(conn, [new])
+                await packet_writes.insert_packets(conn, [new])
                 await self._rules.record(conn, actor, draft, case, plan, packet_id, now)
                 await log_writer.write(conn, [PendingWrite(record, now, None, None, idem)])
 

@@ -46,6 +46,7 @@ from hub.services.refused_shares import refusal_record
 from hub.services.tokens import ApiActor
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import packet_writes
 from hub.store import packets as store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
@@ -492,7 +493,9 @@ class SealedService:
             recipient_agency_ids=recipient_ids,
         )
         async with self._db.write() as conn:
-            await store.insert_packet(conn, row=row, wrapped_keys=wrapped, parts=sealed.parts)
+            await packet_writes.insert_packet(
+                conn, row=row, wrapped_keys=wrapped, parts=sealed.parts
+            )
             await ledger.append(
                 conn,
                 Record(

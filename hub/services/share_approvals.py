@@ -53,11 +53,12 @@ from hub.services.workflow_rules import WorkflowRules
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import held_shares as store
-from hub.store import packets as packet_store
+from hub.store import packet_writes
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
 from hub.store.held_shares import AWAITING, REFUSED, RELEASED, Need
-from hub.store.packets import NewPacket, PacketRow
+from hub.store.packet_writes import NewPacket
+from hub.store.packets import PacketRow
 from hub.text import check_text
 from hub.workflows.deadlines import local_date
 
@@ -137,7 +138,7 @@ async def hold(
         active = await workflow_store.case_agency_ids(conn, case.id)
         needs = resolve_needs(decision, actor.agency.area_id, recipients.values(), active)
         areas = {a.id: a.name for a in await directory_store.list_areas(conn)}
-        await packet_store.insert_packets(conn, [new])
+        await packet_writes.insert_packets(conn, [new])
         share_id = await store.insert_share(
             conn,
             needs,

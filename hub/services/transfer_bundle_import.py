@@ -45,10 +45,12 @@ from hub.services.visor import LAWFUL_BASIS, PURPOSE, SEALED_KEYS
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
 from hub.store import keys as key_store
+from hub.store import packet_writes
 from hub.store import packets as packet_store
 from hub.store import transfer_bundles as store
 from hub.store import visor as visor_store
-from hub.store.packets import NewPacket, PacketRow, StoredWrappedKey
+from hub.store.packet_writes import NewPacket
+from hub.store.packets import PacketRow, StoredWrappedKey
 from hub.store.transfer_bundles import ImportRow
 from hub.store.visor import VisorRow
 
@@ -279,7 +281,7 @@ class TransferImporter:
             ]  # fmt: skip
             # One packet's parts in memory at a time, read from the checked bag.
             parts = {name: path.read_bytes() for name, (path, _) in p.parts.items()}
-            await packet_store.insert_packets(conn, [NewPacket(row, keys, parts)])
+            await packet_writes.insert_packets(conn, [NewPacket(row, keys, parts)])
         if content.get("record"):
             await self._record(conn, case, content["record"], opener, receivers)
         return case, True

@@ -14,7 +14,7 @@ a statement that waited for another's commit chains after the head as that one l
 (tests/integration/test_ledger_chain.py appends from several connections at once).
 
 The same CTEs can go into the share batch's packets' statement (``append_beside``, run by
-``hub.store.packets.insert_packets_beside``): its packets and their entries in one round trip.
+``hub.store.packet_writes.insert_packets_beside``): its packets and their entries in one round trip.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from hub.services.notices import PACKET_READERS, Group
 from hub.services.share_approvals import HeldSummary
 from hub.store import inbox_events as inbox_store
 from hub.store import notification_settings as settings_store
-from hub.store import packets as packet_store
+from hub.store import packet_writes
 from hub.store.schema import email_outbox
 from hub.wiring import Hub
 from tests.conftest import PG_ADMIN_URL, actor_for, agency_id
@@ -265,7 +265,7 @@ async def test_a_share_batch_reads_the_people_told_in_its_packets_statement(
         read = notices.delivery_read(conn, deliveries)
         assert read is not None
         member = {"case_id": 10**9, "agency_id": housing, "joined_at": hub.clock.now()}
-        await packet_store.insert_packets(conn, [], [member], then_read=read)
+        await packet_writes.insert_packets(conn, [], [member], then_read=read)
 
     with events.subscribe(housing, "session-b") as sub:
         with pytest.raises(IntegrityError):

@@ -23,7 +23,7 @@ from hub.ledger.entries import Action, Event, Record
 from hub.model.packets import Draft
 from hub.services import ledger
 from hub.store import ledger as ledger_store
-from hub.store import packets as packet_store
+from hub.store import packet_writes
 from hub.store.hot_writes import Beside
 from hub.store.schema import ledger_entries, packets
 from hub.wiring import Hub
@@ -146,7 +146,7 @@ async def test_off_postgresql_the_combined_statement_writes_nothing(
     async def job(conn: AsyncConnection) -> object:
         assert ledger.chained_append(conn, [record]) is None
         beside = Beside(lambda after: "unused AS (SELECT 1)", "SELECT 1", 1, ())
-        return await packet_store.insert_packets_beside(conn, [], [member], beside)
+        return await packet_writes.insert_packets_beside(conn, [], [member], beside)
 
     assert await hub.db.run_write(job) is None
     assert await _counts(hub) == before
@@ -203,7 +203,7 @@ async def test_the_head_is_locked_only_once_the_packets_went_in(
             async with hub.db.write() as conn:
                 chain = ledger.chained_append(conn, [record("risk-management")])
                 assert chain is not None
-                both = await packet_store.insert_packets_beside(conn, [], [member], chain[1])
+                both = await packet_writes.insert_packets_beside(conn, [], [member], chain[1])
                 assert both is not None
                 return both[1]
 
