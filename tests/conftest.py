@@ -17,6 +17,7 @@ from hub.config import Config, PasswordHashing, load_config
 from hub.demo import DemoLogin, seed
 from hub.model.packets import Draft
 from hub.services.actor import Actor
+from hub.store import hot
 from hub.wiring import Hub, initialise
 
 if TYPE_CHECKING:
@@ -144,8 +145,6 @@ def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The text of every statement run on asyncpg inside a job's transaction during the test
     (``hub.store.hot``: the share batch's statements on PostgreSQL; none on SQLite, whose writer
     runs its own on its thread)."""
-    from hub.store import hot
-
     statements: list[str] = []
     real = hot._asyncpg_in_transaction
 

@@ -120,10 +120,11 @@ async def _append_chained(conn: AsyncConnection, records: Sequence[Record]) -> l
 def chained_append(
     conn: AsyncConnection, records: Sequence[Record]
 ) -> tuple[list[Parts], Beside] | None:
-    """On PostgreSQL, the append of ``records`` as a part of another statement (the share batch's
-    packets' statement, ``hub.store.packet_writes.insert_packets_beside``: a round trip fewer), with the
-    parts each entry is rendered around; what that part returns goes to ``checked_entries``, before
-    the caller commits. None elsewhere, for no records or more than one statement chains."""
+    """On PostgreSQL, the append of ``records`` as a part of another statement (the share
+    batch's packets' statement, ``hub.store.packet_writes.insert_packets_beside``: a round trip
+    fewer), with the parts each entry is rendered around; the rows that part returns go to
+    ``checked_entries``, before the caller commits. None elsewhere, for no records or more than
+    one statement chains."""
     if conn.dialect.driver != "asyncpg" or not records or len(records) > ledger_chain.MAX_ENTRIES:
         return None
     parts = [encode_around(record) for record in records]

@@ -16,8 +16,10 @@ and COMMIT, after the hub has checked each entry the database chained against it
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,6 +31,7 @@ from hub.store import ledger_chain, packet_reads, packet_writes
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
+from hub.store.hot import HotRead
 from hub.store.packet_writes import NewPacket
 
 # At most this many items per batch: bounds a batch's statements and the cost of a retry.
@@ -78,18 +81,9 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     records = [i.record for i in items]
     people, entries = None, None
     if new and not any(i.idempotency is not None or i.read_by is not None for i in items):
-        # On PostgreSQL a batch of shares and nothing else to write appends its log entries in
-        # its packets' statement: a round trip fewer (the head is then locked from that statement
-        # to the commit, over the people's messages too, if any are queued).
-        chain = ledger.chained_append(conn, records)
-        if chain is not None:
-            parts, beside = chain
-            both = await packet_writes.insert_packets_beside(
-                conn, new, members, beside, then_read=told
-            )
-            if both is not None:
-                people, chained = both
-                entries = ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
+        both = await _packets_with_entries(conn, records, new, members, told)
+        if both is not None:
+            people, entries = both
     if entries is None and (new or members):
         people = await packet_writes.insert_packets(conn, new, members, then_read=told)
     for item in items:
@@ -117,6 +111,29 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
         return entries
     # Last: on PostgreSQL appending locks the log's head row until the commit.
     return await ledger.append_many(conn, records)
+
+
+async def _packets_with_entries(
+    conn: AsyncConnection,
+    records: list[Record],
+    new: list[NewPacket],
+    members: list[dict[str, Any]],
+    told: tuple[HotRead, Mapping[str, Any]] | None,
+) -> tuple[list[tuple[Any, ...]], list[Entry]] | None:
+    """On PostgreSQL, a batch of shares with nothing else to write: its packets and its log
+    entries in one statement, a round trip fewer (the head is then locked from that statement to
+    the commit, over the people's messages too, if any are queued); the rows ``told`` read, and
+    the entries, each checked against the hub's own rendering. None elsewhere, with nothing
+    written."""
+    chain = ledger.chained_append(conn, records)
+    if chain is None:
+        return None
+    parts, beside = chain
+    both = await packet_writes.insert_packets_beside(conn, new, members, beside, then_read=told)
+    if both is None:
+        return None
+    people, chained = both
+    return people, ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
 
 
 class LogWriter:

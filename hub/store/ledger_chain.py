@@ -20,6 +20,7 @@ The same CTEs can go into the share batch's packets' statement (``append_beside`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
@@ -127,13 +128,11 @@ def _args(
     return args
 
 
-def _first(row: Sequence[Any]) -> Any:
-    return row[0]
-
-
 def chained_of(rows: Sequence[Sequence[Any]]) -> list[Chained]:
     """The rows of the statement's SELECT (``n, seq, prev_hash, entry_hash``) in their order."""
-    return [Chained(int(seq), str(prev), str(h)) for _, seq, prev, h in sorted(rows, key=_first)]
+    return [
+        Chained(int(seq), str(prev), str(h)) for _, seq, prev, h in sorted(rows, key=itemgetter(0))
+    ]
 
 
 def append_beside(

@@ -55,7 +55,8 @@ def membership_rows(
     joins: Iterable[tuple[int, frozenset[int]]], when: datetime
 ) -> list[dict[str, Any]]:
     """``case_agencies`` rows for ``joins`` (case id, agencies), each pair once, in key order:
-    for ``join_cases``, or for a share batch's own insert (``hub.store.packet_writes.insert_packets``)."""
+    for ``join_cases``, or for a share batch's own insert
+    (``hub.store.packet_writes.insert_packets``)."""
     wanted = sorted({(case, agency) for case, agencies in joins for agency in agencies})
     return [{"case_id": c, "agency_id": a, "joined_at": when} for c, a in wanted]
 

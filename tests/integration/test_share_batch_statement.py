@@ -168,7 +168,8 @@ async def test_the_head_is_locked_only_once_the_packets_went_in(
             await conn.execute(
                 text(
                     "SELECT id FROM agencies WHERE id NOT IN "
-                    "(SELECT agency_id FROM case_agencies WHERE case_id = :case) ORDER BY id LIMIT 1"
+                    "(SELECT agency_id FROM case_agencies WHERE case_id = :case) "
+                    "ORDER BY id LIMIT 1"
                 ),
                 {"case": harlow},
             )
