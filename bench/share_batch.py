@@ -1,7 +1,7 @@
 """The hub's and the server's CPU for one share batch of one share (not a test; prints figures).
 
     python -m bench.share_batch [--database-url postgresql://postgres@127.0.0.1:5432/test]
-                                [--rounds 8] [--batches 500]
+                                [--rounds 8] [--batches 500] [--told N]
 
 At a steady rate a share batch holds one share, so every statement of the batch is paid for by
 that share. This times ``hub.services.log_writer.write`` of one real share (sealed and decided
@@ -11,7 +11,8 @@ hub's own process, without the HTTP layer, the sealing or the load process: the 
 A CPU time per process is steadier than a throughput on a busy machine, so two commits can be
 told apart by a few percent in alternated runs. It creates a database beside the one named
 (``--database-url``) and drops it afterwards; without one, a SQLite file in a temporary
-directory (the server's figure is then 0: SQLite runs in the hub).
+directory (the server's figure is then 0: SQLite runs in the hub). ``--told N``: the recipient
+agency has N people with an e-mail address, so each share queues N messages (``add_readers``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import seed as seeding
-from bench.__main__ import build_world
+from bench.__main__ import add_readers, build_world
 from bench.in_process import ServerBackends, hub_cpu, in_a_world, process_cpu
 
 
-async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -> None:
+async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int, told: int) -> None:
     from hub import ids
     from hub.config import PasswordHashing, load_config
     from hub.model.packets import Draft
@@ -40,6 +41,8 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -
     from hub.wiring import Hub
 
     world = await build_world(data_dir, url)
+    if told:
+        print(f"each share tells {await add_readers(world, told)} people", file=sys.stderr)
     config = load_config(data_dir, url, passwords=PasswordHashing(1, 1024, 1))
     hub = await Hub.open(config)
     try:
@@ -67,6 +70,9 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -
         writer.submit = keep
         await hub.packets.send(police, draft)
         writer.submit = submit
+        # The writer's forecast of whom a batch tells (where its log entries go on PostgreSQL),
+        # on the commits that have one, so that this times a batch as the writer runs it.
+        forecast = getattr(writer, "_forecast", None)
         share = captured[0]
         assert share.packet is not None and share.record.packet_id is not None
 
@@ -78,15 +84,16 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -
                 replace(share, record=replace(share.record, packet_id=packet_id), packet=packet)
             ]
 
+        extra = () if forecast is None else (forecast,)
         async with ServerBackends(url) as backends:
             for _ in range(batches // 4):  # warm: connections kept, statements prepared
-                await hub.db.run_write(lambda conn: log_writer.write(conn, again()))
+                await hub.db.run_write(lambda conn: log_writer.write(conn, again(), *extra))
             hub_us, server_us = [], []
             for round_ in range(1, rounds + 1):
                 pids = await backends.pids()
                 hub0, server0 = hub_cpu(), process_cpu(pids)
                 for _ in range(batches):
-                    await hub.db.run_write(lambda conn: log_writer.write(conn, again()))
+                    await hub.db.run_write(lambda conn: log_writer.write(conn, again(), *extra))
                 hub_us.append((hub_cpu() - hub0) / batches * 1e6)
                 server_us.append((process_cpu(pids) - server0) / batches * 1e6)
                 print(
@@ -102,8 +109,8 @@ async def _measure(data_dir: Path, url: str | None, rounds: int, batches: int) -
         await hub.close()
 
 
-async def _run(database_url: str | None, rounds: int, batches: int) -> None:
-    await in_a_world(database_url, lambda d, url: _measure(d, url, rounds, batches))
+async def _run(database_url: str | None, rounds: int, batches: int, told: int) -> None:
+    await in_a_world(database_url, lambda d, url: _measure(d, url, rounds, batches, told))
 
 
 def main() -> int:
@@ -111,8 +118,9 @@ def main() -> int:
     parser.add_argument("--database-url", help="PostgreSQL (a database is made beside it)")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--batches", type=int, default=500)
+    parser.add_argument("--told", type=int, default=0, help="people each share tells by e-mail")
     args = parser.parse_args()
-    asyncio.run(_run(args.database_url, args.rounds, args.batches))
+    asyncio.run(_run(args.database_url, args.rounds, args.batches, args.told))
     return 0
 
 

@@ -39,7 +39,7 @@ from hub.services.ledger_chunks import ChunkResult
 from hub.store import ledger as ledger_store
 from hub.store import ledger_chain
 from hub.store.database import Database
-from hub.store.hot_writes import Beside
+from hub.store.hot_batch import Beside
 
 Progress = Callable[[int, int], None]
 

@@ -8,15 +8,18 @@ Each caller resumes only when its batch is committed (acknowledged means on disk
 entry). If a batch fails (an idempotency key used twice within it, say), every item in it is
 written again on its own, so that only the faulty one fails and nothing is half-written.
 
-On PostgreSQL a batch of shares with nothing else to write is three round trips: BEGIN, one
-statement for its packets, the people it tells and its log entries (``hub.store.ledger_chain``),
-and COMMIT, after the hub has checked each entry the database chained against its own rendering.
+On PostgreSQL the log's entries go in the batch's last statement before its commit, after its
+other rows, since the append locks the log's head until the commit (``EmailForecast``): a batch
+of shares that tells nobody by e-mail is three round trips (BEGIN, one statement for its packets,
+the people it tells and its log entries, COMMIT); one that tells people is four (its messages and
+its log entries in the second statement). Either way the hub checks each entry the database
+chained (``hub.store.ledger_chain``) against its own rendering before the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.errors import Conflict
 from hub.ledger.entries import Entry, Event, Record
 from hub.services import ledger, notices
+from hub.store import email_outbox as outbox
 from hub.store import ledger_chain, packet_reads, packet_writes
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
@@ -59,28 +63,58 @@ class PendingWrite:
     read_by: int | None = None
 
 
-async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]:
-    """The rows of ``items`` and their log entries, in order, in the caller's transaction."""
+class EmailForecast:
+    """Whether a share batch's recipient agencies will have people to tell by e-mail, as the last
+    batch delivered to each found (unknown: yes, the default being to tell each reader).
+
+    On PostgreSQL the head of the log is locked from the statement that appends to it until the
+    commit, and every batch of every serving process waits for it, so the append goes in a batch's
+    last statement. A batch that will queue no messages appends in its packets' statement; one that
+    will, in its messages' statement, after them. Which one is known only once the packets'
+    statement has read the people, so it is forecast; a wrong forecast costs time (the head held over
+    the messages' insert, or a round trip), never a row."""
+
+    def __init__(self) -> None:
+        self._telling: dict[int, bool] = {}
+
+    def quiet(self, agency_ids: Iterable[int]) -> bool:
+        return all(self._telling.get(a) is False for a in agency_ids)
+
+    def learn(self, agency_ids: Iterable[int], messages: Sequence[Mapping[str, Any]]) -> None:
+        told = {m["agency_id"] for m in messages}
+        for agency in agency_ids:
+            self._telling[agency] = agency in told
+
+
+async def write(
+    conn: AsyncConnection, items: list[PendingWrite], forecast: EmailForecast | None = None
+) -> list[Entry]:
+    """The rows of ``items`` and their log entries, in order, in the caller's transaction.
+    ``forecast``: where the log's entries go on PostgreSQL (without it, in the packets' statement
+    where they can)."""
     for item in items:
         idem = item.idempotency
         if idem is not None and await packet_store.idempotent_send(conn, idem.token_id, idem.key):
             # Another request with this key committed first: this one writes nothing.
             raise Conflict("A request with this idempotency key was just processed.")
+    when = max(i.when for i in items)
     new = [i.packet for i in items if i.packet is not None]
     joins = [i.joins for i in items if i.joins is not None]
-    members = workflow_store.membership_rows(joins, max(i.when for i in items)) if joins else []
+    members = workflow_store.membership_rows(joins, when) if joins else []
     # The recipients' people are told, in the share's transaction (a rolled-back batch tells no one).
     sent = [
         (i.record.packet_id, i.record.case_id, i.record.recipients)
         for i in items
         if i.record.event is Event.PACKET_SENT and i.record.packet_id and i.record.recipients
     ]
+    recipients = {a for _, _, agencies in sent for a in agencies}
     # On PostgreSQL the people told are read (and the inbox pages told) in the packets' own
     # statement: a round trip fewer a batch. Elsewhere ``told`` stays None and they are read below.
     told = notices.delivery_read(conn, sent) if sent and new else None
     records = [i.record for i in items]
     people, entries = None, None
-    if new and not any(i.idempotency is not None or i.read_by is not None for i in items):
+    only_shares = not any(i.idempotency is not None or i.read_by is not None for i in items)
+    if new and only_shares and (forecast is None or forecast.quiet(recipients)):
         both = await _packets_with_entries(conn, records, new, members, told)
         if both is not None:
             people, entries = both
@@ -104,13 +138,21 @@ async def write(conn: AsyncConnection, items: list[PendingWrite]) -> list[Entry]
     ]
     if reads:
         await packet_reads.mark_read(conn, reads)
+    messages: list[dict[str, Any]] = []
     if sent:
         read = people if told is not None else None
-        await notices.packets_delivered(conn, sent, max(i.when for i in items), read=read)
-    if entries is not None:
-        return entries
-    # Last: on PostgreSQL appending locks the log's head row until the commit.
-    return await ledger.append_many(conn, records)
+        messages = await notices.delivery_messages(conn, sent, when, read=read)
+        if forecast is not None:
+            forecast.learn(recipients, messages)
+    # The append last: on PostgreSQL it locks the log's head row until the commit. It goes in the
+    # messages' statement, after their insert, where it can.
+    if messages and entries is None:
+        with_messages = await _messages_with_entries(conn, records, messages)
+        if with_messages is not None:
+            return with_messages
+    if messages:
+        await outbox.enqueue_many(conn, messages)
+    return entries if entries is not None else await ledger.append_many(conn, records)
 
 
 async def _packets_with_entries(
@@ -122,9 +164,8 @@ async def _packets_with_entries(
 ) -> tuple[list[tuple[Any, ...]], list[Entry]] | None:
     """On PostgreSQL, a batch of shares with nothing else to write: its packets and its log
     entries in one statement, a round trip fewer (the head is then locked from that statement to
-    the commit, over the people's messages too, if any are queued); the rows ``told`` read, and
-    the entries, each checked against the hub's own rendering. None elsewhere, with nothing
-    written."""
+    the commit: ``EmailForecast``); the rows ``told`` read, and the entries, each checked against
+    the hub's own rendering. None elsewhere, with nothing written."""
     chain = ledger.chained_append(conn, records)
     if chain is None:
         return None
@@ -136,6 +177,22 @@ async def _packets_with_entries(
     return people, ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
 
 
+async def _messages_with_entries(
+    conn: AsyncConnection, records: list[Record], messages: list[dict[str, Any]]
+) -> list[Entry] | None:
+    """On PostgreSQL, the batch's messages and its log entries in one statement, the head locked
+    after the messages' insert; the entries checked as above. None elsewhere, with nothing
+    written."""
+    chain = ledger.chained_append(conn, records)
+    if chain is None:
+        return None
+    parts, beside = chain
+    chained = await outbox.enqueue_beside(conn, messages, beside)
+    if chained is None:
+        return None
+    return ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
+
+
 class LogWriter:
     """Collects pending writes from concurrent requests and writes them in batches."""
 
@@ -143,6 +200,7 @@ class LogWriter:
         self._db = db
         self._queue: list[tuple[PendingWrite, asyncio.Future[Entry]]] = []
         self._pending: set[asyncio.Future[Entry]] = set()
+        self._forecast = EmailForecast()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -176,7 +234,7 @@ class LogWriter:
     async def _flush(self, batch: list[tuple[PendingWrite, asyncio.Future[Entry]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            entries = await self._db.run_write(lambda conn: write(conn, items))
+            entries = await self._db.run_write(lambda conn: write(conn, items, self._forecast))
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exc)
@@ -189,7 +247,7 @@ class LogWriter:
 
     async def _alone(self, item: PendingWrite, done: asyncio.Future[Entry]) -> None:
         try:
-            entries = await self._db.run_write(lambda conn: write(conn, [item]))
+            entries = await self._db.run_write(lambda conn: write(conn, [item], self._forecast))
         except Exception as exc:
             _settle(done, exc)
         else:

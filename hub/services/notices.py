@@ -190,9 +190,23 @@ async def packets_delivered(
     every share, reply, request and released share passes here). One query for a whole batch,
     and one statement for its messages. ``read``: the rows of ``delivery_read`` for these
     deliveries, run by the caller in the same transaction (the note went with them)."""
+    messages = await delivery_messages(conn, deliveries, when, read=read)
+    return await outbox.enqueue_many(conn, messages)
+
+
+async def delivery_messages(
+    conn: AsyncConnection,
+    deliveries: Deliveries,
+    when: datetime,
+    *,
+    read: list[tuple[Any, ...]] | None = None,
+) -> list[dict[str, Any]]:
+    """What ``packets_delivered`` queues, not yet queued: for a caller that queues the messages
+    in a statement of its own (the share batch, with its log entries: ``hub.services.log_writer``).
+    Without ``read``, the readers are read here and the inbox pages told."""
     agency_ids = {a for _, _, recipients in deliveries for a in recipients}
     if not agency_ids:
-        return 0
+        return []
     if read is not None:
         people = settings_store.recipients_of(read)
     else:
@@ -215,7 +229,7 @@ async def packets_delivered(
             case_id=case_id,
             when=when,
         )
-    return await outbox.enqueue_many(conn, messages)
+    return messages
 
 
 async def disclosure_proposed(

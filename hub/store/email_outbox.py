@@ -25,6 +25,8 @@ from sqlalchemy import Insert, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.hot_batch import Beside, HotInserts
+from hub.store.hot_writes import HotInsert
 from hub.store.schema import email_outbox
 
 DIGEST = "digest"
@@ -137,6 +139,25 @@ async def enqueue_many(conn: AsyncConnection, messages: Sequence[Mapping[str, An
         return 0
     result = await conn.execute(_enqueue_statement(conn.dialect.name), list(messages))
     return len(result.all())
+
+
+async def enqueue_beside(
+    conn: AsyncConnection, messages: Sequence[Mapping[str, Any]], beside: Beside
+) -> list[tuple[Any, ...]] | None:
+    """On PostgreSQL, ``enqueue_many`` with ``beside`` (the share batch's log entries:
+    ``hub.store.ledger_chain``) in the same statement, after the messages' insert: beside's rows.
+    None elsewhere, or for no messages, and nothing written: the caller runs the parts apart.
+    The number queued is not told (a message already queued is still not queued twice)."""
+    if not messages:
+        return None
+    got = await _QUEUE.run_beside(conn, [messages], beside)
+    return None if got is None else got[1]
+
+
+# A batch's messages and its log entries in one statement on PostgreSQL (``enqueue_beside``).
+_QUEUE = HotInserts(
+    HotInsert(email_outbox, skip_existing=True, conflict_on=("dedupe_key",), defaults_given=True)
+)
 
 
 @cache

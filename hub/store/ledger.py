@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.hot import HotRead, pooled
-from hub.store.hot_writes import HotInsert, HotInserts, HotWrite
+from hub.store.hot_batch import HotInserts
+from hub.store.hot_writes import HotInsert, HotWrite
 from hub.store.ledger_rows import POSTGRES_ROWS, SQLITE_ROWS, Row
 from hub.store.schema import ledger_entries, ledger_head
 

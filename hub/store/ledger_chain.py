@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import hot
 from hub.store.hot import Processor
-from hub.store.hot_writes import Beside, array_of
+from hub.store.hot_batch import Beside
+from hub.store.hot_writes import array_of
 from hub.store.schema import ledger_entries, ledger_head
 
 # At most this many entries a statement (the log writer's largest batch): each step of the recursion

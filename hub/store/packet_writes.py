@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.crypto.packet_format import MANIFEST
 from hub.store.hot import HotRead
-from hub.store.hot_writes import Beside, HotInsert, HotInserts
+from hub.store.hot_batch import Beside, HotInserts
+from hub.store.hot_writes import HotInsert
 from hub.store.packets import PacketRow, StoredWrappedKey, recipient_ids_text
 from hub.store.schema import case_agencies, packet_keys, packet_parts, packet_recipients, packets
 

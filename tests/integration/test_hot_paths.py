@@ -29,19 +29,22 @@ from hub.services.known_directory import KnownDirectory
 from hub.store import box_pages
 from hub.store import cases as case_store
 from hub.store import directory as directory_store
+from hub.store import email_outbox as outbox
 from hub.store import hot as hot_module
 from hub.store import ledger as ledger_store
 from hub.store import notification_settings as settings_store
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.hot import HotRead, HotReadIn
-from hub.store.hot_writes import HotInsert, HotInserts, HotWrite
+from hub.store.hot_batch import HotInserts
+from hub.store.hot_writes import HotInsert, HotWrite
 from hub.store.outage import database_unavailable
 from hub.store.packets import Box, PacketFilter, Position
 from hub.store.rate_limits import SideFile
 from hub.store.schema import (
     case_agencies,
     cases,
+    email_outbox,
     ledger_head,
     notification_settings,
     packet_keys,
@@ -534,6 +537,51 @@ async def test_a_hot_insert_refuses_what_it_cannot_render(hub: Hub) -> None:
 
     with pytest.raises((ValueError, StatementError)):  # refused by hot or by SQLAlchemy
         await hub.db.run_write(uneven)
+
+
+async def test_hot_inserts_into_a_table_with_defaults_take_rows_that_give_them(
+    hub: Hub, logins: dict[str, DemoLogin]
+) -> None:
+    """The e-mail outbox's ``attempts`` has a client-side default: a hot insert into it takes
+    rows that give it, and refuses a row that leaves it out. A message already queued under the
+    same cause is not queued again, within one insert as across two."""
+    housing = await agency_id(hub, "DBY-HOUSING")
+    one = HotInserts(
+        HotInsert(
+            email_outbox, skip_existing=True, conflict_on=("dedupe_key",), defaults_given=True
+        )
+    )
+
+    def message(key: str) -> dict[str, object]:
+        return outbox.message(
+            dedupe_key=key, message_id=outbox.new_message_id("hub.test"),
+            kind=outbox.NOTIFICATION, event="new-packet", channel="email", agency_id=housing,
+            to_address="reader@housing.test", when=hub.clock.now(),
+        )  # fmt: skip
+
+    first, again, other = message("hot:1"), message("hot:1"), message("hot:2")
+
+    async def queue(conn: AsyncConnection) -> None:
+        await one.run(conn, [[first, again]])
+        await one.run(conn, [[message("hot:1"), other]])
+
+    await hub.db.run_write(queue)
+    async with hub.db.read() as conn:
+        query = select(
+            email_outbox.c.dedupe_key, email_outbox.c.message_id, email_outbox.c.attempts
+        )
+        stored = (await conn.execute(query.where(email_outbox.c.dedupe_key.like("hot:%")))).all()
+    assert sorted(stored) == [
+        ("hot:1", first["message_id"], 0),
+        ("hot:2", other["message_id"], 0),
+    ]
+
+    async def without_attempts(conn: AsyncConnection) -> None:
+        row = {k: v for k, v in message("hot:3").items() if k != "attempts"}
+        await one.run(conn, [[row]])
+
+    with pytest.raises(ValueError, match="must give"):
+        await hub.db.run_write(without_attempts)
 
 
 async def test_a_hot_write_changes_what_sqlalchemy_changes(
