@@ -151,7 +151,7 @@ async def write(
         if with_messages is not None:
             return with_messages
     if messages:
-        await outbox.enqueue_many(conn, messages)
+        await outbox.enqueue_hot(conn, messages)
     return entries if entries is not None else await ledger.append_many(conn, records)
 
 

@@ -141,6 +141,20 @@ async def enqueue_many(conn: AsyncConnection, messages: Sequence[Mapping[str, An
     return len(result.all())
 
 
+# The share batch's messages on the driver (``enqueue_hot``), and with its log entries in one
+# statement on PostgreSQL (``enqueue_beside``).
+_QUEUE = HotInserts(
+    HotInsert(email_outbox, skip_existing=True, conflict_on=("dedupe_key",), defaults_given=True)
+)
+
+
+async def enqueue_hot(conn: AsyncConnection, messages: Sequence[Mapping[str, Any]]) -> None:
+    """``enqueue_many`` for the share batch, whose messages are many and of one shape: run
+    on the driver (``hub.store.hot_writes``), without SQLAlchemy's execution, and without telling
+    how many were queued."""
+    await _QUEUE.run(conn, [messages])
+
+
 async def enqueue_beside(
     conn: AsyncConnection, messages: Sequence[Mapping[str, Any]], beside: Beside
 ) -> list[tuple[Any, ...]] | None:
@@ -152,12 +166,6 @@ async def enqueue_beside(
         return None
     got = await _QUEUE.run_beside(conn, [messages], beside)
     return None if got is None else got[1]
-
-
-# A batch's messages and its log entries in one statement on PostgreSQL (``enqueue_beside``).
-_QUEUE = HotInserts(
-    HotInsert(email_outbox, skip_existing=True, conflict_on=("dedupe_key",), defaults_given=True)
-)
 
 
 @cache
