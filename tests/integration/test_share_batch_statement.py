@@ -93,6 +93,14 @@ async def _twelve_at_once(hub: Hub, driver_statements: list[str]) -> tuple[list[
     return [s.id for s in sent], statements
 
 
+def _entries_went_in_with(statements: list[str], table: str) -> None:
+    """Every statement inserting into ``table`` appended its batch's entries, and no statement
+    appended on its own."""
+    carriers = [s for s in statements if f"INSERT INTO {table}" in s]
+    assert carriers and all("INSERT INTO ledger_entries" in s for s in carriers)
+    assert [s for s in statements if "ledger_entries" in s] == carriers
+
+
 async def test_shares_telling_nobody_go_in_with_their_entries_in_one_statement(
     hub: Hub, logins: dict[str, DemoLogin], driver_statements: list[str]
 ) -> None:
@@ -102,10 +110,7 @@ async def test_shares_telling_nobody_go_in_with_their_entries_in_one_statement(
     if hub.db.engine.dialect.name != "postgresql":
         assert statements == []  # SQLite's writer runs its statements on its own thread
         return
-    writes = [s for s in statements if "INSERT INTO packets" in s]
-    assert writes and all("INSERT INTO ledger_entries" in s for s in writes)
-    # No append of its own: every entry went in with its packets.
-    assert [s for s in statements if "ledger_entries" in s] == writes
+    _entries_went_in_with(statements, "packets")
 
 
 async def test_shares_telling_people_by_email_append_with_their_messages(
@@ -121,10 +126,7 @@ async def test_shares_telling_people_by_email_append_with_their_messages(
         return
     writes = [s for s in statements if "INSERT INTO packets" in s]
     assert writes and not any("ledger_entries" in s for s in writes)
-    queued = [s for s in statements if "INSERT INTO email_outbox" in s]
-    assert queued and all("INSERT INTO ledger_entries" in s for s in queued)
-    # No append of its own: every entry went in with its batch's messages.
-    assert [s for s in statements if "ledger_entries" in s] == queued
+    _entries_went_in_with(statements, "email_outbox")
 
 
 async def test_a_wrong_forecast_still_writes_every_row(
