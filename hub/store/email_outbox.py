@@ -141,10 +141,21 @@ async def enqueue_many(conn: AsyncConnection, messages: Sequence[Mapping[str, An
     return len(result.all())
 
 
+# What a batch's messages have in common, as a rule (``HotInsert``'s ``alike``).
+_ALIKE = (
+    "kind", "event", "channel", "status", "attempts", "next_attempt_at", "created_at",
+    "body_sealed", "approval_ref",
+)  # fmt: skip
 # The share batch's messages on the driver (``enqueue_hot``), and with its log entries in one
 # statement on PostgreSQL (``enqueue_beside``).
 _QUEUE = HotInserts(
-    HotInsert(email_outbox, skip_existing=True, conflict_on=("dedupe_key",), defaults_given=True)
+    HotInsert(
+        email_outbox,
+        skip_existing=True,
+        conflict_on=("dedupe_key",),
+        defaults_given=True,
+        alike=_ALIKE,
+    )
 )
 
 

@@ -18,6 +18,9 @@ from hub.store import hot
 from hub.store.hot import HotRead, Processor, _bound_params, _Compiled, _processed
 from hub.store.hot_writes import HotInsert, HotWrite, array_of
 
+# Each insert given rows: its index, its columns, and those whose rows hold one value.
+Shape = tuple[tuple[int, tuple[str, ...], tuple[str, ...]], ...]
+
 
 @dataclass(frozen=True)
 class Beside:
@@ -58,17 +61,36 @@ class HotInserts:
         # beside them, if any: the SQL and each array's processor.
         self._compiled: dict[
             tuple[
-                tuple[tuple[int, tuple[str, ...]], ...],
+                Shape,
                 HotRead | None,
                 tuple[Callable[[str], str], str] | None,
             ],
             _Compiled,
         ] = {}
 
+    def _shape(self, given: Sequence[tuple[int, Sequence[Mapping[str, Any]]]]) -> Shape:
+        """Each insert given rows, its columns, and those of its ``alike`` columns that hold one
+        value in every row (for more than one row, and never every column)."""
+        shape = []
+        for i, table_rows in given:
+            first = table_rows[0]
+            keys = tuple(first)
+            alike: tuple[str, ...] = ()
+            if len(table_rows) > 1 and self._inserts[i].alike:
+                alike = tuple(
+                    k
+                    for k in self._inserts[i].alike
+                    if k in first and all(row[k] == first[k] for row in table_rows)
+                )
+                if len(alike) == len(keys):
+                    alike = alike[1:]
+            shape.append((i, keys, alike))
+        return tuple(shape)
+
     def _for(
         self,
         dialect: Dialect,
-        shape: tuple[tuple[int, tuple[str, ...]], ...],
+        shape: Shape,
         read: HotRead | None = None,
         beside: Beside | None = None,
     ) -> _Compiled:
@@ -79,21 +101,28 @@ class HotInserts:
         quote = dialect.identifier_preparer
         statements: list[str] = []
         params: list[tuple[str, Processor, Any]] = []
-        for index, keys in shape:
+        for index, keys, alike in shape:
             insert = self._inserts[index]
-            arrays = []
+            arrays, values = [], []
             for key in keys:
                 cast, process = array_of(insert.table.c[key], dialect)
                 params.append((key, process, None))
-                arrays.append(f"${len(params)}::{cast}")
+                if key in alike:  # one value for every row: a parameter of the column's type
+                    values.append(f"${len(params)}::{cast[:-2]}")
+                else:
+                    arrays.append(f"${len(params)}::{cast}")
+                    values.append(f"given.{quote.quote(key)}")
             insert.check_keys(keys)
             conflict = insert.conflict(dialect)
             names = ", ".join(quote.quote(insert.table.c[k].name) for k in keys)
+            rows = f"* FROM unnest({', '.join(arrays)})"
+            if alike:
+                given = ", ".join(quote.quote(k) for k in keys if k not in alike)
+                rows = f"{', '.join(values)} FROM unnest({', '.join(arrays)}) AS given({given})"
             # Only the schema's own names, quoted by the dialect, go into the text; values are
             # parameters.
             statements.append(
-                f"INSERT INTO {quote.format_table(insert.table)} ({names}) "  # noqa: S608
-                f"SELECT * FROM unnest({', '.join(arrays)}){conflict}"
+                f"INSERT INTO {quote.format_table(insert.table)} ({names}) SELECT {rows}{conflict}"
             )
         last = self._then.compiled(dialect) if self._then is not None else None
         if read is not None:
@@ -163,7 +192,7 @@ class HotInserts:
         given = [(i, r) for i, r in enumerate(rows) if r]
         if conn.dialect.driver != "asyncpg" or not given:
             return await self._one_by_one(conn, given, values, then_read)
-        shape = tuple((i, tuple(r[0])) for i, r in given)
+        shape = self._shape(given)
         compiled = self._for(conn.dialect, shape, read)
         args, processors = _arrays(shape, given, compiled)
         if values is not None:  # the write's own parameters, after the arrays
@@ -198,7 +227,7 @@ class HotInserts:
         if conn.dialect.driver != "asyncpg" or not given:
             return None
         read, read_values = then_read if then_read is not None else (None, {})
-        shape = tuple((i, tuple(r[0])) for i, r in given)
+        shape = self._shape(given)
         compiled = self._for(conn.dialect, shape, read, beside)
         args, processors = _arrays(shape, given, compiled)
         args.extend(beside.args)
@@ -233,18 +262,23 @@ class HotInserts:
 
 
 def _arrays(
-    shape: tuple[tuple[int, tuple[str, ...]], ...],
+    shape: Shape,
     given: Sequence[tuple[int, Sequence[Mapping[str, Any]]]],
     compiled: _Compiled,
 ) -> tuple[list[Any], list[tuple[str, Processor, Any]]]:
-    """One array a column of each insert given rows, processed for the driver, and the
-    parameters of the statement's last part that follow them."""
+    """One array a column of each insert given rows (one value for a column whose rows are
+    alike), processed for the driver, and the parameters of the statement's last part that
+    follow them."""
     args: list[Any] = []
     processors = iter(compiled.params)
-    for (_, keys), (_, table_rows) in zip(shape, given, strict=True):
+    for (_, keys, alike), (_, table_rows) in zip(shape, given, strict=True):
         if any(len(row) != len(keys) for row in table_rows):
             raise ValueError("rows of one insert must all have the same keys")
         for name, process, _ in itertools.islice(processors, len(keys)):
+            if name in alike:
+                value = table_rows[0][name]
+                args.append(value if process is None else process(value))
+                continue
             column = [row[name] for row in table_rows]
             args.append(column if process is None else [process(v) for v in column])
     return args, list(processors)

@@ -39,6 +39,7 @@ class HotInsert:
         skip_existing: bool = False,
         conflict_on: tuple[str, ...] = (),
         defaults_given: bool = False,
+        alike: tuple[str, ...] = (),
     ) -> None:
         client_defaults = [c.name for c in table.columns if c.default is not None]
         if client_defaults and not defaults_given:
@@ -52,6 +53,10 @@ class HotInsert:
         # (any unique constraint where it is empty).
         self._skip_existing = skip_existing
         self._conflict_on = conflict_on
+        # Columns that often hold one value in every row of an insert (the time, the kind): on
+        # PostgreSQL, where they do, sent once rather than as an array of the same value
+        # (``hub.store.hot_batch``), sparing the driver's encoding of each.
+        self.alike = alike
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
     def check_keys(self, keys: Sequence[str]) -> None:

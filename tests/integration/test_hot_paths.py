@@ -584,6 +584,58 @@ async def test_hot_inserts_into_a_table_with_defaults_take_rows_that_give_them(
         await hub.db.run_write(without_attempts)
 
 
+async def test_columns_alike_in_every_row_store_what_arrays_store(
+    hub: Hub, logins: dict[str, DemoLogin], driver_statements: list[str]
+) -> None:
+    """``alike`` columns holding one value in every row go once, not as arrays (on PostgreSQL):
+    the rows stored are the rows given, whichever columns were alike, and on PostgreSQL a value
+    too long for its column is refused, not cut, as in an array."""
+    housing = await agency_id(hub, "DBY-HOUSING")
+    case = await case_id(hub, "Harlow")
+    alike = ("kind", "event", "channel", "status", "created_at", "body_sealed", "link")
+    plain = HotInserts(HotInsert(email_outbox, defaults_given=True))
+    once = HotInserts(HotInsert(email_outbox, defaults_given=True, alike=alike))
+    when = hub.clock.now()
+
+    def message(key: str, status: str, event: str = "new-packet") -> dict[str, object]:
+        return outbox.message(
+            dedupe_key=key, message_id=outbox.new_message_id("hub.test"), kind=outbox.NOTIFICATION,
+            event=event, channel="email", agency_id=housing, to_address=f"{key}@housing.test",
+            when=when, user_id=None, case_id=case, link=None, ref="ref " + key,
+            body_sealed=b"\x00\xffsealed" if status == outbox.DIGEST else None, status=status,
+        )  # fmt: skip
+
+    batches = [
+        (plain, [message("alike:a1", outbox.PENDING), message("alike:a2", outbox.DIGEST)]),
+        (once, [message("alike:b1", outbox.PENDING), message("alike:b2", outbox.PENDING)]),
+        (once, [message("alike:c1", outbox.PENDING), message("alike:c2", outbox.DIGEST)]),
+        (once, [message("alike:d1", outbox.DIGEST)]),
+    ]
+    before = len(driver_statements)
+    for inserts, rows in batches:
+
+        async def insert(
+            conn: AsyncConnection, i: HotInserts = inserts, r: list[dict[str, object]] = rows
+        ) -> None:
+            await i.run(conn, [r])
+
+        await hub.db.run_write(insert)
+    columns = [email_outbox.c[k] for k in batches[0][1][0]]
+    async with hub.db.read() as conn:
+        query = select(*columns).where(email_outbox.c.dedupe_key.like("alike:%"))
+        stored = {r.dedupe_key: dict(r._mapping) for r in await conn.execute(query)}
+    given = {row["dedupe_key"]: row for _, rows in batches for row in rows}
+    assert stored == given
+    if hub.db.engine.dialect.name == "postgresql":
+        texts = driver_statements[before:]
+        assert len(texts) == 4 and "AS given(" not in texts[0] and "AS given(" not in texts[3]
+        assert texts[1] != texts[2] and all("AS given(" in t for t in texts[1:3])
+
+        too_long = [message(f"alike:e{n}", outbox.PENDING, event="e" * 49) for n in range(2)]
+        with pytest.raises(DBAPIError, match="too long"):
+            await hub.db.run_write(lambda conn: once.run(conn, [too_long]))
+
+
 async def test_a_hot_write_changes_what_sqlalchemy_changes(
     hub: Hub, logins: dict[str, DemoLogin]
 ) -> None:
