@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -117,14 +118,33 @@ async def _append_chained(conn: AsyncConnection, records: Sequence[Record]) -> l
     return checked_entries(records, parts, chained)
 
 
+async def append_beside(
+    conn: AsyncConnection,
+    records: Sequence[Record],
+    write: Callable[[Beside], Awaitable[Sequence[Sequence[Any]] | None]],
+) -> list[Entry] | None:
+    """On PostgreSQL, ``records`` appended in another statement: ``write`` runs it with the
+    append as a part of it (``Beside``; the share batch's packets' or messages' statement, a round
+    trip fewer) and returns that part's rows, or None where it ran nothing. The entries, each
+    checked against the hub's own rendering before the caller commits; None elsewhere, for more
+    than one statement chains, or where ``write`` ran nothing: nothing is then appended."""
+    chain = chained_append(conn, records)
+    if chain is None:
+        return None
+    parts, beside = chain
+    rows = await write(beside)
+    if rows is None:
+        return None
+    return checked_entries(records, parts, ledger_chain.chained_of(rows))
+
+
 def chained_append(
     conn: AsyncConnection, records: Sequence[Record]
 ) -> tuple[list[Parts], Beside] | None:
-    """On PostgreSQL, the append of ``records`` as a part of another statement (the share
-    batch's packets' statement, ``hub.store.packet_writes.insert_packets_beside``: a round trip
-    fewer), with the parts each entry is rendered around; the rows that part returns go to
-    ``checked_entries``, before the caller commits. None elsewhere, for no records or more than
-    one statement chains."""
+    """On PostgreSQL, the append of ``records`` as a part of another statement
+    (``append_beside``), with the parts each entry is rendered around; the rows that part returns
+    go to ``checked_entries``, before the caller commits. None elsewhere, for no records or more
+    than one statement chains."""
     if conn.dialect.driver != "asyncpg" or not records or len(records) > ledger_chain.MAX_ENTRIES:
         return None
     parts = [encode_around(record) for record in records]

@@ -31,11 +31,12 @@ from hub.errors import Conflict
 from hub.ledger.entries import Entry, Event, Record
 from hub.services import ledger, notices
 from hub.store import email_outbox as outbox
-from hub.store import ledger_chain, packet_reads, packet_writes
+from hub.store import packet_reads, packet_writes
 from hub.store import packets as packet_store
 from hub.store import workflows as workflow_store
 from hub.store.database import Database
 from hub.store.hot import HotRead
+from hub.store.hot_batch import Beside
 from hub.store.packet_writes import NewPacket
 
 # At most this many items per batch: bounds a batch's statements and the cost of a retry.
@@ -147,7 +148,9 @@ async def write(
     # The append last: on PostgreSQL it locks the log's head row until the commit. It goes in the
     # messages' statement, after their insert, where it can.
     if messages and entries is None:
-        with_messages = await _messages_with_entries(conn, records, messages)
+        with_messages = await ledger.append_beside(
+            conn, records, lambda beside: outbox.enqueue_beside(conn, messages, beside)
+        )
         if with_messages is not None:
             return with_messages
     if messages:
@@ -162,35 +165,20 @@ async def _packets_with_entries(
     members: list[dict[str, Any]],
     told: tuple[HotRead, Mapping[str, Any]] | None,
 ) -> tuple[list[tuple[Any, ...]], list[Entry]] | None:
-    """On PostgreSQL, a batch of shares with nothing else to write: its packets and its log
-    entries in one statement, a round trip fewer (the head is then locked from that statement to
-    the commit: ``EmailForecast``); the rows ``told`` read, and the entries, each checked against
-    the hub's own rendering. None elsewhere, with nothing written."""
-    chain = ledger.chained_append(conn, records)
-    if chain is None:
-        return None
-    parts, beside = chain
-    both = await packet_writes.insert_packets_beside(conn, new, members, beside, then_read=told)
-    if both is None:
-        return None
-    people, chained = both
-    return people, ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
+    """On PostgreSQL, a batch's packets and its log entries in one statement (the head is then
+    locked from that statement to the commit: ``EmailForecast``): the rows ``told`` read, and the
+    entries. None elsewhere, with nothing written."""
+    read: list[list[tuple[Any, ...]]] = []
 
+    async def write(beside: Beside) -> list[tuple[Any, ...]] | None:
+        both = await packet_writes.insert_packets_beside(conn, new, members, beside, then_read=told)
+        if both is None:
+            return None
+        read.append(both[0])
+        return both[1]
 
-async def _messages_with_entries(
-    conn: AsyncConnection, records: list[Record], messages: list[dict[str, Any]]
-) -> list[Entry] | None:
-    """On PostgreSQL, the batch's messages and its log entries in one statement, the head locked
-    after the messages' insert; the entries checked as above. None elsewhere, with nothing
-    written."""
-    chain = ledger.chained_append(conn, records)
-    if chain is None:
-        return None
-    parts, beside = chain
-    chained = await outbox.enqueue_beside(conn, messages, beside)
-    if chained is None:
-        return None
-    return ledger.checked_entries(records, parts, ledger_chain.chained_of(chained))
+    entries = await ledger.append_beside(conn, records, write)
+    return None if entries is None else (read[0], entries)
 
 
 class LogWriter:

@@ -13,8 +13,9 @@ Locking the head in a CTE works as a separate ``SELECT ... FOR UPDATE`` does at 
 a statement that waited for another's commit chains after the head as that one left it
 (tests/integration/test_ledger_chain.py appends from several connections at once).
 
-The same CTEs can go into the share batch's packets' statement (``append_beside``, run by
-``hub.store.packet_writes.insert_packets_beside``): its packets and their entries in one round trip.
+The same CTEs can go into the share batch's last statement (``append_beside``, run by
+``hub.store.packet_writes.insert_packets_beside`` or ``hub.store.email_outbox.enqueue_beside``):
+its packets, or its messages, and their entries in one round trip.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def append_beside(
     rows: Sequence[Mapping[str, Any]],
 ) -> Beside:
     """The append of ``append_chained`` as a part of another statement (``HotInserts.run_beside``:
-    the share batch's packets and their entries in one round trip); its rows go to
+    the share batch's packets, or messages, and their entries in one round trip); its rows go to
     ``chained_of``. At most ``MAX_ENTRIES``."""
     if len(parts) > MAX_ENTRIES:
         raise ValueError(f"at most {MAX_ENTRIES} entries a statement")
