@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from hub.model.directory import Jurisdiction
 from hub.services import ledger
 from hub.store import backup as store_backup
 from hub.store import ledger as ledger_store
+from hub.store.backup import Progress
 from hub.store.database import head_revision
 from hub.wiring import Hub, initialise
 from tests.conftest import _drop_pg_database, _pg_database, actor_for, make_config
@@ -208,6 +210,23 @@ async def test_a_backup_taken_while_the_hub_writes_is_consistent(
     hub = await Hub.open(config)
     # A few pages per step, so that the copy takes many steps with writes between them.
     monkeypatch.setattr(store_backup, "PAGES_PER_STEP", 4)
+    # The copy waits after its first step until two writes have committed: part way through is
+    # then certain, where left to timing a busy machine could finish the copy between two writes.
+    mid_copy, written_mid_copy = threading.Event(), threading.Event()
+    copy_sqlite = store_backup.copy_sqlite
+    steps: list[int] = []
+
+    def copy_while_the_hub_writes(source: Path, target: Path, progress: Progress) -> None:
+        def step(done: int, total: int) -> None:
+            steps.append(done)
+            if not mid_copy.is_set():
+                mid_copy.set()
+                assert written_mid_copy.wait(60), "no write committed during the copy"
+            progress(done, total)
+
+        copy_sqlite(source, target, step)
+
+    monkeypatch.setattr(store_backup, "copy_sqlite", copy_while_the_hub_writes)
     try:
 
         async def append(conn: AsyncConnection) -> None:
@@ -220,11 +239,15 @@ async def test_a_backup_taken_while_the_hub_writes_is_consistent(
         )
         during = 0
         while not copying.done():  # group-committed writes, as the server makes them
+            begun_mid_copy = mid_copy.is_set()
             await hub.db.run_write(append)
-            during += 1
+            during += int(begun_mid_copy)
+            if during >= 2:
+                written_mid_copy.set()
         status, _, err = await copying
         assert status == 0, err
-        assert during > 1
+        assert mid_copy.is_set() and during >= 2
+        assert steps == sorted(steps)  # one pinned snapshot: the copy never started again
         manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
         size = manifest["ledger"]["tree_size"]
         async with hub.db.read() as conn:
