@@ -30,6 +30,7 @@ import pytest
 
 from hub.demo import seed
 from hub.wiring import Hub, initialise
+from tests.cli_runner import run_command
 from tests.conftest import make_config
 
 # A request that takes longer than this has hung (the gateways wait at most 10 s for a pooled
@@ -196,11 +197,8 @@ def wait_listening(gateway: Gateway, timeout: float = 60) -> None:
     raise AssertionError(f"the gateway on {gateway.port} did not start")
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "hub", *args], env=env, capture_output=True, text=True,
-        check=False, timeout=timeout,
-    )  # fmt: skip
+def run_cli(env: dict[str, str], *args: str) -> str:
+    done = run_command(list(args), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

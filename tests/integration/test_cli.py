@@ -1,5 +1,6 @@
-"""The operator command line, run as a real process against a real SQLite data directory:
-exit 0 on success, 1 on a failed check, 2 on bad usage, with a message on stderr."""
+"""The operator command line against a real SQLite data directory: exit 0 on success, 1 on a
+failed check, 2 on bad usage, with a message on stderr. Commands run through the CLI's entry
+point in the test process (tests/cli_runner.py); one test starts ``python -m hub`` itself."""
 
 from __future__ import annotations
 
@@ -11,15 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_command
+
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", *args, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_command([*args, "--data-dir", str(data_dir)])
 
 
 # Data directories as set-up commands left them, by the commands: one per test process.
@@ -27,10 +24,9 @@ _SET_UP: dict[tuple[tuple[str, ...], ...], Path] = {}
 
 
 def set_up(factory: pytest.TempPathFactory, data_dir: Path, *commands: tuple[str, ...]) -> Path:
-    """``data_dir`` as ``commands`` (``init`` first) leave a new data directory. They run as real
-    processes once per test process; each test then gets a copy (the SQLite file, the KEK and
-    the hub's key), since each command costs seconds of interpreter start-up. The commands a
-    test is about it still runs itself."""
+    """``data_dir`` as ``commands`` (``init`` first) leave a new data directory. They run once per
+    test process; each test then gets a copy (the SQLite file, the KEK and the hub's key). The
+    commands a test is about it still runs itself."""
     template = _SET_UP.get(commands)
     if template is None:
         template = factory.mktemp("cli-set-up") / "var"
@@ -190,17 +186,30 @@ def test_unmigrated_database_refused(tmp_path: Path) -> None:
     assert "mappa-hub init" in r.stderr
 
 
-def test_shared_options_before_the_subcommand(tmp_path: Path) -> None:
-    d = tmp_path / "before"
-    r = subprocess.run(
-        [sys.executable, "-m", "hub", "--data-dir", str(d), "init"],
+def _process(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_a_real_process_exits_and_reports_as_the_in_process_runs_do(tmp_path: Path) -> None:
+    """The other tests call the entry point in-process; this one holds the process to the same
+    contract: shared options before the subcommand, exits 0, 1 and 2, messages on stderr."""
+    d = tmp_path / "before"
+    r = _process("--data-dir", str(d), "init")
     assert r.returncode == 0, r.stderr
     assert (d / "hub.sqlite3").exists()
+    r = _process("--data-dir", str(d), "case", "show", "NOPE-1")
+    assert r.returncode == 2
+    assert r.stderr.startswith("mappa-hub: ")
+    assert _process("no-such-command").returncode == 2
+    r = _process("--data-dir", str(tmp_path / "fresh"), "case", "list")
+    assert r.returncode == 1
+    assert "mappa-hub init" in r.stderr
 
 
 def test_missing_policy_dir_is_a_clear_failure(data_dir: Path, tmp_path: Path) -> None:

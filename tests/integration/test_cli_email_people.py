@@ -1,5 +1,5 @@
-"""``mappa-hub email digest``, ``user set-email`` and ``user add --email`` as real processes
-against a real SQLite data directory."""
+"""``mappa-hub email digest``, ``user set-email`` and ``user add --email`` against a real SQLite
+data directory (through the CLI's entry point, tests/cli_runner.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``mappa-hub token issue|list|revoke`` as a real process on a real SQLite data directory."""
+"""``mappa-hub token issue|list|revoke`` on a real SQLite data directory
+(through the CLI's entry point, tests/cli_runner.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""``mappa-hub user add|deactivate|reset-totp|end-sessions|set-password`` as a real process on a
-real SQLite data directory: recovery codes at set-up, a reset that kills the old authenticator,
-clear exits and messages for unknown people, and each change on the log with no actor (the
-operator)."""
+"""``mappa-hub user add|deactivate|reset-totp|end-sessions|set-password`` on a real SQLite data
+directory (tests/cli_runner.py): recovery codes at set-up, a reset that kills the old
+authenticator, clear exits and messages for unknown people, and each change on the log with no
+actor (the operator)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`mappa-hub export visor`, `mappa-hub import visor` and `forms schema visor-record`, run as
-real processes against a real SQLite data directory."""
+"""`mappa-hub export visor`, `mappa-hub import visor` and `forms schema visor-record`, against a
+real SQLite data directory (tests/cli_runner.py)."""
 
 from __future__ import annotations
 

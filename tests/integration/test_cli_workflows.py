@@ -1,4 +1,4 @@
-"""`mappa-hub forms` and `mappa-hub deadlines remind`, run as real processes."""
+"""`mappa-hub forms` and `mappa-hub deadlines remind` (tests/cli_runner.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``mappa-hub email list|dead|retry|send-now|test`` as a real process, against a real relay."""
+"""``mappa-hub email list|dead|retry|send-now|test`` against a real relay (tests/cli_runner.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import email
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from hub.config import load_config
 from hub.store import email_outbox as store
 from hub.wiring import Hub
+from tests.cli_runner import run_command
 from tests.integration.email_support import LoopbackCA, Relay, make_ca
 from tests.integration.test_cli import set_up
 
@@ -24,14 +24,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MAPPA_HUB_SMTP")}
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "hub", *args, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-    )
+    return run_command([*args, "--data-dir", str(data_dir)], env=environment)
 
 
 @pytest.fixture

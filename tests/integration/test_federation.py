@@ -33,6 +33,7 @@ from hub.crypto.agency_keys import KeyPurpose, generate_local_pair
 from hub.demo import seed
 from hub.services.peers import HubKey, Peer, PeerNotPinned
 from hub.wiring import Hub, initialise
+from tests.cli_runner import run_command
 from tests.conftest import make_config
 
 ENV = {**os.environ, "MAPPA_HUB_LOG_LEVEL": "WARNING"}
@@ -45,10 +46,7 @@ def _free_port() -> int:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", *args], capture_output=True, text=True, check=False,
-        env=ENV, timeout=120,
-    )  # fmt: skip
+    return run_command(list(args), env=ENV)
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,19 @@
-"""`mappa-hub ledger checkpoint|verify|check-receipt` as real processes, and the web receipt."""
+"""`mappa-hub ledger checkpoint|verify|check-receipt` (tests/cli_runner.py), and the web receipt."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from hub.store import ledger as ledger_store
 from hub.wiring import Hub, initialise
+from tests.cli_runner import run_command
 from tests.conftest import NECESSITY, SHARE_CATEGORIES, actor_for, agency_id, case_id, make_config
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    return run_command(["--data-dir", str(data_dir), *args])
 
 
 async def test_checkpoint_export_verify_and_receipt(tmp_path: Path, sqlite_url: str) -> None:

@@ -13,13 +13,11 @@ import time
 from pathlib import Path
 
 from hub.config import SOURCE_POLICY_DIR
+from tests.cli_runner import run_command
 
 
 def policy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", "policy", *args],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    return run_command(["policy", *args])
 
 
 def test_check_accepts_the_shipped_policy() -> None:

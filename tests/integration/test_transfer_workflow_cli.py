@@ -1,5 +1,5 @@
-"""`mappa-hub transfer propose|accept|decline|list|show`, run as real processes against a real
-SQLite data directory: each names the coordinator it is for, and bad usage exits 2, a refusal 1."""
+"""`mappa-hub transfer propose|accept|decline|list|show`, against a real SQLite data
+directory (tests/cli_runner.py): each names the coordinator it is for, and bad usage exits 2, a refusal 1."""
 
 from __future__ import annotations
 

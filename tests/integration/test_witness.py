@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +46,7 @@ from hub.store.schema import (
     peers,
 )
 from hub.wiring import Hub, initialise
+from tests.cli_runner import run_command
 from tests.conftest import START, TickingClock, make_config
 
 
@@ -244,10 +244,7 @@ async def _drop_tail(side: Side, keep: int) -> None:
 
 
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", "--data-dir", str(data), *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    return run_command(["--data-dir", str(data), *args])
 
 
 async def _main(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str]:
