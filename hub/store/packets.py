@@ -171,21 +171,44 @@ async def count_listing(
     *,
     newer_than: Position | None = None,
 ) -> int:
-    """How many rows the filtered box holds (or hold newer than a position), counting no
-    further than ``cap``: an index range of at most ``cap`` entries, whatever the box's size.
+    """How many rows the filtered box holds (or hold newer than a position), up to ``cap``."""
+    stmt = count_statement(box, agency_id, flt, cap, newer_than=newer_than)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+def count_statement(
+    box: Box, agency_id: int, flt: PacketFilter, cap: int, *, newer_than: Position | None = None
+) -> Select[Any]:
+    """``count_listing``'s statement, counting no further than ``cap``: an index range of at
+    most ``cap`` entries, whatever the box's size.
 
     An inbox filtered on nothing of the packets' own (at most on time) is counted on its index
     alone, and so is a sent box filtered so: each packet looked up to leave out the held ones cost
-    PostgreSQL 6 to 32 ms a count at a million packets (migration 0027)."""
+    PostgreSQL 6 to 32 ms a count at a million packets (migration 0027).
+
+    Counted on an index, the rows are taken in the index's order. Without an order, PostgreSQL
+    costed a sent box's count as a sequential scan that would meet ``cap`` matching rows early,
+    as if they were spread evenly through the table. They are not: the table is in time order,
+    and PostgreSQL starts a large table's scan where another scan left off, so a count read
+    whatever lay between there and the page's time. On a million packets that was 60-200 ms for
+    some pages, where the index's range takes 0.3-1.5 ms (bench/README.md, thirty-third
+    session). In order, the other plan needs a sort of every matching row, and the range wins."""
     on_packets = (flt.agency_id, flt.case_id, flt.packet_type)  # filters on packets' columns
-    if box == "inbox" and on_packets == (None, None, None):
+    on_index = on_packets == (None, None, None)
+    if box == "inbox" and on_index:
         stmt, when, key = _inbox_index(agency_id, flt)
     else:
         stmt, when, key = box_query(box, agency_id, flt)
     if newer_than is not None:
         stmt = stmt.where(tuple_(when, key) > tuple_(newer_than.created_at, newer_than.id))
+    if on_index:  # not with a case or type filter, whose own index may be the narrower range
+        stmt = (
+            stmt.order_by(when, key)
+            if newer_than is not None
+            else stmt.order_by(when.desc(), key.desc())
+        )
     inner = stmt.with_only_columns(key).limit(cap).subquery()
-    return int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+    return select(func.count()).select_from(inner)
 
 
 async def openable(conn: AsyncConnection, agency_id: int, packet_ids: Sequence[str]) -> set[str]:
