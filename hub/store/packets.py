@@ -189,10 +189,10 @@ def count_statement(
     Counted on an index, the rows are taken in the index's order. Without an order, PostgreSQL
     costed a sent box's count as a sequential scan that would meet ``cap`` matching rows early,
     as if they were spread evenly through the table. They are not: the table is in time order,
-    and PostgreSQL starts a large table's scan where another scan left off, so a count read
-    whatever lay between there and the page's time. On a million packets that was 60-200 ms for
-    some pages, where the index's range takes 0.3-1.5 ms (bench/README.md, thirty-third
-    session). In order, the other plan needs a sort of every matching row, and the range wins."""
+    so a count read every row between where its scan began (the first block, or where another
+    scan of the table had got to) and the page's time. On a million packets that was up to 200
+    ms a page, where the index's range takes 0.3-1.5 ms (bench/README.md, thirty-third session).
+    In order, the other plan needs a sort of every matching row, and the range wins."""
     on_packets = (flt.agency_id, flt.case_id, flt.packet_type)  # filters on packets' columns
     on_index = on_packets == (None, None, None)
     if box == "inbox" and on_index:
