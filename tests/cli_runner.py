@@ -1,7 +1,7 @@
 """Run ``mappa-hub`` commands in the test process, with what a process would give back.
 
 A new interpreter costs one to two seconds of imports before the command starts, and the suite
-runs several hundred commands, so most command-line tests call the CLI's own entry point here.
+runs a few hundred commands, so most command-line tests call the CLI's own entry point here.
 What a separate process gives them is kept: the exit status (``SystemExit`` from argparse too),
 standard output and error as text (the log lines included), the environment the command sees,
 and a standard input that is not a terminal. The command runs in a thread of its own, since it
@@ -28,10 +28,12 @@ _ONE_AT_A_TIME = threading.Lock()
 
 
 def run_command(
-    argv: list[str], env: Mapping[str, str] | None = None
+    argv: list[str], env: Mapping[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """``mappa-hub *argv`` as ``subprocess.run(..., capture_output=True, text=True)`` would
-    report it; ``env``, when given, replaces the whole environment, as it would for a process."""
+    report it; ``env``, when given, replaces the whole environment, as it would for a process.
+    A command still running after ``timeout`` seconds fails the test (a thread cannot be killed
+    as a process can, so it is left to end with the test process)."""
     out, err = io.StringIO(), io.StringIO()
     status: list[int] = []
     failure: list[BaseException] = []
@@ -48,9 +50,11 @@ def run_command(
             failure.append(exc)
 
     with _ONE_AT_A_TIME, _environment(env), _streams(out, err), _log_to(err):
-        worker = threading.Thread(target=command, name="mappa-hub-command")
+        worker = threading.Thread(target=command, name="mappa-hub-command", daemon=True)
         worker.start()
-        worker.join()
+        worker.join(timeout)
+    if worker.is_alive():
+        raise AssertionError(f"mappa-hub {' '.join(argv)} did not end within {timeout:g} s")
     if failure:
         raise failure[0]
     return subprocess.CompletedProcess(
