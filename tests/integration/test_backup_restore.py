@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.cli.main import main
 from hub.config import Config
 from hub.demo import DemoLogin
 from hub.ledger.entries import Action, Event, Record
@@ -31,19 +30,19 @@ from hub.store import ledger as ledger_store
 from hub.store.backup import Progress
 from hub.store.database import head_revision
 from hub.wiring import Hub, initialise
+from tests.cli_runner import run_command
 from tests.conftest import _drop_pg_database, _pg_database, actor_for, make_config
 from tests.integration.test_ledger_append_only import Roles, roles  # noqa: F401 - a fixture
 
 Captured = tuple[int, str, str]
 
 
-async def cli(capsys: pytest.CaptureFixture[str], config: Config, *args: str) -> Captured:
-    """The command in-process (in a thread: it runs its own event loop), on ``config``'s data."""
+async def cli(config: Config, *args: str) -> Captured:
+    """The command on ``config``'s data (tests/cli_runner.py), off the test's event loop."""
     url = config.database_url
     argv = [*args, "--data-dir", str(config.data_dir), "--database-url", url]
-    status = await asyncio.to_thread(main, argv)
-    out, err = capsys.readouterr()
-    return status, out, err
+    r = await asyncio.to_thread(run_command, argv)
+    return r.returncode, r.stdout, r.stderr
 
 
 @pytest.fixture
@@ -81,14 +80,13 @@ async def test_backup_and_restore_of_a_seeded_hub(
     config: Config,
     target_url: str,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     await hub.ledger.checkpoint()
     async with hub.db.read() as conn:
         size, _ = await ledger_store.head(conn)
     out = tmp_path / "backup"
 
-    status, said, err = await cli(capsys, config, "backup", "--out", str(out))
+    status, said, err = await cli(config, "backup", "--out", str(out))
     assert status == 0, err
     manifest = json.loads((out / "manifest.json").read_text())
     kind = "sqlite" if config.is_sqlite else "postgresql"
@@ -106,7 +104,7 @@ async def test_backup_and_restore_of_a_seeded_hub(
     tail = said[said.index("NOT in this backup") :]
     assert str(config.kek_path) in tail and str(config.kek_path.parent / "hub-signing.pub") in tail
 
-    status, _, err = await cli(capsys, config, "backup", "--out", str(out))
+    status, _, err = await cli(config, "backup", "--out", str(out))
     assert status == 2 and "is not empty" in err
 
     # Into an empty database elsewhere, with the KEK and the pin put back first. With another
@@ -115,13 +113,13 @@ async def test_backup_and_restore_of_a_seeded_hub(
     restored.kek_path.parent.mkdir(parents=True, mode=0o700)
     restored.kek_path.write_bytes(bytes(32))
     restored.kek_path.chmod(0o600)
-    status, _, err = await cli(capsys, restored, "restore", str(out))
+    status, _, err = await cli(restored, "restore", str(out))
     assert status == 2 and "put back the KEK the backup needs" in err
     if restored.is_sqlite:
         assert not store_backup.sqlite_path(restored.database_url).exists()
     shutil.rmtree(restored.kek_path.parent)
     _keys_to(config, restored)
-    status, said, err = await cli(capsys, restored, "restore", str(out))
+    status, said, err = await cli(restored, "restore", str(out))
     assert status == 0, err
     assert f"ledger verified: {size} entries" in said
     assert "the restored log is the backup's" in said
@@ -138,7 +136,7 @@ async def test_backup_and_restore_of_a_seeded_hub(
 
     # Over that database, now in use: refused without --force, and nothing changes.
     before = _fingerprint(restored)
-    status, _, err = await cli(capsys, restored, "restore", str(out))
+    status, _, err = await cli(restored, "restore", str(out))
     assert status == 2 and "refusing to restore over" in err
     assert _fingerprint(restored) == before and "ZZZ" in await _areas(restored)
 
@@ -147,11 +145,11 @@ async def test_backup_and_restore_of_a_seeded_hub(
         bad = tmp_path / f"bad-{damage}"
         shutil.copytree(out, bad)
         _damage(bad, copy.name, damage)
-        status, _, err = await cli(capsys, restored, "restore", str(bad), "--force")
+        status, _, err = await cli(restored, "restore", str(bad), "--force")
         assert status == 1 and "is refused" in err and "nothing was changed" in err, damage
     assert _fingerprint(restored) == before and "ZZZ" in await _areas(restored)
 
-    status, said, err = await cli(capsys, restored, "restore", str(out), "--force")
+    status, said, err = await cli(restored, "restore", str(out), "--force")
     assert status == 0, err
     assert f"ledger verified: {size} entries" in said
     assert "ZZZ" not in await _areas(restored)
@@ -160,11 +158,11 @@ async def test_backup_and_restore_of_a_seeded_hub(
 
 
 async def test_without_pg_dump_the_backup_stops_and_leaves_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = make_config(tmp_path / "data", "postgresql://hub@127.0.0.1:9/unreached")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    status, _, err = await cli(capsys, config, "backup", "--out", str(tmp_path / "backup"))
+    status, _, err = await cli(config, "backup", "--out", str(tmp_path / "backup"))
     assert status == 1 and "pg_dump not found on PATH" in err
     assert not (tmp_path / "backup").exists()
 
@@ -202,7 +200,6 @@ def _record(hub: Hub) -> Record:
 async def test_a_backup_taken_while_the_hub_writes_is_consistent(
     sqlite_url: str,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = make_config(tmp_path / "data", sqlite_url)
@@ -234,9 +231,7 @@ async def test_a_backup_taken_while_the_hub_writes_is_consistent(
 
         for _ in range(20):
             await hub.db.run_write(append)
-        copying = asyncio.ensure_future(
-            cli(capsys, config, "backup", "--out", str(tmp_path / "backup"))
-        )
+        copying = asyncio.ensure_future(cli(config, "backup", "--out", str(tmp_path / "backup")))
         during = 0
         while not copying.done():  # group-committed writes, as the server makes them
             begun_mid_copy = mid_copy.is_set()
@@ -260,7 +255,7 @@ async def test_a_backup_taken_while_the_hub_writes_is_consistent(
 
     restored = make_config(tmp_path / "restored", f"sqlite:///{tmp_path / 'restored' / 'h.db'}")
     _keys_to(config, restored)
-    status, said, err = await cli(capsys, restored, "restore", str(tmp_path / "backup"))
+    status, said, err = await cli(restored, "restore", str(tmp_path / "backup"))
     assert status == 0, err
     assert f"ledger verified: {size} entries" in said
 
@@ -269,7 +264,6 @@ async def test_a_backup_taken_while_the_hub_writes_is_consistent(
 async def test_after_a_restore_the_runtime_role_still_cannot_rewrite_the_log(
     roles: Roles,  # noqa: F811 - the fixture imported above
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import asyncpg
@@ -277,13 +271,13 @@ async def test_after_a_restore_the_runtime_role_still_cannot_rewrite_the_log(
     config = make_config(tmp_path / "data", roles.url(roles.runtime))
     monkeypatch.setenv("MAPPA_HUB_OWNER_DATABASE_URL", roles.url(roles.owner))
     await initialise(make_config(tmp_path / "data", roles.url(roles.owner)))
-    status, said, err = await cli(capsys, config, "backup", "--out", str(tmp_path / "backup"))
+    status, said, err = await cli(config, "backup", "--out", str(tmp_path / "backup"))
     assert status == 0, err
     assert "not-checked-by-trust-auth" not in said + err  # the URL's password, never printed
 
     # pg_restore recreates the tables as the owner, whose default privileges would give the
     # runtime role UPDATE and DELETE on the log again; restore takes them back.
-    status, said, err = await cli(capsys, config, "restore", str(tmp_path / "backup"), "--force")
+    status, said, err = await cli(config, "restore", str(tmp_path / "backup"), "--force")
     assert status == 0, err
     assert "ledger verified" in said
     runtime = await asyncpg.connect(roles.url(roles.runtime))

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
-from hub.cli.main import main
 from hub.crypto import signing
 from hub.crypto.http_signatures import fingerprint
 from hub.errors import HubError
@@ -247,16 +246,16 @@ def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_command(["--data-dir", str(data), *args])
 
 
-async def _main(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str]:
-    """The CLI's own entry point, in a thread (a process costs seconds of imports)."""
-    code = await asyncio.to_thread(main, ["--data-dir", str(data), *args])
-    out, err = capsys.readouterr()
-    return code, out + err
+async def _main(data: Path, *args: str) -> tuple[int, str]:
+    """``_cli`` off the event loop, which serves the peer the command may call; its status and
+    everything it wrote."""
+    r = await asyncio.to_thread(_cli, data, *args)
+    return r.returncode, r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_dropped_tail_fails_verification_against_the_cosignature(
-    pair: tuple[Side, Side, Loopback], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pair: tuple[Side, Side, Loopback], tmp_path: Path
 ) -> None:
     a, b, _ = pair
     await _grow(a, 6)
@@ -282,16 +281,16 @@ async def test_dropped_tail_fails_verification_against_the_cosignature(
     cosigned_path(pin_path(a.hub.config.kek_path)).unlink()
     await a.hub.ledger.verify()  # nothing left on a's side remembers the tail
     held = tmp_path / "hub-a-as-witnessed-by-hub-b.json"
-    code, said = await _main(capsys, b.data, "witness", "export", "hub-a", "--out", str(held))
+    code, said = await _main(b.data, "witness", "export", "hub-a", "--out", str(held))
     assert code == 0, said
-    code, said = await _main(capsys, a.data, "ledger", "verify", "--checkpoint", str(held))
+    code, said = await _main(a.data, "ledger", "verify", "--checkpoint", str(held))
     assert code == 1
     assert "exported checkpoint at size 6: the log is shorter" in said
     # And at a's next witnessing round b says what it holds, which a's log no longer contains.
     with pytest.raises(LogTruncated, match="Peer hub-b holds this hub's checkpoint at size 6"):
         await a.witness.run()
-    code, said = await _main(capsys, b.data, "witness", "list")
+    code, said = await _main(b.data, "witness", "list")
     assert code == 0 and "  hub-a\t6\t" in said
     # `witness run` over HTTP: hub-b's recorded URL answers nothing here, so it fails (exit 1).
-    code, said = await _main(capsys, a.data, "witness", "run")
+    code, said = await _main(a.data, "witness", "run")
     assert code == 1 and "hub-b: not cosigned: Peer hub hub-b could not be reached" in said
